@@ -1,0 +1,109 @@
+import { readSync } from "node:fs";
+import { constants as zlibConstants, gunzipSync, inflateRawSync } from "node:zlib";
+import { DicomReadError } from "./errors.js";
+
+/**
+ * Random access to the bytes of one DICOM stream: a file, a buffer, or an inflated view of either.
+ * The parser asks only for what it is about to interpret, so skipping a value never reads it.
+ */
+export interface ByteSource {
+  /** Up to `length` bytes starting at `offset`; fewer only where the data ends. The result is valid until the next call. */
+  read(offset: number, length: number): Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export class BufferSource implements ByteSource {
+  constructor(private readonly bytes: Buffer) {}
+
+  read(offset: number, length: number): Buffer {
+    if (offset >= this.bytes.length) return EMPTY;
+    return this.bytes.subarray(offset, Math.min(this.bytes.length, offset + length));
+  }
+}
+
+/**
+ * A file read with positioned reads. `size` comes from fstat on the open descriptor, so a file that
+ * grows or shrinks after it was listed is read as it is now, and a short read is the end of the data.
+ */
+export class FileSource implements ByteSource {
+  bytesRead = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly size: number,
+    /** Reused across files by one reader thread; safe because a window is dropped before the next read. */
+    private readonly scratch: Buffer,
+  ) {}
+
+  read(offset: number, length: number): Buffer {
+    const wanted = Math.min(length, this.size - offset);
+    if (wanted <= 0) return EMPTY;
+    const target = wanted <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(wanted);
+    let got = 0;
+    while (got < wanted) {
+      const n = readSync(this.fd, target, got, wanted - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    this.bytesRead += got;
+    return target.subarray(0, got);
+  }
+}
+
+/** Bounds the memory a decompression bomb can make us allocate for one header. */
+export const MAX_INFLATED_HEADER_BYTES = 64 * 1024 * 1024;
+const FIRST_COMPRESSED_CHUNK = 16 * 1024;
+
+/**
+ * The inflated bytes of a deflated data set (transfer syntax 1.2.840.10008.1.2.1.99, PS3.5 A.5) or of a
+ * gzipped file. Only as much compressed data is read as the parser needs: a sync flush of a prefix of
+ * the stream yields every byte that prefix encodes.
+ */
+export class InflateSource implements ByteSource {
+  private compressed = EMPTY;
+  private inflated = EMPTY;
+  private innerEnded = false;
+  private nextChunk = FIRST_COMPRESSED_CHUNK;
+
+  constructor(
+    private readonly inner: ByteSource,
+    private readonly innerOffset: number,
+    private readonly format: "deflate-raw" | "gzip",
+  ) {}
+
+  read(offset: number, length: number): Buffer {
+    while (this.inflated.length < offset + length && !this.innerEnded) this.inflateMore();
+    if (offset >= this.inflated.length) return EMPTY;
+    return this.inflated.subarray(offset, Math.min(this.inflated.length, offset + length));
+  }
+
+  private inflateMore(): void {
+    const chunk = this.inner.read(this.innerOffset + this.compressed.length, this.nextChunk);
+    if (chunk.length < this.nextChunk) this.innerEnded = true;
+    this.compressed = Buffer.concat([this.compressed, chunk]);
+    this.nextChunk *= 2;
+    const options = {
+      finishFlush: zlibConstants.Z_SYNC_FLUSH,
+      maxOutputLength: MAX_INFLATED_HEADER_BYTES,
+    };
+    try {
+      this.inflated =
+        this.format === "gzip" ? gunzipSync(this.compressed, options) : inflateRawSync(this.compressed, options);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ERR_BUFFER_TOO_LARGE") {
+        throw new DicomReadError(
+          "header-too-large",
+          `the ${this.format === "gzip" ? "gzipped file" : "deflated data set"} inflates to more than ${MAX_INFLATED_HEADER_BYTES} bytes before the header ends`,
+          this.innerOffset,
+        );
+      }
+      throw new DicomReadError(
+        "bad-compression",
+        `the ${this.format === "gzip" ? "gzip" : "deflate"} stream is corrupt (${(error as Error).message})`,
+        this.innerOffset,
+      );
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import type { MappingNotes } from "../fhir/imagingStudy.js";
+import type { Conflict } from "../group/studies.js";
+import { REASONS, type Reason } from "../reasons.js";
+
+export type ResourceType = "ImagingStudy" | "Patient" | "Endpoint";
+
+/** report.json: the run's summary. Everything but `elapsedSeconds` is the same for the same input. */
+export interface Report {
+  readonly dcm2fhir: string;
+  readonly files: {
+    readonly seen: number;
+    readonly converted: number;
+    readonly skipped: number;
+    readonly failed: number;
+    /** Files per reason code; each code is a skip or a failure (README, "Reason codes"). */
+    readonly reasons: Partial<Record<Reason, number>>;
+  };
+  readonly bytesRead: {
+    readonly total: number;
+    readonly medianPerFile: number;
+    /** Over the files that became instances: what reading a header costs. */
+    readonly medianPerInstanceFile: number;
+  };
+  readonly patients: number;
+  readonly studies: number;
+  readonly series: number;
+  readonly instances: number;
+  readonly duplicates: number;
+  readonly conflicts: readonly Conflict[];
+  readonly resources: {
+    readonly written: Record<ResourceType, number>;
+    readonly rejected: Record<ResourceType, number>;
+  };
+  readonly dateTimes: {
+    /** The zone times without Timezone Offset From UTC (0008,0201) were read in, and where it came from. */
+    readonly zone: string;
+    readonly zoneSource: "option" | "system";
+    readonly offsetFromZone: number;
+    readonly hourOnlyTimesDropped: number;
+  };
+  /** Values dropped or adjusted while reading or mapping, by kind (e.g. invalid-study-date). */
+  readonly warnings: Partial<Record<string, number>>;
+  readonly outputs: readonly string[];
+  readonly elapsedSeconds: number;
+}
+
+/** Counts values without keeping them: an exact median of millions of numbers that take few distinct values. */
+export class Histogram {
+  private readonly counts = new Map<number, number>();
+  private n = 0;
+  total = 0;
+
+  add(value: number): void {
+    this.counts.set(value, (this.counts.get(value) ?? 0) + 1);
+    this.n++;
+    this.total += value;
+  }
+
+  median(): number {
+    if (this.n === 0) return 0;
+    const sorted = [...this.counts.entries()].sort(([a], [b]) => a - b);
+    const lower = rank(sorted, Math.floor((this.n - 1) / 2));
+    const upper = rank(sorted, Math.floor(this.n / 2));
+    return (lower + upper) / 2;
+  }
+}
+
+function rank(sorted: ReadonlyArray<[number, number]>, index: number): number {
+  let seen = 0;
+  for (const [value, count] of sorted) {
+    seen += count;
+    if (index < seen) return value;
+  }
+  return sorted[sorted.length - 1]?.[0] ?? 0;
+}
+
+/** Counts by key, listed in key order so that the report is byte-identical from run to run. */
+export class Tally<K extends string = string> {
+  private readonly counts = new Map<K, number>();
+
+  add(key: K, n = 1): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + n);
+  }
+
+  get(key: K): number {
+    return this.counts.get(key) ?? 0;
+  }
+
+  toJSON(): Partial<Record<K, number>> {
+    return Object.fromEntries([...this.counts.entries()].filter(([, n]) => n > 0).sort(([a], [b]) => (a < b ? -1 : 1))) as Partial<Record<K, number>>;
+  }
+}
+
+export function sumByOutcome(reasons: Tally<Reason>, outcome: "skipped" | "failed"): number {
+  return (Object.keys(REASONS) as Reason[]).filter((r) => REASONS[r].outcome === outcome).reduce((n, r) => n + reasons.get(r), 0);
+}
+
+export function notesAsWarnings(notes: MappingNotes, warnings: Tally): void {
+  if (notes.modalityAbsent > 0) warnings.add("series-without-modality", notes.modalityAbsent);
+  if (notes.bodyPartUncoded > 0) warnings.add("body-part-without-snomed-code", notes.bodyPartUncoded);
+}
