@@ -113,6 +113,14 @@ class HeaderParser {
     }
   }
 
+  /** Skipping moves past values without reading them; only here, at the end, do we learn whether the last one was whole. */
+  private endsExactlyHere(): boolean {
+    const whole = this.pos === 0 || this.source.read(this.pos - 1, 1).length === 1;
+    this.buf = Buffer.alloc(0);
+    this.base = this.pos;
+    return whole;
+  }
+
   private at(): number {
     return this.pos - this.base;
   }
@@ -255,7 +263,10 @@ class HeaderParser {
     for (;;) {
       if (end !== UNDEFINED_LENGTH && this.pos >= end) return;
       if (!this.has(8)) {
-        if (topLevel && this.pos >= this.base + this.buf.length) return; // the data set ends exactly here
+        if (topLevel && this.buf.length === 0) {
+          if (this.endsExactlyHere()) return;
+          throw new DicomReadError("truncated", `data ends before byte ${this.pos}, inside the value of the element before it`, this.pos);
+        }
         this.need(8, "an element header");
       }
       const peekGroup = this.u16(0);

@@ -1,0 +1,100 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { EXPECTED_DIR, EXPECTED_OPTIONS } from "../scripts/make-fixtures.js";
+import { type ConvertResult, convert } from "../src/convert.js";
+import { REASONS } from "../src/reasons.js";
+import { officialValidator } from "./helpers/officialSchema.js";
+import { REPO, outputFiles, readNdjson, tempDir } from "./helpers/run.js";
+
+process.chdir(REPO);
+
+describe("convert on the bundled fixtures", () => {
+  let out: string;
+  let result: ConvertResult;
+  beforeAll(async () => {
+    out = tempDir();
+    result = await convert({ ...EXPECTED_OPTIONS, out, workers: 0 });
+  });
+
+  it("writes exactly the reviewed expected output (report.json but for elapsed time)", () => {
+    const actual = outputFiles(out);
+    const expected = outputFiles(EXPECTED_DIR);
+    expect(Object.keys(actual)).toEqual(Object.keys(expected));
+    for (const name of Object.keys(expected)) {
+      if (name === "report.json") {
+        expect({ ...JSON.parse(actual[name]!), elapsedSeconds: 0 }).toEqual(JSON.parse(expected[name]!));
+      } else {
+        expect(actual[name], name).toBe(expected[name]);
+      }
+    }
+  });
+
+  it("accounts for every file: seen = converted + skipped + failed, one errors.ndjson line per file not converted", () => {
+    const { files } = result.report;
+    expect(files.seen).toBe(30);
+    expect(files.converted + files.skipped + files.failed).toBe(files.seen);
+    const errors = readNdjson<{ path: string; reason: keyof typeof REASONS }>(join(out, "errors.ndjson"));
+    expect(errors).toHaveLength(files.skipped + files.failed);
+    for (const e of errors) expect(REASONS[e.reason], e.reason).toBeDefined();
+    const byReason = Object.fromEntries(Object.entries(files.reasons));
+    const counted = errors.reduce<Record<string, number>>((acc, e) => ({ ...acc, [e.reason]: (acc[e.reason] ?? 0) + 1 }), {});
+    expect(counted).toEqual(byReason);
+  });
+
+  it("gives each failing fixture its specific reason", () => {
+    const reasonOf = Object.fromEntries(result.failures.map((f) => [String(f.path).replace("fixtures/dicom/", ""), f.reason]));
+    expect(reasonOf).toEqual({
+      "bad/DICOMDIR": "dicomdir",
+      "bad/empty.dcm": "empty",
+      "bad/long-uid.dcm": "invalid-value",
+      "bad/no-study-uid.dcm": "missing-study-uid",
+      "bad/notes.txt": "not-dicom",
+      "bad/truncated.dcm": "truncated",
+      "conflict/copy of a.dcm": "duplicate",
+    });
+  });
+
+  it("writes resources that the complete official FHIR R4 schema accepts, bundle included", () => {
+    const validate = officialValidator();
+    for (const name of ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.ndjson"]) {
+      for (const resource of readNdjson(join(out, name))) expect(validate(resource), `${name} ${JSON.stringify(validate.errors)}`).toBe(true);
+    }
+    const bundle = JSON.parse(readFileSync(join(out, "ImagingStudy.bundle.json"), "utf8"));
+    expect(validate(bundle), JSON.stringify(validate.errors)).toBe(true);
+  });
+
+  it("is a searchset Bundle of every ImagingStudy, each a match with a stable fullUrl", () => {
+    const bundle = JSON.parse(readFileSync(join(out, "ImagingStudy.bundle.json"), "utf8"));
+    const studies = readNdjson<{ id: string }>(join(out, "ImagingStudy.ndjson"));
+    expect(bundle.resourceType).toBe("Bundle");
+    expect(bundle.type).toBe("searchset");
+    expect(bundle.total).toBe(studies.length);
+    expect(bundle.entry.map((e: { resource: unknown }) => e.resource)).toEqual(studies);
+    for (const entry of bundle.entry) {
+      expect(entry.search).toEqual({ mode: "match" });
+      expect(entry.fullUrl).toMatch(/^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    }
+    expect(new Set(bundle.entry.map((e: { fullUrl: string }) => e.fullUrl)).size).toBe(studies.length);
+  });
+
+  it("references only Patients and the Endpoint it writes", () => {
+    const patients = new Set(readNdjson<{ id: string }>(join(out, "Patient.ndjson")).map((p) => `Patient/${p.id}`));
+    const [endpoint] = readNdjson<{ id: string }>(join(out, "Endpoint.ndjson"));
+    for (const study of readNdjson<{ subject: { reference: string }; endpoint: Array<{ reference: string }> }>(join(out, "ImagingStudy.ndjson"))) {
+      expect(patients.has(study.subject.reference)).toBe(true);
+      expect(study.endpoint).toEqual([{ reference: `Endpoint/${endpoint!.id}` }]);
+    }
+  });
+
+  it("gives byte-identical output on a second run, with reader threads this time", async () => {
+    const again = tempDir();
+    await convert({ ...EXPECTED_OPTIONS, out: again, workers: 2 });
+    const first = outputFiles(out);
+    const second = outputFiles(again);
+    for (const name of Object.keys(first)) {
+      if (name !== "report.json") expect(second[name], name).toBe(first[name]);
+    }
+    expect({ ...JSON.parse(second["report.json"]!), elapsedSeconds: 0 }).toEqual({ ...JSON.parse(first["report.json"]!), elapsedSeconds: 0 });
+  });
+});
