@@ -21,6 +21,9 @@ Representation, chosen to stay as close to pydicom's own values as JSON allows:
   {"family", "given", "middle", "prefix", "suffix"}} for the component groups pydicom's PersonName.components
   has, each group split on "^" exactly as PersonName.family_name etc. split the alphabetic one;
 - a code sequence is a list of items {"CodeValue", "CodingSchemeDesignator", "CodeMeaning"}.
+A file pydicom cannot read, or that lacks one of the four UIDs (SOP Instance/Class UID may come from the file
+meta), is listed under "skipped" with pydicom's error, the UIDs it lacks, and what pydicom says when reading it
+without force=True ("strictReadError").
 """
 import gzip
 import io
