@@ -13,7 +13,7 @@ const print = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.ok;
-  await yargs(argv)
+  const parser = yargs(argv)
     .scriptName("dcm2fhir")
     .usage("$0 convert <inputs..> --out <folder>\n\nConverts DICOM files to FHIR R4 ImagingStudy, Patient and Endpoint NDJSON.")
     .command(
@@ -51,13 +51,22 @@ async function main(argv: string[]): Promise<number> {
     .help()
     .version()
     .fail((message, error) => {
-      if (error) throw error;
-      print(`dcm2fhir: ${message} (see dcm2fhir --help)`);
-      exitCode = EXIT.usage;
-    })
-    .parseAsync();
+      // Throwing is what stops yargs: a fail handler that returns lets the command run anyway.
+      if (error && error.name !== "YError") throw error;
+      throw new BadUsage(message || error?.message);
+    });
+  try {
+    // yargs may throw synchronously from validation, or reject: both are caught here.
+    await parser.parseAsync();
+  } catch (error) {
+    if (!(error instanceof BadUsage)) throw error;
+    print(`dcm2fhir: ${error.message} (see dcm2fhir --help)`);
+    exitCode = EXIT.usage;
+  }
   return exitCode;
 }
+
+class BadUsage extends Error {}
 
 interface CliOptions {
   inputs: string[];

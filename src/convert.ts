@@ -80,7 +80,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     await run.readAll(crawl(inputs, { followSymlinks: options.followSymlinks ?? false, signal: options.signal }), reader);
     if (options.signal?.aborted) {
       out.abort();
-      return { report: run.report({ ...emptySummary(zoneRule), instances: run.instancesRead }), interrupted: true, failures: run.sortedFailures() };
+      const failures = run.sortedFailures();
+      return { report: run.report({ ...emptySummary(zoneRule), instances: run.instancesRead }), interrupted: true, failures };
     }
     const result = await run.writeOutputs(out, zoneRule);
     out.commit(OUTPUT_FILES);
@@ -170,8 +171,7 @@ class Run {
     else {
       this.bytesPerInstanceFile.add(read.bytesRead);
       for (const w of read.instance.warnings) this.warnings.add(w);
-      const duplicate = this.assembler.add(read.instance, read.studyJSON, read.seriesJSON);
-      if (duplicate) this.fail(duplicate);
+      this.assembler.add(read.instance, read.studyJSON, read.seriesJSON);
     }
     this.progress(false);
   }
@@ -194,7 +194,9 @@ class Run {
     });
   }
 
+  /** Every failure, duplicates included, in path order; call once, when reading is over. */
   sortedFailures(): FileFailure[] {
+    for (const duplicate of this.assembler.duplicateFailures()) this.fail(duplicate);
     return this.failures.sort((a, b) => comparePaths(a.path, b.path) || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0));
   }
 

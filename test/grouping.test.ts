@@ -17,7 +17,6 @@ interface Input {
 
 function assemble(inputs: Input[]) {
   const assembler = new StudyAssembler();
-  const failures = [];
   for (const i of inputs) {
     const core: InstanceCore = {
       path: i.path,
@@ -28,10 +27,9 @@ function assemble(inputs: Input[]) {
       instanceNumber: i.number,
       warnings: [],
     };
-    const failure = assembler.add(core, JSON.stringify(i.studyAttributes ?? {}), JSON.stringify(i.seriesAttributes ?? {}));
-    if (failure) failures.push(failure);
+    assembler.add(core, JSON.stringify(i.studyAttributes ?? {}), JSON.stringify(i.seriesAttributes ?? {}));
   }
-  return { ...assembler.finish(), failures, duplicates: assembler.duplicates };
+  return { ...assembler.finish(), failures: assembler.duplicateFailures(), duplicates: assembler.duplicates };
 }
 
 /** Every order of a few inputs: grouping must not depend on which file a reader thread returns first. */
@@ -69,7 +67,7 @@ describe("StudyAssembler", () => {
       expect(studies[0]!.instanceCount).toBe(2);
       expect(studies[0]!.series[0]!.instances.find((i) => i.sopInstanceUID === "1.2.1.1")!.path).toBe("a/orig.dcm");
       expect(failures.map((f) => f.path).sort()).toEqual(["m/third.dcm", "z/copy.dcm"]);
-      expect(failures.every((f) => f.reason === "duplicate")).toBe(true);
+      expect(failures.every((f) => f.reason === "duplicate" && f.message.endsWith("is also in a/orig.dcm, which is used"))).toBe(true);
       // The losers' attributes no longer count.
       expect(studies[0]!.attributes.description).toBe("from a");
       expect(conflicts).toEqual([]);

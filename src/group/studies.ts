@@ -76,21 +76,19 @@ export interface Conflict {
 export class StudyAssembler {
   private readonly studies = new Map<string, StudyEntry>();
   private readonly bySopInstanceUID = new Map<string, InstanceEntry>();
-  duplicates = 0;
+  /** Losers are named at the end: which file wins is only known once every file is in. */
+  private readonly duplicatePaths: Array<{ readonly path: FilePath; readonly sopInstanceUID: string }> = [];
 
   /**
-   * Adds one instance, with its study and series attributes as JSON (see WireRead). When its SOP Instance UID is already known, the file whose path sorts first is kept
-   * and the other is returned as a `duplicate`.
+   * Adds one instance, with its study and series attributes as JSON (see WireRead). When its SOP Instance UID
+   * is already known, the file whose path sorts first is kept and the other becomes a `duplicate`.
    */
-  add(record: InstanceCore, studyJSON: string, seriesJSON: string): FileFailure | undefined {
+  add(record: InstanceCore, studyJSON: string, seriesJSON: string): void {
     const existing = this.bySopInstanceUID.get(record.sopInstanceUID);
-    let loser: FileFailure | undefined;
     if (existing) {
-      this.duplicates++;
       const keepExisting = comparePaths(existing.record.path, record.path) <= 0;
-      const [kept, dropped] = keepExisting ? [existing.record.path, record.path] : [record.path, existing.record.path];
-      loser = { path: dropped, reason: "duplicate", message: `SOP Instance UID ${record.sopInstanceUID} is also in ${displayPath(kept)}, which is used` };
-      if (keepExisting) return loser;
+      this.duplicatePaths.push({ path: keepExisting ? record.path : existing.record.path, sopInstanceUID: record.sopInstanceUID });
+      if (keepExisting) return;
       this.remove(existing);
     }
     const study = getOrCreate(this.studies, record.studyInstanceUID, () => ({ uid: record.studyInstanceUID, variants: new Map(), series: new Map() }));
@@ -110,7 +108,18 @@ export class StudyAssembler {
     };
     series.instances.set(record.sopInstanceUID, entry);
     this.bySopInstanceUID.set(record.sopInstanceUID, entry);
-    return loser;
+  }
+
+  get duplicates(): number {
+    return this.duplicatePaths.length;
+  }
+
+  /** The files that lost to another with the same SOP Instance UID, each naming the file finally used. */
+  duplicateFailures(): FileFailure[] {
+    return this.duplicatePaths.map(({ path, sopInstanceUID }) => {
+      const kept = this.bySopInstanceUID.get(sopInstanceUID)!.record.path;
+      return { path, reason: "duplicate", message: `SOP Instance UID ${sopInstanceUID} is also in ${displayPath(kept)}, which is used` };
+    });
   }
 
   get instanceCount(): number {

@@ -1,4 +1,4 @@
-import { closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 
@@ -33,12 +33,12 @@ export class OutputDirectory {
   }
 
   static open(dir: string): OutputDirectory {
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new OutputError("--out names a file, not a folder: choose a folder");
     try {
       mkdirSync(dir, { recursive: true });
     } catch (error) {
       throw new OutputError(`cannot create the output folder (${(error as NodeJS.ErrnoException).code}): choose a writable --out`);
     }
-    if (!statSync(dir).isDirectory()) throw new OutputError("--out names a file, not a folder: choose a folder");
     const out = new OutputDirectory(dir);
     out.lock();
     try {

@@ -15,7 +15,8 @@ export function readNdjson<T = Record<string, unknown>>(path: string): T[] {
   return text === "" ? [] : text.trimEnd().split("\n").map((line) => JSON.parse(line) as T);
 }
 
-/** The output files of a run, by name, as text. */
+/** The output files of a run (final names only: not the lock, journal or staging folder), by name, as text. */
 export function outputFiles(dir: string): Record<string, string> {
-  return Object.fromEntries(readdirSync(dir).sort().map((name) => [name, readFileSync(join(dir, name), "utf8")]));
+  const names = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith("."));
+  return Object.fromEntries(names.map((e) => e.name).sort().map((name) => [name, readFileSync(join(dir, name), "utf8")]));
 }

@@ -1,0 +1,152 @@
+// The crawl on a hostile tree: permission-denied folders and files, broken links, link loops, FIFOs, sockets,
+// devices, names with spaces, newlines and bytes that are not UTF-8. Nothing stops the run; everything is reported.
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
+import { type Server, createServer } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { crawl, resolveInputs } from "../src/crawl/walk.js";
+import { DicomFileReader } from "../src/dicom/readFile.js";
+import type { FileFailure } from "../src/reasons.js";
+import { CLI, REPO, readNdjson, tempDir } from "./helpers/run.js";
+
+const fixture = (path: string) => join(REPO, "fixtures/dicom", path);
+const asRoot = process.getuid?.() === 0;
+// Root reads everything: run the CLI as nobody so that permission denied is real.
+const unprivileged = asRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+
+interface ErrorLine {
+  path: string;
+  reason: string;
+  message: string;
+  pathBase64?: string;
+}
+
+function runCli(args: string[]) {
+  const [command, ...rest] = [...unprivileged, process.execPath, CLI, ...args];
+  return spawnSync(command!, rest, { encoding: "utf8", timeout: 60_000 });
+}
+
+describe("a hostile tree", () => {
+  let root: string;
+  let tree: string;
+  let server: Server;
+  const nonUtf8 = Buffer.from([0x6e, 0x61, 0x6d, 0xe9, 0x2e, 0x64, 0x63, 0x6d]); // "nam\xe9.dcm", Latin-1 on disk
+  const nonUtf8Junk = Buffer.from([0x6e, 0x6f, 0x74, 0x65, 0xff, 0x2e, 0x74, 0x78, 0x74]); // "note\xff.txt"
+
+  beforeAll(async () => {
+    root = tempDir();
+    chmodSync(root, 0o755);
+    tree = join(root, "archive");
+    mkdirSync(join(tree, "locked"), { recursive: true });
+    mkdirSync(join(tree, "loop"));
+    copyFileSync(fixture("charsets/russian.dcm"), join(tree, "ok.dcm"));
+    copyFileSync(fixture("charsets/greek.dcm"), join(tree, "name with spaces.dcm"));
+    copyFileSync(fixture("charsets/hebrew.dcm"), join(tree, "new\nline.dcm"));
+    writeFileSync(Buffer.concat([Buffer.from(`${tree}/`), nonUtf8]), readFileSync(fixture("charsets/arabic.dcm")));
+    writeFileSync(Buffer.concat([Buffer.from(`${tree}/`), nonUtf8Junk]), "not DICOM at all");
+    copyFileSync(fixture("charsets/latin9.dcm"), join(tree, "locked", "secret.dcm"));
+    copyFileSync(fixture("no-patient-id/img.dcm"), join(tree, "unreadable.dcm"));
+    execFileSync("mkfifo", [join(tree, "fifo")]);
+    await new Promise<void>((resolve) => {
+      server = createServer().listen(join(tree, "socket"), resolve);
+    });
+    symlinkSync(join(tree, "ok.dcm"), join(tree, "link-to-ok.dcm"));
+    symlinkSync(join(tree, "missing.dcm"), join(tree, "broken-link"));
+    symlinkSync("..", join(tree, "loop", "back"));
+    symlinkSync("/dev/null", join(tree, "device"));
+    chmodSync(join(tree, "locked"), 0o000);
+    chmodSync(join(tree, "unreadable.dcm"), 0o000);
+    mkdirSync(join(root, "out"));
+    chmodSync(join(root, "out"), 0o777);
+  });
+
+  afterAll(() => {
+    server?.close();
+    chmodSync(join(tree, "locked"), 0o755);
+  });
+
+  function reasons(errors: ErrorLine[]): Record<string, string> {
+    return Object.fromEntries(errors.map((e) => [e.path.slice(tree.length + 1), e.reason]));
+  }
+
+  it("reports every entry, follows no link, opens no FIFO, and completes", () => {
+    const out = join(root, "out", "plain");
+    const run = runCli(["convert", tree, "--out", out, "--timezone", "UTC", "--workers", "1"]);
+    expect(run.status, run.stderr).toBe(0);
+    const errors = readNdjson<ErrorLine>(join(out, "errors.ndjson"));
+    expect(reasons(errors)).toEqual({
+      "broken-link": "symlink",
+      device: "symlink",
+      fifo: "not-a-regular-file",
+      "link-to-ok.dcm": "symlink",
+      locked: "unreadable",
+      "loop/back": "symlink",
+      "note\ufffd.txt": "not-dicom",
+      socket: "not-a-regular-file",
+      "unreadable.dcm": "unreadable",
+    });
+    const junk = errors.find((e) => e.reason === "not-dicom")!;
+    expect(Buffer.from(junk.pathBase64!, "base64").equals(Buffer.concat([Buffer.from(`${tree}/`), nonUtf8Junk]))).toBe(true);
+    expect(errors.find((e) => e.reason === "unreadable" && e.path.endsWith("locked"))!.message).toContain("EACCES on readdir");
+    const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
+    expect(report.files).toMatchObject({ seen: 13, converted: 4, skipped: 7, failed: 2 });
+    const titles = readNdjson<{ id: string }>(join(out, "ImagingStudy.ndjson"));
+    expect(titles).toHaveLength(4);
+  });
+
+  it("with --follow-symlinks, follows links, detects the loop and the broken link", () => {
+    const out = join(root, "out", "follow");
+    const run = runCli(["convert", tree, "--out", out, "--timezone", "UTC", "--follow-symlinks", "--workers", "0"]);
+    expect(run.status, run.stderr).toBe(0);
+    const errors = readNdjson<ErrorLine>(join(out, "errors.ndjson"));
+    expect(reasons(errors)).toEqual({
+      "broken-link": "broken-symlink",
+      device: "not-a-regular-file",
+      fifo: "not-a-regular-file",
+      locked: "unreadable",
+      "loop/back": "symlink-loop",
+      "note\ufffd.txt": "not-dicom",
+      // The link and its target hold one instance; the path that sorts first is used.
+      "ok.dcm": "duplicate",
+      socket: "not-a-regular-file",
+      "unreadable.dcm": "unreadable",
+    });
+  });
+});
+
+describe("files that change between listing and reading", () => {
+  it("a file that vanishes is unreadable, one that shrinks is truncated; both are reported", async () => {
+    const dir = tempDir();
+    copyFileSync(fixture("charsets/russian.dcm"), join(dir, "vanishes.dcm"));
+    copyFileSync(fixture("charsets/greek.dcm"), join(dir, "shrinks.dcm"));
+    const listed = [];
+    for await (const entry of crawl(await resolveInputs([dir], { verbose: false }), { followSymlinks: false })) listed.push(entry);
+    unlinkSync(join(dir, "vanishes.dcm"));
+    truncateSync(join(dir, "shrinks.dcm"), 200);
+    const reader = new DicomFileReader();
+    const results = Object.fromEntries(listed.map((e) => [String(e.path).slice(dir.length + 1), reader.read(e.path).result as FileFailure]));
+    expect(results["vanishes.dcm"]).toMatchObject({ reason: "unreadable", message: "the file vanished after it was listed (ENOENT on open)" });
+    expect(results["shrinks.dcm"]).toMatchObject({ reason: "truncated" });
+  });
+});
+
+describe("inputs", () => {
+  it("takes an existing path literally even with glob characters, expands globs, and walks matched folders", async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, "[1]"));
+    mkdirSync(join(dir, "series-a"));
+    copyFileSync(fixture("charsets/russian.dcm"), join(dir, "[1]", "a.dcm"));
+    copyFileSync(fixture("charsets/greek.dcm"), join(dir, "series-a", "b.dcm"));
+    const resolved = await resolveInputs([join(dir, "[1]"), join(dir, "series-*")], { verbose: false });
+    expect(resolved.map((r) => r.kind)).toEqual(["folder", "glob"]);
+    const paths: string[] = [];
+    for await (const e of crawl(resolved, { followSymlinks: false })) paths.push(String(e.path).slice(dir.length + 1));
+    expect(paths.sort()).toEqual(["[1]/a.dcm", "series-a/b.dcm"]);
+  });
+
+  it("refuses an input that does not exist, naming it only when verbose", async () => {
+    await expect(resolveInputs(["/nonexistent/Mueller"], { verbose: false })).rejects.toThrow(/input #1 \(add --verbose to show it\) does not exist/);
+    await expect(resolveInputs(["/nonexistent/Mueller"], { verbose: true })).rejects.toThrow(/"\/nonexistent\/Mueller" does not exist/);
+  });
+});
