@@ -16,13 +16,14 @@ export function fhirAjv(options: { code?: { source: boolean; esm: boolean } } = 
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // One schema with the union of the derived definitions, so the four validators share their code for the
+  // data types they have in common (a quarter of the size of four separate closures, and of the load time).
+  const definitions: Record<string, unknown> = {};
+  for (const root of ROOTS) Object.assign(definitions, JSON.parse(readFileSync(schemaFile(root), "utf8")).definitions);
+  const id = "urn:dcm2fhir:schema:R4";
   const ajv = fhirAjv({ code: { source: true, esm: true } });
-  const exports: Record<string, string> = {};
-  for (const root of ROOTS) {
-    const schema = JSON.parse(readFileSync(schemaFile(root), "utf8"));
-    ajv.addSchema(schema);
-    exports[`validate${root}`] = schema.$id;
-  }
+  ajv.addSchema({ $schema: "http://json-schema.org/draft-06/schema#", $id: id, definitions });
+  const exports = Object.fromEntries(ROOTS.map((root) => [`validate${root}`, `${id}#/definitions/${root}`]));
   const code = standalone.default(ajv, exports);
   const dir = fileURLToPath(new URL("../src/validate/generated/", import.meta.url));
   mkdirSync(dir, { recursive: true });

@@ -33,7 +33,7 @@ export interface ConvertOptions {
   /** IANA zone for times without Timezone Offset From UTC (0008,0201); default: this machine's zone. */
   readonly timezone?: string;
   readonly followSymlinks?: boolean;
-  /** Reader threads; 0 reads in the calling thread. Default: the number of cores. */
+  /** Threads reading headers, the calling one included (1: only it). Default: the number of cores. */
   readonly workers?: number;
   /** Include paths in thrown usage errors (they can hold patient names). */
   readonly verbose?: boolean;
@@ -99,8 +99,8 @@ function checkOptions(options: ConvertOptions): ZoneRule {
   if (options.format !== undefined && options.format !== "ndjson" && options.format !== "bundle") {
     throw new UsageError(`unknown --format "${options.format}": use ndjson or bundle`);
   }
-  if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 0)) {
-    throw new UsageError("--workers takes a whole number (0 reads in the main thread)");
+  if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) {
+    throw new UsageError("--workers takes a whole number from 1 (the main thread only) up");
   }
   if (options.endpoint !== undefined) {
     let url: URL | undefined;
@@ -139,7 +139,8 @@ class Run {
 
   /** Reads every crawled file, a bounded number of batches at a time, so the crawl never runs far ahead. */
   async readAll(entries: AsyncIterable<CrawlEntry>, reader: HeaderReader): Promise<void> {
-    const limit = pLimit(Math.max(1, (this.options.workers ?? availableParallelism()) * 2));
+    // Enough batches in flight to keep every reader thread's queue full; the crawl waits beyond that.
+    const limit = pLimit((this.options.workers ?? availableParallelism()) * 2);
     const inFlight = new Set<Promise<void>>();
     const dispatch = (batch: CrawlEntry[]) => {
       const paths = batch.map((e) => e.path);

@@ -14,7 +14,7 @@ describe("convert on the bundled fixtures", () => {
   let result: ConvertResult;
   beforeAll(async () => {
     out = tempDir();
-    result = await convert({ ...EXPECTED_OPTIONS, out, workers: 0 });
+    result = await convert({ ...EXPECTED_OPTIONS, out, workers: 1 });
   });
 
   it("writes exactly the reviewed expected output (report.json but for elapsed time)", () => {

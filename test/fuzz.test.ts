@@ -113,8 +113,8 @@ describe(`fuzz: ${sources.length} files of fixtures/${existsSync(CORPUS) ? " and
           instances++;
           for (const uid of [result.studyInstanceUID, result.seriesInstanceUID, result.sopInstanceUID, result.sopClassUID]) expect(parseUID(uid), where).toBe(uid);
           const assembler = new StudyAssembler();
-          const { study, series, ...core } = result;
-          assembler.add(core, JSON.stringify(study), JSON.stringify(series));
+          const { study, series, studyJSON, seriesJSON, ...core } = result;
+          assembler.add(core, studyJSON, seriesJSON);
           const [group] = assembler.finish().studies;
           const resource = toImagingStudy(group!, { subject: { reference: "Patient/p" }, zoneRule: { zone: "UTC", source: "option" } }, emptyNotes());
           if (validateResource(resource) !== undefined) rejected++;

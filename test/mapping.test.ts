@@ -20,7 +20,7 @@ const patientOf = (s: ImagingStudy) => patients.get(s.subject.reference!.replace
 beforeAll(async () => {
   process.chdir(REPO);
   const out = tempDir();
-  await convert({ ...EXPECTED_OPTIONS, out, workers: 0 });
+  await convert({ ...EXPECTED_OPTIONS, out, workers: 1 });
   studies = new Map(readNdjson<ImagingStudy>(join(out, "ImagingStudy.ndjson")).map((s) => [s.id, s]));
   patients = new Map(readNdjson<Patient>(join(out, "Patient.ndjson")).map((p) => [p.id, p]));
 });

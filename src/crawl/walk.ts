@@ -2,7 +2,6 @@ import type { Dirent, Stats } from "node:fs";
 import { readdir as readdirCallback } from "node:fs";
 import { lstat, readdir, stat } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
-import fg from "fast-glob";
 import { fromSystemError } from "../dicom/readFile.js";
 import type { FileFailure, FilePath } from "../reasons.js";
 
@@ -44,7 +43,7 @@ export async function resolveInputs(inputs: readonly string[], options: { verbos
     if (stats?.isDirectory()) resolved.push({ kind: "folder", path: input });
     else if (stats?.isFile()) resolved.push({ kind: "file", path: input });
     else if (stats) resolved.push({ kind: "other", path: input, what: "not a regular file" });
-    else if (fg.isDynamicPattern(input)) resolved.push({ kind: "glob", pattern: input });
+    else if ((await fastGlob()).isDynamicPattern(input)) resolved.push({ kind: "glob", pattern: input });
     else {
       const shown = options.verbose ? `"${input}"` : `#${i + 1} (add --verbose to show it)`;
       throw new UsageError(`input ${shown} does not exist: check the path, or quote a glob so the shell does not expand it`);
@@ -112,7 +111,7 @@ class Walker {
   async *glob(pattern: string): AsyncGenerator<CrawlEntry> {
     const unreadable: FileFailure[] = [];
     const walkedFolders = new Set<string>();
-    const stream = fg.stream(pattern, {
+    const stream = (await fastGlob()).stream(pattern, {
       onlyFiles: false,
       dot: true,
       followSymbolicLinks: false,
@@ -194,6 +193,10 @@ class Walker {
     }
   }
 }
+
+/** Loaded on first use: most runs name folders, and fast-glob costs tens of milliseconds to load. */
+let fastGlobModule: Promise<{ default: typeof import("fast-glob") }> | undefined;
+const fastGlob = async () => (await (fastGlobModule ??= import("fast-glob"))).default;
 
 function insideAny(path: string, folders: ReadonlySet<string>): boolean {
   for (let i = path.lastIndexOf("/"); i > 0; i = path.lastIndexOf("/", i - 1)) if (folders.has(path.slice(0, i))) return true;

@@ -36,9 +36,17 @@ export class FileSource implements ByteSource {
     private readonly scratch: Buffer,
   ) {}
 
+  /** The last read into `scratch`: reading the header a second time (see readInstance) costs no system call. */
+  private last: Buffer | undefined;
+  private lastOffset = 0;
+
   read(offset: number, length: number): Buffer {
     const wanted = Math.min(length, this.size - offset);
     if (wanted <= 0) return EMPTY;
+    const last = this.last;
+    if (last && offset >= this.lastOffset && offset + wanted <= this.lastOffset + last.length) {
+      return last.subarray(offset - this.lastOffset, offset - this.lastOffset + wanted);
+    }
     const target = wanted <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(wanted);
     let got = 0;
     while (got < wanted) {
@@ -47,7 +55,12 @@ export class FileSource implements ByteSource {
       got += n;
     }
     this.bytesRead += got;
-    return target.subarray(0, got);
+    const result = target.subarray(0, got);
+    if (target === this.scratch) {
+      this.last = result;
+      this.lastOffset = offset;
+    } else this.last = undefined;
+    return result;
   }
 }
 

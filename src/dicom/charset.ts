@@ -2,8 +2,11 @@
 // Node's WHATWG decoders do the byte-to-character work; this module only knows which decoder a DICOM
 // defined term means and how ISO 2022 escape sequences switch between them.
 
-/** Decodes the bytes of one value. `kind` decides where ISO 2022 designations return to their initial state. */
-export type TextDecoderFn = (bytes: Buffer, start: number, end: number, kind: TextKind) => string;
+/**
+ * Decodes the bytes of one value, given as a latin1 string (one character per byte, as the parser keeps them).
+ * `kind` decides where ISO 2022 designations return to their initial state.
+ */
+export type TextDecoderFn = (bytes: string, kind: TextKind) => string;
 /** PN resets at `^` and `=`; multi-valued strings at `\`; free text (ST, LT, UT) at line breaks (PS3.5 6.1.2.5.3). */
 export type TextKind = "PN" | "multi" | "text";
 
@@ -95,36 +98,43 @@ function initialDesignation(firstTerm: string): Designation {
 }
 
 /**
- * The decoder for a Specific Character Set value (its backslash-separated defined terms).
+ * The decoder for a Specific Character Set value (its backslash-separated defined terms, as in the file).
  * Unknown terms fall back to ISO 8859-1 so that a misspelled term still yields readable ASCII.
  */
-export function textDecoderFor(specificCharacterSet: readonly string[]): TextDecoderFn {
-  const terms = specificCharacterSet.map((t) => t.trim().toUpperCase());
+export function textDecoderFor(specificCharacterSet: string): TextDecoderFn {
+  let decoder = decoders.get(specificCharacterSet);
+  if (!decoder) {
+    decoder = makeDecoder(specificCharacterSet.split("\\").map((t) => t.trim().toUpperCase()));
+    if (decoders.size < 64) decoders.set(specificCharacterSet, decoder);
+  }
+  return decoder;
+}
+
+/** An archive uses a handful of character sets: one decoder each, made once per thread (bounded: junk values vary). */
+const decoders = new Map<string, TextDecoderFn>();
+
+function makeDecoder(terms: readonly string[]): TextDecoderFn {
   const usesExtensions = terms.length > 1 || terms.some((t) => t.startsWith("ISO 2022"));
   if (!usesExtensions) {
     const whole = WHOLE_VALUE[(terms[0] || "ISO_IR 6").replace(/[ -]/g, "_")] ?? LATIN1.decode;
-    return (bytes, start, end) => (isAscii(bytes, start, end) ? bytes.toString("latin1", start, end) : whole(bytes.subarray(start, end)));
+    return (bytes) => (isAscii(bytes) ? bytes : whole(Buffer.from(bytes, "latin1")));
   }
   const initial = initialDesignation(terms[0] ?? "");
-  return (bytes, start, end, kind) =>
-    isAscii(bytes, start, end) && initial.g0 === "ascii"
-      ? bytes.toString("latin1", start, end)
-      : decodeIso2022(bytes, start, end, initial, delimitersOf[kind]);
+  return (bytes, kind) => (isAscii(bytes) && initial.g0 === "ascii" ? bytes : decodeIso2022(Buffer.from(bytes, "latin1"), initial, delimitersOf[kind]));
 }
 
-export const DEFAULT_TEXT_DECODER: TextDecoderFn = textDecoderFor([]);
+export const DEFAULT_TEXT_DECODER: TextDecoderFn = textDecoderFor("");
 
-function isAscii(bytes: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80 || bytes[i] === ESC) return false;
-  return true;
-}
+/** Printable ASCII without ESC decodes to itself in every character set DICOM allows as a default (G0). */
+const NOT_PLAIN_ASCII = /[^\u0000-\u001a\u001c-\u007f]/;
+const isAscii = (bytes: string) => !NOT_PLAIN_ASCII.test(bytes);
 
-function decodeIso2022(bytes: Buffer, start: number, end: number, initial: Designation, delimiters: ReadonlySet<number>): string {
+function decodeIso2022(bytes: Buffer, initial: Designation, delimiters: ReadonlySet<number>): string {
   let state: Designation = { ...initial };
   let out = "";
-  let segmentStart = start;
-  let i = start;
-  while (i < end) {
+  let segmentStart = 0;
+  let i = 0;
+  while (i < bytes.length) {
     const b = bytes[i]!;
     if (b === ESC) {
       out += decodeSegment(bytes.subarray(segmentStart, i), state);
@@ -146,7 +156,7 @@ function decodeIso2022(bytes: Buffer, start: number, end: number, initial: Desig
     }
     i++;
   }
-  return out + decodeSegment(bytes.subarray(segmentStart, end), state);
+  return out + decodeSegment(bytes.subarray(segmentStart), state);
 }
 
 /** Bytes below 0x80 are in the G0 set, bytes from 0x80 in the G1 set (PS3.5 6.1.2.5.2). */

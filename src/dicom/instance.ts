@@ -1,6 +1,8 @@
 import type { FileFailure, FilePath } from "../reasons.js";
-import type { ParsedHeader, Spec, Values } from "./parser.js";
+import type { ByteSource } from "./byteSource.js";
+import { type ParsedHeader, type Spec, type Values, parseHeader } from "./parser.js";
 import * as T from "./tags.js";
+import { type TextDecoderFn, type TextKind, textDecoderFor } from "./charset.js";
 import {
   type PersonName,
   type TimeOfDay,
@@ -78,6 +80,9 @@ export interface InstanceRecord {
   readonly title?: string;
   readonly study: StudyAttributes;
   readonly series: SeriesAttributes;
+  /** The attributes as JSON: grouping keys variants by this text, so equal attributes must give equal text. */
+  readonly studyJSON: string;
+  readonly seriesJSON: string;
   /** Value problems that did not stop the instance (an impossible date is dropped, not guessed). */
   readonly warnings: readonly string[];
 }
@@ -153,24 +158,56 @@ const REQUIRED_UIDS = [
   { name: "SOP Class UID (0008,0016)", tag: T.SOPClassUID, metaTag: T.MediaStorageSOPClassUID, reason: "missing-sop-class" },
 ] as const;
 
-/** Turns a parsed header into an instance record, or says why the file is not one. */
+/**
+ * Reads one instance from a stream that can be opened more than once. The instances of a series carry the same
+ * study and series attributes byte for byte: a first pass collects those elements as raw keys without decoding
+ * them, and only for keys not seen before does a second, full pass decode, parse and serialize them. That
+ * saves most of a reader thread's work; the result is the same as `toInstanceRecord` on a full parse.
+ */
+export function readInstance(path: FilePath, open: () => ByteSource, firstWindowBytes: number): InstanceRecord | FileFailure {
+  const quick = parseHeader(open(), INSTANCE_SPEC, { firstWindowBytes, keyTags: KEY_TAGS });
+  const required = requiredUIDs(path, quick);
+  if ("reason" in required) return required;
+  const charset = ascii(quick.dataSet, T.SpecificCharacterSet) ?? "";
+  const [studyRaw, seriesRaw] = quick.keys;
+  const studyKey = studyRaw === undefined ? undefined : `${charset}\u0000${studyRaw}`;
+  const seriesKey = seriesRaw === undefined ? undefined : `${charset}\u0000${seriesRaw}`;
+  const study = studyKey === undefined ? undefined : studyCache.get(studyKey);
+  const series = seriesKey === undefined ? undefined : seriesCache.get(seriesKey);
+  if (study && series) return assemble(path, quick, required, study, series);
+
+  const full = parseHeader(open(), INSTANCE_SPEC, { firstWindowBytes });
+  const fullRequired = requiredUIDs(path, full);
+  if ("reason" in fullRequired) return fullRequired;
+  const text = new TextReader(charset);
+  const builtStudy = study ?? remember(studyCache, studyKey, studyAttributes(full.dataSet, text));
+  const builtSeries = series ?? remember(seriesCache, seriesKey, seriesAttributes(full.dataSet, text));
+  return assemble(path, full, fullRequired, builtStudy, builtSeries);
+}
+
+/** Turns a complete parsed header into an instance record, or says why the file is not one. */
 export function toInstanceRecord(path: FilePath, header: ParsedHeader): InstanceRecord | FileFailure {
+  const required = requiredUIDs(path, header);
+  if ("reason" in required) return required;
+  const text = new TextReader(ascii(header.dataSet, T.SpecificCharacterSet) ?? "");
+  return assemble(path, header, required, studyAttributes(header.dataSet, text), seriesAttributes(header.dataSet, text));
+}
+
+/** The UIDs an instance needs, or why the file is not an instance. */
+function requiredUIDs(path: FilePath, header: ParsedHeader): [string, string, string, string] | FileFailure {
   const { dataSet: ds, meta } = header;
   const stopped = header.stoppedEarly;
   if (stopped?.reason === "not-dicom") return { path, reason: "not-dicom", message: stopped.message };
-  if (header.isMediaDirectory || text(meta, T.MediaStorageSOPClassUID) === T.MediaStorageDirectoryStorage) {
+  if (header.isMediaDirectory || ascii(meta, T.MediaStorageSOPClassUID) === T.MediaStorageDirectoryStorage) {
     return { path, reason: "dicomdir", message: "Directory Information (group 0004) found: a DICOMDIR indexes instances, it is not one" };
   }
   if (ds.size === 0 && stopped) return { path, reason: stopped.reason, message: stopped.message };
-
-  const warnings = [...header.warnings];
-  if (stopped) warnings.push(`stopped-early:${stopped.reason}`);
-  const values: string[] = [];
+  const uids: string[] = [];
   const missing: Array<(typeof REQUIRED_UIDS)[number]> = [];
   for (const required of REQUIRED_UIDS) {
-    const value = text(ds, required.tag) ?? (required.metaTag !== undefined ? text(meta, required.metaTag) : undefined);
+    const value = ascii(ds, required.tag) ?? (required.metaTag !== undefined ? ascii(meta, required.metaTag) : undefined);
     if (value === undefined) missing.push(required);
-    else values.push(value);
+    else uids.push(value);
   }
   if (missing.length > 0) {
     const names = missing.map((m) => m.name).join(", ");
@@ -178,79 +215,167 @@ export function toInstanceRecord(path: FilePath, header: ParsedHeader): Instance
     if (stopped) return { path, reason: stopped.reason, message: `${stopped.message}; before that, no ${names}` };
     return { path, reason: missing[0]!.reason, message: `no ${names} in the header` };
   }
-  for (const [i, value] of values.entries()) {
+  for (const [i, value] of uids.entries()) {
     if (parseUID(value) === undefined) {
       const name = REQUIRED_UIDS[i]!.name;
       return { path, reason: "invalid-value", message: `${name} is not a UID (digits and dots, at most 64 characters; this one has ${value.length} characters)` };
     }
   }
-  const [studyInstanceUID, seriesInstanceUID, sopInstanceUID, sopClassUID] = values as [string, string, string, string];
+  return uids as [string, string, string, string];
+}
 
-  const date = (tag: number, name: string) => checked(text(ds, tag), parseDate, name, warnings);
-  const time = (tag: number, name: string) => checked(text(ds, tag), parseTime, name, warnings);
-  const timezoneOffset = checked(text(ds, T.TimezoneOffsetFromUTC), parseTimezoneOffset, "invalid-timezone-offset", warnings);
-  const requestItems = items(ds, T.RequestAttributesSequence);
-  const study: StudyAttributes = {
-    patientId: text(ds, T.PatientID),
-    issuerOfPatientId: text(ds, T.IssuerOfPatientID),
-    issuerOfPatientIdQualifiers: issuer(items(ds, T.IssuerOfPatientIDQualifiersSequence)[0]),
-    patientName: personNames(ds, T.PatientName)[0],
-    patientBirthDate: date(T.PatientBirthDate, "invalid-birth-date"),
-    patientSex: text(ds, T.PatientSex),
-    date: date(T.StudyDate, "invalid-study-date"),
-    time: time(T.StudyTime, "invalid-study-time"),
-    timezoneOffset,
-    accessionNumber: text(ds, T.AccessionNumber),
-    accessionIssuer: issuer(items(ds, T.IssuerOfAccessionNumberSequence)[0]),
-    studyId: text(ds, T.StudyID),
-    referringPhysician: personNames(ds, T.ReferringPhysicianName)[0],
-    description: text(ds, T.StudyDescription),
-    procedureCodes: codes(items(ds, T.ProcedureCodeSequence)),
-    reasonCodes: codes([
-      ...items(ds, T.ReasonForRequestedProcedureCodeSequence),
-      ...requestItems.flatMap((item) => items(item, T.ReasonForRequestedProcedureCodeSequence)),
-    ]),
-    reasonTexts: unique([
-      ...splitValues(text(ds, T.ReasonForTheRequestedProcedure) ?? ""),
-      ...requestItems.flatMap((item) => splitValues(text(item, T.ReasonForTheRequestedProcedure) ?? "")),
-      ...splitValues(text(ds, T.ReasonForStudy) ?? ""),
-    ]),
-    institutionName: text(ds, T.InstitutionName),
-    departmentName: text(ds, T.InstitutionalDepartmentName),
-  };
-  const series: SeriesAttributes = {
-    number: checked(text(ds, T.SeriesNumber), parseUnsignedInt, "invalid-series-number", warnings),
-    modality: text(ds, T.Modality),
-    description: text(ds, T.SeriesDescription),
-    date: date(T.SeriesDate, "invalid-series-date"),
-    time: time(T.SeriesTime, "invalid-series-time"),
-    timezoneOffset,
-    performingPhysicians: personNames(ds, T.PerformingPhysicianName),
-    operators: personNames(ds, T.OperatorsName),
-    institutionName: text(ds, T.InstitutionName),
-    bodyPartExamined: text(ds, T.BodyPartExamined),
-    laterality: text(ds, T.Laterality) ?? text(ds, T.ImageLaterality),
-  };
+function assemble(
+  path: FilePath,
+  header: ParsedHeader,
+  [studyInstanceUID, seriesInstanceUID, sopInstanceUID, sopClassUID]: [string, string, string, string],
+  study: Built<StudyAttributes>,
+  series: Built<SeriesAttributes>,
+): InstanceRecord {
+  const ds = header.dataSet;
+  const warnings = header.warnings;
+  if (header.stoppedEarly) warnings.push(`stopped-early:${header.stoppedEarly.reason}`);
+  warnings.push(...study.warnings, ...series.warnings);
+  const text = new TextReader(ascii(ds, T.SpecificCharacterSet) ?? "");
   return {
     path,
     studyInstanceUID,
     seriesInstanceUID,
     sopInstanceUID,
     sopClassUID,
-    instanceNumber: checked(text(ds, T.InstanceNumber), parseUnsignedInt, "invalid-instance-number", warnings),
-    title: codes(items(ds, T.ConceptNameCodeSequence))[0]?.meaning ?? text(ds, T.DocumentTitle),
-    study: compact(study),
-    series: compact(series),
+    instanceNumber: checked(ascii(ds, T.InstanceNumber), parseUnsignedInt, "invalid-instance-number", warnings),
+    title: codes(items(ds, T.ConceptNameCodeSequence), text)[0]?.meaning ?? text.value(ds, T.DocumentTitle, "text"),
+    study: study.attributes,
+    series: series.attributes,
+    studyJSON: study.json,
+    seriesJSON: series.json,
     warnings,
   };
 }
 
 export const isInstanceRecord = (r: InstanceRecord | FileFailure): r is InstanceRecord => "sopInstanceUID" in r;
 
-function text(values: Values, tag: number): string | undefined {
-  const v = values.get(tag);
-  return typeof v === "string" && v !== "" ? v : undefined;
+function studyAttributes(ds: Values, text: TextReader): Built<StudyAttributes> {
+  const warnings: string[] = [];
+  const requestItems = items(ds, T.RequestAttributesSequence);
+  const attributes: StudyAttributes = {
+    patientId: text.value(ds, T.PatientID),
+    issuerOfPatientId: text.value(ds, T.IssuerOfPatientID),
+    issuerOfPatientIdQualifiers: issuer(items(ds, T.IssuerOfPatientIDQualifiersSequence)[0], text),
+    patientName: text.personNames(ds, T.PatientName)[0],
+    patientBirthDate: checked(ascii(ds, T.PatientBirthDate), parseDate, "invalid-birth-date", warnings),
+    patientSex: ascii(ds, T.PatientSex),
+    date: checked(ascii(ds, T.StudyDate), parseDate, "invalid-study-date", warnings),
+    time: checked(ascii(ds, T.StudyTime), parseTime, "invalid-study-time", warnings),
+    timezoneOffset: checked(ascii(ds, T.TimezoneOffsetFromUTC), parseTimezoneOffset, "invalid-timezone-offset", warnings),
+    accessionNumber: text.value(ds, T.AccessionNumber),
+    accessionIssuer: issuer(items(ds, T.IssuerOfAccessionNumberSequence)[0], text),
+    studyId: text.value(ds, T.StudyID),
+    referringPhysician: text.personNames(ds, T.ReferringPhysicianName)[0],
+    description: text.value(ds, T.StudyDescription),
+    procedureCodes: nonEmpty(codes(items(ds, T.ProcedureCodeSequence), text)),
+    reasonCodes: nonEmpty(
+      codes([...items(ds, T.ReasonForRequestedProcedureCodeSequence), ...requestItems.flatMap((item) => items(item, T.ReasonForRequestedProcedureCodeSequence))], text),
+    ),
+    reasonTexts: nonEmpty(
+      unique([
+        ...splitValues(text.value(ds, T.ReasonForTheRequestedProcedure) ?? ""),
+        ...requestItems.flatMap((item) => splitValues(text.value(item, T.ReasonForTheRequestedProcedure) ?? "")),
+        ...splitValues(text.value(ds, T.ReasonForStudy) ?? ""),
+      ]),
+    ),
+    institutionName: text.value(ds, T.InstitutionName),
+    departmentName: text.value(ds, T.InstitutionalDepartmentName),
+  };
+  return { attributes, json: JSON.stringify(attributes), warnings };
 }
+
+function seriesAttributes(ds: Values, text: TextReader): Built<SeriesAttributes> {
+  const warnings: string[] = [];
+  const attributes: SeriesAttributes = {
+    number: checked(ascii(ds, T.SeriesNumber), parseUnsignedInt, "invalid-series-number", warnings),
+    modality: ascii(ds, T.Modality),
+    description: text.value(ds, T.SeriesDescription),
+    date: checked(ascii(ds, T.SeriesDate), parseDate, "invalid-series-date", warnings),
+    time: checked(ascii(ds, T.SeriesTime), parseTime, "invalid-series-time", warnings),
+    timezoneOffset: checked(ascii(ds, T.TimezoneOffsetFromUTC), parseTimezoneOffset, "invalid-timezone-offset", []),
+    performingPhysicians: nonEmpty(text.personNames(ds, T.PerformingPhysicianName)),
+    operators: nonEmpty(text.personNames(ds, T.OperatorsName)),
+    institutionName: text.value(ds, T.InstitutionName),
+    bodyPartExamined: ascii(ds, T.BodyPartExamined),
+    laterality: ascii(ds, T.Laterality) ?? ascii(ds, T.ImageLaterality),
+  };
+  return { attributes, json: JSON.stringify(attributes), warnings };
+}
+
+/** The study or series attributes built from a set of raw values, the JSON of them, and the problems found. */
+interface Built<A> {
+  readonly attributes: A;
+  readonly json: string;
+  readonly warnings: readonly string[];
+}
+
+/** Tags whose values make the study (series) attributes. Both sets are top-level elements. */
+const STUDY_TAGS = [
+  T.PatientID, T.IssuerOfPatientID, T.IssuerOfPatientIDQualifiersSequence, T.PatientName, T.PatientBirthDate, T.PatientSex,
+  T.StudyDate, T.StudyTime, T.TimezoneOffsetFromUTC, T.AccessionNumber, T.IssuerOfAccessionNumberSequence, T.StudyID,
+  T.ReferringPhysicianName, T.StudyDescription, T.ProcedureCodeSequence, T.RequestAttributesSequence,
+  T.ReasonForRequestedProcedureCodeSequence, T.ReasonForTheRequestedProcedure, T.ReasonForStudy, T.InstitutionName,
+  T.InstitutionalDepartmentName,
+];
+const SERIES_TAGS = [
+  T.SeriesNumber, T.Modality, T.SeriesDescription, T.SeriesDate, T.SeriesTime, T.TimezoneOffsetFromUTC, T.PerformingPhysicianName,
+  T.OperatorsName, T.InstitutionName, T.BodyPartExamined, T.Laterality, T.ImageLaterality,
+];
+/** Key 0 is the study's, key 1 the series'. */
+const KEY_TAGS: ReadonlyMap<number, number> = new Map([
+  ...STUDY_TAGS.map((tag) => [tag, 1] as const),
+  ...SERIES_TAGS.map((tag) => [tag, (STUDY_TAGS.includes(tag) ? 1 : 0) | 2] as const),
+]);
+
+/** Bounded: an archive of unrelated files cannot grow them without limit. */
+const studyCache = new Map<string, Built<StudyAttributes>>();
+const seriesCache = new Map<string, Built<SeriesAttributes>>();
+const CACHE_LIMIT = 4096;
+
+function remember<A>(cache: Map<string, Built<A>>, key: string | undefined, built: Built<A>): Built<A> {
+  if (key === undefined) return built;
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, built);
+  return built;
+}
+
+/** Text values of one data set, decoded in its Specific Character Set and trimmed; empty is absent. */
+class TextReader {
+  private readonly decode: TextDecoderFn;
+
+  constructor(readonly charset: string) {
+    this.decode = textDecoderFor(charset);
+  }
+
+  value(values: Values, tag: number, kind: TextKind = "multi"): string | undefined {
+    const v = values.get(tag);
+    if (typeof v !== "string") return undefined;
+    return nonBlank(this.decode(v, kind));
+  }
+
+  personNames(values: Values, tag: number): PersonName[] {
+    return splitValues(this.value(values, tag, "PN") ?? "").flatMap((v) => parsePersonName(v) ?? []);
+  }
+}
+
+/** A value of a VR in the default repertoire (UI, DA, TM, CS, IS, …), trimmed; empty is absent. */
+function ascii(values: Values, tag: number): string | undefined {
+  const v = values.get(tag);
+  return typeof v === "string" ? nonBlank(v) : undefined;
+}
+
+/** Strips the space and NUL padding of DICOM values (PS3.5 6.2) and surrounding white space. */
+function nonBlank(s: string): string | undefined {
+  const trimmed = s.replace(PADDING, "");
+  return trimmed === "" ? undefined : trimmed;
+}
+
+const PADDING = /^[\s\0]+|[\s\0]+$/g;
 
 function items(values: Values, tag: number): Values[] {
   const v = values.get(tag);
@@ -264,39 +389,26 @@ function checked<V>(value: string | undefined, parse: (s: string) => V | undefin
   return parsed;
 }
 
-function personNames(values: Values, tag: number): PersonName[] {
-  return splitValues(text(values, tag) ?? "").flatMap((v) => parsePersonName(v) ?? []);
+function codes(list: Values[], text: TextReader): CodedEntry[] {
+  const entries: CodedEntry[] = [];
+  for (const item of list) {
+    const code = text.value(item, T.CodeValue) ?? text.value(item, T.LongCodeValue) ?? ascii(item, T.URNCodeValue);
+    const meaning = text.value(item, T.CodeMeaning);
+    if (code || meaning) entries.push({ code, scheme: text.value(item, T.CodingSchemeDesignator), schemeVersion: text.value(item, T.CodingSchemeVersion), meaning });
+  }
+  return entries;
 }
 
-function codes(list: Values[]): CodedEntry[] {
-  return list.flatMap((item) => {
-    const entry = compact({
-      code: text(item, T.CodeValue) ?? text(item, T.LongCodeValue) ?? text(item, T.URNCodeValue),
-      scheme: text(item, T.CodingSchemeDesignator),
-      schemeVersion: text(item, T.CodingSchemeVersion),
-      meaning: text(item, T.CodeMeaning),
-    });
-    return entry.code || entry.meaning ? [entry] : [];
-  });
-}
-
-function issuer(item: Values | undefined): EntityIssuer | undefined {
+function issuer(item: Values | undefined, text: TextReader): EntityIssuer | undefined {
   if (!item) return undefined;
-  const result = compact({
-    localId: text(item, T.LocalNamespaceEntityID),
-    universalId: text(item, T.UniversalEntityID),
-    universalIdType: text(item, T.UniversalEntityIDType),
-  });
-  return Object.keys(result).length > 0 ? result : undefined;
+  const result = { localId: text.value(item, T.LocalNamespaceEntityID, "text"), universalId: text.value(item, T.UniversalEntityID, "text"), universalIdType: ascii(item, T.UniversalEntityIDType) };
+  return result.localId || result.universalId || result.universalIdType ? result : undefined;
 }
 
 const unique = (values: string[]) => [...new Set(values)];
 
-/** Drops absent members (undefined, empty lists) so that equal attributes serialize to equal JSON: records are grouped by it. */
-function compact<O extends object>(o: O): O {
-  for (const key of Object.keys(o) as Array<keyof O>) {
-    const value = o[key];
-    if (value === undefined || (Array.isArray(value) && value.length === 0)) delete o[key];
-  }
-  return o;
-}
+/**
+ * Absent is undefined, never an empty list, so that equal attributes serialize to equal JSON (records are
+ * grouped by it, and JSON.stringify leaves undefined members out).
+ */
+const nonEmpty = <T>(list: T[]): T[] | undefined => (list.length > 0 ? list : undefined);

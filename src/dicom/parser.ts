@@ -1,5 +1,4 @@
 import { type ByteSource, InflateSource } from "./byteSource.js";
-import { DEFAULT_TEXT_DECODER, type TextDecoderFn, type TextKind, textDecoderFor } from "./charset.js";
 import { DicomReadError } from "./errors.js";
 import * as T from "./tags.js";
 
@@ -8,18 +7,28 @@ import * as T from "./tags.js";
  * sequence to descend into. Every other element is skipped without being read.
  */
 export type Spec = ReadonlyMap<number, string | Spec>;
-/** Decoded, trimmed string values (multiple values still joined by `\`), and the items of sequences. */
+/**
+ * Values as their bytes, one character per byte (latin1, lossless), untrimmed; and the items of sequences.
+ * Text is decoded later, by whoever knows its character set (see instance.ts).
+ */
 export type Values = Map<number, string | Values[]>;
 
 export interface ParsedHeader {
   readonly meta: Values;
+  /**
+   * With `ParseOptions.keyTags`: per key, the bytes of the top-level elements of its tags (headers included,
+   * prefixed by the encoding), as latin1 text; undefined when an element was too large to copy. Those
+   * elements are then not in `dataSet`.
+   */
+  readonly keys: readonly (string | undefined)[];
   readonly dataSet: Values;
   readonly transferSyntaxUID: string | undefined;
   /** Group 0004 (Directory Information) seen: a DICOMDIR. */
   readonly isMediaDirectory: boolean;
   /** Set when the data ended, or stopped making sense, before parsing reached its stop tag; the values read so far are kept. */
   readonly stoppedEarly: DicomReadError | undefined;
-  readonly warnings: readonly string[];
+  /** Owned by the caller, which adds its own. */
+  readonly warnings: string[];
 }
 
 export const IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2";
@@ -33,16 +42,35 @@ const KNOWN_VRS = new Set([
   ...LONG_VRS,
   ...["AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"],
 ]);
-const TEXT_VRS = new Set(["SH", "LO", "PN", "ST", "LT", "UT", "UC"]);
+const vrCode = (vr: string) => (vr.charCodeAt(0) << 8) | vr.charCodeAt(1);
+const VR_UN = vrCode("UN");
+/** Per two-letter code: 1 a VR with a 16-bit length, 2 one with a 32-bit length. Unknown codes read as 2 (PS3.5 6.2). */
+const VR_FORM = new Uint8Array(65536).fill(2);
+for (const vr of KNOWN_VRS) VR_FORM[vrCode(vr)] = LONG_VRS.has(vr) ? 2 : 1;
 /** No value we keep is longer than this; a longer one is skipped, so a lying length never becomes an allocation. */
 const MAX_KEPT_VALUE_BYTES = 1024 * 1024;
 const MAX_KEPT_ITEMS = 256;
 const MAX_WINDOW_BYTES = 4 * 1024 * 1024;
 
+const META_SPEC: Spec = new Map([
+  [T.MediaStorageSOPClassUID, "UI"],
+  [T.MediaStorageSOPInstanceUID, "UI"],
+  [T.TransferSyntaxUID, "UI"],
+]);
+
 export interface ParseOptions {
   /** Bytes read first; the window grows only when the header goes beyond it. */
   readonly firstWindowBytes: number;
+  /**
+   * Top-level tags whose elements are collected as raw bytes into keys instead of being read as values: tag →
+   * bit mask of the keys (bit k: key k). Files that share these bytes share what is made of them, so the caller
+   * can build it once (see instance.ts).
+   */
+  readonly keyTags?: ReadonlyMap<number, number>;
 }
+
+/** An element larger than this is not copied into a key (the key is then undefined: no caching). */
+const MAX_KEY_ELEMENT_BYTES = 256 * 1024;
 
 /**
  * Reads the header of a DICOM stream: Part 10 file or raw data set, any of the uncompressed, deflated or
@@ -50,8 +78,42 @@ export interface ParseOptions {
  * `T.LastNeededTag`, so pixel data and everything after it is never read.
  */
 export function parseHeader(source: ByteSource, top: Spec, options: ParseOptions): ParsedHeader {
-  return new HeaderParser(source, options.firstWindowBytes).parse(top);
+  return new HeaderParser(source, options.firstWindowBytes, options.keyTags).parse(top);
 }
+
+/** Growable byte arena for keys, one per key and thread: keys are built by appending, copied out once. */
+class KeyArena {
+  private bytes = Buffer.allocUnsafe(4096);
+  length = 0;
+  valid = true;
+
+  reset(prefix: number): void {
+    this.length = 0;
+    this.valid = true;
+    this.bytes[this.length++] = prefix;
+  }
+
+  append(source: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (this.length + n > this.bytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + n));
+      this.bytes.copy(grown, 0, 0, this.length);
+      this.bytes = grown;
+    }
+    // Values are mostly a few bytes: a loop beats Buffer.copy's argument checks.
+    if (n < 128) for (let k = 0; k < n; k++) this.bytes[this.length + k] = source[start + k]!;
+    else this.bytes.set(source.subarray(start, end), this.length);
+    this.length += n;
+  }
+
+  text(): string | undefined {
+    return this.valid ? this.bytes.toString("latin1", 0, this.length) : undefined;
+  }
+}
+
+const keyArenas: KeyArena[] = [];
+const NO_KEYS: ReadonlyMap<number, number> = new Map();
+const wantedCache = new WeakMap<Spec, WeakMap<ReadonlyMap<number, number>, ReadonlySet<number>>>();
 
 class HeaderParser {
   private buf: Buffer = Buffer.alloc(0);
@@ -60,7 +122,6 @@ class HeaderParser {
   private pos = 0;
   private littleEndian = true;
   private implicit = false;
-  private decoder: TextDecoderFn = DEFAULT_TEXT_DECODER;
   private readonly meta: Values = new Map();
   private readonly dataSet: Values = new Map();
   private readonly warnings: string[] = [];
@@ -69,18 +130,28 @@ class HeaderParser {
   // Set by readElementHeader.
   private group = 0;
   private tag = 0;
-  private vr = "";
+  /** Two VR letters as one number (0 where the encoding has none). */
+  private vr = 0;
   private length = 0;
+
+  private readonly keys: KeyArena[] = [];
 
   constructor(
     private source: ByteSource,
     private window: number,
+    private readonly keyTags?: ReadonlyMap<number, number>,
   ) {}
 
   parse(top: Spec): ParsedHeader {
     let stoppedEarly: DicomReadError | undefined;
     try {
       this.readPreambleAndMeta();
+      if (this.keyTags) {
+        const keyCount = Math.max(0, ...[...this.keyTags.values()].map((mask) => 32 - Math.clz32(mask)));
+        // The encoding is part of every key: the same bytes mean other values in another transfer syntax.
+        const encoding = (this.implicit ? 1 : 0) | (this.littleEndian ? 0 : 2);
+        for (let k = 0; k < keyCount; k++) (this.keys[k] = keyArenas[k] ??= new KeyArena()).reset(encoding);
+      }
       this.readDataSet(top, this.dataSet, UNDEFINED_LENGTH, true);
     } catch (error) {
       if (!(error instanceof DicomReadError)) throw error;
@@ -88,6 +159,7 @@ class HeaderParser {
     }
     return {
       meta: this.meta,
+      keys: this.keys.map((k) => k.text()),
       dataSet: this.dataSet,
       transferSyntaxUID: this.transferSyntaxUID,
       isMediaDirectory: this.isMediaDirectory,
@@ -107,9 +179,11 @@ class HeaderParser {
     return this.buf.length >= n;
   }
 
-  private need(n: number, what: string): void {
+  /** `what` is a constant: the message is built only when the data really ends. */
+  private need(n: number, what: "an element header" | "a value" | "a sequence item header"): void {
     if (!this.has(n)) {
-      throw new DicomReadError("truncated", `data ends inside ${what} at byte ${this.pos} (needed ${n} bytes, ${this.buf.length} left)`, this.pos);
+      const of = what === "a value" ? ` of ${hexTag(this.tag)}` : "";
+      throw new DicomReadError("truncated", `data ends inside ${what}${of} at byte ${this.pos} (needed ${n} bytes, ${this.buf.length} left)`, this.pos);
     }
   }
 
@@ -168,20 +242,17 @@ class HeaderParser {
   private readMeta(): void {
     this.littleEndian = true;
     this.implicit = false;
-    const metaSpec: Spec = new Map([
-      [T.MediaStorageSOPClassUID, "UI"],
-      [T.MediaStorageSOPInstanceUID, "UI"],
-      [T.TransferSyntaxUID, "UI"],
-    ]);
     while (this.has(4) && this.u16(0) === 0x0002) {
       this.readElementHeader();
-      this.readOrSkipValue(metaSpec, this.meta);
+      this.readOrSkipValue(META_SPEC, this.meta);
     }
   }
 
   private enterDataSet(): void {
     const declared = this.meta.get(T.TransferSyntaxUID);
-    this.transferSyntaxUID = typeof declared === "string" && declared !== "" ? declared : undefined;
+    // UI values are padded with NUL to an even length.
+    const uid = typeof declared === "string" ? declared.replace(/[\0 ]+$/, "") : "";
+    this.transferSyntaxUID = uid !== "" ? uid : undefined;
     if (this.transferSyntaxUID === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) {
       this.source = new InflateSource(this.source, this.pos, "deflate-raw");
       this.buf = Buffer.alloc(0);
@@ -228,7 +299,7 @@ class HeaderParser {
     this.group = this.u16(0);
     this.tag = ((this.group << 16) | this.u16(2)) >>> 0;
     if (this.group === 0xfffe || this.implicit) {
-      this.vr = "";
+      this.vr = 0;
       this.length = this.u32(4);
       this.pos += 8;
       return;
@@ -243,9 +314,8 @@ class HeaderParser {
         this.pos,
       );
     }
-    this.vr = String.fromCharCode(c0, c1);
-    // Unknown VRs use the long form, so future VRs stay skippable (PS3.5 6.2).
-    if (LONG_VRS.has(this.vr) || !KNOWN_VRS.has(this.vr)) {
+    this.vr = (c0 << 8) | c1;
+    if (VR_FORM[this.vr] === 2) {
       this.need(12, "an element header");
       this.length = this.u32(8);
       this.pos += 12;
@@ -260,7 +330,9 @@ class HeaderParser {
    * At the top level, stops at the first tag after the last one we need: pixel data is never reached.
    */
   private readDataSet(spec: Spec, out: Values, end: number, topLevel: boolean): void {
+    const wanted = topLevel && this.littleEndian ? this.wantedAtTop(spec) : undefined;
     for (;;) {
+      if (wanted) this.skipUnwantedLittleEndian(wanted);
       if (end !== UNDEFINED_LENGTH && this.pos >= end) return;
       if (!this.has(8)) {
         if (topLevel && this.buf.length === 0) {
@@ -278,7 +350,15 @@ class HeaderParser {
         }
         if (peekTag > T.LastNeededTag) return;
       }
+      const elementStart = this.pos;
       this.readElementHeader();
+      if (topLevel && this.keyTags) {
+        const mask = this.keyTags.get(this.tag);
+        if (mask !== undefined) {
+          this.copyElementIntoKeys(elementStart, mask);
+          continue;
+        }
+      }
       if (this.tag === T.ItemDelimitationItem && end === UNDEFINED_LENGTH && !topLevel) return;
       if (this.group === 0xfffe) {
         // A stray item or delimiter outside its sequence: skip its header and go on, as dcmtk does.
@@ -290,9 +370,70 @@ class HeaderParser {
     }
   }
 
+  /** Tags the top level must stop at: those of the spec and of the keys. */
+  private wantedAtTop(spec: Spec): ReadonlySet<number> {
+    const cacheKey = this.keyTags ?? NO_KEYS;
+    let bySpec = wantedCache.get(spec);
+    if (!bySpec) wantedCache.set(spec, (bySpec = new WeakMap()));
+    let wanted = bySpec.get(cacheKey);
+    if (!wanted) bySpec.set(cacheKey, (wanted = new Set([...spec.keys(), ...cacheKey.keys()])));
+    return wanted;
+  }
+
+  /**
+   * The hot loop: most top-level elements are neither wanted nor special, and a header is 160 or so of them.
+   * This skips those with plain byte arithmetic; anything else (a wanted tag, an undefined length, a delimiter,
+   * the stop tag, the end of the window) is left to the general code.
+   */
+  private skipUnwantedLittleEndian(wanted: ReadonlySet<number>): void {
+    const implicit = this.implicit;
+    for (;;) {
+      const b = this.buf;
+      const i = this.pos - this.base;
+      if (i + 12 > b.length) return;
+      const group = b[i]! | (b[i + 1]! << 8);
+      const tag = ((group << 16) | b[i + 2]! | (b[i + 3]! << 8)) >>> 0;
+      if (tag > T.LastNeededTag || group === T.FileSetGroup || ((group & 1) === 0 && wanted.has(tag))) return;
+      let length: number;
+      let header: number;
+      if (implicit) {
+        length = b.readUInt32LE(i + 4);
+        header = 8;
+      } else {
+        const c0 = b[i + 4]!;
+        const c1 = b[i + 5]!;
+        if (c0 < 0x41 || c0 > 0x5a || c1 < 0x41 || c1 > 0x5a) return;
+        if (VR_FORM[(c0 << 8) | c1] === 2) {
+          length = b.readUInt32LE(i + 8);
+          header = 12;
+        } else {
+          length = b[i + 6]! | (b[i + 7]! << 8);
+          header = 8;
+        }
+      }
+      if (length === UNDEFINED_LENGTH) return;
+      this.pos += header + length;
+    }
+  }
+
+  /** Appends the whole element that starts at `start` (header read, value not) to the keys in `mask`. */
+  private copyElementIntoKeys(start: number, mask: number): void {
+    this.skipValue();
+    const end = this.pos;
+    const keys = this.keys.filter((_, k) => (mask & (1 << k)) !== 0);
+    if (end - start > MAX_KEY_ELEMENT_BYTES) {
+      for (const key of keys) key.valid = false;
+      return;
+    }
+    this.pos = start;
+    this.need(end - start, "a value");
+    for (const key of keys) key.append(this.buf, start - this.base, end - this.base);
+    this.pos = end;
+  }
+
   private readOrSkipValue(spec: Spec, out: Values): void {
     const wanted = spec.get(this.tag);
-    const encodedAsUN = this.vr === "UN";
+    const encodedAsUN = this.vr === VR_UN;
     if (wanted === undefined) return this.skipValue();
     if (typeof wanted !== "string") {
       if (this.length !== UNDEFINED_LENGTH && this.length === 0) return void out.set(this.tag, []);
@@ -310,22 +451,15 @@ class HeaderParser {
       return;
     }
     const tag = this.tag;
-    this.need(this.length, `the value of ${hexTag(tag)}`);
-    const value = this.decodeValue(wanted, this.at(), this.at() + this.length);
+    this.need(this.length, "a value");
+    // Kept as bytes (one char per byte); decoding waits until the character set is known and the value is needed.
+    const start = this.at();
+    out.set(tag, this.buf.toString("latin1", start, start + this.length));
     this.pos += this.length;
-    out.set(tag, value);
-    if (tag === T.SpecificCharacterSet && out === this.dataSet) this.decoder = textDecoderFor(value.split("\\"));
-  }
-
-  private decodeValue(vr: string, start: number, end: number): string {
-    const raw = TEXT_VRS.has(vr)
-      ? this.decoder(this.buf, start, end, vr === "PN" ? "PN" : vr === "ST" || vr === "LT" || vr === "UT" ? "text" : ("multi" satisfies TextKind))
-      : this.buf.toString("latin1", start, end);
-    return trimPadding(raw);
   }
 
   private skipValue(): void {
-    if (this.length === UNDEFINED_LENGTH) return this.skipUndefinedLength(this.vr === "UN");
+    if (this.length === UNDEFINED_LENGTH) return this.skipUndefinedLength(this.vr === VR_UN);
     this.pos += this.length;
   }
 
@@ -386,7 +520,7 @@ class HeaderParser {
           continue;
         }
         if (this.length !== UNDEFINED_LENGTH) this.pos += this.length;
-        else enter(this.group !== 0xfffe && this.vr === "UN");
+        else enter(this.vr === VR_UN);
       }
     } finally {
       Object.assign(this, outer);
@@ -398,14 +532,3 @@ export const hexTag = (tag: number): string => {
   const hex = tag.toString(16).toUpperCase().padStart(8, "0");
   return `(${hex.slice(0, 4)},${hex.slice(4)})`;
 };
-
-/** Strips the space and NUL padding of DICOM values (PS3.5 6.2) and surrounding white space. */
-function trimPadding(s: string): string {
-  let start = 0;
-  let end = s.length;
-  while (start < end && isPad(s.charCodeAt(start))) start++;
-  while (end > start && isPad(s.charCodeAt(end - 1))) end--;
-  return start === 0 && end === s.length ? s : s.slice(start, end);
-}
-
-const isPad = (c: number) => c === 0x20 || c === 0x00 || c === 0x09 || c === 0x0a || c === 0x0d;

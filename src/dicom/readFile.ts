@@ -2,8 +2,7 @@ import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import type { FileFailure, FilePath } from "../reasons.js";
 import { FileSource } from "./byteSource.js";
 import { DicomReadError } from "./errors.js";
-import { type InstanceRecord, INSTANCE_SPEC, toInstanceRecord } from "./instance.js";
-import { parseHeader } from "./parser.js";
+import { type InstanceRecord, readInstance } from "./instance.js";
 
 /** What reading one file gave, and what it cost. */
 export interface FileRead {
@@ -30,20 +29,21 @@ export class DicomFileReader {
       return { result: fromSystemError(path, error, "open"), bytesRead: 0 };
     }
     let source: FileSource | undefined;
+    const bytesRead = () => source?.bytesRead ?? 0;
     try {
       const stat = fstatSync(fd);
       if (!stat.isFile()) {
         return { result: { path, reason: "not-a-regular-file", message: `not a regular file at the time it was opened (${kindOf(stat)})` }, bytesRead: 0 };
       }
       if (stat.size === 0) return { result: { path, reason: "empty", message: "the file has no bytes" }, bytesRead: 0 };
-      source = new FileSource(fd, stat.size, this.scratch);
-      const header = parseHeader(source, INSTANCE_SPEC, { firstWindowBytes: this.firstReadBytes });
-      return { result: toInstanceRecord(path, header), bytesRead: source.bytesRead };
+      // Both passes of readInstance read through one source, so the second is served from its last window.
+      const file = (source = new FileSource(fd, stat.size, this.scratch));
+      const result = readInstance(path, () => file, this.firstReadBytes);
+      return { result, bytesRead: bytesRead() };
     } catch (error) {
-      const bytesRead = source?.bytesRead ?? 0;
-      if (error instanceof DicomReadError) return { result: { path, reason: error.reason, message: error.message }, bytesRead };
-      if ((error as NodeJS.ErrnoException).code) return { result: fromSystemError(path, error, "read"), bytesRead };
-      return { result: { path, reason: "internal-error", message: `reader: ${(error as Error).stack ?? String(error)}` }, bytesRead };
+      if (error instanceof DicomReadError) return { result: { path, reason: error.reason, message: error.message }, bytesRead: bytesRead() };
+      if ((error as NodeJS.ErrnoException).code) return { result: fromSystemError(path, error, "read"), bytesRead: bytesRead() };
+      return { result: { path, reason: "internal-error", message: `reader: ${(error as Error).stack ?? String(error)}` }, bytesRead: bytesRead() };
     } finally {
       closeSync(fd);
     }

@@ -5,35 +5,47 @@ import type { FilePath } from "../reasons.js";
 import { DicomFileReader } from "./readFile.js";
 import { type WireRead, pathFromWire, toWire } from "./wire.js";
 
-/** Reads headers in batches, in this thread or in a pool of reader threads; results come back in batch order. */
+/** Reads headers in batches; results come back in batch order. */
 export interface HeaderReader {
   read(batch: readonly FilePath[]): Promise<WireRead[]>;
   close(): Promise<void>;
 }
 
-/** `threads` 0 reads in the calling thread (small runs, tests); otherwise a piscina pool of that many threads. */
+/** Batches a reader thread holds at once: the next one is waiting when it finishes, so it never idles on a round trip. */
+const BATCHES_PER_THREAD = 2;
+
+/**
+ * `threads` threads read headers, the calling one included: 1 reads only here; with more, a piscina pool of
+ * `threads - 1` reader threads takes batches while it has room, and this thread reads the others itself.
+ * On two cores that keeps both busy without a third thread competing for them.
+ */
 export function createHeaderReader(threads: number): HeaderReader {
-  if (threads === 0) {
-    const reader = new DicomFileReader();
-    return {
-      read: async (batch) => batch.map((path) => toWire(reader.read(path))),
-      close: async () => {},
-    };
-  }
-  const pool = new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
+  const here = new DicomFileReader();
+  const readHere = (batch: readonly FilePath[]) => batch.map((path) => toWire(here.read(path)));
+  if (threads <= 1) return { read: async (batch) => readHere(batch), close: async () => {} };
+
+  const size = threads - 1;
+  const pool = new Piscina({ filename: workerFile(), minThreads: size, maxThreads: size, concurrentTasksPerWorker: BATCHES_PER_THREAD, idleTimeout: 60_000 });
+  let inPool = 0;
   return {
     read: async (batch) => {
-      const results = (await pool.run(batch)) as WireRead[];
-      // Paths that were bytes arrive as plain Uint8Arrays.
-      return results.map((r) =>
-        "failure" in r ? { ...r, failure: { ...r.failure, path: pathFromWire(r.failure.path) } } : { ...r, instance: { ...r.instance, path: pathFromWire(r.instance.path) } },
-      );
+      if (inPool >= size * BATCHES_PER_THREAD) return readHere(batch);
+      inPool++;
+      try {
+        const results = (await pool.run(batch)) as WireRead[];
+        // Paths that were bytes arrive as plain Uint8Arrays.
+        return results.map((r) =>
+          "failure" in r ? { ...r, failure: { ...r.failure, path: pathFromWire(r.failure.path) } } : { ...r, instance: { ...r.instance, path: pathFromWire(r.instance.path) } },
+        );
+      } finally {
+        inPool--;
+      }
     },
     close: () => pool.destroy(),
   };
 }
 
-/** The compiled worker; when this module runs from TypeScript sources (tests), the build's copy. */
+/** The compiled worker, beside this module (dist/, dist/bin/); from TypeScript sources (tests), the build's copy. */
 function workerFile(): string {
   const beside = fileURLToPath(new URL("./readerWorker.js", import.meta.url));
   if (existsSync(beside)) return beside;

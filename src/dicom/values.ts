@@ -74,15 +74,29 @@ export function parseUnsignedInt(value: string): number | undefined {
 
 /** PN: up to three `=`-separated groups of up to five `^`-separated components. */
 export function parsePersonName(value: string): PersonName | undefined {
-  const [alphabetic, ideographic, phonetic] = value.split("=").map(parseGroup);
+  const groups = value.split("=");
+  const alphabetic = parseGroup(groups[0]);
+  const ideographic = parseGroup(groups[1]);
+  const phonetic = parseGroup(groups[2]);
   if (!alphabetic && !ideographic && !phonetic) return undefined;
-  return { ...(alphabetic && { alphabetic }), ...(ideographic && { ideographic }), ...(phonetic && { phonetic }) };
+  const name: { alphabetic?: PersonNameGroup; ideographic?: PersonNameGroup; phonetic?: PersonNameGroup } = {};
+  if (alphabetic) name.alphabetic = alphabetic;
+  if (ideographic) name.ideographic = ideographic;
+  if (phonetic) name.phonetic = phonetic;
+  return name;
 }
 
-function parseGroup(group: string): PersonNameGroup | undefined {
-  const [family, given, middle, prefix, suffix] = group.split("^").map((c) => c.trim() || undefined);
-  if (!family && !given && !middle && !prefix && !suffix) return undefined;
-  return { ...(family && { family }), ...(given && { given }), ...(middle && { middle }), ...(prefix && { prefix }), ...(suffix && { suffix }) };
+const COMPONENTS = ["family", "given", "middle", "prefix", "suffix"] as const;
+
+function parseGroup(group: string | undefined): PersonNameGroup | undefined {
+  if (!group) return undefined;
+  const parts = group.split("^");
+  let result: { -readonly [K in keyof PersonNameGroup]: string } | undefined;
+  for (let i = 0; i < COMPONENTS.length && i < parts.length; i++) {
+    const component = parts[i]!.trim();
+    if (component !== "") (result ??= {})[COMPONENTS[i]!] = component;
+  }
+  return result;
 }
 
 /** The values of a multi-valued string, empty ones dropped. */

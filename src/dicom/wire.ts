@@ -3,7 +3,7 @@ import type { InstanceRecord } from "./instance.js";
 import type { FileRead } from "./readFile.js";
 
 /** An instance record without its study and series attributes, which travel as JSON (see WireRead). */
-export type InstanceCore = Omit<InstanceRecord, "study" | "series">;
+export type InstanceCore = Omit<InstanceRecord, "study" | "series" | "studyJSON" | "seriesJSON">;
 
 /**
  * What a reader thread sends back for one file. Study and series attributes travel as JSON text: copying a
@@ -16,8 +16,8 @@ export type WireRead =
 
 export function toWire({ result, bytesRead }: FileRead): WireRead {
   if ("reason" in result) return { bytesRead, failure: result };
-  const { study, series, ...instance } = result;
-  return { bytesRead, instance, studyJSON: JSON.stringify(study), seriesJSON: JSON.stringify(series) };
+  const { study, series, studyJSON, seriesJSON, ...instance } = result;
+  return { bytesRead, instance, studyJSON, seriesJSON };
 }
 
 /** Buffers cross threads as plain Uint8Arrays; paths that were bytes become Buffers again. */

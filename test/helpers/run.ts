@@ -1,13 +1,24 @@
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { afterAll } from "vitest";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const CORPUS = join(REPO, "../shared/corpus");
-export const CLI = join(REPO, "dist/cli.js");
+export const CLI = join(REPO, "dist/bin/cli.js");
 
-export const tempDir = (prefix = "dcm2fhir-test-") => mkdtempSync(join(tmpdir(), prefix));
+const made: string[] = [];
+/** A fresh folder under the system's temp folder, removed when the test process exits. */
+export function tempDir(prefix = "dcm2fhir-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+// Registered at import, so it runs after the tests of every file that uses tempDir.
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 /** Every line of an NDJSON file, parsed. */
 export function readNdjson<T = Record<string, unknown>>(path: string): T[] {
