@@ -304,7 +304,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.chdir(repo);
     const { convert } = await import("../src/convert.js");
     rmSync(EXPECTED_DIR, { recursive: true, force: true });
-    const { report } = await convert({ ...EXPECTED_OPTIONS, out: EXPECTED_DIR, workers: 0 });
+    const { report } = await convert({ ...EXPECTED_OPTIONS, out: EXPECTED_DIR, workers: 1 });
     writeFileSync(join(EXPECTED_DIR, "report.json"), `${JSON.stringify({ ...report, elapsedSeconds: 0 }, null, 2)}\n`);
     console.log(`expected output -> fixtures/expected/ (${report.files.seen} files, ${report.studies} studies)`);
   } else {

@@ -15,7 +15,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (!existsSync(join(CORPUS_PARENT, "corpus"))) throw new Error("../shared/corpus is absent");
   process.chdir(CORPUS_PARENT);
   rmSync(PINNED_DIR, { recursive: true, force: true });
-  const { report } = await convert({ ...CORPUS_OPTIONS, out: PINNED_DIR, workers: 0 });
+  const { report } = await convert({ ...CORPUS_OPTIONS, out: PINNED_DIR, workers: 1 });
   writeFileSync(join(PINNED_DIR, "report.json"), `${JSON.stringify({ ...report, elapsedSeconds: 0 }, null, 2)}\n`);
   console.log(`pinned ${report.files.seen} files: ${report.studies} studies, ${report.instances} instances -> test/corpus/expected/`);
 }
