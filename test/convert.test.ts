@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EXPECTED_DIR, EXPECTED_OPTIONS } from "../scripts/make-fixtures.js";
@@ -89,12 +89,31 @@ describe("convert on the bundled fixtures", () => {
 
   it("gives byte-identical output on a second run, with reader threads this time", async () => {
     const again = tempDir();
-    await convert({ ...EXPECTED_OPTIONS, out: again, workers: 2 });
+    await convert({ ...EXPECTED_OPTIONS, out: again, workers: 3 });
     const first = outputFiles(out);
     const second = outputFiles(again);
     for (const name of Object.keys(first)) {
       if (name !== "report.json") expect(second[name], name).toBe(first[name]);
     }
     expect({ ...JSON.parse(second["report.json"]!), elapsedSeconds: 0 }).toEqual({ ...JSON.parse(first["report.json"]!), elapsedSeconds: 0 });
+  });
+});
+
+describe("reader threads", () => {
+  it("give byte-identical output to the main thread alone, duplicates and conflicts included, on a run large enough to start them", async () => {
+    // 2,400 files, most of them links to the fixtures: one batch in eight is enough to start the pool.
+    const archive = tempDir();
+    const files = readdirSync(join(REPO, "fixtures/dicom"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    for (let copy = 0; copy < 80; copy++) {
+      mkdirSync(join(archive, `copy-${copy}`));
+      files.forEach((e, i) => linkSync(join(e.parentPath, e.name), join(archive, `copy-${copy}`, `f${i}`)));
+    }
+    const [alone, threaded] = [tempDir(), tempDir()];
+    const a = await convert({ inputs: [archive], out: alone, timezone: "UTC", workers: 1 });
+    const b = await convert({ inputs: [archive], out: threaded, timezone: "UTC", workers: 3 });
+    expect(b.report.files).toEqual(a.report.files);
+    expect(a.report.files.seen).toBe(80 * files.length);
+    const [x, y] = [outputFiles(alone), outputFiles(threaded)];
+    for (const name of Object.keys(x)) if (name !== "report.json") expect(y[name], name).toBe(x[name]);
   });
 });

@@ -11,13 +11,18 @@ export interface HeaderReader {
   close(): Promise<void>;
 }
 
-/** Batches a reader thread holds at once: the next one is waiting when it finishes, so it never idles on a round trip. */
-const BATCHES_PER_THREAD = 2;
+/** Batches a reader thread holds at once: the next ones are waiting when it finishes, so it never idles on a round trip. */
+const BATCHES_PER_THREAD = 4;
+/**
+ * Batches read here before the pool is started. A reader thread takes about a quarter of a second to start
+ * (measured here: first result ~250 ms after creation), which a small run never earns back.
+ */
+const BATCHES_BEFORE_POOL = 8;
 
 /**
- * `threads` threads read headers, the calling one included: 1 reads only here; with more, a piscina pool of
- * `threads - 1` reader threads takes batches while it has room, and this thread reads the others itself.
- * On two cores that keeps both busy without a third thread competing for them.
+ * `threads` threads read headers, the calling one included: 1 reads only here; with more, once the run has
+ * shown itself large enough, a piscina pool of `threads - 1` reader threads takes batches while it has room
+ * and this thread reads the others itself, so the cores are used without one more thread competing for them.
  */
 export function createHeaderReader(threads: number): HeaderReader {
   const here = new DicomFileReader();
@@ -25,11 +30,20 @@ export function createHeaderReader(threads: number): HeaderReader {
   if (threads <= 1) return { read: async (batch) => readHere(batch), close: async () => {} };
 
   const size = threads - 1;
-  const pool = new Piscina({ filename: workerFile(), minThreads: size, maxThreads: size, concurrentTasksPerWorker: BATCHES_PER_THREAD, idleTimeout: 60_000 });
+  let pool: Piscina | undefined;
+  let batches = 0;
   let inPool = 0;
   return {
     read: async (batch) => {
-      if (inPool >= size * BATCHES_PER_THREAD) return readHere(batch);
+      if (++batches === BATCHES_BEFORE_POOL) {
+        pool = new Piscina({ filename: workerFile(), minThreads: size, maxThreads: size, concurrentTasksPerWorker: BATCHES_PER_THREAD, idleTimeout: 60_000 });
+      }
+      if (!pool || inPool >= size * BATCHES_PER_THREAD) {
+        const results = readHere(batch);
+        // Let the pool's finished batches in before reading another here, or its threads starve meanwhile.
+        await new Promise((resolve) => setImmediate(resolve));
+        return results;
+      }
       inPool++;
       try {
         const results = (await pool.run(batch)) as WireRead[];
@@ -41,7 +55,9 @@ export function createHeaderReader(threads: number): HeaderReader {
         inPool--;
       }
     },
-    close: () => pool.destroy(),
+    close: async () => {
+      await pool?.destroy();
+    },
   };
 }
 
