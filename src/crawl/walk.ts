@@ -95,12 +95,16 @@ class Walker {
         yield fromSystemError(dir, error, "readdir");
         continue;
       }
+      // A folder's entries go out together: one hand-over per folder rather than per file.
+      const found: CrawlEntry[] = [];
       for (const entry of entries) {
         const path = join(dir, entry.name);
-        const found = await this.classify(path, entry, ancestors);
-        if ("folder" in found) stack.push({ path, ancestors: found.ancestors });
-        else yield found;
+        // Regular files, the common case, need no further system call and no await.
+        const classified = entry.isFile() ? { path } : await this.classify(path, entry, ancestors);
+        if ("folder" in classified) stack.push({ path, ancestors: classified.ancestors });
+        else found.push(classified);
       }
+      yield* found;
     }
   }
 

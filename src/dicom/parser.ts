@@ -420,14 +420,16 @@ class HeaderParser {
   private copyElementIntoKeys(start: number, mask: number): void {
     this.skipValue();
     const end = this.pos;
-    const keys = this.keys.filter((_, k) => (mask & (1 << k)) !== 0);
-    if (end - start > MAX_KEY_ELEMENT_BYTES) {
-      for (const key of keys) key.valid = false;
-      return;
+    const tooLarge = end - start > MAX_KEY_ELEMENT_BYTES;
+    if (!tooLarge) {
+      this.pos = start;
+      this.need(end - start, "a value");
     }
-    this.pos = start;
-    this.need(end - start, "a value");
-    for (const key of keys) key.append(this.buf, start - this.base, end - this.base);
+    for (let k = 0; k < this.keys.length; k++) {
+      if ((mask & (1 << k)) === 0) continue;
+      if (tooLarge) this.keys[k]!.valid = false;
+      else this.keys[k]!.append(this.buf, start - this.base, end - this.base);
+    }
     this.pos = end;
   }
 
