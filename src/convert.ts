@@ -11,7 +11,7 @@ import { toEndpoint } from "./fhir/endpoint.js";
 import { type MappingNotes, emptyNotes, toImagingStudy } from "./fhir/imagingStudy.js";
 import { toPatient } from "./fhir/patient.js";
 import { isTimeZone, systemTimeZone } from "./fhir/timezone.js";
-import type { Endpoint, Reference } from "./fhir/types.js";
+import type { Endpoint, ImagingStudy, Patient, Reference } from "./fhir/types.js";
 import { groupPatients } from "./group/patients.js";
 import { StudyAssembler, type StudyGroup } from "./group/studies.js";
 import { type FileFailure, type Reason, comparePaths, displayPath } from "./reasons.js";
@@ -35,6 +35,11 @@ export interface ConvertOptions {
   readonly followSymlinks?: boolean;
   /** Threads reading headers, the calling one included (1: only it). Default: the number of cores, at most 4. */
   readonly workers?: number;
+  /**
+   * A site's own checks on top of FHIR R4 (a local profile: "every study has an accession number"). A resource
+   * for which it returns a reason is rejected exactly like one that fails the schema.
+   */
+  readonly extraValidation?: (resource: ImagingStudy | Patient) => string | undefined;
   /** Include paths in thrown usage errors (they can hold patient names). */
   readonly verbose?: boolean;
   /** Aborting stops reading; nothing is written and the previous output stays. */
@@ -213,7 +218,7 @@ class Run {
     const patientProblem = new Map<string, string>();
     const patientResources = patients.map((p) => {
       const resource = toPatient(p);
-      const problem = validateResource(resource);
+      const problem = validateResource(resource) ?? this.options.extraValidation?.(resource);
       if (problem) {
         patientProblem.set(p.id, problem);
         summary.rejected.Patient++;
@@ -236,7 +241,7 @@ class Run {
       const patientId = patientOfStudy.get(study.studyInstanceUID)!;
       const resource = toImagingStudy(study, { subject: { reference: `Patient/${patientId}` }, endpoint: endpointReference, zoneRule }, summary.notes);
       const patientIssue = patientProblem.get(patientId);
-      const problem = patientIssue ? `its Patient was rejected: ${patientIssue}` : validateResource(resource);
+      const problem = patientIssue ? `its Patient was rejected: ${patientIssue}` : (validateResource(resource) ?? this.options.extraValidation?.(resource));
       if (problem) {
         summary.rejected.ImagingStudy++;
         this.rejectStudy(study, problem);

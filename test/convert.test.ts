@@ -117,3 +117,33 @@ describe("reader threads", () => {
     for (const name of Object.keys(x)) if (name !== "report.json") expect(y[name], name).toBe(x[name]);
   });
 });
+
+describe("rejected resources", () => {
+  it("are not written; each of their files gets an invalid-resource line; a rejected Patient takes its studies with it", async () => {
+    const out = tempDir();
+    const ROOT = "2.25.93284755117702911744137342310154461";
+    const result = await convert({
+      ...EXPECTED_OPTIONS,
+      out,
+      workers: 1,
+      // A local profile: the knee study must have a procedure code; the patient of the Chinese studies must have a gender.
+      extraValidation: (r) =>
+        r.resourceType === "ImagingStudy" && r.id === `${ROOT}.2` && !r.procedureCode?.[0]?.coding
+          ? "local profile: procedureCode needs a coding"
+          : r.resourceType === "Patient" && r.identifier?.[0]?.value === "CN-1" && !r.gender
+            ? "local profile: gender is required"
+            : undefined,
+    });
+    expect(result.report.resources.rejected).toEqual({ ImagingStudy: 2, Patient: 1, Endpoint: 0 });
+    const studies = readNdjson<{ id: string }>(join(out, "ImagingStudy.ndjson")).map((s) => s.id);
+    expect(studies).not.toContain(`${ROOT}.2`);
+    expect(studies).not.toContain(`${ROOT}.12`);
+    expect(readNdjson<{ identifier?: Array<{ value: string }> }>(join(out, "Patient.ndjson")).map((p) => p.identifier?.[0]?.value)).not.toContain("CN-1");
+    const rejected = readNdjson<{ path: string; reason: string; message: string }>(join(out, "errors.ndjson")).filter((e) => e.reason === "invalid-resource");
+    expect(rejected.map((e) => e.path.replace("fixtures/dicom/", "")).sort()).toEqual(["HOSP-A/Mueller Juergen PAT-0001/MR knee/1.dcm", "HOSP-A/Mueller Juergen PAT-0001/MR knee/2.dcm", "cn/wang-letter.dcm", "cn/wang-report.dcm"]);
+    expect(rejected[0]!.message).toMatch(/failed validation: (local profile|its Patient was rejected: local profile)/);
+    const { files } = result.report;
+    expect(files.converted + files.skipped + files.failed).toBe(files.seen);
+    expect(files.reasons["invalid-resource"]).toBe(4);
+  });
+});
