@@ -46,7 +46,14 @@ export function createHeaderReader(threads: number): HeaderReader {
       }
       inPool++;
       try {
-        const results = (await pool.run(batch)) as WireRead[];
+        let results: WireRead[];
+        try {
+          results = (await pool.run(batch)) as WireRead[];
+        } catch {
+          // A reader thread died (out of memory, say): piscina replaces it; this batch is read here instead,
+          // where every file's failure is caught and reported on its own.
+          return readHere(batch);
+        }
         // Paths that were bytes arrive as plain Uint8Arrays.
         return results.map((r) =>
           "failure" in r ? { ...r, failure: { ...r.failure, path: pathFromWire(r.failure.path) } } : { ...r, instance: { ...r.instance, path: pathFromWire(r.instance.path) } },
