@@ -4,7 +4,7 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import type { ConvertResult, Progress } from "./convert.js";
-import { REASONS } from "./reasons.js";
+import { REASONS, displayPath } from "./reasons.js";
 
 /** Documented in the README ("Exit codes"). */
 export const EXIT = { ok: 0, failedFiles: 1, usage: 2, output: 3, internal: 4, SIGINT: 130, SIGTERM: 143 } as const;
@@ -142,7 +142,7 @@ function summarize({ report: r, interrupted, failures }: ConvertResult, o: CliOp
     print(`  note: ${r.dateTimes.offsetFromZone} date-times had no Timezone Offset From UTC (0008,0201) and were read in this machine's zone, ${r.dateTimes.zone}; pass --timezone to choose`);
   }
   print(`  outputs: ${r.outputs.join(", ")}`);
-  if (o.verbose) for (const f of failures) print(`  ${f.reason}: ${typeof f.path === "string" ? f.path : f.path.toString("utf8")}: ${f.message}`);
+  if (o.verbose) for (const f of failures) print(`  ${f.reason}: ${displayPath(f.path)}: ${f.message}`);
 }
 
 const REASON_OUTCOME = new Map(Object.entries(REASONS).map(([reason, { outcome }]) => [reason, outcome]));

@@ -54,10 +54,12 @@ export function createHeaderReader(threads: number): HeaderReader {
           // where every file's failure is caught and reported on its own.
           return readHere(batch);
         }
-        // Paths that were bytes arrive as plain Uint8Arrays.
-        return results.map((r) =>
-          "failure" in r ? { ...r, failure: { ...r.failure, path: pathFromWire(r.failure.path) } } : { ...r, instance: { ...r.instance, path: pathFromWire(r.instance.path) } },
-        );
+        // Paths that were bytes arrive as plain Uint8Arrays; the rest (nearly all) pass through untouched.
+        return results.map((r) => {
+          const path = "failure" in r ? r.failure.path : r.instance.path;
+          if (typeof path === "string") return r;
+          return "failure" in r ? { ...r, failure: { ...r.failure, path: pathFromWire(path) } } : { ...r, instance: { ...r.instance, path: pathFromWire(path) } };
+        });
       } finally {
         inPool--;
       }
