@@ -168,21 +168,20 @@ export function readInstance(path: FilePath, open: () => ByteSource, firstWindow
   const quick = parseHeader(open(), INSTANCE_SPEC, { firstWindowBytes, keyTags: KEY_TAGS });
   const required = requiredUIDs(path, quick);
   if ("reason" in required) return required;
-  const charset = ascii(quick.dataSet, T.SpecificCharacterSet) ?? "";
+  const text = new TextReader(ascii(quick.dataSet, T.SpecificCharacterSet) ?? "");
   const [studyRaw, seriesRaw] = quick.keys;
-  const studyKey = studyRaw === undefined ? undefined : `${charset}\u0000${studyRaw}`;
-  const seriesKey = seriesRaw === undefined ? undefined : `${charset}\u0000${seriesRaw}`;
+  const studyKey = studyRaw === undefined ? undefined : `${text.charset}\u0000${studyRaw}`;
+  const seriesKey = seriesRaw === undefined ? undefined : `${text.charset}\u0000${seriesRaw}`;
   const study = studyKey === undefined ? undefined : studyCache.get(studyKey);
   const series = seriesKey === undefined ? undefined : seriesCache.get(seriesKey);
-  if (study && series) return assemble(path, quick, required, study, series);
+  if (study && series) return assemble(path, quick, text, required, study, series);
 
   const full = parseHeader(open(), INSTANCE_SPEC, { firstWindowBytes });
   const fullRequired = requiredUIDs(path, full);
   if ("reason" in fullRequired) return fullRequired;
-  const text = new TextReader(charset);
   const builtStudy = study ?? remember(studyCache, studyKey, studyAttributes(full.dataSet, text));
   const builtSeries = series ?? remember(seriesCache, seriesKey, seriesAttributes(full.dataSet, text));
-  return assemble(path, full, fullRequired, builtStudy, builtSeries);
+  return assemble(path, full, text, fullRequired, builtStudy, builtSeries);
 }
 
 /** Turns a complete parsed header into an instance record, or says why the file is not one. */
@@ -190,7 +189,7 @@ export function toInstanceRecord(path: FilePath, header: ParsedHeader): Instance
   const required = requiredUIDs(path, header);
   if ("reason" in required) return required;
   const text = new TextReader(ascii(header.dataSet, T.SpecificCharacterSet) ?? "");
-  return assemble(path, header, required, studyAttributes(header.dataSet, text), seriesAttributes(header.dataSet, text));
+  return assemble(path, header, text, required, studyAttributes(header.dataSet, text), seriesAttributes(header.dataSet, text));
 }
 
 /** The UIDs an instance needs, or why the file is not an instance. */
@@ -227,6 +226,7 @@ function requiredUIDs(path: FilePath, header: ParsedHeader): [string, string, st
 function assemble(
   path: FilePath,
   header: ParsedHeader,
+  text: TextReader,
   [studyInstanceUID, seriesInstanceUID, sopInstanceUID, sopClassUID]: [string, string, string, string],
   study: Built<StudyAttributes>,
   series: Built<SeriesAttributes>,
@@ -235,7 +235,6 @@ function assemble(
   const warnings = header.warnings;
   if (header.stoppedEarly) warnings.push(`stopped-early:${header.stoppedEarly.reason}`);
   warnings.push(...study.warnings, ...series.warnings);
-  const text = new TextReader(ascii(ds, T.SpecificCharacterSet) ?? "");
   return {
     path,
     studyInstanceUID,

@@ -263,8 +263,7 @@ class HeaderParser {
     this.littleEndian = this.transferSyntaxUID !== EXPLICIT_VR_BIG_ENDIAN;
     if (!this.has(8)) return; // file meta and nothing else
     // Writers do mislabel data sets, or leave the transfer syntax out: trust the first element's bytes.
-    const i = this.at();
-    const explicit = KNOWN_VRS.has(this.buf.toString("latin1", i + 4, i + 6));
+    const explicit = this.vrAt(this.at());
     if (explicit === this.implicit) {
       if (this.transferSyntaxUID !== undefined) this.warnings.push("transfer-syntax-mismatch");
       this.implicit = !explicit;
@@ -283,12 +282,17 @@ class HeaderParser {
     const le = plausibleGroup(this.buf.readUInt16LE(i));
     const be = plausibleGroup(this.buf.readUInt16BE(i));
     if (!le && !be) return undefined;
-    const explicit = KNOWN_VRS.has(this.buf.toString("latin1", i + 4, i + 6));
+    const explicit = this.vrAt(i);
     if (be && !le) return explicit ? { littleEndian: false, implicit: false } : undefined;
     if (explicit) return { littleEndian: true, implicit: false };
     // Implicit VR: the 32-bit length must be even or undefined to be believable.
     const length = this.buf.readUInt32LE(i + 4);
     return length === UNDEFINED_LENGTH || length % 2 === 0 ? { littleEndian: true, implicit: true } : undefined;
+  }
+
+  /** Whether bytes 4-5 of the element at buffer index `i` name a VR: the mark of explicit VR encoding. */
+  private vrAt(i: number): boolean {
+    return KNOWN_VRS.has(this.buf.toString("latin1", i + 4, i + 6));
   }
 
   // ---- elements ----------------------------------------------------------------------------------------
