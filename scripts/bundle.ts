@@ -16,7 +16,8 @@ await build({
   format: "esm",
   platform: "node",
   target: "node20",
-  external: ["piscina", "fast-glob"],
+  // better-sqlite3 is a native addon; fastify is loaded only by `serve`.
+  external: ["piscina", "fast-glob", "better-sqlite3", "fastify"],
   minifyWhitespace: true,
   minifySyntax: true,
   sourcemap: true,

@@ -1,51 +1,22 @@
 #!/usr/bin/env node
-// The command line: a thin yargs shell over convert(). Only counts, reason codes and timings reach the
-// console; paths (archive folders are often named after patients) only with --verbose.
+// The command line: a thin yargs shell; each command lives in src/cli/ and loads its library code only when run.
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import type { ConvertResult, Progress } from "./convert.js";
-import { REASONS, displayPath } from "./reasons.js";
+import { BadUsage, EXIT, internalError, print } from "./cli/common.js";
+import { convertCommand } from "./cli/convert.js";
 
-/** Documented in the README ("Exit codes"). */
-export const EXIT = { ok: 0, failedFiles: 1, usage: 2, output: 3, internal: 4, SIGINT: 130, SIGTERM: 143 } as const;
-
-const print = (line: string) => process.stderr.write(`${line}\n`);
+const COMMANDS = [convertCommand];
 
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.ok;
-  const parser = yargs(argv)
+  const done = (code: number) => {
+    exitCode = code;
+  };
+  let parser = yargs(argv)
     .scriptName("dcm2fhir")
-    .usage("$0 convert <inputs..> --out <folder>\n\nConverts DICOM files to FHIR R4 ImagingStudy, Patient and Endpoint NDJSON.")
-    .command(
-      "convert <inputs..>",
-      "convert DICOM files, folders (recursively) and globs",
-      (y) =>
-        y
-          .positional("inputs", { type: "string", array: true, demandOption: true, describe: "files, folders and globs (quote globs)" })
-          .option("out", { type: "string", demandOption: true, describe: "output folder (created if missing)" })
-          .option("endpoint", { type: "string", describe: "DICOMweb WADO-RS base URL: writes Endpoint.ndjson, referenced by every ImagingStudy" })
-          .option("format", { choices: ["ndjson", "bundle"] as const, default: "ndjson" as const, describe: "bundle: also write ImagingStudy.bundle.json (searchset)" })
-          .option("timezone", { type: "string", describe: "IANA zone for times without Timezone Offset From UTC (default: this machine's zone)" })
-          .option("follow-symlinks", { type: "boolean", default: false, describe: "follow symbolic links found in folders (loops are detected)" })
-          .option("workers", { type: "number", describe: "threads reading headers, the main one included (default: number of cores; 1: main thread only)" })
-          .option("fail-on-error", { type: "boolean", default: false, describe: "exit 1 when any file failed (skips are not failures)" })
-          .option("progress", { type: "boolean", describe: "print progress to stderr (default: when stderr is a terminal)" })
-          .option("verbose", { type: "boolean", default: false, describe: "also print the path and reason of every file not converted (paths can hold patient names)" }),
-      async (args) => {
-        exitCode = await runConvert({
-          inputs: args.inputs as string[],
-          out: args.out,
-          endpoint: args.endpoint,
-          format: args.format,
-          timezone: args.timezone,
-          followSymlinks: args["follow-symlinks"],
-          workers: args.workers,
-          failOnError: args["fail-on-error"],
-          progress: args.progress ?? process.stderr.isTTY === true,
-          verbose: args.verbose,
-        });
-      },
-    )
+    .usage("$0 <command>\n\nConverts DICOM archives to FHIR R4 ImagingStudy, Patient and Endpoint NDJSON, and answers the ImagingStudy search over them.");
+  for (const command of COMMANDS) parser = command(parser, done);
+  parser = parser
     .demandCommand(1, "name a command: dcm2fhir convert <inputs..> --out <folder>")
     .strict()
     .help()
@@ -66,94 +37,12 @@ async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
-class BadUsage extends Error {}
-
-interface CliOptions {
-  inputs: string[];
-  out: string;
-  endpoint?: string;
-  format: "ndjson" | "bundle";
-  timezone?: string;
-  followSymlinks: boolean;
-  workers?: number;
-  failOnError: boolean;
-  progress: boolean;
-  verbose: boolean;
-}
-
-async function runConvert(o: CliOptions): Promise<number> {
-  // Loaded here so that --help does not pay for the converter and its validators.
-  const { convert } = await import("./convert.js");
-  const { UsageError } = await import("./crawl/walk.js");
-  const { OutputError } = await import("./write/outputDir.js");
-  const controller = new AbortController();
-  let signal: "SIGINT" | "SIGTERM" | undefined;
-  const onSignal = (name: "SIGINT" | "SIGTERM") => {
-    if (signal) process.exit(EXIT[name]); // a second signal: stop now
-    signal = name;
-    print(`dcm2fhir: ${name}: stopping; nothing will be written`);
-    controller.abort();
-  };
-  process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
-  try {
-    const result = await convert({ ...o, signal: controller.signal, onProgress: o.progress ? showProgress : undefined });
-    if (o.progress && process.stderr.isTTY) process.stderr.write("\n");
-    summarize(result, o);
-    if (result.interrupted) return EXIT[signal ?? "SIGINT"];
-    return o.failOnError && result.report.files.failed > 0 ? EXIT.failedFiles : EXIT.ok;
-  } catch (error) {
-    if (error instanceof UsageError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
-    if (error instanceof OutputError) return print(`dcm2fhir: output folder: ${error.message}`), EXIT.output;
-    print(`dcm2fhir: internal error, please report it: ${(error as Error).stack ?? String(error)}`);
-    return EXIT.internal;
-  } finally {
-    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
-  }
-}
-
-function showProgress(p: Progress): void {
-  const rate = p.elapsedSeconds > 0 ? Math.round(p.filesRead / p.elapsedSeconds) : 0;
-  const line = `read ${p.filesRead.toLocaleString("en-US")} of ${p.filesSeen.toLocaleString("en-US")} files seen (${rate.toLocaleString("en-US")}/s), ${p.instances.toLocaleString("en-US")} instances, ${p.failed} not converted`;
-  if (process.stderr.isTTY) process.stderr.write(`\r${line}\x1b[K`);
-  else print(line);
-}
-
-function summarize({ report: r, interrupted, failures }: ConvertResult, o: CliOptions): void {
-  const reasons = (outcome: "skipped" | "failed") =>
-    Object.entries(r.files.reasons)
-      .filter(([reason]) => REASON_OUTCOME.get(reason) === outcome)
-      .map(([reason, n]) => `${reason} ${n}`)
-      .join(", ");
-  const rate = r.elapsedSeconds > 0 ? Math.round(r.files.seen / r.elapsedSeconds) : r.files.seen;
-  if (interrupted) {
-    print(`dcm2fhir: interrupted after ${r.files.seen} files (${r.instances} instances read) in ${r.elapsedSeconds} s; nothing written, the previous output is unchanged`);
-    return;
-  }
-  print(`dcm2fhir: ${r.files.seen} files in ${r.elapsedSeconds} s (${rate} files/s): ${r.files.converted} converted, ${r.files.skipped} skipped, ${r.files.failed} failed`);
-  print(`  studies ${r.studies}, series ${r.series}, instances ${r.instances}, patients ${r.patients}, duplicates ${r.duplicates}`);
-  if (r.files.skipped > 0) print(`  skipped: ${reasons("skipped")}`);
-  if (r.files.failed > 0) print(`  failed: ${reasons("failed")}`);
-  const rejected = Object.values(r.resources.rejected).reduce((a, b) => a + b, 0);
-  print(`  written: ImagingStudy ${r.resources.written.ImagingStudy}, Patient ${r.resources.written.Patient}, Endpoint ${r.resources.written.Endpoint}; rejected by validation: ${rejected}`);
-  if (r.conflicts.length > 0) print(`  conflicts: ${r.conflicts.length} attributes differ between files of one study, series or patient (see report.json)`);
-  const warnings = Object.entries(r.warnings).map(([w, n]) => `${w} ${n}`);
-  if (warnings.length > 0) print(`  warnings: ${warnings.join(", ")}`);
-  if (r.dateTimes.offsetFromZone > 0 && r.dateTimes.zoneSource === "system") {
-    print(`  note: ${r.dateTimes.offsetFromZone} date-times had no Timezone Offset From UTC (0008,0201) and were read in this machine's zone, ${r.dateTimes.zone}; pass --timezone to choose`);
-  }
-  print(`  outputs: ${r.outputs.join(", ")}`);
-  if (o.verbose) for (const f of failures) print(`  ${f.reason}: ${displayPath(f.path)}: ${f.message}`);
-}
-
-const REASON_OUTCOME = new Map(Object.entries(REASONS).map(([reason, { outcome }]) => [reason, outcome]));
-
 // exitCode rather than exit(): output to a pipe is written asynchronously and must not be cut off.
 main(hideBin(process.argv)).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
-    print(`dcm2fhir: internal error, please report it: ${(error as Error).stack ?? String(error)}`);
-    process.exitCode = EXIT.internal;
+    process.exitCode = internalError(error);
   },
 );

@@ -2,8 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { availableParallelism } from "node:os";
 import { createInterface } from "node:readline";
-import pLimit from "p-limit";
-import { type CrawlEntry, UsageError, crawl, resolveInputs } from "./crawl/walk.js";
+import { UsageError, resolveInputs } from "./crawl/walk.js";
 import { type HeaderReader, createHeaderReader } from "./dicom/readerPool.js";
 import type { WireRead } from "./dicom/wire.js";
 import type { ZoneRule } from "./fhir/datatypes.js";
@@ -16,6 +15,8 @@ import { groupPatients } from "./group/patients.js";
 import { StudyAssembler, type StudyGroup } from "./group/studies.js";
 import { type FileFailure, type Reason, comparePaths, displayPath } from "./reasons.js";
 import { validateResource } from "./validate/index.js";
+import { readFiles } from "./source/files.js";
+import type { InstanceSink } from "./source/sink.js";
 import { LineWriter } from "./write/ndjson.js";
 import { OutputDirectory } from "./write/outputDir.js";
 import { Histogram, type Report, type ResourceType, Tally, notesAsWarnings, sumByOutcome } from "./write/report.js";
@@ -66,7 +67,6 @@ export interface ConvertResult {
 /** Every file convert may write; files of an earlier run that this run does not write are removed at commit. */
 export const OUTPUT_FILES = ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.ndjson", "ImagingStudy.bundle.json", "errors.ndjson", "report.json"] as const;
 
-const BATCH_SIZE = 64;
 /** Each reader thread adds ~30 MB of peak memory (measured: 130 MB with 1, 285 MB with 8); more than 4 rarely pays. */
 const DEFAULT_WORKERS = Math.min(availableParallelism(), 4);
 const PROGRESS_EVERY_MS = 1000;
@@ -84,7 +84,9 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const reader = createHeaderReader(options.workers ?? DEFAULT_WORKERS);
   try {
     const run = new Run(options, started);
-    await run.readAll(crawl(inputs, { followSymlinks: options.followSymlinks ?? false, signal: options.signal }), reader);
+    const threads = options.workers ?? DEFAULT_WORKERS;
+    await readFiles(inputs, reader, run, { threads, followSymlinks: options.followSymlinks ?? false, signal: options.signal });
+    run.progress(true);
     if (options.signal?.aborted) {
       out.abort();
       const failures = run.sortedFailures();
@@ -127,8 +129,8 @@ function checkOptions(options: ConvertOptions): ZoneRule {
   return { zone: systemTimeZone(), source: "system" };
 }
 
-/** The state of one run between crawl and write. */
-class Run {
+/** The state of one run between reading and writing: every source delivers into it. */
+class Run implements InstanceSink {
   private readonly assembler = new StudyAssembler();
   private readonly failures: FileFailure[] = [];
   private readonly reasons = new Tally<Reason>();
@@ -144,35 +146,15 @@ class Run {
     private readonly started: number,
   ) {}
 
-  /** Reads every crawled file, a bounded number of batches at a time, so the crawl never runs far ahead. */
-  async readAll(entries: AsyncIterable<CrawlEntry>, reader: HeaderReader): Promise<void> {
-    // Enough batches in flight to keep every reader thread's queue full; the crawl waits beyond that.
-    const limit = pLimit((this.options.workers ?? DEFAULT_WORKERS) * 4);
-    const inFlight = new Set<Promise<void>>();
-    const dispatch = (batch: CrawlEntry[]) => {
-      const paths = batch.map((e) => e.path);
-      const p = limit(() => reader.read(paths)).then((results) => results.forEach((r) => this.take(r)));
-      inFlight.add(p);
-      void p.finally(() => inFlight.delete(p));
-    };
-    let batch: CrawlEntry[] = [];
-    for await (const entry of entries) {
-      this.filesSeen++;
-      if ("reason" in entry) this.fail(entry);
-      else batch.push(entry);
-      if (batch.length === BATCH_SIZE) {
-        dispatch(batch);
-        batch = [];
-        while (limit.pendingCount > 0) await Promise.race(inFlight);
-      }
-      if (this.options.signal?.aborted) break;
-    }
-    if (batch.length > 0 && !this.options.signal?.aborted) dispatch(batch);
-    await Promise.all(inFlight);
-    this.progress(true);
+  seen(): void {
+    this.filesSeen++;
   }
 
-  private take(read: WireRead): void {
+  unread(failure: FileFailure): void {
+    this.fail(failure);
+  }
+
+  read(read: WireRead): void {
     this.filesRead++;
     this.bytesPerFile.add(read.bytesRead);
     if ("failure" in read) this.fail(read.failure);
@@ -189,7 +171,7 @@ class Run {
     this.reasons.add(failure.reason);
   }
 
-  private progress(final: boolean): void {
+  progress(final: boolean): void {
     const now = performance.now();
     if (!this.options.onProgress || (!final && now - this.lastProgress < PROGRESS_EVERY_MS)) return;
     this.lastProgress = now;
