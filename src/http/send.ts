@@ -1,0 +1,135 @@
+// The one way dcm2fhir talks to someone else's server (a PACS, a FHIR server): every request goes through
+// send(), which keeps the politeness in one place: a timeout per attempt, a bounded number of attempts,
+// exponential backoff with full jitter, and Retry-After honoured. Node's fetch (undici) keeps connections alive.
+
+/** Why a request could not be completed: a stable code the caller records (errors.ndjson, load-errors.ndjson). */
+export type HttpFailureReason = "unreachable" | "timeout" | "http-error";
+
+export class HttpFailure extends Error {
+  override readonly name = "HttpFailure";
+  constructor(
+    readonly reason: HttpFailureReason,
+    message: string,
+    /** The last HTTP status, for `http-error`. */
+    readonly status: number | undefined,
+    readonly attempts: number,
+    /** The last response body, for `http-error` (a server's OperationOutcome, say). */
+    readonly body?: Buffer,
+  ) {
+    super(message);
+  }
+}
+
+export interface SendPolicy {
+  /** Per attempt, from sending to the last byte of the body. */
+  readonly timeoutMs: number;
+  /** Tries in all, the first included. */
+  readonly attempts: number;
+  /** The first backoff; each retry doubles it, up to `maxDelayMs`; the wait is drawn from [0, that] (full jitter). */
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  /** A Retry-After longer than this is not waited for: the request fails at once instead. */
+  readonly maxRetryAfterMs: number;
+  readonly signal?: AbortSignal;
+  /** Told before each wait, e.g. to count retries. Must not log URLs: they can carry patient identifiers. */
+  readonly onRetry?: (retry: { readonly attempt: number; readonly delayMs: number; readonly cause: string }) => void;
+  /** For tests: the jitter's random source. */
+  readonly random?: () => number;
+}
+
+export const DEFAULT_POLICY: SendPolicy = { timeoutMs: 30_000, attempts: 5, baseDelayMs: 250, maxDelayMs: 10_000, maxRetryAfterMs: 120_000 };
+
+export interface SendRequest {
+  readonly method: "GET" | "POST" | "PUT" | "DELETE";
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Sent as is on every attempt: a retry re-sends exactly the same bytes. */
+  readonly body?: string | Uint8Array;
+}
+
+export interface SendResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: Buffer;
+}
+
+/** Statuses that say "later" (RFC 9110 15.5.21, 15.6.3–5; RFC 6585 4): the same request may succeed when sent again. */
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+
+/**
+ * Sends one request and reads its whole body. Returns any response whose status is not a retryable one
+ * (2xx, but also 4xx: the caller reads the server's OperationOutcome); retries resets, refused connections,
+ * timeouts and 429/502/503/504. Throws HttpFailure when the attempts are spent, or a Retry-After is too long.
+ * Credentials in the URL (https://user:pass@host/) become a Basic Authorization header, as fetch refuses them.
+ */
+export async function send(url: string | URL, request: SendRequest, policy: SendPolicy = DEFAULT_POLICY): Promise<SendResponse> {
+  const { target, authorization } = splitCredentials(url);
+  const headers = { ...(authorization ? { authorization } : {}), ...request.headers };
+  const shown = `${request.method} ${redact(target)}`;
+  const random = policy.random ?? Math.random;
+  let last: { reason: HttpFailureReason; cause: string; status?: number; body?: Buffer; retryAfterMs?: number } | undefined;
+  for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+    if (last) {
+      const backoff = random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 2));
+      if (last.retryAfterMs !== undefined && last.retryAfterMs > policy.maxRetryAfterMs) break;
+      const delayMs = Math.max(backoff, last.retryAfterMs ?? 0);
+      policy.onRetry?.({ attempt, delayMs, cause: last.cause });
+      await sleep(delayMs, policy.signal);
+    }
+    policy.signal?.throwIfAborted();
+    const timeout = AbortSignal.timeout(policy.timeoutMs);
+    const signal = policy.signal ? AbortSignal.any([policy.signal, timeout]) : timeout;
+    try {
+      const response = await fetch(target, { method: request.method, headers, body: request.body, signal, redirect: "follow" });
+      const body = Buffer.from(await response.arrayBuffer());
+      if (!RETRYABLE_STATUS.has(response.status)) return { status: response.status, headers: response.headers, body };
+      last = { reason: "http-error", cause: `HTTP ${response.status}`, status: response.status, body, retryAfterMs: retryAfter(response.headers.get("retry-after")) };
+    } catch (error) {
+      if (policy.signal?.aborted) throw policy.signal.reason;
+      last = timeout.aborted ? { reason: "timeout", cause: `no complete answer within ${policy.timeoutMs} ms` } : { reason: "unreachable", cause: networkCause(error) };
+    }
+  }
+  const why = last!.retryAfterMs !== undefined && last!.retryAfterMs > policy.maxRetryAfterMs ? `; the server asked to wait ${Math.round(last!.retryAfterMs / 1000)} s` : "";
+  throw new HttpFailure(last!.reason, `${shown}: ${last!.cause}${why} (gave up after ${policy.attempts} attempts or fewer)`, last!.status, policy.attempts, last!.body);
+}
+
+/** Retry-After as milliseconds: delay-seconds or an HTTP-date (RFC 9110 10.2.3); undefined when absent or unreadable. */
+export function retryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function splitCredentials(url: string | URL): { target: URL; authorization?: string } {
+  const target = new URL(url);
+  if (!target.username && !target.password) return { target };
+  const authorization = `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString("base64")}`;
+  target.username = "";
+  target.password = "";
+  return { target, authorization };
+}
+
+/** A URL fit for a message: no credentials, no query (QIDO and FHIR queries can carry patient identifiers). */
+export function redact(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}
+
+function networkCause(error: unknown): string {
+  const cause = (error as { cause?: { code?: string } }).cause;
+  return cause?.code ? `connection failed (${cause.code})` : `connection failed (${(error as Error).message})`;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
