@@ -4,6 +4,7 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { BadUsage, EXIT, internalError, print } from "./cli/common.js";
 import { convertCommand } from "./cli/convert.js";
+import { VERSION } from "./version.js";
 
 const COMMANDS = [convertCommand];
 
@@ -20,7 +21,7 @@ async function main(argv: string[]): Promise<number> {
     .demandCommand(1, "name a command: dcm2fhir convert <inputs..> --out <folder>")
     .strict()
     .help()
-    .version()
+    .version(VERSION)
     .fail((message, error) => {
       // Throwing is what stops yargs: a fail handler that returns lets the command run anyway.
       if (error && error.name !== "YError") throw error;

@@ -46,3 +46,27 @@ describe("README", () => {
     for (const [reason, { outcome }] of Object.entries(REASONS)) expect(readme).toContain(`| \`${reason}\` | ${outcome} |`);
   });
 });
+
+describe("the installed package", () => {
+  it("prints its own version, from package.json, wherever it is installed", async () => {
+    // yargs guesses a version from the nearest package.json of the caller: inside a user's project that is
+    // the project's (`npm init` says 1.0.0). Installing the packed tarball into such a project shows it.
+    const { execFileSync } = await import("node:child_process");
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const project = mkdtempSync(join(tmpdir(), "dcm2fhir-installed-"));
+    try {
+      const tarball = execFileSync("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", project], { cwd: REPO, encoding: "utf8" }).trim().split("\n").pop()!;
+      execFileSync("npm", ["init", "-y"], { cwd: project, stdio: "ignore" });
+      // Scripts off: --version and --help need none of the native dependencies.
+      execFileSync("npm", ["install", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund", join(project, tarball)], { cwd: project, stdio: "ignore" });
+      const ours = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version as string;
+      expect(JSON.parse(readFileSync(join(project, "package.json"), "utf8")).version).not.toBe(ours);
+      const bin = join(project, "node_modules", ".bin", "dcm2fhir");
+      expect(execFileSync(bin, ["--version"], { cwd: project, encoding: "utf8" }).trim()).toBe(ours);
+      expect(execFileSync(bin, ["--help"], { cwd: project, encoding: "utf8" })).toMatch(/convert/);
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
