@@ -40,6 +40,7 @@ export class PacsProxy {
   hooks: ProxyHooks = {};
   private count = 0;
   private dead = false;
+  private port = 0;
   private readonly sockets = new Set<Socket>();
   private readonly agent = new Agent({ keepAlive: true });
 
@@ -55,15 +56,15 @@ export class PacsProxy {
     server.on("connection", (socket) => {
       proxy!.sockets.add(socket);
       socket.on("close", () => proxy!.sockets.delete(socket));
-      if (proxy!.dead) socket.destroy();
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    proxy.port = (server.address() as AddressInfo).port;
     return proxy;
   }
 
   /** The proxy's origin, e.g. http://127.0.0.1:40123. */
   get origin(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return `http://127.0.0.1:${this.port}`;
   }
 
   /** Forgets the log and the hooks. */
@@ -73,19 +74,25 @@ export class PacsProxy {
     this.count = 0;
   }
 
-  /** The PACS dies: every open connection is cut, and new ones are cut as they arrive. */
+  /** The PACS dies: every open connection is cut, and new ones are refused. */
   die(): void {
+    if (this.dead) return;
     this.dead = true;
+    this.server.close();
     for (const socket of this.sockets) socket.destroy();
   }
 
-  revive(): void {
+  /** Listens again, on the same port. */
+  async revive(): Promise<void> {
+    if (!this.dead) return;
+    await new Promise<void>((resolve) => this.server.listen(this.port, "127.0.0.1", resolve));
     this.dead = false;
   }
 
   async close(): Promise<void> {
-    this.die();
+    await this.revive();
     this.agent.destroy();
+    for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
