@@ -307,6 +307,22 @@ describe.skipIf(missing !== "")(`convert from a PACS (Orthanc + DICOMweb plugin)
     expect(lines(deadOut, "ImagingStudy.ndjson")).toEqual([]);
   });
 
+  it("stops at SIGINT while studies are in flight: exit 130, nothing written", async () => {
+    pacs.proxy.reset();
+    pacs.proxy.hooks.delayMs = 300;
+    const out = tempDir();
+    const child = spawn(process.execPath, [CLI, "convert", pacs.root, "--out", out], { cwd: REPO, env: { ...process.env, DCM2FHIR_TOKEN: "" } });
+    let output = "";
+    child.stderr.on("data", (d) => (output += d));
+    const exit = new Promise<number | null>((resolve) => child.on("close", resolve));
+    while (pacs.proxy.log.filter((r) => r.url.endsWith("/metadata")).length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    child.kill("SIGINT");
+    expect(await exit, output).toBe(130);
+    expect(output).toMatch(/interrupted after .*nothing written/);
+    expect(Object.keys(outputFiles(out))).toEqual([]);
+    pacs.proxy.reset();
+  });
+
   it("authenticates with a bearer token from DCM2FHIR_TOKEN or --token-file, never printing it", async () => {
     const token = "tok-3f9a7c1e5b";
     pacs.proxy.reset();
