@@ -291,7 +291,7 @@ describe.skipIf(missing !== "")(`convert from a PACS (Orthanc + DICOMweb plugin)
     const heldTwice = (e: { path: string }) => ambiguous.has(e.path.slice(e.path.lastIndexOf("/") + 1));
     expect(new Set(studyLines.filter((e) => !heldTwice(e)).map((e) => e.reason))).toEqual(new Set(["unreachable"]));
     // Past 2 × concurrency (at least 8) failures in a row, the rest are not even asked for.
-    if (studies!.failed > 8 + 4) expect(studyLines.some((e) => e.message.startsWith("not requested: 8 requests in a row got no answer"))).toBe(true);
+    if (studies!.failed > 8 + 4) expect(studyLines.some((e) => e.message.startsWith("not requested: 8 requests in a row failed after every retry"))).toBe(true);
     expect(run.output).not.toContain(new URL(pacs.root).password);
 
     // Dead from the start: the listing itself is the one failure.

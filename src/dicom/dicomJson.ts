@@ -11,7 +11,6 @@ import * as T from "./tags.js";
 /** An answer that is not the DICOM JSON it should be; the message says where, never a value. */
 export class BadDicomJson extends Error {
   override readonly name = "BadDicomJson";
-  readonly reason = "bad-metadata";
 }
 
 /** VRs the builder decodes by the Specific Character Set; every other VR is read as it is (default repertoire). */
@@ -122,7 +121,6 @@ function personName(value: Record<string, unknown>, where: string): string {
     if (typeof group !== "string") throw new BadDicomJson(`${where}: ${name} is not a string`);
     return group;
   });
-  for (const name of Object.keys(value)) if (!(PN_GROUPS as readonly string[]).includes(name)) throw new BadDicomJson(`${where}: "${name}" is not a Person Name group`);
   return groups.join("=").replace(/=+$/, "");
 }
 

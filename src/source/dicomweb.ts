@@ -237,7 +237,7 @@ class Service {
   }
 
   private downMessage(): string {
-    return `not requested: ${breakerLimit(this.plan.concurrency)} requests in a row got no answer, the last: ${this.down!.cause}`;
+    return `not requested: ${breakerLimit(this.plan.concurrency)} requests in a row failed after every retry, the last: ${this.down!.cause}`;
   }
 }
 
