@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { convert } from "../../src/convert.js";
 import { orthancMissing, startOrthanc } from "../../test/helpers/orthanc.js";
 import { writeDicom } from "../lib/dicomWriter.js";
-import type { BenchContext, SectionResult, Target } from "./section.js";
+import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
 
 const UID_ROOT = "1.2.826.0.1.3680043.10.1513.88";
 const MODALITIES = ["CT", "MR", "CR", "US"] as const;
@@ -68,7 +68,7 @@ interface Run {
   readonly instancesPerSecond: number;
 }
 
-export async function dicomwebSection(context: BenchContext): Promise<SectionResult> {
+export const dicomwebSection: BenchSection = async (context: BenchContext): Promise<SectionResult> => {
   const title = "DICOMweb: convert from a PACS (Orthanc on loopback)";
   const missing = orthancMissing();
   if (missing) {
@@ -118,7 +118,7 @@ export async function dicomwebSection(context: BenchContext): Promise<SectionRes
   } finally {
     await pacs.stop();
   }
-}
+};
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const repo = fileURLToPath(new URL("../../", import.meta.url));

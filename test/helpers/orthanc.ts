@@ -10,7 +10,6 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import pLimit from "p-limit";
 import { PacsProxy } from "./pacsProxy.js";
 
 const ORTHANC = "/usr/sbin/Orthanc";
@@ -33,13 +32,13 @@ export interface RunningOrthanc {
   readonly authorization: string;
   /** "netns" when Orthanc runs in its own network namespace, "loopback" when on a loopback port. */
   readonly isolation: "netns" | "loopback";
-  /** Stores files, a few at a time; says which Orthanc stored, which held an instance with the same UIDs already, which it refused. */
+  /** Stores files in turn; says which Orthanc stored, which held an instance with the same UIDs already, which it refused. */
   upload(files: readonly { readonly name: string; readonly bytes: Buffer }[]): Promise<UploadResult>;
   stop(): Promise<void>;
 }
 
 export interface UploadResult {
-  /** Each sorted by name. Of files with the same SOP Instance UID, Orthanc keeps the first to arrive: it is in `stored`. */
+  /** Each in upload order. Of files with the same SOP Instance UID, Orthanc keeps the first: it is in `stored`. */
   readonly stored: string[];
   readonly alreadyStored: string[];
   readonly refused: string[];
@@ -112,18 +111,14 @@ export async function startOrthanc(): Promise<RunningOrthanc> {
     isolation: netns ? "netns" : "loopback",
     stop,
     async upload(files) {
+      // One at a time, in the order given: of files with the same SOP Instance UID sent at once, Orthanc can report
+      // both stored; sent in turn, it stores the first and reports the others as already stored.
       const result: UploadResult = { stored: [], alreadyStored: [], refused: [] };
-      const limit = pLimit(4);
-      await Promise.all(
-        files.map((file) =>
-          limit(async () => {
-            const response = await fetch(`${origin}/instances`, { method: "POST", headers: { authorization, "content-type": "application/dicom" }, body: file.bytes });
-            const answer = (response.ok ? await response.json() : (await response.arrayBuffer(), {})) as { Status?: string };
-            (answer.Status === "Success" ? result.stored : answer.Status === "AlreadyStored" ? result.alreadyStored : result.refused).push(file.name);
-          }),
-        ),
-      );
-      for (const list of Object.values(result)) list.sort();
+      for (const file of files) {
+        const response = await fetch(`${origin}/instances`, { method: "POST", headers: { authorization, "content-type": "application/dicom" }, body: file.bytes });
+        const answer = (response.ok ? await response.json() : (await response.arrayBuffer(), {})) as { Status?: string };
+        (answer.Status === "Success" ? result.stored : answer.Status === "AlreadyStored" ? result.alreadyStored : result.refused).push(file.name);
+      }
       proxy.reset();
       return result;
     },
