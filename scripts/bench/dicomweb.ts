@@ -104,7 +104,9 @@ export const dicomwebSection: BenchSection = async (context: BenchContext): Prom
     const runs = [await measure("loopback", 4, 0), await measure("loopback", 8, 0), await measure("+50 ms", 1, 50), await measure("+50 ms", 8, 50)];
     const [, , slow, fast] = runs as [Run, Run, Run, Run];
     const ratio = fast.studiesPerSecond / slow.studiesPerSecond;
-    const targets: Target[] = [{ name: "50 ms per request: concurrency 8 vs 1 (studies/s)", value: Math.round(ratio * 10) / 10, target: "≥ 5×", pass: ratio >= 5 }];
+    // With --quick's 40 studies the run's fixed costs (start, validation, writing) weigh on concurrency 8 alone.
+    const note = context.quick ? "--quick: too few studies for this ratio to mean much" : undefined;
+    const targets: Target[] = [{ name: "50 ms per request: concurrency 8 vs 1 (studies/s)", value: Math.round(ratio * 10) / 10, target: "≥ 5×", pass: ratio >= 5, note }];
     const lines = [
       `${studyCount} studies, ${files.length} instances (headers only) in Orthanc 1.10 + DICOMweb plugin, "StudiesMetadata": "Full"; read through a proxy on 127.0.0.1${pacs.isolation === "netns" ? " (Orthanc in its own network namespace, bridged by a Unix socket)" : ""}`,
       "",
