@@ -15,20 +15,26 @@ import { groupPatients } from "./group/patients.js";
 import { StudyAssembler, type StudyGroup } from "./group/studies.js";
 import { type FileFailure, type Reason, comparePaths, displayPath } from "./reasons.js";
 import { validateResource } from "./validate/index.js";
+import { type DicomWebSettings, planDicomWeb, readDicomWeb } from "./source/dicomweb.js";
 import { readFiles } from "./source/files.js";
-import type { InstanceSink } from "./source/sink.js";
+import { type InstanceSink, type SourceReport, SourceTally } from "./source/sink.js";
 import { LineWriter } from "./write/ndjson.js";
 import { OutputDirectory } from "./write/outputDir.js";
 import { Histogram, type Report, type ResourceType, Tally, notesAsWarnings, sumByOutcome } from "./write/report.js";
 import { VERSION } from "./version.js";
 
 export interface ConvertOptions {
-  /** Files, folders (walked recursively) and globs. */
+  /** Files, folders (walked recursively) and globs; http(s) URLs are DICOMweb service roots. */
   readonly inputs: readonly string[];
   /** The output folder; created if missing. */
   readonly out: string;
-  /** DICOMweb WADO-RS base URL: writes Endpoint.ndjson and references it from every ImagingStudy. */
+  /**
+   * DICOMweb WADO-RS base URL: writes Endpoint.ndjson and references it from every ImagingStudy. Default: the
+   * service root of the one DICOMweb input, if there is one.
+   */
   readonly endpoint?: string;
+  /** For DICOMweb inputs: studies in flight, a Study Date range, a bearer token, request timeouts and retries. */
+  readonly dicomweb?: DicomWebSettings;
   /** "bundle" also writes ImagingStudy.bundle.json, the searchset Bundle an ImagingStudy search returns. */
   readonly format?: "ndjson" | "bundle";
   /** IANA zone for times without Timezone Offset From UTC (0008,0201); default: this machine's zone. */
@@ -80,12 +86,19 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const started = performance.now();
   const zoneRule = checkOptions(options);
   const inputs = await resolveInputs(options.inputs, { verbose: options.verbose ?? false });
+  const web = planDicomWeb(inputs, options.dicomweb, options.endpoint);
   const out = OutputDirectory.open(options.out);
   const reader = createHeaderReader(options.workers ?? DEFAULT_WORKERS);
   try {
-    const run = new Run(options, started);
+    const run = new Run({ ...options, endpoint: options.endpoint ?? web.endpoint }, started);
     const threads = options.workers ?? DEFAULT_WORKERS;
-    await readFiles(inputs, reader, run, { threads, followSymlinks: options.followSymlinks ?? false, signal: options.signal });
+    const files = inputs.filter((input) => input.kind !== "dicomweb");
+    if (files.length > 0) await readFiles(files, reader, run.source("files"), { threads, followSymlinks: options.followSymlinks ?? false, signal: options.signal });
+    for (const root of web.roots) {
+      if (options.signal?.aborted) break;
+      const source = run.source("dicomweb", root.shown);
+      source.studies = await readDicomWeb(root, source, web, options.signal);
+    }
     run.progress(true);
     if (options.signal?.aborted) {
       out.abort();
@@ -137,6 +150,7 @@ class Run implements InstanceSink {
   private readonly warnings = new Tally();
   private readonly bytesPerFile = new Histogram();
   private readonly bytesPerInstanceFile = new Histogram();
+  private readonly sources: SourceTally[] = [];
   private filesSeen = 0;
   private filesRead = 0;
   private lastProgress = 0;
@@ -145,6 +159,13 @@ class Run implements InstanceSink {
     private readonly options: ConvertOptions,
     private readonly started: number,
   ) {}
+
+  /** A sink for one source, counting what it delivers for the report's `sources`. */
+  source(kind: SourceReport["kind"], root?: string): SourceTally {
+    const tally = new SourceTally(this, kind, root);
+    this.sources.push(tally);
+    return tally;
+  }
 
   seen(): void {
     this.filesSeen++;
@@ -297,6 +318,7 @@ class Run implements InstanceSink {
         failed: sumByOutcome(this.reasons, "failed"),
         reasons: this.reasons.toJSON(),
       },
+      sources: this.sources.map((s) => s.toJSON()),
       bytesRead: { total: this.bytesPerFile.total, medianPerFile: this.bytesPerFile.median(), medianPerInstanceFile: this.bytesPerInstanceFile.median() },
       patients: summary.written.Patient,
       studies: summary.written.ImagingStudy,

@@ -25,6 +25,11 @@ export const REASONS = {
   "missing-sop-class": { outcome: "failed", meaning: "no SOP Class UID (0008,0016) nor Media Storage SOP Class UID (0002,0002)" },
   "invalid-value": { outcome: "failed", meaning: "a UID the instance needs is malformed (not digits and dots, or longer than 64 characters)" },
   "invalid-resource": { outcome: "failed", meaning: "the resource this file belongs to failed FHIR validation and was not written" },
+  // failed, DICOMweb inputs: the item is a study (path: its URL) or the listing (path: {root}/studies)
+  unreachable: { outcome: "failed", meaning: "the DICOMweb server could not be reached, or the connection broke, on every attempt" },
+  timeout: { outcome: "failed", meaning: "the DICOMweb server did not answer completely in time, on every attempt" },
+  "http-error": { outcome: "failed", meaning: "the DICOMweb server answered with an error status (the message gives it)" },
+  "bad-metadata": { outcome: "failed", meaning: "a DICOMweb answer that is not the DICOM JSON it should be (the message says where)" },
   "internal-error": { outcome: "failed", meaning: "a bug in dcm2fhir; the message says where (please report it)" },
 } as const satisfies Record<string, { outcome: "skipped" | "failed"; meaning: string }>;
 

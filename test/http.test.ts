@@ -1,7 +1,9 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpFailure, type SendPolicy, retryAfter, send } from "../src/http/send.js";
+import { REPO } from "./helpers/run.js";
 
 /** A real HTTP server on loopback whose answers the test scripts, request by request. */
 type Answer = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
@@ -114,6 +116,21 @@ describe("send", () => {
     expect(received[0]!.url).toBe("/studies?PatientID=PAT-0001");
     const error = (await send(url, { method: "GET" }, { ...fast, attempts: 2 }).catch((e: unknown) => e)) as Error;
     expect(error.message).not.toMatch(/alice|cret|PAT-0001/);
+  });
+
+  it("keeps the process alive until a request ends, even one whose connection the server cuts on accepting it", () => {
+    // Alone in a process: nothing else holds its event loop open, as in a CLI run whose only work is the request.
+    const script = `
+      import { createServer } from "node:http";
+      import { send } from "./src/http/send.ts";
+      const server = createServer().on("connection", (socket) => socket.destroy());
+      server.listen(0, "127.0.0.1", () => {
+        server.unref();
+        send("http://127.0.0.1:" + server.address().port + "/", { method: "GET" }, { timeoutMs: 500, attempts: 2, baseDelayMs: 5, maxDelayMs: 5, maxRetryAfterMs: 0 })
+          .then(() => console.log("answered"), (e) => console.log("failed:" + e.reason));
+      });`;
+    const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: REPO, encoding: "utf8", timeout: 30_000 });
+    expect(child.stdout.trim()).toMatch(/^failed:(unreachable|timeout)$/);
   });
 
   it("stops waiting when the caller aborts", async () => {

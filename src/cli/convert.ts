@@ -1,6 +1,7 @@
 // dcm2fhir convert: the command line over convert(). Only counts, reason codes and timings reach the
 // console; paths (archive folders are often named after patients) only with --verbose.
 import type { ConvertResult, Progress } from "../convert.js";
+import { readFileSync } from "node:fs";
 import { REASONS, displayPath } from "../reasons.js";
 import { type CommandModule, EXIT, internalError, print } from "./common.js";
 
@@ -8,10 +9,10 @@ export const convertCommand: CommandModule = (yargs, done) =>
   yargs
     .command(
       "convert <inputs..>",
-      "convert DICOM files, folders (recursively) and globs",
+      "convert DICOM files, folders (recursively), globs and DICOMweb services (http(s) URLs)",
       (y) =>
         y
-          .positional("inputs", { type: "string", array: true, demandOption: true, describe: "files, folders and globs (quote globs)" })
+          .positional("inputs", { type: "string", array: true, demandOption: true, describe: "files, folders and globs (quote globs); an http(s) URL is a DICOMweb service root" })
           .option("out", { type: "string", demandOption: true, describe: "output folder (created if missing)" })
           .option("endpoint", { type: "string", describe: "DICOMweb WADO-RS base URL: writes Endpoint.ndjson, referenced by every ImagingStudy" })
           .option("format", { choices: ["ndjson", "bundle"] as const, default: "ndjson" as const, describe: "bundle: also write ImagingStudy.bundle.json (searchset)" })
@@ -20,6 +21,10 @@ export const convertCommand: CommandModule = (yargs, done) =>
           .option("workers", { type: "number", describe: "threads reading headers, the main one included (default: number of cores; 1: main thread only)" })
           .option("fail-on-error", { type: "boolean", default: false, describe: "exit 1 when any file failed (skips are not failures)" })
           .option("progress", { type: "boolean", describe: "print progress to stderr (default: when stderr is a terminal)" })
+          .option("concurrency", { type: "number", describe: "DICOMweb: studies read at once (default 4)" })
+          .option("studies-since", { type: "string", describe: "DICOMweb: only studies with a Study Date on or after this day (YYYY-MM-DD)" })
+          .option("studies-until", { type: "string", describe: "DICOMweb: only studies with a Study Date on or before this day (YYYY-MM-DD)" })
+          .option("token-file", { type: "string", describe: "DICOMweb: a file holding the bearer token (default: $DCM2FHIR_TOKEN)" })
           .option("verbose", { type: "boolean", default: false, describe: "also print the path and reason of every file not converted (paths can hold patient names)" }),
       async (args) => {
         done(
@@ -32,6 +37,10 @@ export const convertCommand: CommandModule = (yargs, done) =>
             followSymlinks: args["follow-symlinks"],
             workers: args.workers,
             failOnError: args["fail-on-error"],
+            concurrency: args.concurrency,
+            studiesSince: args["studies-since"],
+            studiesUntil: args["studies-until"],
+            tokenFile: args["token-file"],
             progress: args.progress ?? process.stderr.isTTY === true,
             verbose: args.verbose,
           }),
@@ -48,6 +57,10 @@ interface CliOptions {
   followSymlinks: boolean;
   workers?: number;
   failOnError: boolean;
+  concurrency?: number;
+  studiesSince?: string;
+  studiesUntil?: string;
+  tokenFile?: string;
   progress: boolean;
   verbose: boolean;
 }
@@ -67,7 +80,8 @@ async function runConvert(o: CliOptions): Promise<number> {
   };
   process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
   try {
-    const result = await convert({ ...o, signal: controller.signal, onProgress: o.progress ? showProgress : undefined });
+    const dicomweb = { concurrency: o.concurrency, studiesSince: o.studiesSince, studiesUntil: o.studiesUntil, token: bearerToken(o.tokenFile, UsageError) };
+    const result = await convert({ ...o, dicomweb, signal: controller.signal, onProgress: o.progress ? showProgress : undefined });
     if (o.progress && process.stderr.isTTY) process.stderr.write("\n");
     summarize(result, o);
     if (result.interrupted) return EXIT[signal ?? "SIGINT"];
@@ -78,6 +92,16 @@ async function runConvert(o: CliOptions): Promise<number> {
     return internalError(error);
   } finally {
     process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+  }
+}
+
+/** --token-file, else DCM2FHIR_TOKEN; the token itself is never printed. */
+function bearerToken(tokenFile: string | undefined, UsageError: new (message: string) => Error): string | undefined {
+  if (tokenFile === undefined) return process.env.DCM2FHIR_TOKEN || undefined;
+  try {
+    return readFileSync(tokenFile, "utf8");
+  } catch (error) {
+    throw new UsageError(`--token-file cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`);
   }
 }
 
@@ -101,6 +125,9 @@ function summarize({ report: r, interrupted, failures }: ConvertResult, o: CliOp
   }
   print(`dcm2fhir: ${r.files.seen} files in ${r.elapsedSeconds} s (${rate} files/s): ${r.files.converted} converted, ${r.files.skipped} skipped, ${r.files.failed} failed`);
   print(`  studies ${r.studies}, series ${r.series}, instances ${r.instances}, patients ${r.patients}, duplicates ${r.duplicates}`);
+  for (const s of r.sources) {
+    if (s.studies) print(`  from ${s.root}: ${s.studies.listed} studies listed, ${s.studies.read} read, ${s.studies.failed} failed; ${s.instances} instances`);
+  }
   if (r.files.skipped > 0) print(`  skipped: ${reasons("skipped")}`);
   if (r.files.failed > 0) print(`  failed: ${reasons("failed")}`);
   const rejected = Object.values(r.resources.rejected).reduce((a, b) => a + b, 0);

@@ -18,7 +18,9 @@ export type ResolvedInput =
   | { readonly kind: "file"; readonly path: string }
   | { readonly kind: "folder"; readonly path: string }
   | { readonly kind: "glob"; readonly pattern: string }
-  | { readonly kind: "other"; readonly path: string; readonly what: string };
+  | { readonly kind: "other"; readonly path: string; readonly what: string }
+  /** An http(s) URL: a DICOMweb service root, read by source/dicomweb.ts rather than crawled. */
+  | { readonly kind: "dicomweb"; readonly url: string };
 
 /** Bad usage that names the problem and the fix; the CLI prints it as one line and exits 2. */
 export class UsageError extends Error {
@@ -34,6 +36,10 @@ export async function resolveInputs(inputs: readonly string[], options: { verbos
   if (inputs.length === 0) throw new UsageError("no inputs: name at least one DICOM file, folder or glob, e.g. dcm2fhir convert /archive --out ./fhir");
   const resolved: ResolvedInput[] = [];
   for (const [i, input] of inputs.entries()) {
+    if (/^https?:\/\//i.test(input)) {
+      resolved.push({ kind: "dicomweb", url: input });
+      continue;
+    }
     let stats: Stats | undefined;
     try {
       stats = await stat(input);
@@ -64,6 +70,7 @@ export async function* crawl(inputs: readonly ResolvedInput[], options: CrawlOpt
     if (input.kind === "file") yield { path: input.path };
     else if (input.kind === "other") yield { path: input.path, reason: "not-a-regular-file", message: `the input is ${input.what}` };
     else if (input.kind === "folder") yield* walker.walk(input.path);
+    else if (input.kind === "dicomweb") continue;
     else yield* walker.glob(input.pattern);
   }
 }

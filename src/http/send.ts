@@ -76,8 +76,11 @@ export async function send(url: string | URL, request: SendRequest, policy: Send
       await sleep(delayMs, policy.signal);
     }
     policy.signal?.throwIfAborted();
-    const timeout = AbortSignal.timeout(policy.timeoutMs);
-    const signal = policy.signal ? AbortSignal.any([policy.signal, timeout]) : timeout;
+    // A timer that holds the process, unlike AbortSignal.timeout's: undici can leave a request whose connection the
+    // server cut at once pending until the timeout, and a process waiting on nothing else would exit silently, code 0.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), policy.timeoutMs);
+    const signal = policy.signal ? AbortSignal.any([policy.signal, timeout.signal]) : timeout.signal;
     try {
       const response = await fetch(target, { method: request.method, headers, body: request.body, signal, redirect: "follow" });
       const body = Buffer.from(await response.arrayBuffer());
@@ -85,7 +88,9 @@ export async function send(url: string | URL, request: SendRequest, policy: Send
       last = { reason: "http-error", cause: `HTTP ${response.status}`, status: response.status, body, retryAfterMs: retryAfter(response.headers.get("retry-after")) };
     } catch (error) {
       if (policy.signal?.aborted) throw policy.signal.reason;
-      last = timeout.aborted ? { reason: "timeout", cause: `no complete answer within ${policy.timeoutMs} ms` } : { reason: "unreachable", cause: networkCause(error) };
+      last = timeout.signal.aborted ? { reason: "timeout", cause: `no complete answer within ${policy.timeoutMs} ms` } : { reason: "unreachable", cause: networkCause(error) };
+    } finally {
+      clearTimeout(timer);
     }
   }
   const why = last!.retryAfterMs !== undefined && last!.retryAfterMs > policy.maxRetryAfterMs ? `; the server asked to wait ${Math.round(last!.retryAfterMs / 1000)} s` : "";

@@ -13,3 +13,63 @@ export interface InstanceSink {
   /** An item read: an instance record with its study and series attributes, or a reasoned failure. */
   read(result: WireRead): void;
 }
+
+/** What one source delivered: an entry of report.json's `sources` (README, "From a PACS"). */
+export interface SourceReport {
+  readonly kind: "files" | "dicomweb";
+  /** DICOMweb: the service root, without credentials. */
+  readonly root?: string;
+  /** DICOMweb: studies listed, and of them read and failed (each failed study is one errors.ndjson line). */
+  readonly studies?: StudyCounts;
+  /** Items seen = instances + the items counted in `reasons`. */
+  readonly seen: number;
+  /** Instance records delivered (before duplicates are resolved and resources validated). */
+  readonly instances: number;
+  /** Items that did not become an instance record, per reason code. */
+  readonly reasons: Readonly<Record<string, number>>;
+}
+
+export interface StudyCounts {
+  readonly listed: number;
+  readonly read: number;
+  readonly failed: number;
+}
+
+/** Passes everything on to `sink`, counting it for the source's entry in the report. */
+export class SourceTally implements InstanceSink {
+  private seenCount = 0;
+  private instances = 0;
+  private readonly reasons = new Map<string, number>();
+  studies: StudyCounts | undefined;
+
+  constructor(
+    private readonly sink: InstanceSink,
+    private readonly kind: SourceReport["kind"],
+    private readonly root?: string,
+  ) {}
+
+  seen(): void {
+    this.seenCount++;
+    this.sink.seen();
+  }
+
+  unread(failure: FileFailure): void {
+    this.count(failure.reason);
+    this.sink.unread(failure);
+  }
+
+  read(result: WireRead): void {
+    if ("failure" in result) this.count(result.failure.reason);
+    else this.instances++;
+    this.sink.read(result);
+  }
+
+  private count(reason: string): void {
+    this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1);
+  }
+
+  toJSON(): SourceReport {
+    const reasons = Object.fromEntries([...this.reasons.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
+    return { kind: this.kind, root: this.root, studies: this.studies, seen: this.seenCount, instances: this.instances, reasons };
+  }
+}

@@ -1,6 +1,7 @@
 import type { MappingNotes } from "../fhir/imagingStudy.js";
 import type { Conflict } from "../group/studies.js";
 import { REASONS, type Reason } from "../reasons.js";
+import type { SourceReport } from "../source/sink.js";
 
 export type ResourceType = "ImagingStudy" | "Patient" | "Endpoint";
 
@@ -15,6 +16,8 @@ export interface Report {
     /** Files per reason code; each code is a skip or a failure (README, "Reason codes"). */
     readonly reasons: Partial<Record<Reason, number>>;
   };
+  /** Where the items came from: the file inputs together (if any), then each DICOMweb service in input order. */
+  readonly sources: readonly SourceReport[];
   readonly bytesRead: {
     readonly total: number;
     readonly medianPerFile: number;
