@@ -76,7 +76,10 @@ export interface ConvertResult {
   readonly report: Report;
   /** True when the signal stopped the run: the report counts what was read, and nothing was written. */
   readonly interrupted: boolean;
-  /** Every file that did not become (part of) a resource, in path order; errors.ndjson holds the same. */
+  /**
+   * Every file that did not become (part of) a resource, in path order; errors.ndjson holds the same. For an
+   * incremental run that kept its outputs, read from errors.ndjson when first asked for.
+   */
   readonly failures: readonly FileFailure[];
   /** With `incremental`: how the state served, how the files compare with the last run's, what changed. */
   readonly incremental?: IncrementalOutcome;
@@ -164,7 +167,7 @@ async function convertIncrementally(
     if (changed.length === 0) previous = opened.state;
     else {
       opened.state.close();
-      why = `the state was made with another ${changed.join(" and another ")}: full run`;
+      why = `the state was made with a different ${changed.join(" and a different ")}: full run`;
     }
   } else if ("absent" in opened) why = "no state in the output folder yet: full run";
   else why = `the state in the output folder is unusable, ${opened.problem}: replaced by a full run`;
@@ -184,7 +187,8 @@ async function convertIncrementally(
       staged?.finish(previous.meta, out.stage(STATE_DIGEST));
       // The main outputs stay as committed: nothing is removed.
       out.commit([]);
-      return { report, interrupted: false, failures: readErrors(join(out.dir, "errors.ndjson")), incremental: outcome("unchanged", undefined, scan.files, changes) };
+      const errors = join(out.dir, "errors.ndjson");
+      return withFailuresFrom(errors, { report, interrupted: false, incremental: outcome("unchanged", undefined, scan.files, changes) });
     }
     if (previous && scan.sameResults) why = "the outputs in the folder are not the ones the state was committed with: written again from the state";
 
@@ -488,7 +492,16 @@ function errorLine(f: FileFailure): Record<string, string> {
   return line;
 }
 
-/** errors.ndjson read back: the failures of the run that wrote it (an incremental run that kept its outputs reports them). */
+/**
+ * The result of a run that kept its outputs: its failures are those errors.ndjson lists, read when first asked
+ * for (the CLI does only with --verbose; an archive with many failures makes this file large).
+ */
+function withFailuresFrom(errors: string, result: Omit<ConvertResult, "failures">): ConvertResult {
+  let failures: FileFailure[] | undefined;
+  return Object.defineProperty(result, "failures", { enumerable: true, get: () => (failures ??= readErrors(errors)) }) as ConvertResult;
+}
+
+/** errors.ndjson read back: the failures of the run that wrote it. */
 function readErrors(path: string): FileFailure[] {
   const text = readFileSync(path, "utf8");
   return text

@@ -103,7 +103,8 @@ function showProgress(p: Progress): void {
   else print(line);
 }
 
-function summarize({ report: r, interrupted, failures, incremental }: ConvertResult, o: CliOptions): void {
+function summarize(result: ConvertResult, o: CliOptions): void {
+  const { report: r, interrupted, incremental } = result;
   const reasons = (outcome: "skipped" | "failed") =>
     Object.entries(r.files.reasons)
       .filter(([reason]) => REASON_OUTCOME.get(reason) === outcome)
@@ -135,7 +136,8 @@ function summarize({ report: r, interrupted, failures, incremental }: ConvertRes
     if (incremental.mode === "unchanged") print("  changes: none; the outputs are kept as they were");
     else print(`  changes: ${counts("ImagingStudy")}; ${counts("Patient")} (see changes/)`);
   }
-  if (o.verbose) for (const f of failures) print(`  ${f.reason}: ${displayPath(f.path)}: ${f.message}`);
+  // Only here: a run that kept its outputs reads its failures back from errors.ndjson when asked.
+  if (o.verbose) for (const f of result.failures) print(`  ${f.reason}: ${displayPath(f.path)}: ${f.message}`);
 }
 
 const REASON_OUTCOME = new Map(Object.entries(REASONS).map(([reason, { outcome }]) => [reason, outcome]));

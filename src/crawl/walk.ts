@@ -143,11 +143,16 @@ async function matchesAnything(pattern: string, output: OutputFolder | undefined
  * broken links and link loops. Names are kept as bytes where they are not valid UTF-8.
  */
 export async function* crawl(inputs: readonly ResolvedInput[], options: CrawlOptions): AsyncGenerator<CrawlEntry> {
+  for await (const batch of crawlBatches(inputs, options)) yield* batch;
+}
+
+/** The same entries as crawl(), handed over a folder at a time: what a run over millions of files pays per hand-over, it pays per folder. */
+export async function* crawlBatches(inputs: readonly ResolvedInput[], options: CrawlOptions): AsyncGenerator<readonly CrawlEntry[]> {
   const walker = new Walker(options);
   for (const input of inputs) {
     if (options.signal?.aborted) return;
-    if (input.kind === "file") yield { path: input.path };
-    else if (input.kind === "other") yield { path: input.path, reason: "not-a-regular-file", message: `the input is ${input.what}` };
+    if (input.kind === "file") yield [{ path: input.path }];
+    else if (input.kind === "other") yield [{ path: input.path, reason: "not-a-regular-file", message: `the input is ${input.what}` }];
     else if (input.kind === "folder") yield* walker.walk(input.path);
     else yield* walker.glob(input.pattern);
   }
@@ -155,6 +160,22 @@ export async function* crawl(inputs: readonly ResolvedInput[], options: CrawlOpt
 
 /** What an entry is: something to yield, a folder to walk, or the output folder (reached through a link). */
 type Classified = CrawlEntry | { folder: true; ancestors: readonly string[] } | { output: true };
+
+/** A folder to walk, and its listing once asked for. */
+interface Folder {
+  readonly path: FilePath;
+  readonly ancestors: readonly string[];
+  listing?: Promise<{ entries: Dirent<Buffer>[] } | { error: unknown }>;
+}
+
+/** Folders listed ahead of the one walked: as many as libuv has threads by default. */
+const LIST_AHEAD = 4;
+
+const list = (folder: Folder) =>
+  (folder.listing ??= readdir(folder.path as string, { withFileTypes: true, encoding: "buffer" }).then(
+    (entries) => ({ entries }),
+    (error: unknown) => ({ error }),
+  ));
 
 interface DirectoryIdentity {
   readonly dev: number;
@@ -173,24 +194,27 @@ class Walker {
     this.outputName = options.outputFolder && Buffer.from(basename(options.outputFolder.realPath));
   }
 
-  async *walk(root: FilePath): AsyncGenerator<CrawlEntry> {
+  async *walk(root: FilePath): AsyncGenerator<readonly CrawlEntry[]> {
     const output = this.options.outputFolder;
     if (output && realPathInsideOutput(root, output)) return;
     // Depth-first with an explicit stack: archive trees can be deeper than a call stack likes.
-    const stack: Array<{ path: FilePath; ancestors: readonly string[] }> = [];
+    const stack: Folder[] = [];
     const rootIdentity = await this.identity(root);
     if (rootIdentity) this.walked.add(rootIdentity);
     stack.push({ path: root, ancestors: rootIdentity ? [rootIdentity] : [] });
     while (stack.length > 0) {
       if (this.options.signal?.aborted) return;
-      const { path: dir, ancestors } = stack.pop()!;
-      let entries: Dirent<Buffer>[];
-      try {
-        entries = await readdir(dir as string, { withFileTypes: true, encoding: "buffer" });
-      } catch (error) {
-        yield fromSystemError(dir, error, "readdir");
+      const folder = stack.pop()!;
+      // The next folders are listed meanwhile: a listing waits on the file system (a thread of libuv's pool),
+      // and a run that stats rather than reads (incremental) would otherwise spend much of its time waiting.
+      for (let i = stack.length - 1; i >= Math.max(0, stack.length - LIST_AHEAD); i--) list(stack[i]!);
+      const { path: dir, ancestors } = folder;
+      const listed = await list(folder);
+      if ("error" in listed) {
+        yield [fromSystemError(dir, listed.error, "readdir")];
         continue;
       }
+      const entries = listed.entries;
       // A folder's entries go out together: one hand-over per folder rather than per file.
       const found: CrawlEntry[] = [];
       for (const entry of entries) {
@@ -201,7 +225,7 @@ class Walker {
           if (!(await this.isOutputFolder(path, entry.name))) stack.push({ path, ancestors: classified.ancestors });
         } else if (!("output" in classified)) found.push(classified);
       }
-      yield* found;
+      if (found.length > 0) yield found;
     }
   }
 
@@ -209,7 +233,7 @@ class Walker {
    * Files a glob matches, and everything under the folders it matches. A file the glob also matched inside
    * such a folder is not listed twice.
    */
-  async *glob(pattern: string): AsyncGenerator<CrawlEntry> {
+  async *glob(pattern: string): AsyncGenerator<readonly CrawlEntry[]> {
     const unreadable: FileFailure[] = [];
     const walkedFolders = new Set<string>();
     const stream = (await fastGlob()).stream(pattern, {
@@ -235,10 +259,10 @@ class Walker {
       if ("folder" in found) {
         walkedFolders.add(item.path.replace(/\/+$/, ""));
         yield* this.walk(item.path);
-      } else if (!("output" in found) && !this.inOutputFolder(item.path)) yield found;
-      yield* unreadable.splice(0);
+      } else if (!("output" in found) && !this.inOutputFolder(item.path)) yield [found];
+      if (unreadable.length > 0) yield unreadable.splice(0);
     }
-    yield* unreadable.splice(0);
+    if (unreadable.length > 0) yield unreadable.splice(0);
   }
 
   /** A folder entry that is the output folder (same device and inode): asked only of entries with its name. */

@@ -3,11 +3,11 @@
 // last run committed. All of them go into the same InstanceSink as a full run's, so one path turns records into
 // resources and the output is the one a full run would write.
 import { statSync } from "node:fs";
-import { type CrawlEntry, type ResolvedInput, crawl } from "../crawl/walk.js";
+import { type CrawlEntry, type ResolvedInput, crawlBatches } from "../crawl/walk.js";
 import type { HeaderReader } from "../dicom/readerPool.js";
 import type { WireRead } from "../dicom/wire.js";
 import type { FileFailure, FilePath } from "../reasons.js";
-import { type CommittedState, type EntryResult, type StagedState, type StoredEntries, encodeResult, pathKey } from "../state/runState.js";
+import { type CommittedState, type EntryResult, type FileIdentity, type StagedState, StoredEntries, encodeResult, pathKey } from "../state/runState.js";
 import { type FileSourceOptions, readEntries } from "./files.js";
 import type { InstanceSink } from "./sink.js";
 
@@ -49,8 +49,8 @@ interface Pending {
   readonly path: FilePath;
   /** Its stored id; undefined for a path the last run did not find. */
   readonly id: number | undefined;
-  /** As it will be stored: null when unknown, "~…" when too recent to trust. */
-  readonly ident: string | null;
+  /** As it will be stored: null when unknown. */
+  readonly identity: FileIdentity | null;
   times: number;
   result?: EntryResult;
 }
@@ -67,9 +67,9 @@ export async function readIncremental(
   sink: InstanceSink,
   options: IncrementalSourceOptions,
 ): Promise<IncrementalScan> {
-  const racyFrom = BigInt(Date.now() - RACY_WINDOW_MS) * 1_000_000n;
+  const racyFrom = Date.now() - RACY_WINDOW_MS;
   const files: FileChanges = { unchanged: 0, added: 0, modified: 0, removed: 0 };
-  const stored: StoredEntries = previous?.entries() ?? { ids: new Map(), keys: [], idents: [], seen: new Uint32Array(0) };
+  const stored = previous?.entries() ?? new StoredEntries(0);
   /** Per stored id: how often this run found the entry unchanged (its stored result is delivered that often). */
   const kept = new Uint32Array(stored.seen.length);
   const pending = new Map<string, Pending>();
@@ -81,48 +81,50 @@ export async function readIncremental(
   };
 
   async function* toRead(): AsyncGenerator<CrawlEntry> {
-    for await (const entry of crawl(inputs, options)) {
-      const key = pathKey(entry.path);
-      const again = pending.get(key);
-      if (again) {
-        // Overlapping inputs list a path twice: a full run reads it twice, and so does this one.
-        again.times++;
-        count(again.id, again.ident);
-        yield entry;
-        continue;
-      }
-      const id = stored.ids.get(key);
-      if (id !== undefined && kept[id]! > 0) {
-        keep(id);
-        continue;
-      }
-      if ("reason" in entry) {
-        // Refused by the crawl (a link, a FIFO, an unreadable folder): nothing to read; compared by its reason.
-        if (id !== undefined && previous!.sameResult(id, encodeResult({ unread: entry }))) {
+    for await (const batch of crawlBatches(inputs, options)) {
+      for (const entry of batch) {
+        const key = pathKey(entry.path);
+        const again = pending.get(key);
+        if (again) {
+          // Overlapping inputs list a path twice: a full run reads it twice, and so does this one.
+          again.times++;
+          count(again.id, again.identity);
+          yield entry;
+          continue;
+        }
+        const id = stored.ids.get(key);
+        if (id !== undefined && kept[id]! > 0) {
           keep(id);
           continue;
         }
-        if (id === undefined) files.added++;
-        else files.modified++;
-        pending.set(key, { path: entry.path, id, ident: null, times: 1 });
+        if ("reason" in entry) {
+          // Refused by the crawl (a link, a FIFO, an unreadable folder): nothing to read; compared by its reason.
+          if (id !== undefined && previous!.sameResult(id, encodeResult({ unread: entry }))) {
+            keep(id);
+            continue;
+          }
+          if (id === undefined) files.added++;
+          else files.modified++;
+          pending.set(key, { path: entry.path, id, identity: null, times: 1 });
+          yield entry;
+          continue;
+        }
+        const identity = identityOf(entry.path, racyFrom);
+        if (id !== undefined && identity && stored.sameIdentity(id, identity, true)) {
+          keep(id);
+          continue;
+        }
+        count(id, identity);
+        pending.set(key, { path: entry.path, id, identity, times: 1 });
         yield entry;
-        continue;
       }
-      const identity = identityOf(entry.path, racyFrom);
-      if (id !== undefined && identity && stored.idents[id] === identity.ident) {
-        keep(id);
-        continue;
-      }
-      count(id, identity?.ident ?? null);
-      pending.set(key, { path: entry.path, id, ident: identity ? identity.stored : null, times: 1 });
-      yield entry;
     }
   }
 
   /** An entry to read: new, changed, of unknown identity, or unchanged but too recent to trust. */
-  const count = (id: number | undefined, ident: string | null) => {
+  const count = (id: number | undefined, identity: FileIdentity | null) => {
     if (id === undefined) files.added++;
-    else if (ident !== null && (stored.idents[id] === ident || stored.idents[id] === `~${ident}`)) files.unchanged++;
+    else if (identity && stored.sameIdentity(id, identity, false)) files.unchanged++;
     else files.modified++;
   };
 
@@ -151,7 +153,8 @@ export async function readIncremental(
     const same = p.id !== undefined && stored.seen[p.id] === p.times && previous!.sameResult(p.id, encoded);
     if (!same) sameResults = false;
     // A file read again for nothing (still too recent to trust) leaves its entry as it was.
-    if (!same || stored.idents[p.id!] !== p.ident) options.staged().put(p.path, p.id, p.ident, p.times, encoded);
+    const sameEntry = same && p.identity !== null && stored.sameIdentity(p.id!, p.identity, false) && stored.isRacy(p.id!) === p.identity.racy;
+    if (!sameEntry) options.staged().put(p.path, p.id, p.identity, p.times, encoded);
   }
   let found = 0;
   for (const p of pending.values()) if (p.id !== undefined) found++;
@@ -161,7 +164,7 @@ export async function readIncremental(
     // A path the inputs list more or fewer times than before makes more or fewer duplicates.
     if (kept[id] !== stored.seen[id]) {
       sameResults = false;
-      options.staged().setSeen(stored.keys[id]!, stored.idents[id]!, kept[id]!);
+      options.staged().setSeen(stored.keys[id]!, kept[id]!);
     }
   }
   files.removed = stored.ids.size - found;
@@ -186,16 +189,14 @@ export async function readIncremental(
   };
 }
 
-/** The identity the state keeps for a file, and as stored: with a "~" when it changed too recently to trust. */
-function identityOf(path: FilePath, racyFrom: bigint): { ident: string; stored: string } | undefined {
+/** A file's identity now; null when it cannot be stat'ed (it is read, and the reader says why). */
+function identityOf(path: FilePath, racyFrom: number): FileIdentity | null {
   let s;
   try {
-    s = statSync(path, { bigint: true, throwIfNoEntry: false });
+    s = statSync(path, { throwIfNoEntry: false });
   } catch {
     s = undefined;
   }
-  if (!s) return undefined;
-  const ident = `${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.ino}:${s.dev}`;
-  const changed = s.mtimeNs > s.ctimeNs ? s.mtimeNs : s.ctimeNs;
-  return { ident, stored: changed >= racyFrom ? `~${ident}` : ident };
+  if (!s) return null;
+  return { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino, dev: s.dev, racy: Math.max(s.mtimeMs, s.ctimeMs) >= racyFrom };
 }

@@ -2,7 +2,7 @@
 // the converter itself. A state made under another fingerprint is not used: the run reads everything again.
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ZoneRule } from "../fhir/datatypes.js";
 import { VERSION } from "../version.js";
@@ -20,8 +20,8 @@ export interface Fingerprint {
 
 /** What each part of a fingerprint is called when the run says why it read everything again. */
 const NAMES: Record<keyof Fingerprint, string> = {
-  converter: "the converter (its version, code or mapping tables)",
-  timezone: "--timezone (or this machine's zone, or its time zone rules)",
+  converter: "converter (version, code or mapping tables)",
+  timezone: "--timezone (or machine time zone, or time zone rules)",
   endpoint: "--endpoint",
   format: "--format",
   extraValidation: "extraValidation",
@@ -71,7 +71,7 @@ export function converterHash(): string {
 export function hashSources(root: string): string {
   const hash = createHash("sha256");
   for (const folder of ["src", "schemas"]) {
-    for (const file of filesUnder(join(root, folder))) hash.update(file.slice(root.length)).update("\0").update(readFileSync(file)).update("\0");
+    for (const file of filesUnder(join(root, folder))) hash.update(relative(root, file)).update("\0").update(readFileSync(file)).update("\0");
   }
   return hash.digest("hex").slice(0, 16);
 }

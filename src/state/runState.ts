@@ -24,17 +24,34 @@ const SCHEMA_VERSION = 1;
 const APPLICATION_ID = 0x64636d32;
 
 // One `entry` per path, small so that a run loads them all quickly: the path (as given, or "\0" and its bytes
-// as Latin-1 when the name is not UTF-8), an id, the identity and how often the inputs list it (overlapping
-// inputs list a file twice). `ident` is null when the identity is unknown (the entry could not be stat'ed, or
-// the crawl refused it) and carries a "~" prefix when the file changed so shortly before it was looked at that
-// a change in the same clock tick could go unseen: either way it is read again. What reading gave is in
-// `result`, by id; study and series attributes, the same for every file of a series, are kept once in `variant`.
+// as Latin-1 when the name is not UTF-8), an id, how often the inputs list it (overlapping inputs list a file
+// twice), and the file's identity: null when unknown (the entry could not be stat'ed, or the crawl refused it),
+// `racy` when the file changed so shortly before it was looked at that a change in the same clock tick could go
+// unseen; either way it is read again. What reading gave is in `result`, by id; study and series attributes, the
+// same for every file of a series, are kept once in `variant`.
 const SCHEMA = `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-  CREATE TABLE entry (path TEXT PRIMARY KEY, id INTEGER NOT NULL, ident TEXT, seen INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE TABLE entry (
+    path TEXT PRIMARY KEY, id INTEGER NOT NULL, seen INTEGER NOT NULL,
+    size INTEGER, mtime REAL, ctime REAL, ino INTEGER, dev INTEGER, racy INTEGER NOT NULL
+  ) WITHOUT ROWID;
   CREATE TABLE result (id INTEGER PRIMARY KEY, bytes INTEGER NOT NULL, record TEXT NOT NULL, study INTEGER, series INTEGER);
   CREATE TABLE variant (id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE);
 `;
+
+/**
+ * What the state knows of a file without reading it: writing to a file changes its mtime and ctime (and most
+ * often its size); replacing it changes its inode. Times are milliseconds with their fraction, as stat gives them.
+ */
+export interface FileIdentity {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly ino: number;
+  readonly dev: number;
+  /** Changed too shortly before it was looked at to be trusted next time: read again whatever its identity. */
+  readonly racy: boolean;
+}
 
 /** What an entry gave: a header read (an instance or a reasoned failure), or the crawl's refusal (a FIFO, a link). */
 export type EntryResult = { readonly read: WireRead } | { readonly unread: FileFailure };
@@ -63,13 +80,52 @@ export interface StateMeta {
   readonly nextId: number;
 }
 
-/** The stored entries, loaded at once: a run looks up every path it finds. */
-export interface StoredEntries {
-  readonly ids: ReadonlyMap<string, number>;
-  /** By id (ids are never reused, so some are holes). */
-  readonly keys: ReadonlyArray<string | undefined>;
-  readonly idents: ReadonlyArray<string | null>;
+/** The stored entries, loaded at once: a run looks up every path it finds. Arrays are by id (ids are never reused: some are holes). */
+export class StoredEntries {
+  readonly ids = new Map<string, number>();
+  readonly keys: Array<string | undefined>;
   readonly seen: Uint32Array;
+  // NaN equals nothing: an unknown identity never matches.
+  private readonly size: Float64Array;
+  private readonly mtime: Float64Array;
+  private readonly ctime: Float64Array;
+  private readonly ino: Float64Array;
+  private readonly dev: Float64Array;
+  private readonly racy: Uint8Array;
+
+  constructor(readonly count: number) {
+    this.keys = new Array<string | undefined>(count);
+    this.seen = new Uint32Array(count);
+    const unknown = () => new Float64Array(count).fill(Number.NaN);
+    this.size = unknown();
+    this.mtime = unknown();
+    this.ctime = unknown();
+    this.ino = unknown();
+    this.dev = unknown();
+    this.racy = new Uint8Array(count);
+  }
+
+  set(id: number, key: string, seen: number, identity: FileIdentity | null): void {
+    this.ids.set(key, id);
+    this.keys[id] = key;
+    this.seen[id] = seen;
+    if (!identity) return;
+    this.size[id] = identity.size;
+    this.mtime[id] = identity.mtimeMs;
+    this.ctime[id] = identity.ctimeMs;
+    this.ino[id] = identity.ino;
+    this.dev[id] = identity.dev;
+    this.racy[id] = identity.racy ? 1 : 0;
+  }
+
+  /** Whether entry `id` was stored with this identity; `trusted` also asks that it was not racy then. */
+  sameIdentity(id: number, s: Omit<FileIdentity, "racy">, trusted: boolean): boolean {
+    return s.size === this.size[id] && s.mtimeMs === this.mtime[id] && s.ctimeMs === this.ctime[id] && s.ino === this.ino[id] && s.dev === this.dev[id] && !(trusted && this.racy[id]);
+  }
+
+  isRacy(id: number): boolean {
+    return this.racy[id] === 1;
+  }
 }
 
 export type OpenedState = { readonly state: CommittedState } | { readonly absent: true } | { readonly problem: string };
@@ -157,19 +213,13 @@ export class CommittedState {
 
   /** Every stored entry, in memory: one pass over a compact table costs less than a query per path found. */
   entries(): StoredEntries {
-    const size = this.meta.nextId;
-    const ids = new Map<string, number>();
-    const keys = new Array<string | undefined>(size);
-    const idents = new Array<string | null>(size).fill(null);
-    const seen = new Uint32Array(size);
-    for (const [key, id, ident, times] of this.db.prepare<[], [string, number, string | null, number]>("SELECT path, id, ident, seen FROM entry").raw().iterate()) {
-      if (id >= size) throw new StateError("an entry's id is beyond the state's own count");
-      ids.set(key, id);
-      keys[id] = key;
-      idents[id] = ident;
-      seen[id] = times;
+    const entries = new StoredEntries(this.meta.nextId);
+    const rows = this.db.prepare<[], [string, number, number, number | null, number, number, number, number, number]>("SELECT path, id, seen, size, mtime, ctime, ino, dev, racy FROM entry").raw();
+    for (const [key, id, seen, size, mtimeMs, ctimeMs, ino, dev, racy] of rows.iterate()) {
+      if (id >= entries.count) throw new StateError("an entry's id is beyond the state's own count");
+      entries.set(id, key, seen, size === null ? null : { size, mtimeMs, ctimeMs, ino, dev, racy: racy === 1 });
     }
-    return { ids, keys, idents, seen };
+    return entries;
   }
 
   /** Whether the stored result of entry `id` is the same as `encoded`. */
@@ -229,8 +279,9 @@ export function outputIdentity(path: string): string | undefined {
  * which a failed run removes with the rest of its staging folder.
  */
 export class StagedState {
-  private readonly addEntry: Database.Statement<[string, number, string | null, number]>;
-  private readonly updateEntry: Database.Statement<[string | null, number, string]>;
+  private readonly addEntry: Database.Statement<[string, number, number, ...IdentityColumns]>;
+  private readonly updateEntry: Database.Statement<[number, ...IdentityColumns, string]>;
+  private readonly updateSeen: Database.Statement<[number, string]>;
   private readonly putResult: Database.Statement<[number, number, string, number | null, number | null]>;
   private readonly removeEntry: Database.Statement<[string]>;
   private readonly removeResult: Database.Statement<[number]>;
@@ -246,8 +297,9 @@ export class StagedState {
     nextId: number,
   ) {
     this.nextId = nextId;
-    this.addEntry = db.prepare("INSERT INTO entry (path, id, ident, seen) VALUES (?, ?, ?, ?)");
-    this.updateEntry = db.prepare("UPDATE entry SET ident = ?, seen = ? WHERE path = ?");
+    this.addEntry = db.prepare("INSERT INTO entry (path, id, seen, size, mtime, ctime, ino, dev, racy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    this.updateEntry = db.prepare("UPDATE entry SET seen = ?, size = ?, mtime = ?, ctime = ?, ino = ?, dev = ?, racy = ? WHERE path = ?");
+    this.updateSeen = db.prepare("UPDATE entry SET seen = ? WHERE path = ?");
     this.putResult = db.prepare("INSERT OR REPLACE INTO result (id, bytes, record, study, series) VALUES (?, ?, ?, ?, ?)");
     this.removeEntry = db.prepare("DELETE FROM entry WHERE path = ?");
     this.removeResult = db.prepare("DELETE FROM result WHERE id = ?");
@@ -277,14 +329,15 @@ export class StagedState {
   }
 
   /** Stores what the entry at `path` gave now, under its identity (null: read it again next time); `id`: its stored id. */
-  put(path: FilePath, id: number | undefined, ident: string | null, seen: number, encoded: EncodedResult): void {
-    if (id === undefined) this.addEntry.run(pathKey(path), (id = this.nextId++), ident, seen);
-    else this.updateEntry.run(ident, seen, pathKey(path));
+  put(path: FilePath, id: number | undefined, identity: FileIdentity | null, seen: number, encoded: EncodedResult): void {
+    const columns = identityColumns(identity);
+    if (id === undefined) this.addEntry.run(pathKey(path), (id = this.nextId++), seen, ...columns);
+    else this.updateEntry.run(seen, ...columns, pathKey(path));
     this.putResult.run(id, encoded.bytes, encoded.record, this.variant(encoded.studyJSON), this.variant(encoded.seriesJSON));
   }
 
-  setSeen(key: string, ident: string | null, seen: number): void {
-    this.updateEntry.run(ident, seen, key);
+  setSeen(key: string, seen: number): void {
+    this.updateSeen.run(seen, key);
   }
 
   remove(key: string, id: number): void {
@@ -322,6 +375,10 @@ export class StagedState {
     this.db.close();
   }
 }
+
+type IdentityColumns = [number | null, number | null, number | null, number | null, number | null, number];
+
+const identityColumns = (i: FileIdentity | null): IdentityColumns => (i ? [i.size, i.mtimeMs, i.ctimeMs, i.ino, i.dev, i.racy ? 1 : 0] : [null, null, null, null, null, 0]);
 
 function sha256File(path: string): string {
   const hash = createHash("sha256");

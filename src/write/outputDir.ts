@@ -107,6 +107,7 @@ export class OutputDirectory {
   noSpace(error: unknown, writing = "the outputs"): NoSpaceError | undefined {
     if (!isNoSpace(error)) return undefined;
     const code = (error as { code: string }).code;
+    if (code === "SQLITE_FULL") writing = "the state";
     const staged = treeBytes(this.staging);
     const previous = readdirSync(this.dir, { withFileTypes: true })
       .filter((e) => !e.name.startsWith(STAGING_PREFIX) && e.name !== LOCK)
