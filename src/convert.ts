@@ -172,10 +172,11 @@ async function convertIncrementally(
   } else if ("absent" in opened) why = "no state in the output folder yet: full run";
   else why = `the state in the output folder is unusable, ${opened.problem}: replaced by a full run`;
 
-  let staged: StagedState | undefined;
-  const stagedState = () => (staged ??= StagedState.create(out.stage(STATE_DATABASE), previous));
+  // The next state is staged on the first change to record: a run that finds nothing changed writes none.
+  const next: { state?: StagedState } = {};
+  const staged = () => (next.state ??= StagedState.create(out.stage(STATE_DATABASE), previous));
   try {
-    const scan = await readIncremental(inputs, previous, reader, run, { ...source, staged: stagedState });
+    const scan = await readIncremental(inputs, previous, reader, run, { ...source, staged });
     run.progress(true);
     if (options.signal?.aborted) return run.interrupted(out, zoneRule);
     const elapsed = () => Math.round((performance.now() - run.started) / 10) / 100;
@@ -184,7 +185,7 @@ async function convertIncrementally(
       const changes = writeNoChanges(out);
       const report = incrementalReport(previous.meta.report, scan.files, changes, run.bytesReadNow, elapsed());
       writeReport(out, report);
-      staged?.finish(previous.meta, out.stage(STATE_DIGEST));
+      next.state?.finish(previous.meta, out.stage(STATE_DIGEST));
       // The main outputs stay as committed: nothing is removed.
       out.commit([]);
       const errors = join(out.dir, "errors.ndjson");
@@ -198,12 +199,15 @@ async function convertIncrementally(
     checkDeletionLimit(changes, options.maxDelete ?? DEFAULT_MAX_DELETE_PERCENT);
     const report = incrementalReport(result.report, scan.files, changes, run.bytesReadNow, elapsed());
     writeReport(out, report);
-    const outputs = BOUND_OUTPUTS.map((name) => ({ name, identity: out.stagedPath(name) && outputIdentity(out.stagedPath(name)!) }));
-    stagedState().finish({ fingerprint, report: result.report, outputs }, out.stage(STATE_DIGEST));
+    const outputs = BOUND_OUTPUTS.map((name) => {
+      const path = out.stagedPath(name);
+      return { name, identity: path && outputIdentity(path) };
+    });
+    staged().finish({ fingerprint, report: result.report, outputs }, out.stage(STATE_DIGEST));
     out.commit(OUTPUT_FILES);
     return { ...result, report, interrupted: false, incremental: outcome(previous ? "incremental" : "full", why, scan.files, changes) };
   } finally {
-    (staged as StagedState | undefined)?.close();
+    next.state?.close();
     previous?.close();
   }
 }

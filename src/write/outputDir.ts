@@ -42,6 +42,8 @@ const LOCK = ".dcm2fhir.lock";
 /** Lists the renames of a commit in progress, so that a run killed between two renames is completed by the next one. */
 const JOURNAL = ".dcm2fhir.commit.json";
 const STAGING_PREFIX = ".dcm2fhir-staging-";
+/** Subfolders of outputs (changes/, the incremental state), counted when a full disk asks how much a run needs. */
+const OUTPUT_FOLDERS = new Set(["changes", ".dcm2fhir"]);
 
 interface Journal {
   readonly staging: string;
@@ -58,6 +60,8 @@ export class OutputDirectory {
   private readonly staging: string;
   private readonly staged = new Set<string>();
   private released = false;
+  /** Set once the commit's journal is written: from then on the staging folder is the next run's to finish. */
+  private journaled = false;
 
   private constructor(readonly dir: string) {
     this.staging = join(dir, `${STAGING_PREFIX}${process.pid}-${Date.now().toString(36)}`);
@@ -107,10 +111,11 @@ export class OutputDirectory {
   noSpace(error: unknown, writing = "the outputs"): NoSpaceError | undefined {
     if (!isNoSpace(error)) return undefined;
     const code = (error as { code: string }).code;
-    if (code === "SQLITE_FULL") writing = "the state";
+    const what = code === "SQLITE_FULL" ? "the state" : writing;
     const staged = treeBytes(this.staging);
+    // The outputs, changes/ and the state; not whatever else a user keeps in the folder.
     const previous = readdirSync(this.dir, { withFileTypes: true })
-      .filter((e) => !e.name.startsWith(STAGING_PREFIX) && e.name !== LOCK)
+      .filter((e) => (e.isFile() && e.name !== LOCK && e.name !== JOURNAL) || (e.isDirectory() && OUTPUT_FOLDERS.has(e.name)))
       .reduce((n, e) => n + treeBytes(join(this.dir, e.name)), 0);
     let free: number | undefined;
     try {
@@ -124,10 +129,10 @@ export class OutputDirectory {
       staged > 0 ? `this run had written ${bytes(staged)} when it stopped` : undefined,
       previous > 0 ? `the previous output and state take ${bytes(previous)} (a run needs about as much again)` : undefined,
     ].filter(Boolean);
-    return new NoSpaceError(
-      `no space left on the device holding --out (${code} while writing ${writing})${known.length > 0 ? `: ${known.join("; ")}` : ""}. ` +
-        "Nothing was written: the previous output and state are kept. Free some space and run again.",
-    );
+    const outcome = this.journaled
+      ? "The commit stopped between two renames: the next run on this folder completes it."
+      : "Nothing was written: the previous output and state are kept. Free some space and run again.";
+    return new NoSpaceError(`no space left on the device holding --out (${code} while writing ${what})${known.length > 0 ? `: ${known.join("; ")}` : ""}. ${outcome}`);
   }
 
   /**
@@ -153,15 +158,15 @@ export class OutputDirectory {
       rmSync(journalPath, { force: true });
       throw error;
     }
+    this.journaled = true;
     applyJournal(journal);
     unlinkSync(journalPath);
     for (const folder of folders) syncFile(folder);
     this.release();
   }
 
-  /** Leaves the previous output as it was. */
+  /** Leaves the previous output as it was (or, after a commit that failed half-way, for the next run to complete). */
   abort(): void {
-    rmSync(this.staging, { recursive: true, force: true });
     this.release();
   }
 
@@ -193,7 +198,8 @@ export class OutputDirectory {
   release(): void {
     if (this.released) return;
     this.released = true;
-    rmSync(this.staging, { recursive: true, force: true });
+    // A commit that failed between two renames leaves its journal and staging folder: the next run completes it.
+    if (!this.journaled || !existsSync(join(this.dir, JOURNAL))) rmSync(this.staging, { recursive: true, force: true });
     rmSync(join(this.dir, LOCK), { force: true });
   }
 }
