@@ -195,7 +195,7 @@ async function convertIncrementally(
 
     scan.deliverStored();
     const result = await run.writeOutputs(out, zoneRule);
-    const changes: Changes = await writeChanges(out);
+    const changes = writeChanges(out);
     checkDeletionLimit(changes, options.maxDelete ?? DEFAULT_MAX_DELETE_PERCENT);
     const report = incrementalReport(result.report, scan.files, changes, run.bytesReadNow, elapsed());
     writeReport(out, report);

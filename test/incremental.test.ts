@@ -313,3 +313,28 @@ describe("safety", () => {
     expect(outputFiles(join(archive, "fhir"))).toHaveProperty("report.json");
   });
 });
+
+describe("changes/ of large outputs", () => {
+  it("compares outputs of many megabytes line by line, lines crossing every read boundary", async () => {
+    const { OutputDirectory } = await import("../src/write/outputDir.js");
+    const { writeChanges } = await import("../src/write/changes.js");
+    const dir = tempDir();
+    // Lines of 1 to 300 kB, so that they begin and end anywhere in the reader's 1 MiB windows.
+    const line = (id: number, version: number) => `${JSON.stringify({ resourceType: "ImagingStudy", id: `1.2.${id}`, note: "x".repeat(((id * 7919) % 300_000) + 1), version })}\n`;
+    const before = Array.from({ length: 60 }, (_, i) => line(i, 0)).join("");
+    writeFileSync(join(dir, "ImagingStudy.ndjson"), before);
+    const out = OutputDirectory.open(dir);
+    const after = Array.from({ length: 62 }, (_, i) => i)
+      .filter((i) => i % 10 !== 3)
+      .map((i) => line(i, i % 7 === 0 ? 1 : 0))
+      .join("");
+    writeFileSync(out.stage("ImagingStudy.ndjson"), after);
+    const counts = writeChanges(out);
+    const expected = expectedChanges({ "ImagingStudy.ndjson": before }, { "ImagingStudy.ndjson": after });
+    expect(readFileSync(out.stagedPath("changes/ImagingStudy.ndjson")!, "utf8")).toBe(expected["changes/ImagingStudy.ndjson"]);
+    expect(readFileSync(out.stagedPath("changes/deleted.ndjson")!, "utf8")).toBe(expected["changes/deleted.ndjson"]);
+    expect(counts.ImagingStudy).toEqual({ new: 2, changed: 9, deleted: 6 });
+    expect(before.length).toBeGreaterThan(8 << 20);
+    out.abort();
+  });
+});

@@ -3,9 +3,8 @@
 // files themselves (the previous, committed ones against the ones just staged), so it is the true difference
 // whatever the previous run was: incremental, full, with other options, or none at all.
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { LineWriter } from "./ndjson.js";
 import { OutputError, type OutputDirectory } from "./outputDir.js";
 import type { ResourceType } from "./report.js";
@@ -51,26 +50,26 @@ export class DeletionLimitError extends OutputError {
  * Lines are compared byte for byte; new and changed resources keep the order of the main outputs, deleted ones
  * are listed by type and then in that order.
  */
-export async function writeChanges(out: OutputDirectory): Promise<Changes> {
+export function writeChanges(out: OutputDirectory): Changes {
   const counts = {} as Record<ResourceType, ChangeCounts>;
   const deleted: Array<{ resourceType: ResourceType; id: string }> = [];
   let previousStudies = 0;
   for (const type of COMPARED) {
-    const previous = await linesById(join(out.dir, `${type}.ndjson`));
+    const previous = linesById(join(out.dir, `${type}.ndjson`));
     if (type === "ImagingStudy") previousStudies = previous.size;
     const writer = LISTED.has(type) ? new LineWriter(out.stage(`changes/${type}.ndjson`)) : undefined;
     let added = 0;
     let changed = 0;
     const staged = out.stagedPath(`${type}.ndjson`);
     if (staged) {
-      for await (const line of lines(staged)) {
+      for (const line of lines(staged)) {
         const id = idOf(line)!;
         const before = previous.get(id);
         previous.delete(id);
         if (before === digest(line)) continue;
         if (before === undefined) added++;
         else changed++;
-        writer?.write(`${line}\n`);
+        writer?.write(`${line.toString("utf8")}\n`);
       }
     }
     writer?.close();
@@ -98,10 +97,10 @@ export function checkDeletionLimit(changes: Changes, maxDeletePercent: number): 
 }
 
 /** id → digest of its line, for an output file of the previous run (none: empty). */
-async function linesById(path: string): Promise<Map<string, string>> {
+function linesById(path: string): Map<string, string> {
   const byId = new Map<string, string>();
   if (!existsSync(path)) return byId;
-  for await (const line of lines(path)) {
+  for (const line of lines(path)) {
     const id = idOf(line);
     // A line that is not a resource was not written by dcm2fhir: nothing to delete downstream.
     if (id !== undefined) byId.set(id, digest(line));
@@ -109,25 +108,49 @@ async function linesById(path: string): Promise<Map<string, string>> {
   return byId;
 }
 
-async function* lines(path: string): AsyncGenerator<string> {
-  for await (const line of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) if (line !== "") yield line;
+/**
+ * The lines of an NDJSON file as bytes, a megabyte read at a time: lines are hashed and their ids read from
+ * their first bytes, so only the few that go into changes/ become strings (an ImagingStudy line is tens of kB).
+ * A line is valid until the next one is asked for.
+ */
+function* lines(path: string): Generator<Buffer> {
+  const fd = openSync(path, "r");
+  try {
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    let carry: Buffer[] = [];
+    for (let n; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0; ) {
+      const data = chunk.subarray(0, n);
+      let start = 0;
+      for (let end = data.indexOf(10); end !== -1; end = data.indexOf(10, start)) {
+        const line = carry.length > 0 ? Buffer.concat([...carry, data.subarray(start, end)]) : data.subarray(start, end);
+        carry = [];
+        start = end + 1;
+        if (line.length > 0) yield line;
+      }
+      if (start < n) carry.push(Buffer.from(data.subarray(start)));
+    }
+    const last = Buffer.concat(carry);
+    if (last.length > 0) yield last;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 // Lines dcm2fhir writes begin with resourceType and id; anything else is parsed.
 const HEAD = /^\{"resourceType":"[A-Za-z]+","id":"([A-Za-z0-9\-.]{1,64})"/;
 
-function idOf(line: string): string | undefined {
-  const m = HEAD.exec(line);
+function idOf(line: Buffer): string | undefined {
+  const m = HEAD.exec(line.toString("latin1", 0, 128));
   if (m) return m[1]!;
   try {
-    const id = (JSON.parse(line) as { id?: unknown }).id;
+    const id = (JSON.parse(line.toString("utf8")) as { id?: unknown }).id;
     return typeof id === "string" ? id : undefined;
   } catch {
     return undefined;
   }
 }
 
-const digest = (line: string) => createHash("sha1").update(line).digest("base64");
+const digest = (line: Buffer) => createHash("sha1").update(line).digest("base64");
 
 /** The order of the main outputs: ids compared as JavaScript strings. */
 const compareIds = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
