@@ -12,6 +12,7 @@
 // the next run) before its state is made, as a nightly archive's files are.
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -101,6 +102,7 @@ export const incrementalSection: BenchSection = async (context: BenchContext): P
   await incremental(still, outStill);
   await incremental(changing, outChanging);
 
+  const load = loadavg()[0]!.toFixed(1);
   const full: Measured[] = [];
   const unchanged: Measured[] = [];
   const onePercent: Measured[] = [];
@@ -155,7 +157,8 @@ export const incrementalSection: BenchSection = async (context: BenchContext): P
   const row = (label: string, m: readonly Measured[], wall: number) =>
     `${label.padEnd(38)} ${s(wall).padStart(9)} ${(wall / fullWall).toFixed(2).padStart(7)} ${mb(median(m.map((x) => x.peakRssBytes ?? Number.NaN))).padStart(10)} ${String(median(m.map((x) => x.report.bytesRead.total))).padStart(12)} ${s(median(m.map((x) => x.report.elapsedSeconds))).padStart(9)}`;
   const lines = [
-    `Archive: ${files.toLocaleString("en-US")} files (${archive.info.studies} studies), as trees of hard links; ${runs} rounds (full, no change, 1 % changed), alternating; medians. Machine busy: numbers are noisy.`,
+    `Archive: ${files.toLocaleString("en-US")} files (${archive.info.studies} studies), as trees of hard links; ${runs} rounds (full, no change, 1 % changed), alternating; medians.`,
+    `Load average when the rounds began: ${load} (${availableParallelism()} CPUs); a busy machine slows every run, and the ratios less than the times.`,
     "",
     `${"run".padEnd(38)} ${"wall".padStart(9)} ${"÷ full".padStart(7)} ${"peak RSS".padStart(10)} ${"bytes read".padStart(12)} ${"own".padStart(9)}`,
     row("convert (full, --workers 2)", full, fullWall),

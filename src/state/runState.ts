@@ -11,12 +11,11 @@ import { createHash } from "node:crypto";
 import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { WireRead } from "../dicom/wire.js";
+import type { InstanceCore, WireRead } from "../dicom/wire.js";
 import type { FileFailure, FilePath, Reason } from "../reasons.js";
 import type { Report } from "../write/report.js";
 import type { Fingerprint } from "./fingerprint.js";
 import { STATE_DATABASE, STATE_DIGEST } from "./layout.js";
-
 
 const FORMAT = "dcm2fhir-state";
 const SCHEMA_VERSION = 1;
@@ -139,7 +138,7 @@ export function encodeResult(result: EntryResult): EncodedResult {
 }
 
 function decodeResult(path: FilePath, encoded: EncodedResult): EntryResult {
-  const record = JSON.parse(encoded.record) as { u?: [Reason, string]; f?: [Reason, string]; i?: Omit<Extract<WireRead, { instance: unknown }>["instance"], "path"> };
+  const record = JSON.parse(encoded.record) as { u?: [Reason, string]; f?: [Reason, string]; i?: Omit<InstanceCore, "path"> };
   if (record.u) return { unread: { path, reason: record.u[0], message: record.u[1] } };
   if (record.f) return { read: { bytesRead: encoded.bytes, failure: { path, reason: record.f[0], message: record.f[1] } } };
   if (!record.i || encoded.studyJSON === null || encoded.seriesJSON === null) throw new StateError("a row holds neither a failure nor an instance");
@@ -154,7 +153,7 @@ export const pathKey = (path: FilePath): string => (typeof path === "string" ? p
 
 const pathFromKey = (key: string): FilePath => (key.startsWith("\0") ? Buffer.from(key.slice(1), "latin1") : key);
 
-/** The state is not what it should be; the run does not use it. */
+/** The state contradicts itself although its digest matched: a bug, not a damaged file; the run stops. */
 export class StateError extends Error {
   override readonly name = "StateError";
 }
