@@ -115,11 +115,16 @@ async function holdsNothing(folder: string, output: OutputFolder | undefined): P
   } catch {
     return false;
   }
-  for await (const entry of dir) {
-    // Leaving the loop closes the folder.
-    if (!output || !entry.isDirectory() || entry.name !== basename(output.realPath)) return false;
-    const s = await stat(`${folder}/${entry.name}`);
-    if (s.dev !== output.dev || s.ino !== output.ino) return false;
+  try {
+    for await (const entry of dir) {
+      // Leaving the loop closes the folder.
+      if (!output || !entry.isDirectory() || entry.name !== basename(output.realPath)) return false;
+      const s = await stat(`${folder}/${entry.name}`);
+      if (s.dev !== output.dev || s.ino !== output.ino) return false;
+    }
+  } catch {
+    // A folder that cannot be listed, or an entry gone meanwhile: not empty; the crawl says what it finds.
+    return false;
   }
   return true;
 }
@@ -132,6 +137,9 @@ async function matchesAnything(pattern: string, output: OutputFolder | undefined
       if (!output || !realPathInsideOutput(path, output)) return true;
     }
     return false;
+  } catch {
+    // A folder the glob cannot read is not an archive that vanished: the crawl reports it as unreadable.
+    return true;
   } finally {
     stream.destroy();
   }
