@@ -158,7 +158,7 @@ export const incrementalSection: BenchSection = async (context: BenchContext): P
     `${label.padEnd(38)} ${s(wall).padStart(9)} ${(wall / fullWall).toFixed(2).padStart(7)} ${mb(median(m.map((x) => x.peakRssBytes ?? Number.NaN))).padStart(10)} ${String(median(m.map((x) => x.report.bytesRead.total))).padStart(12)} ${s(median(m.map((x) => x.report.elapsedSeconds))).padStart(9)}`;
   const lines = [
     `Archive: ${files.toLocaleString("en-US")} files (${archive.info.studies} studies), as trees of hard links; ${runs} rounds (full, no change, 1 % changed), alternating; medians.`,
-    `Load average when the rounds began: ${load} (${availableParallelism()} CPUs); a busy machine slows every run, and the ratios less than the times.`,
+    `Load average when the rounds began: ${load} (${availableParallelism()} CPUs); a busy machine slows every run, and not evenly (the full run, with two threads, most): compare ratios only at similar loads.`,
     "",
     `${"run".padEnd(38)} ${"wall".padStart(9)} ${"÷ full".padStart(7)} ${"peak RSS".padStart(10)} ${"bytes read".padStart(12)} ${"own".padStart(9)}`,
     row("convert (full, --workers 2)", full, fullWall),
