@@ -5,6 +5,7 @@
 // only for glob inputs). The library (dist/index.js) is not bundled.
 import { rmSync } from "node:fs";
 import { build } from "esbuild";
+import { hashSources } from "../src/state/fingerprint.js";
 
 rmSync("dist/bin", { recursive: true, force: true });
 
@@ -18,6 +19,8 @@ await build({
   target: "node20",
   // better-sqlite3 is a native addon; fastify is loaded only by `serve`.
   external: ["piscina", "fast-glob", "better-sqlite3", "fastify"],
+  // What an incremental run's state records of the converter (src/state/fingerprint.ts), computed once here.
+  define: { __DCM2FHIR_CODE_HASH__: JSON.stringify(hashSources(process.cwd())) },
   minifyWhitespace: true,
   minifySyntax: true,
   sourcemap: true,

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { UsageError, resolveInputs } from "./crawl/walk.js";
-import { type HeaderReader, createHeaderReader } from "./dicom/readerPool.js";
+import { UsageError, outputFolderOf, resolveInputs } from "./crawl/walk.js";
+import type { HeaderReader } from "./dicom/readerPool.js";
 import type { WireRead } from "./dicom/wire.js";
 import type { ZoneRule } from "./fhir/datatypes.js";
 import { toEndpoint } from "./fhir/endpoint.js";
@@ -14,13 +15,17 @@ import type { Endpoint, ImagingStudy, Patient, Reference } from "./fhir/types.js
 import { groupPatients } from "./group/patients.js";
 import { StudyAssembler, type StudyGroup } from "./group/studies.js";
 import { type FileFailure, type Reason, comparePaths, displayPath } from "./reasons.js";
-import { validateResource } from "./validate/index.js";
 import { type DicomWebSettings, planDicomWeb, readDicomWeb } from "./source/dicomweb.js";
-import { readFiles } from "./source/files.js";
+import { type FileSourceOptions, readFiles } from "./source/files.js";
+import type { FileChanges } from "./source/incremental.js";
 import { type InstanceSink, type SourceReport, SourceTally } from "./source/sink.js";
+import { fingerprintChanges, fingerprintOf } from "./state/fingerprint.js";
+import { STATE_DATABASE, STATE_DIGEST, STATE_FILES } from "./state/layout.js";
+import type { CommittedState, StagedState } from "./state/runState.js";
+import { CHANGE_FILES, type Changes, checkDeletionLimit, writeChanges, writeNoChanges } from "./write/changes.js";
 import { LineWriter } from "./write/ndjson.js";
 import { OutputDirectory } from "./write/outputDir.js";
-import { Histogram, type Report, type ResourceType, Tally, notesAsWarnings, sumByOutcome } from "./write/report.js";
+import { Histogram, type Report, type ResourceType, Tally, incrementalReport, notesAsWarnings, sumByOutcome, writeReport } from "./write/report.js";
 import { VERSION } from "./version.js";
 
 export interface ConvertOptions {
@@ -47,6 +52,17 @@ export interface ConvertOptions {
    * for which it returns a reason is rejected exactly like one that fails the schema.
    */
   readonly extraValidation?: (resource: ImagingStudy | Patient) => string | undefined;
+  /**
+   * Keep the run's state in the output folder (.dcm2fhir/) and, on later runs, read again only files that are
+   * new or changed; also write changes/, the difference from the previous output. The first run is a full one.
+   */
+  readonly incremental?: boolean;
+  /**
+   * With `incremental`: the largest share (percent) of the previous output's studies a run may delete. A run
+   * that would delete more stops before it commits (DeletionLimitError): an archive that vanished is not an
+   * archive that was emptied. Default 10.
+   */
+  readonly maxDelete?: number;
   /** Include paths in thrown usage errors (they can hold patient names). */
   readonly verbose?: boolean;
   /** Aborting stops reading; nothing is written and the previous output stays. */
@@ -66,12 +82,31 @@ export interface ConvertResult {
   readonly report: Report;
   /** True when the signal stopped the run: the report counts what was read, and nothing was written. */
   readonly interrupted: boolean;
-  /** Every file that did not become (part of) a resource, in path order; errors.ndjson holds the same. */
+  /**
+   * Every file that did not become (part of) a resource, in path order; errors.ndjson holds the same. For an
+   * incremental run that kept its outputs, read from errors.ndjson when first asked for.
+   */
   readonly failures: readonly FileFailure[];
+  /** With `incremental`: how the state served, how the files compare with the last run's, what changed. */
+  readonly incremental?: IncrementalOutcome;
+}
+
+export interface IncrementalOutcome {
+  /**
+   * "full": everything was read (no state yet, an unusable one, or one made with other options: `why` says);
+   * "incremental": only new and changed files were read; "unchanged": nothing changed, the outputs were kept.
+   */
+  readonly mode: "full" | "incremental" | "unchanged";
+  readonly why?: string;
+  readonly files: FileChanges;
+  readonly changes: Record<ResourceType, { readonly new: number; readonly changed: number; readonly deleted: number }>;
 }
 
 /** Every file convert may write; files of an earlier run that this run does not write are removed at commit. */
 export const OUTPUT_FILES = ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.ndjson", "ImagingStudy.bundle.json", "errors.ndjson", "report.json"] as const;
+/** The outputs an incremental state is committed with: every run rewrites report.json and changes/. */
+const BOUND_OUTPUTS = OUTPUT_FILES.filter((name) => name !== "report.json");
+const DEFAULT_MAX_DELETE_PERCENT = 10;
 
 /** Each reader thread adds ~30 MB of peak memory (measured: 130 MB with 1, 285 MB with 8); more than 4 rarely pays. */
 const DEFAULT_WORKERS = Math.min(availableParallelism(), 4);
@@ -85,35 +120,134 @@ const PROGRESS_EVERY_MS = 1000;
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const started = performance.now();
   const zoneRule = checkOptions(options);
-  const inputs = await resolveInputs(options.inputs, { verbose: options.verbose ?? false });
+  const inputs = await resolveInputs(options.inputs, { verbose: options.verbose ?? false, out: options.out });
   const web = planDicomWeb(inputs, options.dicomweb, options.endpoint);
+  if (options.incremental && web.roots.length > 0) {
+    // The state knows files by their identity; a PACS offers no such thing to compare against.
+    throw new UsageError("--incremental reads files and folders only: a DICOMweb input is read whole on every run, so run it without --incremental");
+  }
   const out = OutputDirectory.open(options.out);
-  const reader = createHeaderReader(options.workers ?? DEFAULT_WORKERS);
+  const threads = options.workers ?? DEFAULT_WORKERS;
+  const reader = lazyHeaderReader(threads);
   try {
     const run = new Run({ ...options, endpoint: options.endpoint ?? web.endpoint }, started);
-    const threads = options.workers ?? DEFAULT_WORKERS;
+    // Created by OutputDirectory.open if it was missing: only now can it be recognised under an input.
+    const source: FileSourceOptions = { threads, followSymlinks: options.followSymlinks ?? false, signal: options.signal, outputFolder: outputFolderOf(out.dir) };
+    if (options.incremental) return await convertIncrementally(inputs, out, reader, run, source, options, zoneRule);
     const files = inputs.filter((input) => input.kind !== "dicomweb");
-    if (files.length > 0) await readFiles(files, reader, run.source("files"), { threads, followSymlinks: options.followSymlinks ?? false, signal: options.signal });
+    if (files.length > 0) await readFiles(files, reader, run.source("files"), source);
     for (const root of web.roots) {
       if (options.signal?.aborted) break;
-      const source = run.source("dicomweb", root.shown);
-      source.studies = await readDicomWeb(root, source, web, options.signal);
+      const tally = run.source("dicomweb", root.shown);
+      tally.studies = await readDicomWeb(root, tally, web, options.signal);
     }
     run.progress(true);
-    if (options.signal?.aborted) {
-      out.abort();
-      const failures = run.sortedFailures();
-      return { report: run.report({ ...emptySummary(zoneRule), instances: run.instancesRead }), interrupted: true, failures };
-    }
+    if (options.signal?.aborted) return run.interrupted(out, zoneRule);
     const result = await run.writeOutputs(out, zoneRule);
-    out.commit(OUTPUT_FILES);
+    writeReport(out, result.report);
+    // An incremental run's state and changes/ would no longer describe this output: they go.
+    out.commit([...OUTPUT_FILES, ...CHANGE_FILES, ...STATE_FILES]);
     return { ...result, interrupted: false };
   } catch (error) {
+    const full = out.noSpace(error);
     out.abort();
-    throw error;
+    throw full ?? error;
   } finally {
     await reader.close();
   }
+}
+
+/**
+ * An incremental run: the committed state serves every file whose identity has not changed, and the rest is read.
+ * When every file gives what it gave last time, the committed outputs are the ones a full run would write, and
+ * they are kept: nothing is mapped or validated again. Otherwise everything is assembled and written anew from
+ * the stored and new records together, exactly as a full run does, and compared with the previous output.
+ */
+async function convertIncrementally(
+  inputs: Awaited<ReturnType<typeof resolveInputs>>,
+  out: OutputDirectory,
+  reader: HeaderReader,
+  run: Run,
+  source: FileSourceOptions,
+  options: ConvertOptions,
+  zoneRule: ZoneRule,
+): Promise<ConvertResult> {
+  // Loaded here: runs without --incremental need neither SQLite nor the state.
+  const { CommittedState, StagedState, outputIdentity } = await import("./state/runState.js");
+  const { readIncremental } = await import("./source/incremental.js");
+  const fingerprint = fingerprintOf({ zoneRule, endpoint: options.endpoint, format: options.format, extraValidation: options.extraValidation });
+  const opened = CommittedState.open(out.dir);
+  let previous: CommittedState | undefined;
+  let why: string | undefined;
+  if ("state" in opened) {
+    const changed = fingerprintChanges(opened.state.meta.fingerprint, fingerprint);
+    if (changed.length === 0) previous = opened.state;
+    else {
+      opened.state.close();
+      why = `the state was made with a different ${changed.join(" and a different ")}: full run`;
+    }
+  } else if ("absent" in opened) why = "no state in the output folder yet: full run";
+  else why = `the state in the output folder is unusable, ${opened.problem}: replaced by a full run`;
+
+  // The next state is staged on the first change to record: a run that finds nothing changed writes none.
+  const next: { state?: StagedState } = {};
+  const staged = () => (next.state ??= StagedState.create(out.stage(STATE_DATABASE), previous));
+  try {
+    const scan = await readIncremental(inputs, previous, reader, run.source("files"), { ...source, staged });
+    run.progress(true);
+    if (options.signal?.aborted) return run.interrupted(out, zoneRule);
+    const elapsed = () => Math.round((performance.now() - run.started) / 10) / 100;
+
+    if (previous && scan.sameResults && previous.outputsMatch(out.dir, BOUND_OUTPUTS)) {
+      const changes = writeNoChanges(out);
+      const report = incrementalReport(previous.meta.report, scan.files, changes, run.bytesReadNow, elapsed());
+      writeReport(out, report);
+      next.state?.finish(previous.meta, out.stage(STATE_DIGEST));
+      // The main outputs stay as committed: nothing is removed.
+      out.commit([]);
+      const errors = join(out.dir, "errors.ndjson");
+      return withFailuresFrom(errors, { report, interrupted: false, incremental: outcome("unchanged", undefined, scan.files, changes) });
+    }
+    if (previous && scan.sameResults) why = "the outputs in the folder are not the ones the state was committed with: written again from the state";
+
+    scan.deliverStored();
+    const result = await run.writeOutputs(out, zoneRule);
+    const changes = writeChanges(out);
+    checkDeletionLimit(changes, options.maxDelete ?? DEFAULT_MAX_DELETE_PERCENT);
+    const report = incrementalReport(result.report, scan.files, changes, run.bytesReadNow, elapsed());
+    writeReport(out, report);
+    const outputs = BOUND_OUTPUTS.map((name) => {
+      const path = out.stagedPath(name);
+      return { name, identity: path && outputIdentity(path) };
+    });
+    staged().finish({ fingerprint, report: result.report, outputs }, out.stage(STATE_DIGEST));
+    out.commit(OUTPUT_FILES);
+    return { ...result, report, interrupted: false, incremental: outcome(previous ? "incremental" : "full", why, scan.files, changes) };
+  } finally {
+    next.state?.close();
+    previous?.close();
+  }
+}
+
+const outcome = (mode: IncrementalOutcome["mode"], why: string | undefined, files: FileChanges, changes: Changes): IncrementalOutcome => ({
+  mode,
+  why,
+  files,
+  changes: { ImagingStudy: changes.ImagingStudy, Patient: changes.Patient, Endpoint: changes.Endpoint },
+});
+
+/**
+ * Reader threads load piscina and start threads: a run that reads nothing (an incremental run over an archive
+ * that has not changed) pays for neither.
+ */
+function lazyHeaderReader(threads: number): HeaderReader {
+  let reader: Promise<HeaderReader> | undefined;
+  return {
+    read: async (batch) => (await (reader ??= import("./dicom/readerPool.js").then((m) => m.createHeaderReader(threads)))).read(batch),
+    close: async () => {
+      if (reader) await (await reader).close();
+    },
+  };
 }
 
 function checkOptions(options: ConvertOptions): ZoneRule {
@@ -123,6 +257,10 @@ function checkOptions(options: ConvertOptions): ZoneRule {
   }
   if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) {
     throw new UsageError("--workers takes a whole number from 1 (the main thread only) up");
+  }
+  if (options.maxDelete !== undefined) {
+    if (!options.incremental) throw new UsageError("--max-delete applies to --incremental runs, which list what they delete in changes/deleted.ndjson");
+    if (!(Number.isFinite(options.maxDelete) && options.maxDelete >= 0 && options.maxDelete <= 100)) throw new UsageError("--max-delete takes a percentage from 0 to 100");
   }
   if (options.endpoint !== undefined) {
     let url: URL | undefined;
@@ -154,10 +292,12 @@ class Run implements InstanceSink {
   private filesSeen = 0;
   private filesRead = 0;
   private lastProgress = 0;
+  /** Bytes read by this run; files an incremental run takes from its state count in the medians only. */
+  bytesReadNow = 0;
 
   constructor(
     private readonly options: ConvertOptions,
-    private readonly started: number,
+    readonly started: number,
   ) {}
 
   /** A sink for one source, counting what it delivers for the report's `sources`. */
@@ -175,8 +315,11 @@ class Run implements InstanceSink {
     this.fail(failure);
   }
 
-  read(read: WireRead): void {
-    this.filesRead++;
+  read(read: WireRead, stored = false): void {
+    if (!stored) {
+      this.filesRead++;
+      this.bytesReadNow += read.bytesRead;
+    }
     this.bytesPerFile.add(read.bytesRead);
     if ("failure" in read) this.fail(read.failure);
     else {
@@ -211,8 +354,17 @@ class Run implements InstanceSink {
     return this.failures.sort((a, b) => comparePaths(a.path, b.path) || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0));
   }
 
-  /** Groups, maps, validates and writes everything into the staging folder; returns what the report needs. */
+  /** A run the signal stopped: nothing is written; the report counts what was read. */
+  interrupted(out: OutputDirectory, zoneRule: ZoneRule): ConvertResult {
+    out.abort();
+    const failures = this.sortedFailures();
+    return { report: this.report({ ...emptySummary(zoneRule), instances: this.instancesRead }), interrupted: true, failures };
+  }
+
+  /** Groups, maps, validates and writes everything but report.json into the staging folder; returns the report. */
   async writeOutputs(out: OutputDirectory, zoneRule: ZoneRule): Promise<Omit<ConvertResult, "interrupted">> {
+    // Loaded here: an incremental run that finds nothing changed validates nothing.
+    const { validateResource } = await import("./validate/index.js");
     const { studies, conflicts } = this.assembler.finish();
     const { patients, conflicts: patientConflicts, patientOfStudy } = groupPatients(studies);
     const summary: Summary = { ...emptySummary(zoneRule), conflicts: [...patientConflicts, ...conflicts] };
@@ -291,11 +443,7 @@ class Run implements InstanceSink {
     errorWriter.close();
     summary.outputs.push("errors.ndjson", "report.json");
 
-    const report = this.report(summary);
-    const reportWriter = new LineWriter(out.stage("report.json"));
-    reportWriter.write(`${JSON.stringify(report, null, 2)}\n`);
-    reportWriter.close();
-    return { report, failures };
+    return { report: this.report(summary), failures };
   }
 
   private rejectStudy(study: StudyGroup, problem: string): void {
@@ -319,7 +467,7 @@ class Run implements InstanceSink {
         reasons: this.reasons.toJSON(),
       },
       sources: this.sources.map((s) => s.toJSON()),
-      bytesRead: { total: this.bytesPerFile.total, medianPerFile: this.bytesPerFile.median(), medianPerInstanceFile: this.bytesPerInstanceFile.median() },
+      bytesRead: { total: this.bytesReadNow, medianPerFile: this.bytesPerFile.median(), medianPerInstanceFile: this.bytesPerInstanceFile.median() },
       patients: summary.written.Patient,
       studies: summary.written.ImagingStudy,
       series: summary.series,
@@ -372,6 +520,27 @@ function errorLine(f: FileFailure): Record<string, string> {
   const line: Record<string, string> = { path: displayPath(f.path), reason: f.reason, message: f.message };
   if (typeof f.path !== "string") line.pathBase64 = f.path.toString("base64");
   return line;
+}
+
+/**
+ * The result of a run that kept its outputs: its failures are those errors.ndjson lists, read when first asked
+ * for (the CLI does only with --verbose; an archive with many failures makes this file large).
+ */
+function withFailuresFrom(errors: string, result: Omit<ConvertResult, "failures">): ConvertResult {
+  let failures: FileFailure[] | undefined;
+  return Object.defineProperty(result, "failures", { enumerable: true, get: () => (failures ??= readErrors(errors)) }) as ConvertResult;
+}
+
+/** errors.ndjson read back: the failures of the run that wrote it. */
+function readErrors(path: string): FileFailure[] {
+  const text = readFileSync(path, "utf8");
+  return text
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => {
+      const e = JSON.parse(line) as { path: string; pathBase64?: string; reason: Reason; message: string };
+      return { path: e.pathBase64 === undefined ? e.path : Buffer.from(e.pathBase64, "base64"), reason: e.reason, message: e.message };
+    });
 }
 
 /** fullUrl of a study in a searchset Bundle: a name-based UUID (RFC 4122 v5, OID namespace) of its UID. */

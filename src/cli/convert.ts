@@ -19,6 +19,15 @@ export const convertCommand: CommandModule = (yargs, done) =>
           .option("timezone", { type: "string", describe: "IANA zone for times without Timezone Offset From UTC (default: this machine's zone)" })
           .option("follow-symlinks", { type: "boolean", default: false, describe: "follow symbolic links found in folders (loops are detected)" })
           .option("workers", { type: "number", describe: "threads reading headers, the main one included (default: number of cores; 1: main thread only)" })
+          .option("incremental", {
+            type: "boolean",
+            default: false,
+            describe: "keep the run's state in --out and read again only files that are new or changed; also write changes/ (the first run is a full one)",
+          })
+          .option("max-delete", {
+            type: "number",
+            describe: "with --incremental: the largest share (percent) of the previous output's studies a run may delete (default 10); a run that would delete more stops, exit 3",
+          })
           .option("fail-on-error", { type: "boolean", default: false, describe: "exit 1 when any file failed (skips are not failures)" })
           .option("progress", { type: "boolean", describe: "print progress to stderr (default: when stderr is a terminal)" })
           .option("concurrency", { type: "number", describe: "DICOMweb: studies read at once (default 4)" })
@@ -36,6 +45,8 @@ export const convertCommand: CommandModule = (yargs, done) =>
             timezone: args.timezone,
             followSymlinks: args["follow-symlinks"],
             workers: args.workers,
+            incremental: args.incremental,
+            maxDelete: args["max-delete"],
             failOnError: args["fail-on-error"],
             concurrency: args.concurrency,
             studiesSince: args["studies-since"],
@@ -56,6 +67,8 @@ interface CliOptions {
   timezone?: string;
   followSymlinks: boolean;
   workers?: number;
+  incremental: boolean;
+  maxDelete?: number;
   failOnError: boolean;
   concurrency?: number;
   studiesSince?: string;
@@ -69,7 +82,8 @@ async function runConvert(o: CliOptions): Promise<number> {
   // Loaded here so that --help does not pay for the converter and its validators.
   const { convert } = await import("../convert.js");
   const { UsageError } = await import("../crawl/walk.js");
-  const { OutputError } = await import("../write/outputDir.js");
+  const { OutputError, NoSpaceError } = await import("../write/outputDir.js");
+  const { DeletionLimitError } = await import("../write/changes.js");
   const controller = new AbortController();
   let signal: "SIGINT" | "SIGTERM" | undefined;
   const onSignal = (name: "SIGINT" | "SIGTERM") => {
@@ -88,6 +102,7 @@ async function runConvert(o: CliOptions): Promise<number> {
     return o.failOnError && result.report.files.failed > 0 ? EXIT.failedFiles : EXIT.ok;
   } catch (error) {
     if (error instanceof UsageError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
+    if (error instanceof DeletionLimitError || error instanceof NoSpaceError) return print(`dcm2fhir: ${error.message}`), EXIT.output;
     if (error instanceof OutputError) return print(`dcm2fhir: output folder: ${error.message}`), EXIT.output;
     return internalError(error);
   } finally {
@@ -112,7 +127,8 @@ function showProgress(p: Progress): void {
   else print(line);
 }
 
-function summarize({ report: r, interrupted, failures }: ConvertResult, o: CliOptions): void {
+function summarize(result: ConvertResult, o: CliOptions): void {
+  const { report: r, interrupted, incremental } = result;
   const reasons = (outcome: "skipped" | "failed") =>
     Object.entries(r.files.reasons)
       .filter(([reason]) => REASON_OUTCOME.get(reason) === outcome)
@@ -139,7 +155,16 @@ function summarize({ report: r, interrupted, failures }: ConvertResult, o: CliOp
     print(`  note: ${r.dateTimes.offsetFromZone} date-times had no Timezone Offset From UTC (0008,0201) and were read in this machine's zone, ${r.dateTimes.zone}; pass --timezone to choose`);
   }
   print(`  outputs: ${r.outputs.join(", ")}`);
-  if (o.verbose) for (const f of failures) print(`  ${f.reason}: ${displayPath(f.path)}: ${f.message}`);
+  if (incremental) {
+    const f = incremental.files;
+    const counts = (type: "ImagingStudy" | "Patient") => `${type} ${incremental.changes[type].new} new, ${incremental.changes[type].changed} changed, ${incremental.changes[type].deleted} deleted`;
+    if (incremental.why) print(`  incremental: ${incremental.why}`);
+    print(`  files since the last run: ${f.unchanged} unchanged, ${f.added} added, ${f.modified} modified, ${f.removed} removed; ${r.bytesRead.total} bytes read`);
+    if (incremental.mode === "unchanged") print("  changes: none; the outputs are kept as they were");
+    else print(`  changes: ${counts("ImagingStudy")}; ${counts("Patient")} (see changes/)`);
+  }
+  // Only here: a run that kept its outputs reads its failures back from errors.ndjson when asked.
+  if (o.verbose) for (const f of result.failures) print(`  ${f.reason}: ${displayPath(f.path)}: ${f.message}`);
 }
 
 const REASON_OUTCOME = new Map(Object.entries(REASONS).map(([reason, { outcome }]) => [reason, outcome]));

@@ -1,7 +1,9 @@
 import type { Dirent, Stats } from "node:fs";
-import { readdir as readdirCallback } from "node:fs";
-import { lstat, readdir, stat } from "node:fs/promises";
+import { readdir as readdirCallback, realpathSync, statSync } from "node:fs";
+import { lstat, opendir, readdir, stat } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
+import { basename, dirname, resolve } from "node:path";
+import type { Readable } from "node:stream";
 import { fromSystemError } from "../dicom/readFile.js";
 import type { FileFailure, FilePath } from "../reasons.js";
 
@@ -11,6 +13,43 @@ export type CrawlEntry = { readonly path: FilePath } | FileFailure;
 export interface CrawlOptions {
   readonly followSymlinks: boolean;
   readonly signal?: AbortSignal;
+  /** The output folder: never walked, wherever it lies under an input (see OutputFolder). */
+  readonly outputFolder?: OutputFolder;
+}
+
+/**
+ * The output folder, recognised wherever the inputs reach it. A nightly job whose output lives inside the
+ * archive is common, and its outputs, staging folder, lock and state are not DICOM: read as input they would
+ * make every run's report differ from the one before.
+ */
+export interface OutputFolder {
+  readonly dev: number;
+  readonly ino: number;
+  /** Its path with every link resolved: a folder reached by any path is inside it when its real path is. */
+  readonly realPath: string;
+}
+
+/** The output folder as it is now; undefined when it does not exist (then nothing can lie inside it). */
+export function outputFolderOf(path: string): OutputFolder | undefined {
+  try {
+    const s = statSync(path);
+    return s.isDirectory() ? { dev: s.dev, ino: s.ino, realPath: realpathSync.native(path) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True for the output folder and everything under it. */
+function insideOutput(realPath: string, output: OutputFolder): boolean {
+  return realPath === output.realPath || realPath.startsWith(output.realPath.endsWith("/") ? output.realPath : `${output.realPath}/`);
+}
+
+function realPathInsideOutput(path: FilePath, output: OutputFolder): boolean {
+  try {
+    return insideOutput(realpathSync.native(path), output);
+  } catch {
+    return false;
+  }
 }
 
 /** An input as the user gave it, resolved before the crawl starts. */
@@ -31,31 +70,85 @@ export class UsageError extends Error {
  * Resolves inputs: an existing path is taken literally even if it contains glob characters (folder names
  * like "[1]" are common); otherwise a pattern is a glob; anything else is an input that does not exist.
  * Inputs are followed even when they are symbolic links: the user named them.
+ *
+ * An archive that vanished is not an archive that was emptied: a glob that matches nothing (an unmounted
+ * share) or a folder that holds nothing is bad usage, not an empty archive whose output would replace the
+ * last one. Inputs that are the output folder or lie inside it are left out (a shell's `/archive/*` names the
+ * output folder when it lives in the archive); the output folder does not count as an entry of a folder.
  */
-export async function resolveInputs(inputs: readonly string[], options: { verbose: boolean }): Promise<ResolvedInput[]> {
+export async function resolveInputs(inputs: readonly string[], options: { verbose: boolean; out?: string }): Promise<ResolvedInput[]> {
   if (inputs.length === 0) throw new UsageError("no inputs: name at least one DICOM file, folder or glob, e.g. dcm2fhir convert /archive --out ./fhir");
+  const output = options.out === undefined ? undefined : outputFolderOf(options.out);
   const resolved: ResolvedInput[] = [];
   for (const [i, input] of inputs.entries()) {
     if (/^https?:\/\//i.test(input)) {
       resolved.push({ kind: "dicomweb", url: input });
       continue;
     }
+    const shown = options.verbose ? `"${input}"` : `#${i + 1} (add --verbose to show it)`;
     let stats: Stats | undefined;
     try {
       stats = await stat(input);
     } catch {
       stats = undefined;
     }
-    if (stats?.isDirectory()) resolved.push({ kind: "folder", path: input });
-    else if (stats?.isFile()) resolved.push({ kind: "file", path: input });
+    if (stats && output && realPathInsideOutput(input, output)) continue;
+    if (stats?.isDirectory()) {
+      if (await holdsNothing(input, output)) {
+        throw new UsageError(`input ${shown} is an empty folder: an archive that vanished (an unmounted share?) is not an archive that was emptied; check it, or leave it out`);
+      }
+      resolved.push({ kind: "folder", path: input });
+    } else if (stats?.isFile()) resolved.push({ kind: "file", path: input });
     else if (stats) resolved.push({ kind: "other", path: input, what: "not a regular file" });
-    else if ((await fastGlob()).isDynamicPattern(input)) resolved.push({ kind: "glob", pattern: input });
-    else {
-      const shown = options.verbose ? `"${input}"` : `#${i + 1} (add --verbose to show it)`;
+    else if ((await fastGlob()).isDynamicPattern(input)) {
+      if (!(await matchesAnything(input, output))) {
+        throw new UsageError(`input ${shown} matches nothing: an archive that vanished (an unmounted share?) is not an archive that was emptied; check it, or leave it out`);
+      }
+      resolved.push({ kind: "glob", pattern: input });
+    } else {
       throw new UsageError(`input ${shown} does not exist: check the path, or quote a glob so the shell does not expand it`);
     }
   }
+  if (resolved.length === 0) throw new UsageError("nothing to convert: every input is the output folder or inside it, and the output folder is never input");
   return resolved;
+}
+
+/** A folder without entries, the output folder aside. One that cannot be listed is not empty: the crawl reports it. */
+async function holdsNothing(folder: string, output: OutputFolder | undefined): Promise<boolean> {
+  let dir;
+  try {
+    dir = await opendir(folder);
+  } catch {
+    return false;
+  }
+  try {
+    for await (const entry of dir) {
+      // Leaving the loop closes the folder.
+      if (!output || !entry.isDirectory() || entry.name !== basename(output.realPath)) return false;
+      const s = await stat(`${folder}/${entry.name}`);
+      if (s.dev !== output.dev || s.ino !== output.ino) return false;
+    }
+  } catch {
+    // A folder that cannot be listed, or an entry gone meanwhile: not empty; the crawl says what it finds.
+    return false;
+  }
+  return true;
+}
+
+/** Whether a glob matches anything outside the output folder; stops at the first such match. */
+async function matchesAnything(pattern: string, output: OutputFolder | undefined): Promise<boolean> {
+  const stream = (await fastGlob()).stream(pattern, { onlyFiles: false, dot: true, followSymbolicLinks: false }) as Readable;
+  try {
+    for await (const path of stream as AsyncIterable<string>) {
+      if (!output || !realPathInsideOutput(path, output)) return true;
+    }
+    return false;
+  } catch {
+    // A folder the glob cannot read is not an archive that vanished: the crawl reports it as unreadable.
+    return true;
+  } finally {
+    stream.destroy();
+  }
 }
 
 /**
@@ -64,16 +157,40 @@ export async function resolveInputs(inputs: readonly string[], options: { verbos
  * broken links and link loops. Names are kept as bytes where they are not valid UTF-8.
  */
 export async function* crawl(inputs: readonly ResolvedInput[], options: CrawlOptions): AsyncGenerator<CrawlEntry> {
+  for await (const batch of crawlBatches(inputs, options)) yield* batch;
+}
+
+/** The same entries as crawl(), handed over a folder at a time: what a run over millions of files pays per hand-over, it pays per folder. */
+export async function* crawlBatches(inputs: readonly ResolvedInput[], options: CrawlOptions): AsyncGenerator<readonly CrawlEntry[]> {
   const walker = new Walker(options);
   for (const input of inputs) {
     if (options.signal?.aborted) return;
-    if (input.kind === "file") yield { path: input.path };
-    else if (input.kind === "other") yield { path: input.path, reason: "not-a-regular-file", message: `the input is ${input.what}` };
+    if (input.kind === "file") yield [{ path: input.path }];
+    else if (input.kind === "other") yield [{ path: input.path, reason: "not-a-regular-file", message: `the input is ${input.what}` }];
     else if (input.kind === "folder") yield* walker.walk(input.path);
     else if (input.kind === "dicomweb") continue;
     else yield* walker.glob(input.pattern);
   }
 }
+
+/** What an entry is: something to yield, a folder to walk, or the output folder (reached through a link). */
+type Classified = CrawlEntry | { folder: true; ancestors: readonly string[] } | { output: true };
+
+/** A folder to walk, and its listing once asked for. */
+interface Folder {
+  readonly path: FilePath;
+  readonly ancestors: readonly string[];
+  listing?: Promise<{ entries: Dirent<Buffer>[] } | { error: unknown }>;
+}
+
+/** Folders listed ahead of the one walked: as many as libuv has threads by default. */
+const LIST_AHEAD = 4;
+
+const list = (folder: Folder) =>
+  (folder.listing ??= readdir(folder.path as string, { withFileTypes: true, encoding: "buffer" }).then(
+    (entries) => ({ entries }),
+    (error: unknown) => ({ error }),
+  ));
 
 interface DirectoryIdentity {
   readonly dev: number;
@@ -83,35 +200,47 @@ interface DirectoryIdentity {
 class Walker {
   /** Folders already walked, by device and inode, when links are followed: a second way in is not walked again. */
   private readonly walked = new Set<string>();
+  /** A folder entry can be the output folder only under the output folder's own name: only those are asked. */
+  private readonly outputName: Buffer | undefined;
+  /** Real paths of the folders glob matches lie in, each asked once. */
+  private readonly realFolders = new Map<string, boolean>();
 
-  constructor(private readonly options: CrawlOptions) {}
+  constructor(private readonly options: CrawlOptions) {
+    this.outputName = options.outputFolder && Buffer.from(basename(options.outputFolder.realPath));
+  }
 
-  async *walk(root: FilePath): AsyncGenerator<CrawlEntry> {
+  async *walk(root: FilePath): AsyncGenerator<readonly CrawlEntry[]> {
+    const output = this.options.outputFolder;
+    if (output && realPathInsideOutput(root, output)) return;
     // Depth-first with an explicit stack: archive trees can be deeper than a call stack likes.
-    const stack: Array<{ path: FilePath; ancestors: readonly string[] }> = [];
+    const stack: Folder[] = [];
     const rootIdentity = await this.identity(root);
     if (rootIdentity) this.walked.add(rootIdentity);
     stack.push({ path: root, ancestors: rootIdentity ? [rootIdentity] : [] });
     while (stack.length > 0) {
       if (this.options.signal?.aborted) return;
-      const { path: dir, ancestors } = stack.pop()!;
-      let entries: Dirent<Buffer>[];
-      try {
-        entries = await readdir(dir as string, { withFileTypes: true, encoding: "buffer" });
-      } catch (error) {
-        yield fromSystemError(dir, error, "readdir");
+      const folder = stack.pop()!;
+      // The next folders are listed meanwhile: a listing waits on the file system (a thread of libuv's pool),
+      // and a run that stats rather than reads (incremental) would otherwise spend much of its time waiting.
+      for (let i = stack.length - 1; i >= Math.max(0, stack.length - LIST_AHEAD); i--) list(stack[i]!);
+      const { path: dir, ancestors } = folder;
+      const listed = await list(folder);
+      if ("error" in listed) {
+        yield [fromSystemError(dir, listed.error, "readdir")];
         continue;
       }
+      const entries = listed.entries;
       // A folder's entries go out together: one hand-over per folder rather than per file.
       const found: CrawlEntry[] = [];
       for (const entry of entries) {
         const path = join(dir, entry.name);
         // Regular files, the common case, need no further system call and no await.
         const classified = entry.isFile() ? { path } : await this.classify(path, entry, ancestors);
-        if ("folder" in classified) stack.push({ path, ancestors: classified.ancestors });
-        else found.push(classified);
+        if ("folder" in classified) {
+          if (!(await this.isOutputFolder(path, entry.name))) stack.push({ path, ancestors: classified.ancestors });
+        } else if (!("output" in classified)) found.push(classified);
       }
-      yield* found;
+      if (found.length > 0) yield found;
     }
   }
 
@@ -119,7 +248,7 @@ class Walker {
    * Files a glob matches, and everything under the folders it matches. A file the glob also matched inside
    * such a folder is not listed twice.
    */
-  async *glob(pattern: string): AsyncGenerator<CrawlEntry> {
+  async *glob(pattern: string): AsyncGenerator<readonly CrawlEntry[]> {
     const unreadable: FileFailure[] = [];
     const walkedFolders = new Set<string>();
     const stream = (await fastGlob()).stream(pattern, {
@@ -145,13 +274,35 @@ class Walker {
       if ("folder" in found) {
         walkedFolders.add(item.path.replace(/\/+$/, ""));
         yield* this.walk(item.path);
-      } else yield found;
-      yield* unreadable.splice(0);
+      } else if (!("output" in found) && !this.inOutputFolder(item.path)) yield [found];
+      if (unreadable.length > 0) yield unreadable.splice(0);
     }
-    yield* unreadable.splice(0);
+    if (unreadable.length > 0) yield unreadable.splice(0);
   }
 
-  private async classify(path: FilePath, entry: Dirent<Buffer> | Dirent, ancestors: readonly string[]): Promise<CrawlEntry | { folder: true; ancestors: readonly string[] }> {
+  /** A folder entry that is the output folder (same device and inode): asked only of entries with its name. */
+  private async isOutputFolder(path: FilePath, name: Buffer): Promise<boolean> {
+    const output = this.options.outputFolder;
+    if (!output || !this.outputName!.equals(name)) return false;
+    try {
+      const s = await stat(path as string);
+      return s.dev === output.dev && s.ino === output.ino;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Whether a file a glob matched lies in the output folder (globs descend into folders by themselves). */
+  private inOutputFolder(path: string): boolean {
+    const output = this.options.outputFolder;
+    if (!output) return false;
+    const folder = dirname(resolve(path));
+    let inside = this.realFolders.get(folder);
+    if (inside === undefined) this.realFolders.set(folder, (inside = realPathInsideOutput(folder, output)));
+    return inside;
+  }
+
+  private async classify(path: FilePath, entry: Dirent<Buffer> | Dirent, ancestors: readonly string[]): Promise<Classified> {
     if (entry.isFile()) return { path };
     if (entry.isDirectory()) {
       if (!this.options.followSymlinks) return { folder: true, ancestors };
@@ -176,7 +327,7 @@ class Walker {
     }
   }
 
-  private async followLink(path: FilePath, ancestors: readonly string[]): Promise<CrawlEntry | { folder: true; ancestors: readonly string[] }> {
+  private async followLink(path: FilePath, ancestors: readonly string[]): Promise<Classified> {
     if (!this.options.followSymlinks) return { path, reason: "symlink", message: "a symbolic link; not followed (use --follow-symlinks)" };
     let target: Stats;
     try {
@@ -188,6 +339,8 @@ class Walker {
     }
     if (target.isFile()) return { path };
     if (!target.isDirectory()) return { path, reason: "not-a-regular-file", message: "a symbolic link to something that is not a regular file; never opened" };
+    const output = this.options.outputFolder;
+    if (output && ((target.dev === output.dev && target.ino === output.ino) || realPathInsideOutput(path, output))) return { output: true };
     const id = key(target);
     if (ancestors.includes(id)) return { path, reason: "symlink-loop", message: "a symbolic link to a folder that contains it" };
     if (this.walked.has(id)) return { path, reason: "symlink", message: "a symbolic link to a folder that is already walked" };

@@ -10,8 +10,12 @@ export interface InstanceSink {
   seen(): void;
   /** An item that will not be read, with its reason (a FIFO, an unreadable folder, a study that could not be fetched). */
   unread(failure: FileFailure): void;
-  /** An item read: an instance record with its study and series attributes, or a reasoned failure. */
-  read(result: WireRead): void;
+  /**
+   * An item read: an instance record with its study and series attributes, or a reasoned failure. `stored`:
+   * not read now but taken from an incremental run's state (the file has not changed since it was read), so
+   * its bytes count in what reading the archive costs (the medians) but not in what this run read.
+   */
+  read(result: WireRead, stored?: boolean): void;
 }
 
 /** What one source delivered: an entry of report.json's `sources` (README, "From a PACS"). */
@@ -58,10 +62,10 @@ export class SourceTally implements InstanceSink {
     this.sink.unread(failure);
   }
 
-  read(result: WireRead): void {
+  read(result: WireRead, stored?: boolean): void {
     if ("failure" in result) this.count(result.failure.reason);
     else this.instances++;
-    this.sink.read(result);
+    this.sink.read(result, stored);
   }
 
   private count(reason: string): void {

@@ -30,7 +30,13 @@ export class LineWriter {
 
   private flush(): void {
     if (this.chunks.length === 0) return;
-    writeSync(this.fd, this.chunks.join(""));
+    try {
+      writeSync(this.fd, this.chunks.join(""));
+    } catch (error) {
+      // A full disk: the run stops, and its staging folder is removed; an open descriptor would keep the space.
+      closeSync(this.fd);
+      throw error;
+    }
     this.chunks = [];
     this.pending = 0;
   }

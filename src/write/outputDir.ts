@@ -1,16 +1,49 @@
-import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /** The output folder cannot be used (not writable, not a folder, or another run holds it); the CLI exits 3. */
 export class OutputError extends Error {
-  override readonly name = "OutputError";
+  override readonly name: string = "OutputError";
+}
+
+/**
+ * The device holding the output folder is full (or the quota is spent): an expected condition, not a bug.
+ * Thrown after the run's staging folder and lock are gone, so the previous output and state stay as they were.
+ */
+export class NoSpaceError extends OutputError {
+  override readonly name = "NoSpaceError";
+}
+
+/** A write refused for lack of space: ENOSPC, EDQUOT, or SQLite's SQLITE_FULL (what it makes of them). */
+export function isNoSpace(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === "ENOSPC" || code === "EDQUOT" || code === "SQLITE_FULL";
 }
 
 const LOCK = ".dcm2fhir.lock";
 /** Lists the renames of a commit in progress, so that a run killed between two renames is completed by the next one. */
 const JOURNAL = ".dcm2fhir.commit.json";
 const STAGING_PREFIX = ".dcm2fhir-staging-";
+/** Subfolders of outputs (changes/, the incremental state), counted when a full disk asks how much a run needs. */
+const OUTPUT_FOLDERS = new Set(["changes", ".dcm2fhir"]);
 
 interface Journal {
   readonly staging: string;
@@ -27,6 +60,8 @@ export class OutputDirectory {
   private readonly staging: string;
   private readonly staged = new Set<string>();
   private released = false;
+  /** Set once the commit's journal is written: from then on the staging folder is the next run's to finish. */
+  private journaled = false;
 
   private constructor(readonly dir: string) {
     this.staging = join(dir, `${STAGING_PREFIX}${process.pid}-${Date.now().toString(36)}`);
@@ -47,16 +82,57 @@ export class OutputDirectory {
       for (const name of readdirSync(dir)) if (name.startsWith(STAGING_PREFIX)) rmSync(join(dir, name), { recursive: true, force: true });
       mkdirSync(out.staging);
     } catch (error) {
+      const full = out.noSpace(error, "the staging folder");
       out.release();
+      if (full) throw full;
       throw error instanceof OutputError ? error : new OutputError(`cannot write in the output folder (${(error as NodeJS.ErrnoException).code}): choose a writable --out`);
     }
     return out;
   }
 
-  /** A path in the staging folder for an output file named `name`. */
+  /** A path in the staging folder for an output file named `name`, which may lie in a subfolder ("changes/…"). */
   stage(name: string): string {
     this.staged.add(name);
-    return join(this.staging, name);
+    const path = join(this.staging, name);
+    if (name.includes("/")) mkdirSync(dirname(path), { recursive: true });
+    return path;
+  }
+
+  /** The staging path of an output this run has staged; undefined if it has not. */
+  stagedPath(name: string): string | undefined {
+    return this.staged.has(name) ? join(this.staging, name) : undefined;
+  }
+
+  /**
+   * For a write that failed for lack of space: the error to report, with what is known of how much was needed
+   * (what this run had staged, what the previous output takes, what is free). Undefined for any other error.
+   * Call before abort(), which removes the staging folder.
+   */
+  noSpace(error: unknown, writing = "the outputs"): NoSpaceError | undefined {
+    if (!isNoSpace(error)) return undefined;
+    const code = (error as { code: string }).code;
+    const what = code === "SQLITE_FULL" ? "the state" : writing;
+    const staged = treeBytes(this.staging);
+    // The outputs, changes/ and the state; not whatever else a user keeps in the folder.
+    const previous = readdirSync(this.dir, { withFileTypes: true })
+      .filter((e) => (e.isFile() && e.name !== LOCK && e.name !== JOURNAL) || (e.isDirectory() && OUTPUT_FOLDERS.has(e.name)))
+      .reduce((n, e) => n + treeBytes(join(this.dir, e.name)), 0);
+    let free: number | undefined;
+    try {
+      const s = statfsSync(this.dir);
+      free = s.bavail * s.bsize;
+    } catch {
+      free = undefined;
+    }
+    const known = [
+      free === undefined ? undefined : `${bytes(free)} free`,
+      staged > 0 ? `this run had written ${bytes(staged)} when it stopped` : undefined,
+      previous > 0 ? `the previous output and state take ${bytes(previous)} (a run needs about as much again)` : undefined,
+    ].filter(Boolean);
+    const outcome = this.journaled
+      ? "The commit stopped between two renames: the next run on this folder completes it."
+      : "Nothing was written: the previous output and state are kept. Free some space and run again.";
+    return new NoSpaceError(`no space left on the device holding --out (${code} while writing ${what})${known.length > 0 ? `: ${known.join("; ")}` : ""}. ${outcome}`);
   }
 
   /**
@@ -66,22 +142,31 @@ export class OutputDirectory {
   commit(knownOutputs: readonly string[]): void {
     const names = [...this.staged].sort((a, b) => Number(a === "report.json") - Number(b === "report.json") || (a < b ? -1 : 1));
     for (const name of names) syncFile(join(this.staging, name));
+    // Folders are made before the journal, so that applying it needs no space that might be missing.
+    const folders = [...new Set(names.map((name) => dirname(join(this.dir, name))))];
+    for (const folder of folders) mkdirSync(folder, { recursive: true });
     const journal: Journal = {
       staging: this.staging,
       renames: names.map((name) => [join(this.staging, name), join(this.dir, name)] as const),
       removals: knownOutputs.filter((name) => !this.staged.has(name)).map((name) => join(this.dir, name)),
     };
     const journalPath = join(this.dir, JOURNAL);
-    writeFileSynced(journalPath, JSON.stringify(journal));
+    try {
+      writeFileSynced(journalPath, JSON.stringify(journal));
+    } catch (error) {
+      // Not one rename was made: the previous output stands, and no half-written journal may be left to confuse.
+      rmSync(journalPath, { force: true });
+      throw error;
+    }
+    this.journaled = true;
     applyJournal(journal);
     unlinkSync(journalPath);
-    syncFile(this.dir);
+    for (const folder of folders) syncFile(folder);
     this.release();
   }
 
-  /** Leaves the previous output as it was. */
+  /** Leaves the previous output as it was (or, after a commit that failed half-way, for the next run to complete). */
   abort(): void {
-    rmSync(this.staging, { recursive: true, force: true });
     this.release();
   }
 
@@ -94,7 +179,11 @@ export class OutputDirectory {
         return;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        if (code !== "EEXIST") throw new OutputError(`cannot write in the output folder (${code}): choose a writable --out`);
+        if (code !== "EEXIST") {
+          // Not EEXIST: any lock file there is ours, created but not written (a full disk), and it goes.
+          rmSync(path, { force: true });
+          throw this.noSpace(error, "the lock file") ?? new OutputError(`cannot write in the output folder (${code}): choose a writable --out`);
+        }
       }
       if (!isStale(path)) {
         throw new OutputError(
@@ -109,7 +198,8 @@ export class OutputDirectory {
   release(): void {
     if (this.released) return;
     this.released = true;
-    rmSync(this.staging, { recursive: true, force: true });
+    // A commit that failed between two renames leaves its journal and staging folder: the next run completes it.
+    if (!this.journaled || !existsSync(join(this.dir, JOURNAL))) rmSync(this.staging, { recursive: true, force: true });
     rmSync(join(this.dir, LOCK), { force: true });
   }
 }
@@ -152,10 +242,24 @@ function applyJournal(journal: Journal): void {
     try {
       renameSync(from, to);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" && existsSync(from)) {
+        mkdirSync(dirname(to), { recursive: true });
+        renameSync(from, to);
+      } else if (code !== "ENOENT") throw error;
     }
   }
-  for (const path of journal.removals) rmSync(path, { force: true });
+  const dir = dirname(journal.staging);
+  for (const path of journal.removals) {
+    rmSync(path, { force: true });
+    // A subfolder of outputs (changes/, the state's) that the removals leave empty goes with them.
+    if (dirname(path) === dir) continue;
+    try {
+      rmdirSync(dirname(path));
+    } catch {
+      // not empty
+    }
+  }
   rmSync(journal.staging, { recursive: true, force: true });
 }
 
@@ -168,6 +272,19 @@ function writeFileSynced(path: string, text: string, extraFlags = 0): void {
     closeSync(fd);
   }
 }
+
+/** Bytes of the files under a path (0 when it is gone). */
+function treeBytes(path: string): number {
+  try {
+    const s = lstatSync(path);
+    if (!s.isDirectory()) return s.size;
+    return readdirSync(path).reduce((n, name) => n + treeBytes(join(path, name)), 0);
+  } catch {
+    return 0;
+  }
+}
+
+const bytes = (n: number) => (n < 1e6 ? `${Math.ceil(n / 1e3)} kB` : n < 1e9 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e9).toFixed(2)} GB`);
 
 function syncFile(path: string): void {
   const fd = openSync(path, constants.O_RDONLY);

@@ -1,7 +1,11 @@
 import type { MappingNotes } from "../fhir/imagingStudy.js";
 import type { Conflict } from "../group/studies.js";
 import { REASONS, type Reason } from "../reasons.js";
+import type { FileChanges } from "../source/incremental.js";
 import type { SourceReport } from "../source/sink.js";
+import type { ChangeCounts } from "./changes.js";
+import { LineWriter } from "./ndjson.js";
+import type { OutputDirectory } from "./outputDir.js";
 
 export type ResourceType = "ImagingStudy" | "Patient" | "Endpoint";
 
@@ -15,11 +19,16 @@ export interface Report {
     readonly failed: number;
     /** Files per reason code; each code is a skip or a failure (README, "Reason codes"). */
     readonly reasons: Partial<Record<Reason, number>>;
-  };
+  } & Partial<FileChanges>;
   /** Where the items came from: the file inputs together (if any), then each DICOMweb service in input order. */
   readonly sources: readonly SourceReport[];
   readonly bytesRead: {
+    /** Bytes this run read; an incremental run reads only new and changed files (0 when none). */
     readonly total: number;
+    /**
+     * What reading a file's header costs, over every file of the archive: in an incremental run, the files not
+     * read again count with what they cost when they were read, so the medians equal a full run's.
+     */
     readonly medianPerFile: number;
     /** Over the files that became instances: what reading a header costs. */
     readonly medianPerInstanceFile: number;
@@ -44,7 +53,30 @@ export interface Report {
   /** Values dropped or adjusted while reading or mapping, by kind (e.g. invalid-study-date). */
   readonly warnings: Partial<Record<string, number>>;
   readonly outputs: readonly string[];
+  /** With --incremental: resources new, changed and deleted since the previous output (changes/ lists them). */
+  readonly changes?: Record<ResourceType, ChangeCounts>;
   readonly elapsedSeconds: number;
+}
+
+/**
+ * The report of an incremental run: a full run's (every key equal) with what only this run did — how its files
+ * compare with the last run's, the resources that changed, and the bytes it read itself.
+ */
+export function incrementalReport(full: Report, files: FileChanges, changes: Record<ResourceType, ChangeCounts>, bytesRead: number, elapsedSeconds: number): Report {
+  const { elapsedSeconds: _, ...rest } = full;
+  return {
+    ...rest,
+    files: { ...full.files, ...files },
+    bytesRead: { ...full.bytesRead, total: bytesRead },
+    changes: { ImagingStudy: changes.ImagingStudy, Patient: changes.Patient, Endpoint: changes.Endpoint },
+    elapsedSeconds,
+  };
+}
+
+export function writeReport(out: OutputDirectory, report: Report): void {
+  const writer = new LineWriter(out.stage("report.json"));
+  writer.write(`${JSON.stringify(report, null, 2)}\n`);
+  writer.close();
 }
 
 /** Counts values without keeping them: an exact median of millions of numbers that take few distinct values. */
