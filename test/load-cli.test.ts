@@ -128,7 +128,7 @@ describe("dcm2fhir load", () => {
     const killed = await done;
     expect(killed.signal, `killed after ${killAfter} requests: ${killed.output}`).toBe("SIGKILL");
     // Let the server finish what it was doing: it may store Bundles whose sender is gone.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await server.idle();
     const storedBeforeKill = (await server.contents()).size;
     expect(storedBeforeKill).toBeLessThan(601);
 

@@ -1,11 +1,15 @@
 // The parts of load on their own: the checkpoint's line ranges, Bundle bodies and answers, the pace of requests,
 // and the test server's own promise (atomic transactions) that the load scenarios rely on.
+import { appendFileSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleBody, entryAnswer, readBundleAnswer } from "../src/load/bundle.js";
+import { Checkpoint, STATE_DIR } from "../src/load/checkpoint.js";
 import type { LoadEntry } from "../src/load/ndjson.js";
 import { Pace } from "../src/load/pace.js";
 import { LineRanges } from "../src/load/ranges.js";
 import { type FhirTestServer, startFhirServer } from "./helpers/fhirServer.js";
+import { tempDir } from "./helpers/run.js";
 
 describe("LineRanges", () => {
   it("holds exactly the lines added, in any order, as few merged ranges", () => {
@@ -32,6 +36,35 @@ describe("LineRanges", () => {
 
   it("refuses what is not a list of [start, end) pairs", () => {
     for (const bad of [null, {}, [[1]], [[2, 1]], [[-1, 3]], [["0", 2]], [[0.5, 2]]]) expect(LineRanges.parse(bad)).toBeUndefined();
+  });
+});
+
+describe("Checkpoint", () => {
+  it("survives a kill: the snapshot plus every complete line of the log; a torn last line claims nothing", () => {
+    const folder = tempDir();
+    writeFileSync(join(folder, "Patient.ndjson"), "{}\n".repeat(100));
+    const first = Checkpoint.open(folder, "https://fhir.example.org/R4", ["Patient.ndjson"]);
+    first.ack("Patient.ndjson", [0, 1, 2, 3]);
+    first.ack("Patient.ndjson", [10, 11]);
+    first.release(); // what a kill leaves: the lock aside (a dead process's is taken over), snapshot and log as they are
+    const base = join(folder, STATE_DIR, readdirSync(join(folder, STATE_DIR)).find((n) => n.endsWith(".log"))!.replace(/\.log$/, ""));
+    appendFileSync(`${base}.log`, '{"file":"Patient.ndjson","acked":[[50,9');
+    const second = Checkpoint.open(folder, "https://fhir.example.org/R4", ["Patient.ndjson"]);
+    expect(second.acked("Patient.ndjson").toJSON()).toEqual([
+      [0, 4],
+      [10, 12],
+    ]);
+    // Opening folded the log into the snapshot: it holds the same, and the log starts empty.
+    expect(JSON.parse(readFileSync(`${base}.json`, "utf8")).files["Patient.ndjson"].acked).toEqual([
+      [0, 4],
+      [10, 12],
+    ]);
+    expect(readFileSync(`${base}.log`, "utf8")).toBe("");
+    // Another server starts from nothing.
+    second.release();
+    const other = Checkpoint.open(folder, "https://other.example.org/R4", ["Patient.ndjson"]);
+    expect(other.acked("Patient.ndjson").size).toBe(0);
+    other.release();
   });
 });
 

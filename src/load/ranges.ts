@@ -36,7 +36,8 @@ export class LineRanges {
     return this.ranges.map(([start, end]) => [start, end] as const);
   }
 
-  private addRange(start: number, end: number): void {
+  /** Adds the lines [start, end). */
+  addRange(start: number, end: number): void {
     // Every range that touches or overlaps [start, end) is merged into it.
     let i = this.firstEndingAfter(start - 1);
     let j = i;

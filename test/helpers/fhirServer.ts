@@ -10,8 +10,8 @@
 // - Bundles of more than 50 entries are refused, as Medplum's server does.
 // - GET metadata answers a CapabilityStatement (the router has no such route).
 //
-// Run alone (for the bench, in a process of its own): `npx tsx test/helpers/fhirServer.ts --latency 20`
-// prints the base URL on stdout and serves until killed.
+// Run alone (for the bench, in a process of its own): `npx tsx test/helpers/fhirServer.ts --latency 20
+// [--skip-validation]` prints the base URL on stdout and serves until killed.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
@@ -70,6 +70,8 @@ export interface FhirTestServer {
   contents(): Promise<Map<string, Resource>>;
   /** How many versions of the resource the server stored (0 when it never held it). */
   versions(key: string): Promise<number>;
+  /** Resolves once no request is being handled (a slow answer may outlive the client that asked). */
+  idle(): Promise<void>;
   /** Empties the repository and the request log, and clears the faults. */
   reset(): void;
   close(): Promise<void>;
@@ -92,20 +94,38 @@ export function noFaults(): Faults {
   return { queue: [], latencyMs: 0, refuse: new Set(), busyOnce: new Set(), token: undefined, tokenOnMetadata: false, maxBundleEntries: 50 };
 }
 
-export async function startFhirServer(options: { port?: number; host?: string; faults?: Partial<Faults> } = {}): Promise<FhirTestServer> {
-  indexDefinitions();
+export interface FhirServerOptions {
+  readonly port?: number;
+  readonly host?: string;
+  readonly faults?: Partial<Faults>;
+  /**
+   * false: store writes without Medplum's validator. Only for the bench, where the server's work per request
+   * should be its added latency, as a remote server's is, rather than this single-threaded server's own CPU.
+   */
+  readonly validate?: boolean;
+}
+
+export async function startFhirServer(options: FhirServerOptions = {}): Promise<FhirTestServer> {
+  const validate = options.validate ?? true;
+  if (validate) indexDefinitions();
   const router = new FhirRouter();
   const repo = new MemoryRepository();
   const faults: Faults = { ...noFaults(), ...options.faults };
   const received: ReceivedRequest[] = [];
+  let handling = 0;
+  // The memory repository's stores, private in its types (reading them directly spares a deep copy per look-up).
+  const internals = repo as unknown as { resources: Map<string, Map<string, Resource>>; history: Map<string, Map<string, Resource[]>> };
 
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      handle(req, res, Buffer.concat(chunks).toString("utf8")).catch((error: unknown) => {
-        if (!res.headersSent) answer(res, 500, outcome("exception", `test server: ${(error as Error).stack ?? String(error)}`));
-      });
+      handling++;
+      handle(req, res, Buffer.concat(chunks).toString("utf8"))
+        .catch((error: unknown) => {
+          if (!res.headersSent) answer(res, 500, outcome("exception", `test server: ${(error as Error).stack ?? String(error)}`));
+        })
+        .finally(() => handling--);
     });
   });
 
@@ -113,7 +133,16 @@ export async function startFhirServer(options: { port?: number; host?: string; f
     const url = new URL(req.url ?? "/", "http://localhost");
     const method = req.method ?? "GET";
     const path = url.pathname.startsWith(BASE_PATH) ? url.pathname.slice(BASE_PATH.length).replace(/^\/+|\/+$/g, "") : undefined;
-    const record: ReceivedRequest = { method, path: url.pathname, authorization: req.headers.authorization, keys: keysOf(method, path ?? "", body), body };
+    let parsed: unknown;
+    let unreadable = false;
+    if (method === "POST" || method === "PUT") {
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        unreadable = true;
+      }
+    }
+    const record: ReceivedRequest = { method, path: url.pathname, authorization: req.headers.authorization, keys: keysOf(method, path ?? "", parsed), body };
     received.push(record);
     const reply = (status: number, json: unknown, headers: Record<string, string> = {}) => {
       record.status = status;
@@ -137,28 +166,20 @@ export async function startFhirServer(options: { port?: number; host?: string; f
     if (fault?.kind === "status") return reply(fault.status, outcome("transient", `injected ${fault.status}`), fault.retryAfter ? { "retry-after": fault.retryAfter } : {});
     if (fault?.kind === "reset") return void req.socket.destroy();
 
-    const [status, json] = await serve(method, path, body, req.headers.prefer === "return=minimal");
+    const [status, json] = unreadable ? [400, outcome("structure", "the body is not JSON")] : await serve(method, path, parsed, req.headers.prefer === "return=minimal");
     if (fault?.kind === "apply-then-reset") return void req.socket.destroy();
     if (fault?.kind === "slow") await sleep(fault.ms);
     if (half > 0) await sleep(half);
     reply(status, json);
   }
 
-  async function serve(method: string, path: string, body: string, minimal: boolean): Promise<[number, unknown]> {
-    let parsed: unknown;
-    if (method === "POST" || method === "PUT") {
-      try {
-        parsed = JSON.parse(body);
-      } catch {
-        return [400, outcome("structure", "the body is not JSON")];
-      }
-    }
+  async function serve(method: string, path: string, parsed: unknown, minimal: boolean): Promise<[number, unknown]> {
     if (method === "POST" && path === "") return serveBundle(parsed as Bundle, minimal);
     if (method === "PUT" || method === "DELETE") {
       const entry: BundleEntry = { request: { method, url: path }, resource: parsed as Resource };
       const refused = await check(entry, "");
       if (refused) return refused;
-      const existed = await exists(path);
+      const existed = exists(path);
       const response = await router.handleRequest(fhirRequest(method, path, parsed), repo);
       const status = statusOf(response[0]);
       if (status >= 300) return [status, response[0]];
@@ -177,7 +198,7 @@ export async function startFhirServer(options: { port?: number; host?: string; f
       return [400, outcome("too-costly", `Bundle contains more than ${faults.maxBundleEntries} entries`)];
     }
     const checks = await Promise.all(entries.map((entry, i) => check(entry, `Bundle.entry[${i}]`)));
-    const existed = await Promise.all(entries.map((entry) => exists(entry.request?.url ?? "")));
+    const existed = entries.map((entry) => exists(entry.request?.url ?? ""));
     if (bundle.type === "transaction") {
       const refused = checks.find((c) => c !== undefined);
       if (refused) return refused;
@@ -210,7 +231,7 @@ export async function startFhirServer(options: { port?: number; host?: string; f
     const resource = entry.resource;
     if (!resource || `${resource.resourceType}/${resource.id}` !== url) return [400, outcome("invalid", `${at}the resource does not match ${url}`, where)];
     try {
-      validateResource(resource);
+      if (validate) validateResource(resource);
     } catch (error) {
       if (error instanceof OperationOutcomeError) return [400, error.outcome];
       throw error;
@@ -218,25 +239,15 @@ export async function startFhirServer(options: { port?: number; host?: string; f
     return undefined;
   }
 
-  async function exists(key: string): Promise<boolean> {
+  function exists(key: string): boolean {
     const [type, id] = key.split("/");
-    if (!type || !id) return false;
-    try {
-      await repo.readResource(type, id);
-      return true;
-    } catch {
-      return false;
-    }
+    return type !== undefined && id !== undefined && internals.resources.get(type)?.has(id) === true;
   }
 
-  // The memory repository keeps `resources: Map<type, Map<id, resource>>` and `history: Map<type, Map<id, version[]>>`
-  // (private in its types); it only ever replaces a stored object, never mutates one, so keeping the references
-  // and the history lengths is enough to restore them.
+  // It only ever replaces a stored object, never mutates one: keeping the references and the history lengths is
+  // enough to restore them.
   function snapshot(entries: readonly BundleEntry[]): () => void {
-    const { resources, history } = repo as unknown as {
-      resources: Map<string, Map<string, Resource>>;
-      history: Map<string, Map<string, Resource[]>>;
-    };
+    const { resources, history } = internals;
     const saved = entries.map((entry) => {
       const [type = "", id = ""] = (entry.request?.url ?? "").split("/");
       return { type, id, current: resources.get(type)?.get(id), versions: history.get(type)?.get(id)?.length };
@@ -272,8 +283,10 @@ export async function startFhirServer(options: { port?: number; host?: string; f
     },
     async versions(key) {
       const [type = "", id = ""] = key.split("/");
-      const { history } = repo as unknown as { history: Map<string, Map<string, Resource[]>> };
-      return history.get(type)?.get(id)?.length ?? 0;
+      return internals.history.get(type)?.get(id)?.length ?? 0;
+    },
+    async idle() {
+      while (handling > 0) await sleep(5);
     },
     reset() {
       repo.clear();
@@ -292,15 +305,10 @@ function fhirRequest(method: FhirRequest["method"], url: string, body: unknown):
   return { method, url, pathname: "", body, params: {}, query: {} };
 }
 
-function keysOf(method: string, path: string, body: string): string[] {
+function keysOf(method: string, path: string, parsed: unknown): string[] {
   if (method === "PUT" || method === "DELETE") return [path];
-  if (method !== "POST") return [];
-  try {
-    const bundle = JSON.parse(body) as Bundle;
-    return (bundle.entry ?? []).map((e) => e.request?.url ?? "");
-  } catch {
-    return [];
-  }
+  const bundle = parsed as Bundle | undefined;
+  return method === "POST" && Array.isArray(bundle?.entry) ? bundle.entry.map((e) => e.request?.url ?? "") : [];
 }
 
 function responseBundle(type: "transaction-response" | "batch-response", entries: readonly BundleEntry[], results: readonly BundleEntry[], existed: readonly boolean[], minimal: boolean): Bundle {
@@ -355,7 +363,8 @@ const CAPABILITY_STATEMENT = {
 
 // Alone: a server in a process of its own (the bench measures the loader's CPU apart from the server's).
 if (process.argv[1]?.endsWith("fhirServer.ts")) {
-  const { values } = parseArgs({ options: { latency: { type: "string", default: "0" }, port: { type: "string", default: "0" } } });
-  const running = await startFhirServer({ port: Number(values.port), faults: { latencyMs: Number(values.latency) } });
+  const { values } = parseArgs({ options: { latency: { type: "string", default: "0" }, port: { type: "string", default: "0" }, "skip-validation": { type: "boolean", default: false } } });
+  const running = await startFhirServer({ port: Number(values.port), faults: { latencyMs: Number(values.latency) }, validate: !values["skip-validation"] });
   process.stdout.write(`${running.base}\n`);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void running.close().then(() => process.exit(0)));
 }
