@@ -3,6 +3,7 @@
 // values) unless --verbose.
 import { readFileSync } from "node:fs";
 import type { LoadProgress, LoadResult } from "../load/load.js";
+import type { ClientCredentialsOptions } from "../load/oauth.js";
 import { type CommandModule, EXIT, internalError, print } from "./common.js";
 
 export const loadCommand: CommandModule = (yargs, done) =>
@@ -20,6 +21,12 @@ export const loadCommand: CommandModule = (yargs, done) =>
         .option("delete", { type: "boolean", default: false, describe: "also DELETE every resource listed in changes/deleted.ndjson" })
         .option("dry-run", { type: "boolean", default: false, describe: "read everything and check the server (GET metadata), but send and write nothing" })
         .option("token-file", { type: "string", describe: "file holding a bearer token (default: the DCM2FHIR_TOKEN environment variable)" })
+        .option("client-id", { type: "string", describe: "OAuth2 client credentials (SMART Backend Services): the client id; with --private-key-file or --client-secret-file" })
+        .option("private-key-file", { type: "string", describe: "RSA or EC P-384 private key (PEM or JWK) signing the client's JWT (private_key_jwt)" })
+        .option("key-id", { type: "string", describe: "kid of that key in the server's JWK Set" })
+        .option("client-secret-file", { type: "string", describe: "file holding the client secret (client_secret_basic; default: DCM2FHIR_CLIENT_SECRET)" })
+        .option("token-url", { type: "string", describe: "the token endpoint (default: from the server's .well-known/smart-configuration)" })
+        .option("scope", { type: "string", describe: "scopes to ask for (default: system/Endpoint.write system/Patient.write system/ImagingStudy.write)" })
         .option("restart", { type: "boolean", default: false, describe: "ignore the checkpoint of an earlier run: send everything again" })
         .option("progress", { type: "boolean", describe: "print progress to stderr (default: when stderr is a terminal)" })
         .option("verbose", { type: "boolean", default: false, describe: "also print the server's message for every resource it refused (it may quote values)" }),
@@ -35,6 +42,12 @@ export const loadCommand: CommandModule = (yargs, done) =>
           delete: args.delete,
           dryRun: args["dry-run"],
           tokenFile: args["token-file"],
+          clientId: args["client-id"],
+          privateKeyFile: args["private-key-file"],
+          keyId: args["key-id"],
+          clientSecretFile: args["client-secret-file"],
+          tokenUrl: args["token-url"],
+          scope: args.scope,
           restart: args.restart,
           progress: args.progress ?? process.stderr.isTTY === true,
           verbose: args.verbose,
@@ -53,6 +66,12 @@ interface CliOptions {
   delete: boolean;
   dryRun: boolean;
   tokenFile?: string;
+  clientId?: string;
+  privateKeyFile?: string;
+  keyId?: string;
+  clientSecretFile?: string;
+  tokenUrl?: string;
+  scope?: string;
   restart: boolean;
   progress: boolean;
   verbose: boolean;
@@ -63,8 +82,10 @@ async function runLoad(o: CliOptions): Promise<number> {
   const { LoadFailure } = await import("../load/errors.js");
   const { UsageError } = await import("../crawl/walk.js");
   let token: string | undefined;
+  let oauth: ClientCredentialsOptions | undefined;
   try {
-    token = readToken(o.tokenFile);
+    oauth = readClientCredentials(o);
+    token = oauth ? undefined : readToken(o.tokenFile);
   } catch (error) {
     return print(`dcm2fhir: ${(error as Error).message}`), EXIT.usage;
   }
@@ -89,6 +110,7 @@ async function runLoad(o: CliOptions): Promise<number> {
       dryRun: o.dryRun,
       restart: o.restart,
       token,
+      oauth,
       signal: controller.signal,
       onProgress: o.progress ? showProgress : undefined,
     });
@@ -107,16 +129,36 @@ async function runLoad(o: CliOptions): Promise<number> {
   }
 }
 
+/** Client credentials when --client-id is given; secrets and keys are read from files, never from the command line. */
+function readClientCredentials(o: CliOptions): ClientCredentialsOptions | undefined {
+  const others = [o.privateKeyFile && "--private-key-file", o.clientSecretFile && "--client-secret-file", o.keyId && "--key-id", o.tokenUrl && "--token-url", o.scope && "--scope"].filter(Boolean);
+  if (o.clientId === undefined) {
+    if (others.length > 0) throw new Error(`${others[0]} goes with --client-id`);
+    return undefined;
+  }
+  if (o.tokenFile !== undefined) throw new Error("give --token-file or --client-id, not both");
+  const secret = o.clientSecretFile !== undefined ? readSecretFile(o.clientSecretFile, "--client-secret-file") : o.privateKeyFile === undefined ? process.env.DCM2FHIR_CLIENT_SECRET || undefined : undefined;
+  const privateKey = o.privateKeyFile !== undefined ? readSecretFile(o.privateKeyFile, "--private-key-file") : undefined;
+  if ((secret === undefined) === (privateKey === undefined)) throw new Error("--client-id needs --private-key-file or --client-secret-file (or DCM2FHIR_CLIENT_SECRET), one of them");
+  return { clientId: o.clientId, clientSecret: secret, privateKey, keyId: o.keyId, tokenUrl: o.tokenUrl, scope: o.scope };
+}
+
+function readSecretFile(file: string, option: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8").trim();
+  } catch (error) {
+    throw new Error(`cannot read ${option} (${(error as NodeJS.ErrnoException).code})`);
+  }
+  if (text === "") throw new Error(`${option} is empty`);
+  return text;
+}
+
 /** --token-file wins over DCM2FHIR_TOKEN. The token itself is never printed. */
 function readToken(file: string | undefined): string | undefined {
   let token: string | undefined;
   if (file !== undefined) {
-    try {
-      token = readFileSync(file, "utf8").trim();
-    } catch (error) {
-      throw new Error(`cannot read --token-file (${(error as NodeJS.ErrnoException).code})`);
-    }
-    if (token === "") throw new Error("--token-file is empty");
+    token = readSecretFile(file, "--token-file");
   } else {
     token = process.env.DCM2FHIR_TOKEN?.trim() || undefined;
   }

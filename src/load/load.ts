@@ -12,6 +12,7 @@ import { type BundleType, madeOutcome } from "./bundle.js";
 import { Checkpoint } from "./checkpoint.js";
 import { Deliverer, type NotStored } from "./deliver.js";
 import { LoadFailure } from "./errors.js";
+import { type ClientCredentialsOptions, clientCredentials } from "./oauth.js";
 import { type LoadEntry, isInvalid, readPhase } from "./ndjson.js";
 import { Pace } from "./pace.js";
 import { type Phase, planPhases } from "./plan.js";
@@ -39,7 +40,9 @@ export interface LoadOptions {
   readonly restart?: boolean;
   /** Sent as `Authorization: Bearer <token>`. */
   readonly token?: string;
-  /** Or any source of Authorization headers (OAuth2 client credentials). */
+  /** OAuth2 client credentials (SMART Backend Services): tokens fetched, renewed before they expire and after a 401. */
+  readonly oauth?: ClientCredentialsOptions;
+  /** Or any other source of Authorization headers. */
   readonly credentials?: Credentials;
   /** Timeouts, attempts and backoff of every request (see src/http/send.ts). */
   readonly policy?: Partial<Omit<SendPolicy, "signal" | "onRetry">>;
@@ -91,7 +94,6 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   const { url, shown } = serverUrl(options.server);
   const phases = planPhases(options.folder, options);
   if (outputInFlux(options.folder)) throw new LoadFailure("folder-busy", "a convert run is writing this folder (or was killed while committing it): load it once convert has finished");
-  const credentials = options.credentials ?? (options.token !== undefined ? bearerToken(options.token) : NO_CREDENTIALS);
 
   const tally = new Tally();
   const controller = new AbortController();
@@ -114,7 +116,10 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     },
   };
 
-  const server = await checkServer(url, credentials, { ...policy, onRetry: undefined }, bundle, [...new Set(phases.map((p) => p.resourceType))]);
+  const quietPolicy = { ...policy, onRetry: undefined };
+  const credentials =
+    options.credentials ?? (options.oauth ? clientCredentials(options.oauth, url, quietPolicy) : options.token !== undefined ? bearerToken(options.token) : NO_CREDENTIALS);
+  const server = await checkServer(url, credentials, quietPolicy, bundle, [...new Set(phases.map((p) => p.resourceType))]);
   const files = [...new Set(phases.map((p) => p.file))];
   const checkpoint = Checkpoint.open(options.folder, shown, files, { restart: options.restart, readOnly: options.dryRun });
   const errors = new ErrorLog(options.dryRun ? undefined : checkpoint.tempPath("load-errors.ndjson"));

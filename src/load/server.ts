@@ -60,6 +60,6 @@ export async function checkServer(base: string, credentials: Credentials, policy
 export function authRefused(status: number, what: string): LoadFailure {
   return new LoadFailure(
     "auth-refused",
-    `the server refused our credentials (HTTP ${status} to ${what}): set DCM2FHIR_TOKEN or --token-file to a token it accepts; nothing more is sent`,
+    `the server refused our credentials (HTTP ${status} to ${what}): give a token it accepts (DCM2FHIR_TOKEN, --token-file) or client credentials (--client-id); nothing more is sent`,
   );
 }

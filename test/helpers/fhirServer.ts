@@ -46,6 +46,8 @@ export interface Faults {
   tokenOnMetadata: boolean;
   /** Medplum's server refuses larger Bundles. */
   maxBundleEntries: number;
+  /** Not a fault: when set, GET .well-known/smart-configuration names this token endpoint (SMART discovery). */
+  smartTokenEndpoint?: string;
 }
 
 export interface ReceivedRequest {
@@ -91,7 +93,7 @@ function indexDefinitions(): void {
 }
 
 export function noFaults(): Faults {
-  return { queue: [], latencyMs: 0, refuse: new Set(), busyOnce: new Set(), token: undefined, tokenOnMetadata: false, maxBundleEntries: 50 };
+  return { queue: [], latencyMs: 0, refuse: new Set(), busyOnce: new Set(), token: undefined, tokenOnMetadata: false, maxBundleEntries: 50, smartTokenEndpoint: undefined };
 }
 
 export interface FhirServerOptions {
@@ -152,6 +154,10 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     if (half > 0) await sleep(half);
 
     if (path === undefined) return reply(404, outcome("not-found", "not under the FHIR base"));
+    if (method === "GET" && path === ".well-known/smart-configuration") {
+      const endpoint = faults.smartTokenEndpoint;
+      return endpoint ? reply(200, { token_endpoint: endpoint, grant_types_supported: ["client_credentials"] }) : reply(404, outcome("not-found", "no SMART configuration"));
+    }
     const isMetadata = method === "GET" && path === "metadata";
     if (faults.token !== undefined && (!isMetadata || faults.tokenOnMetadata) && req.headers.authorization !== `Bearer ${faults.token}`) {
       return reply(401, outcome("login", "a valid bearer token is required"), { "www-authenticate": "Bearer" });
