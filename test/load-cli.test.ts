@@ -108,6 +108,33 @@ describe("dcm2fhir load", () => {
     expect(verbose.output).toMatch(/business-rule: .*refused by the test server/);
   });
 
+  it("SIGTERM stops a run cleanly (exit 143, what was acknowledged kept); the same command then finishes it", async () => {
+    const folder = await syntheticFolder(60, 2);
+    server.faults.latencyMs = 40;
+    const { child, done } = start(["load", folder, "--server", server.base, "--batch-size", "10", "--concurrency", "2"]);
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (writes().filter((r) => r.status === 200).length >= 3 || child.exitCode !== null) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 2);
+    });
+    child.kill("SIGTERM");
+    const stopped = await done;
+    expect(stopped.status, stopped.output).toBe(143);
+    expect(stopped.output).toMatch(/run (load|the same command) again/);
+    expect(JSON.parse(readFileSync(join(folder, "load-report.json"), "utf8"))).toMatchObject({ complete: false });
+    await server.idle();
+    server.faults.latencyMs = 0;
+    const finished = await cli(["load", folder, "--server", server.base, "--batch-size", "10", "--concurrency", "2"]);
+    expect(finished.status, finished.output).toBe(0);
+    const report = JSON.parse(readFileSync(join(folder, "load-report.json"), "utf8")) as { sent: number; skipped: number };
+    expect(report.skipped).toBeGreaterThan(0);
+    expect(report.sent + report.skipped).toBe(181);
+    await expectServerHolds(server, resourcesOf(folder), () => [1, 2]);
+  });
+
   it("a run killed with SIGKILL at a random moment is finished by the next run, which re-sends at most what was in flight", async () => {
     const folder = await syntheticFolder(200, 2);
     const expected = resourcesOf(folder);

@@ -147,7 +147,12 @@ describe("load into a FHIR server", () => {
     const lastPatient = `Patient/${readNdjson<{ id: string }>(join(folder, "Patient.ndjson"))[29]!.id}`;
     server.faults.busyOnce.add(lastPatient);
     server.faults.latencyMs = 10;
-    await run(folder, { batchSize: 10, concurrency: 4 });
+    const progress: Array<{ phase: string; sent: number; stored: number }> = [];
+    await run(folder, { batchSize: 10, concurrency: 4, progressEveryMs: 20, onProgress: (p) => progress.push(p) });
+    // Progress came while it ran: phase by phase, counts that only grow.
+    expect(progress.length).toBeGreaterThan(2);
+    expect(progress.map((p) => p.phase).filter((p, i, all) => p !== all[i - 1])).toEqual(["Endpoint", "Patient", "ImagingStudy"].slice(3 - new Set(progress.map((p) => p.phase)).size));
+    for (let i = 1; i < progress.length; i++) expect(progress[i]!.stored).toBeGreaterThanOrEqual(progress[i - 1]!.stored);
     await expectServerHolds(server, resourcesOf(folder));
     const firstStudy = writes().findIndex((r) => r.keys.some((k) => k.startsWith("ImagingStudy/")));
     const lastPatientRequest = writes().findLastIndex((r) => r.keys.some((k) => k.startsWith("Patient/")));
