@@ -9,7 +9,7 @@ import { DEFAULT_POLICY, type HttpFailure, type SendPolicy, redact } from "../ht
 import { outputInFlux } from "../write/outputDir.js";
 import { type Credentials, NO_CREDENTIALS, bearerToken } from "./auth.js";
 import { type BundleType, madeOutcome } from "./bundle.js";
-import { Checkpoint } from "./checkpoint.js";
+import { Checkpoint, STATE_DIR } from "./checkpoint.js";
 import { Deliverer, type NotStored } from "./deliver.js";
 import { LoadFailure } from "./errors.js";
 import { type ClientCredentialsOptions, clientCredentials } from "./oauth.js";
@@ -79,6 +79,7 @@ export interface LoadResult {
 }
 
 export const LOAD_OUTPUT_FILES = ["load-errors.ndjson", "load-report.json"] as const;
+const [ERRORS_FILE, REPORT_FILE] = LOAD_OUTPUT_FILES;
 const DEFAULT_BATCH = 50;
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_BUNDLE_BYTES = 4 << 20;
@@ -102,8 +103,6 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     stopped ??= failure;
     controller.abort(failure);
   };
-  const onAbort = () => controller.abort(options.signal!.reason);
-  options.signal?.addEventListener("abort", onAbort, { once: true });
   const pace = new Pace(concurrency);
   const policy: SendPolicy = {
     ...DEFAULT_POLICY,
@@ -119,10 +118,27 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   const quietPolicy = { ...policy, onRetry: undefined };
   const credentials =
     options.credentials ?? (options.oauth ? clientCredentials(options.oauth, url, quietPolicy) : options.token !== undefined ? bearerToken(options.token) : NO_CREDENTIALS);
-  const server = await checkServer(url, credentials, quietPolicy, bundle, [...new Set(phases.map((p) => p.resourceType))]);
+  const onAbort = () => controller.abort(options.signal!.reason);
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
   const files = [...new Set(phases.map((p) => p.file))];
-  const checkpoint = Checkpoint.open(options.folder, shown, files, { restart: options.restart, readOnly: options.dryRun });
-  const errors = new ErrorLog(options.dryRun ? undefined : checkpoint.tempPath("load-errors.ndjson"));
+  let server: ServerInfo;
+  let checkpoint: Checkpoint;
+  let errors: ErrorLog;
+  try {
+    server = await checkServer(url, credentials, quietPolicy, bundle, [...new Set(phases.map((p) => p.resourceType))]);
+    checkpoint = Checkpoint.open(options.folder, shown, files, { restart: options.restart, readOnly: options.dryRun });
+  } catch (error) {
+    options.signal?.removeEventListener("abort", onAbort);
+    throw error;
+  }
+  try {
+    errors = new ErrorLog(options.dryRun ? undefined : checkpoint.tempPath(ERRORS_FILE));
+  } catch (error) {
+    checkpoint.release();
+    options.signal?.removeEventListener("abort", onAbort);
+    throw new LoadFailure("folder-unwritable", `cannot write in ${STATE_DIR}/ (${(error as NodeJS.ErrnoException).code})`);
+  }
   let internal: unknown;
 
   let batchLimit = batchSize;
@@ -171,10 +187,10 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     });
     const inFlight = new Set<Promise<void>>();
     const dispatch = async (batch: LoadEntry[]) => {
+      if (!options.dryRun) await pace.acquire(controller.signal);
       tally.sent += batch.length;
       const seq = errors.take();
       if (options.dryRun) return errors.settle(seq, []);
-      await pace.acquire(controller.signal);
       const delivery: Promise<void> = deliverer
         .deliver(batch, true)
         .then((notStored) => errors.settle(seq, inFileOrder(notStored)))
@@ -247,8 +263,8 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   });
   try {
     if (!options.dryRun) {
-      errors.commit(join(options.folder, "load-errors.ndjson"));
-      writeReport(options.folder, checkpoint.tempPath("load-report.json"), report);
+      errors.commit(join(options.folder, ERRORS_FILE));
+      writeReport(checkpoint.tempPath(REPORT_FILE), join(options.folder, REPORT_FILE), report);
       // Everything this run read is on the server: nothing is left to resume, and the next load starts afresh.
       if (complete && errors.lines === 0) checkpoint.forget(files);
     }

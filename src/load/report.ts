@@ -1,7 +1,6 @@
 // What a load did: counters, load-errors.ndjson (one line per resource not stored) and load-report.json. Both
 // files are written to a temporary name and renamed into place: a reader never sees half of one.
 import { closeSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
-import { join } from "node:path";
 import { VERSION } from "../version.js";
 import type { BundleType } from "./bundle.js";
 import { LoadFailure } from "./errors.js";
@@ -143,10 +142,10 @@ export class ErrorLog {
   }
 }
 
-export function writeReport(folder: string, temp: string, report: LoadReport): void {
+export function writeReport(temp: string, path: string, report: LoadReport): void {
   try {
     writeFileSync(temp, `${JSON.stringify(report, null, 2)}\n`);
-    renameSync(temp, join(folder, "load-report.json"));
+    renameSync(temp, path);
   } catch (error) {
     throw new LoadFailure("folder-unwritable", `cannot write load-report.json in the folder (${(error as NodeJS.ErrnoException).code})`);
   }
