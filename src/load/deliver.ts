@@ -47,31 +47,10 @@ export class Deliverer {
   /** Delivers entries whose request slot the caller already holds (the producer's back-pressure), or takes one. */
   async deliver(entries: readonly LoadEntry[], holdingSlot: boolean, attempt = 1, renewed = false): Promise<NotStored[]> {
     const o = this.o;
-    if (!holdingSlot) {
-      try {
-        await o.pace.acquire(o.signal);
-      } catch {
-        return [];
-      }
-    }
-    let answer: SendResponse;
-    try {
-      const authorization = await o.credentials.authorization();
-      const headers = authorization ? { ...HEADERS, authorization } : HEADERS;
-      o.tally.requests++;
-      answer = await send(o.url, { method: "POST", headers, body: bundleBody(o.bundle, entries, o.shownBase) }, o.policy);
-    } catch (error) {
-      if (o.signal.aborted) return [];
-      if (!(error instanceof HttpFailure)) throw error;
-      o.tally.failed += entries.length;
-      o.failing(error);
-      return entries.map((entry) => notStored(entry, error.status ?? 0, madeOutcome(issueCode(error), error.message)));
-    } finally {
-      o.pace.release();
-    }
+    const answer = await this.exchange(entries, holdingSlot, "POST", o.url, bundleBody(o.bundle, entries, o.shownBase));
+    if (Array.isArray(answer)) return answer;
     if (answer.status === 401 || answer.status === 403) {
-      if (answer.status === 401 && !renewed && (await o.credentials.renew?.())) return this.deliver(entries, false, attempt, true);
-      o.stop(authRefused(answer.status, "a Bundle"));
+      if (await this.mayRetryAuth(answer.status, renewed)) return this.deliver(entries, false, attempt, true);
       return [];
     }
     if (answer.status >= 200 && answer.status < 300) {
@@ -86,7 +65,57 @@ export class Deliverer {
       if (halves[0].length === 0 && halves[1].length === 0 && !o.signal.aborted) o.shrinkBatches(entries.length - half);
       return [...halves[0], ...halves[1]];
     }
-    return this.settle(entries, [entryAnswer(entries[0]!, answer.status, outcomeOf(answer.status, answer.body))], attempt);
+    const entry = entries[0]!;
+    // A Bundle refused for a DELETE alone may mean "not there" (the effect asked for) or anything else: the plain
+    // DELETE interaction on the resource's URL answers without that ambiguity.
+    if (entry.text === undefined) return this.deleteAlone(entry, attempt);
+    return this.settle(entries, [entryAnswer(entry, answer.status, outcomeOf(answer.status, answer.body))], attempt);
+  }
+
+  private async deleteAlone(entry: LoadEntry, attempt: number, renewed = false): Promise<NotStored[]> {
+    const answer = await this.exchange([entry], false, "DELETE", `${this.o.url}/${entry.resourceType}/${encodeURIComponent(entry.id)}`);
+    if (Array.isArray(answer)) return answer;
+    if (answer.status === 401 || answer.status === 403) {
+      if (await this.mayRetryAuth(answer.status, renewed)) return this.deleteAlone(entry, attempt, true);
+      return [];
+    }
+    return this.settle([entry], [entryAnswer(entry, answer.status, outcomeOf(answer.status, answer.body))], attempt);
+  }
+
+  /**
+   * One request, in a slot of the pace: the answer, or for a request that got no final answer after its retries,
+   * a NotStored per entry (none when the run was stopped meanwhile).
+   */
+  private async exchange(entries: readonly LoadEntry[], holdingSlot: boolean, method: "POST" | "DELETE", url: string, body?: string): Promise<SendResponse | NotStored[]> {
+    const o = this.o;
+    if (!holdingSlot) {
+      try {
+        await o.pace.acquire(o.signal);
+      } catch {
+        return [];
+      }
+    }
+    try {
+      const authorization = await o.credentials.authorization();
+      const headers = authorization ? { ...HEADERS, authorization } : HEADERS;
+      o.tally.requests++;
+      return await send(url, { method, headers, body }, o.policy);
+    } catch (error) {
+      if (o.signal.aborted) return [];
+      if (!(error instanceof HttpFailure)) throw error;
+      o.tally.failed += entries.length;
+      o.failing(error);
+      return entries.map((entry) => notStored(entry, error.status ?? 0, madeOutcome(issueCode(error), error.message)));
+    } finally {
+      o.pace.release();
+    }
+  }
+
+  /** After a 401 (or 403): credentials that can renew get one more try; otherwise the run stops. */
+  private async mayRetryAuth(status: number, renewed: boolean): Promise<boolean> {
+    if (status === 401 && !renewed && (await this.o.credentials.renew?.())) return true;
+    this.o.stop(authRefused(status, "a request"));
+    return false;
   }
 
   private async settle(entries: readonly LoadEntry[], answers: ReturnType<typeof readBundleAnswer>, attempt: number): Promise<NotStored[]> {
