@@ -74,7 +74,7 @@ describe("Bundles", () => {
 
   it("are transaction or batch Bundles of PUT <type>/<id> (the resource's text as is) and DELETE entries", () => {
     const body = bundleBody("transaction", [put, del], "https://fhir.example.org/R4");
-    expect(JSON.parse(body)).toEqual({
+    expect(JSON.parse(body.toString())).toEqual({
       resourceType: "Bundle",
       type: "transaction",
       entry: [
@@ -82,7 +82,7 @@ describe("Bundles", () => {
         { request: { method: "DELETE", url: "ImagingStudy/1.2.3" } },
       ],
     });
-    expect(body).toContain(put.text);
+    expect(body.toString()).toContain(put.text);
   });
 
   it("read each entry's answer: created, updated, refused, later; a DELETE of what is gone succeeded", () => {

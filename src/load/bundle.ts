@@ -14,16 +14,22 @@ export type EntryAnswer =
 
 /**
  * `base` is the server's base URL without credentials or trailing slash: entry.fullUrl is the absolute URL the
- * resource will have (R4 3.1.0.11.2: a PUT entry's fullUrl is the resource's own URL).
+ * resource will have (R4 3.1.0.11.2: a PUT entry's fullUrl is the resource's own URL). Built as bytes: each line
+ * is encoded once, and no string of the whole Bundle is ever made (flattening one cost more than the sending).
  */
-export function bundleBody(type: BundleType, entries: readonly LoadEntry[], base: string): string {
-  const parts = entries.map((e) => {
+export function bundleBody(type: BundleType, entries: readonly LoadEntry[], base: string): Buffer {
+  const parts: Buffer[] = [Buffer.from(`{"resourceType":"Bundle","type":"${type}","entry":[`)];
+  entries.forEach((e, i) => {
     const url = `${e.resourceType}/${e.id}`;
-    return e.text === undefined
-      ? `{"request":{"method":"DELETE","url":${JSON.stringify(url)}}}`
-      : `{"fullUrl":${JSON.stringify(`${base}/${url}`)},"resource":${e.text},"request":{"method":"PUT","url":${JSON.stringify(url)}}}`;
+    const comma = i > 0 ? "," : "";
+    if (e.text === undefined) {
+      parts.push(Buffer.from(`${comma}{"request":{"method":"DELETE","url":${JSON.stringify(url)}}}`));
+    } else {
+      parts.push(Buffer.from(`${comma}{"fullUrl":${JSON.stringify(`${base}/${url}`)},"resource":`), Buffer.from(e.text), Buffer.from(`,"request":{"method":"PUT","url":${JSON.stringify(url)}}}`));
+    }
   });
-  return `{"resourceType":"Bundle","type":"${type}","entry":[${parts.join(",")}]}`;
+  parts.push(Buffer.from("]}"));
+  return Buffer.concat(parts);
 }
 
 const RETRYABLE = new Set([429, 502, 503, 504]);
