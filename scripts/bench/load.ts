@@ -6,6 +6,8 @@
 //
 //   npx tsx scripts/bench/load.ts [--quick]
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
@@ -33,16 +35,19 @@ interface Measured {
 /** One way of running the loader against the server; the first is the target's. */
 interface Setup {
   readonly name: string;
-  readonly validate: boolean;
+  /** The test FHIR server, with or without Medplum's validator; or a sink that only waits (not a FHIR server). */
+  readonly server: "latency-only" | "validating" | "sink";
   readonly batchSize: number;
 }
 
 const SETUPS: readonly Setup[] = [
   // The target's: the defaults (--batch-size 50) against a server whose work per request is mostly the latency.
-  { name: "server: latency only, batch 50", validate: false, batchSize: 50 },
+  { name: "server: latency only, batch 50", server: "latency-only", batchSize: 50 },
   // Latency a larger share of each request: what concurrency buys when the server's own CPU matters less.
-  { name: "server: latency only, batch 10", validate: false, batchSize: 10 },
-  { name: "server: validating, batch 50", validate: true, batchSize: 50 },
+  { name: "server: latency only, batch 10", server: "latency-only", batchSize: 10 },
+  { name: "server: validating, batch 50", server: "validating", batchSize: 50 },
+  // No server work at all: the loader's own limit.
+  { name: "sink (waits, stores nothing), batch 50", server: "sink", batchSize: 50 },
 ];
 
 interface Rates {
@@ -60,14 +65,16 @@ export const loadSection: BenchSection = async (ctx) => {
   const empty = writeArchive(join(ctx.tmp, "archive-empty"), ctx.repo, 0, 0);
   ctx.log(`load: ${small.resources} resources (${large.resources} for the memory check), ${LATENCY_MS} ms added per request, ${runs} run(s) per concurrency`);
 
-  const servers = { latencyOnly: await startServer(ctx.repo, LATENCY_MS, false), validating: undefined as Server | undefined };
+  const servers: Partial<Record<Setup["server"], Server>> = {};
   try {
+    servers["latency-only"] = await startServer(ctx.repo, LATENCY_MS, false);
     servers.validating = await startServer(ctx.repo, LATENCY_MS, true);
+    servers.sink = await startSink(LATENCY_MS);
     const measured: Rates[] = SETUPS.map((setup) => ({ setup, rates: { 1: [], 4: [], 8: [] }, cpuSeconds: [] }));
     // Rounds of every setup and concurrency in turn, so that a busy spell of the machine spreads over all of them.
     for (let round = 0; round < runs; round++) {
       for (const r of measured) {
-        const server = r.setup.validate ? servers.validating : servers.latencyOnly;
+        const server = servers[r.setup.server]!;
         for (const concurrency of CONCURRENCIES) {
           const m = await measureLoad(ctx, small.dir, server.base, ["--concurrency", String(concurrency), "--batch-size", String(r.setup.batchSize)]);
           r.rates[concurrency]!.push(m.report["resources/s"]);
@@ -77,16 +84,15 @@ export const loadSection: BenchSection = async (ctx) => {
       }
     }
     // Start-up, the metadata check and the report: what a run costs whatever its size, subtracted from the CPU time.
-    const baseline = await measureLoad(ctx, empty.dir, servers.latencyOnly.base, []);
+    const baseline = await measureLoad(ctx, empty.dir, servers["latency-only"].base, []);
     // With V8's old space capped, what peak RSS still grows with the archive is memory the loader keeps, not garbage
     // a roomy heap has not collected yet (measured once uncapped: 147 MB, then 183 MB at 4× the resources).
     const heapCap = [`--max-old-space-size=${HEAP_CAP_MB}`];
-    const smallRss = await measureLoad(ctx, small.dir, servers.latencyOnly.base, ["--concurrency", "8"], heapCap);
-    const largeRss = await measureLoad(ctx, large.dir, servers.latencyOnly.base, ["--concurrency", "8"], heapCap);
+    const smallRss = await measureLoad(ctx, small.dir, servers["latency-only"].base, ["--concurrency", "8"], heapCap);
+    const largeRss = await measureLoad(ctx, large.dir, servers["latency-only"].base, ["--concurrency", "8"], heapCap);
     return result(ctx, { small, large, baseline, measured, smallRss, largeRss });
   } finally {
-    servers.latencyOnly.stop();
-    servers.validating?.stop();
+    for (const server of Object.values(servers)) server.stop();
   }
 };
 
@@ -95,7 +101,7 @@ export default loadSection;
 function result(ctx: BenchContext, m: { small: Archive; large: Archive; baseline: Measured; measured: readonly Rates[]; smallRss: Measured; largeRss: Measured }): SectionResult {
   const rate = (r: Rates, c: number) => median(r.rates[c]!);
   const scaling = (r: Rates, c: number) => rate(r, c) / rate(r, 1);
-  const cpu = m.measured.filter((r) => r.setup.batchSize === 50).flatMap((r) => r.cpuSeconds);
+  const cpu = m.measured.filter((r) => r.setup.batchSize === 50 && r.setup.server !== "sink").flatMap((r) => r.cpuSeconds);
   const cpuPer1000Ms = cpu.length > 0 && m.baseline.cpuSeconds !== null ? ((median(cpu) - m.baseline.cpuSeconds) / m.small.resources) * 1e6 : null;
   const rssGrowth = m.smallRss.peakRssBytes && m.largeRss.peakRssBytes ? m.largeRss.peakRssBytes / m.smallRss.peakRssBytes : null;
   const mb = (bytes: number | null) => (bytes === null ? "?" : `${Math.round(bytes / 1e6)} MB`);
@@ -120,7 +126,7 @@ function result(ctx: BenchContext, m: { small: Archive; large: Archive; baseline
     `| --- | ${m.measured.map(() => "--- | ---").join(" | ")} |`,
     ...CONCURRENCIES.map((c) => `| ${c} | ${m.measured.map((r) => `${Math.round(rate(r, c))} | ${scaling(r, c).toFixed(2)}`).join(" | ")} |`),
     "",
-    `"Latency only": the server stores without Medplum's validator, so that its work per request is mostly the added latency, as a remote server's is. Medplum's router still costs this single-threaded server CPU per resource (deep copies), on the same ${availableParallelism()} cores as the loader, and with the validator (~0.5 ms per resource) that CPU is what limits the rate.`,
+    `The sink is no FHIR server: it waits ${LATENCY_MS} ms and answers 201 for every entry, so that only the loader's own CPU limits the rate. "Latency only": the test server stores without Medplum's validator, so that its work per request is mostly the added latency, as a remote server's is. Medplum's router still costs this single-threaded server CPU per resource (deep copies), on the same ${availableParallelism()} cores as the loader, and with the validator (~0.5 ms per resource) that CPU is what limits the rate.`,
     `Loader CPU (user + system, GNU time) per 1,000 resources: ${cpuPer1000Ms === null ? "not measured" : `${Math.round(cpuPer1000Ms)} ms`} (median run with Bundles of 50, less a run over an empty folder: ${m.baseline.cpuSeconds?.toFixed(2) ?? "?"} s of start-up, metadata check and report).`,
     `Loader peak RSS at concurrency 8 with V8's old space capped at ${HEAP_CAP_MB} MB: ${mb(m.smallRss.peakRssBytes)} for ${m.small.resources} resources, ${mb(m.largeRss.peakRssBytes)} for ${m.large.resources} (it streams the NDJSON).`,
   ];
@@ -176,6 +182,24 @@ function writeArchive(dir: string, repo: string, patients: number, studiesPerPat
 }
 
 // ---- processes ----------------------------------------------------------------------------------------
+
+/** In this process (idle while a run is measured): answers GET metadata and every Bundle after `latencyMs`. */
+async function startSink(latencyMs: number): Promise<Server> {
+  const sink = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () =>
+      setTimeout(() => {
+        if (req.url?.endsWith("/metadata")) return void res.writeHead(200, { "content-type": "application/fhir+json" }).end('{"resourceType":"CapabilityStatement","fhirVersion":"4.0.1"}');
+        const entries = Buffer.concat(chunks).toString("latin1").split('"request":{"method"').length - 1;
+        const entry = Array.from({ length: entries }, () => '{"response":{"status":"201 Created"}}').join(",");
+        res.writeHead(200, { "content-type": "application/fhir+json" }).end(`{"resourceType":"Bundle","type":"transaction-response","entry":[${entry}]}`);
+      }, latencyMs),
+    );
+  });
+  await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve));
+  return { base: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/fhir`, stop: () => void sink.close() };
+}
 
 interface Server {
   readonly base: string;
