@@ -9,4 +9,4 @@ export { load, LOAD_OUTPUT_FILES, type LoadOptions, type LoadResult, type LoadPr
 export { LoadFailure, type LoadFailureReason } from "./load/errors.js";
 export type { LoadReport, LoadErrorLine } from "./load/report.js";
 export { bearerToken, type Credentials } from "./load/auth.js";
-export { clientCredentials, type ClientCredentialsOptions } from "./load/oauth.js";
+export type { ClientCredentialsOptions } from "./load/oauth.js";

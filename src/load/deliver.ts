@@ -33,7 +33,9 @@ export interface DelivererOptions {
   readonly acknowledge: (lines: readonly number[]) => void;
   /** Stops the run (auth refused, server failing); the first call wins. */
   readonly stop: (failure: LoadFailure) => void;
+  /** A request got no final answer after its retries (the run stops after several in a row). */
   readonly failing: (error: HttpFailure) => void;
+  /** The server answered a request 2xx. */
   readonly succeeding: () => void;
   /** Batches are made at most this large from now on: a Bundle refused whole whose halves both passed was too large. */
   readonly shrinkBatches: (size: number) => void;
