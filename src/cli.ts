@@ -4,9 +4,10 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { BadUsage, EXIT, internalError, print } from "./cli/common.js";
 import { convertCommand } from "./cli/convert.js";
+import { loadCommand } from "./cli/load.js";
 import { VERSION } from "./version.js";
 
-const COMMANDS = [convertCommand];
+const COMMANDS = [convertCommand, loadCommand];
 
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.ok;

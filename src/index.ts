@@ -5,3 +5,8 @@ export { OutputError } from "./write/outputDir.js";
 export type { Report } from "./write/report.js";
 export { REASONS, type Reason, type FileFailure } from "./reasons.js";
 export type { ImagingStudy, Patient, Endpoint, SearchSetBundle } from "./fhir/types.js";
+export { load, LOAD_OUTPUT_FILES, type LoadOptions, type LoadResult, type LoadProgress } from "./load/load.js";
+export { LoadFailure, type LoadFailureReason } from "./load/errors.js";
+export type { LoadReport, LoadErrorLine } from "./load/report.js";
+export { bearerToken, type Credentials } from "./load/auth.js";
+export type { ClientCredentialsOptions } from "./load/oauth.js";

@@ -46,8 +46,9 @@ describe("send", () => {
     reset_();
     script = [status(503), status(429), reset, status(502), ok];
     const retries: string[] = [];
+    const statuses: Array<number | undefined> = [];
     const body = Buffer.from([0, 1, 2, 255]);
-    const res = await send(`${base}/x`, { method: "POST", body }, { ...fast, attempts: 5, onRetry: (r) => retries.push(r.cause) });
+    const res = await send(`${base}/x`, { method: "POST", body }, { ...fast, attempts: 5, onRetry: (r) => (retries.push(r.cause), statuses.push(r.status)) });
     expect(res.status).toBe(200);
     expect(res.body.toString()).toBe('{"ok":true}');
     expect(received).toHaveLength(5);
@@ -55,6 +56,7 @@ describe("send", () => {
     expect(received[0]!.body).toBe(body.toString());
     expect(retries[0]).toBe("HTTP 503");
     expect(retries[2]).toMatch(/connection failed/);
+    expect(statuses).toEqual([503, 429, undefined, 502]);
   });
 
   it("waits at least as long as Retry-After says", async () => {

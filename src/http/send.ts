@@ -32,7 +32,7 @@ export interface SendPolicy {
   readonly maxRetryAfterMs: number;
   readonly signal?: AbortSignal;
   /** Told before each wait, e.g. to count retries. Must not log URLs: they can carry patient identifiers. */
-  readonly onRetry?: (retry: { readonly attempt: number; readonly delayMs: number; readonly cause: string }) => void;
+  readonly onRetry?: (retry: { readonly attempt: number; readonly delayMs: number; readonly cause: string; readonly status?: number }) => void;
   /** For tests: the jitter's random source. */
   readonly random?: () => number;
 }
@@ -72,7 +72,7 @@ export async function send(url: string | URL, request: SendRequest, policy: Send
       const backoff = random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 2));
       if (last.retryAfterMs !== undefined && last.retryAfterMs > policy.maxRetryAfterMs) break;
       const delayMs = Math.max(backoff, last.retryAfterMs ?? 0);
-      policy.onRetry?.({ attempt, delayMs, cause: last.cause });
+      policy.onRetry?.({ attempt, delayMs, cause: last.cause, status: last.status });
       await sleep(delayMs, policy.signal);
     }
     policy.signal?.throwIfAborted();

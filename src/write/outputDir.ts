@@ -204,8 +204,17 @@ export class OutputDirectory {
   }
 }
 
+/**
+ * Whether a convert run is writing `dir` now (its lock is live) or was killed halfway through its commit (the
+ * next convert completes it): either way the outputs may not belong together yet. For readers such as `load`.
+ */
+export function outputInFlux(dir: string): boolean {
+  const lock = join(dir, LOCK);
+  return existsSync(join(dir, JOURNAL)) || (existsSync(lock) && !isStale(lock));
+}
+
 /** A lock is stale when its run is gone: same host and no such process, or a lock file a crash left unreadable. */
-function isStale(path: string): boolean {
+export function isStale(path: string): boolean {
   let owner: { pid?: number; host?: string };
   try {
     owner = JSON.parse(readFileSync(path, "utf8"));
