@@ -7,12 +7,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OutputDirectory } from "../src/write/outputDir.js";
 import { CLI, REPO, outputFiles, tempDir } from "./helpers/run.js";
+import { unprivilegedCli, worldReadableDir } from "./helpers/unprivileged.js";
 
 const FIXTURES = join(REPO, "fixtures/dicom");
 
 function cli(args: string[], options: { cwd?: string; asNobody?: boolean } = {}) {
-  const prefix = options.asNobody && process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
-  const [command, ...rest] = [...prefix, process.execPath, CLI, ...args];
+  const [command, ...rest] = [...(options.asNobody ? unprivilegedCli() : [process.execPath, CLI]), ...args];
   const r = spawnSync(command!, rest, { encoding: "utf8", cwd: options.cwd ?? REPO, timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: r.stdout + r.stderr };
 }
@@ -81,9 +81,12 @@ describe("exit codes and usage errors", () => {
     const r = cli(["convert", FIXTURES, "--out", file, "--timezone", "UTC"]);
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/--out names a file, not a folder/);
-    const readOnly = tempDir();
+    // The input is a copy nobody can read: the checkout itself may lie in a folder only its owner can enter.
+    const input = worldReadableDir();
+    copyFileSync(join(FIXTURES, "charsets/russian.dcm"), join(input, "a.dcm"));
+    const readOnly = worldReadableDir();
     chmodSync(readOnly, 0o555);
-    const denied = cli(["convert", FIXTURES, "--out", join(readOnly, "out"), "--timezone", "UTC"], { asNobody: true });
+    const denied = cli(["convert", input, "--out", join(readOnly, "out"), "--timezone", "UTC"], { asNobody: true, cwd: input });
     expect(denied.status).toBe(3);
     expect(denied.stderr).toMatch(/cannot create the output folder \(EACCES\): choose a writable --out/);
   });
