@@ -4,8 +4,11 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { BadUsage, EXIT, internalError, print } from "./cli/common.js";
 import { convertCommand } from "./cli/convert.js";
+import { indexCommand } from "./cli/indexCommand.js";
+import { searchCommand } from "./cli/search.js";
+import { serveCommand } from "./cli/serve.js";
 
-const COMMANDS = [convertCommand];
+const COMMANDS = [convertCommand, serveCommand, searchCommand, indexCommand];
 
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.ok;

@@ -16,6 +16,7 @@ import { StudyAssembler, type StudyGroup } from "./group/studies.js";
 import { type FileFailure, type Reason, comparePaths, displayPath } from "./reasons.js";
 import { validateResource } from "./validate/index.js";
 import { readFiles } from "./source/files.js";
+import { SEARCH_INDEX_FILE, stageSearchIndex } from "./state/searchIndex.js";
 import type { InstanceSink } from "./source/sink.js";
 import { LineWriter } from "./write/ndjson.js";
 import { OutputDirectory } from "./write/outputDir.js";
@@ -65,7 +66,7 @@ export interface ConvertResult {
 }
 
 /** Every file convert may write; files of an earlier run that this run does not write are removed at commit. */
-export const OUTPUT_FILES = ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.ndjson", "ImagingStudy.bundle.json", "errors.ndjson", "report.json"] as const;
+export const OUTPUT_FILES = ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.ndjson", "ImagingStudy.bundle.json", "errors.ndjson", "report.json", SEARCH_INDEX_FILE] as const;
 
 /** Each reader thread adds ~30 MB of peak memory (measured: 130 MB with 1, 285 MB with 8); more than 4 rarely pays. */
 const DEFAULT_WORKERS = Math.min(availableParallelism(), 4);
@@ -263,6 +264,8 @@ class Run implements InstanceSink {
       await writeSearchSetBundle(studiesPath, out.stage("ImagingStudy.bundle.json"), total);
       summary.outputs.push("ImagingStudy.bundle.json");
     }
+
+    stageSearchIndex(out, zoneRule.zone);
 
     const failures = this.sortedFailures();
     const errorWriter = new LineWriter(out.stage("errors.ndjson"));
