@@ -61,7 +61,7 @@ describe("parseSearch", () => {
     expect(filter).toEqual({ kind: "date", parameter: "started", values: [{ prefix: "ap", range: { lo: Math.floor(day.lo - gap / 10), hi: Math.ceil(day.hi + gap / 10) } }] });
   });
 
-  it("escapes: \\, \\| \\\\ in token values (R4 3.1.1.0); the Study Instance UID bare or as urn:oid", () => {
+  it("escapes: \\, \\| \\\\ in token values (R4 search.html#escaping); the Study Instance UID bare or as urn:oid", () => {
     expect(request("identifier=a\\,b\\|c\\\\d,x|y").filters[0]).toMatchObject({ values: [{ code: "a,b|c\\d" }, { system: "x", code: "y" }] });
     expect(request("identifier=urn:dicom:uid|1.2.3").filters[0]).toMatchObject({ values: [{ system: "urn:dicom:uid", code: "urn:oid:1.2.3" }] });
     expect(request("identifier=urn:dicom:uid|urn:oid:1.2.3").filters[0]).toMatchObject({ values: [{ system: "urn:dicom:uid", code: "urn:oid:1.2.3" }] });

@@ -46,7 +46,7 @@ async function matches(query: string, expected: readonly string[], server = open
   expect(answer.json.total).toBe(expected.length);
 }
 
-describe("dates (R4 3.1.1.4.2): a value is a range; no zone means Europe/Zurich, the folder's zone", () => {
+describe("dates (R4 search.html#date): a value is a range; no zone means Europe/Zurich, the folder's zone", () => {
   const cases: Array<[string, string[]]> = [
     ["started=2024-03-15", s(1, 2)],
     ["started=eq2024-03-15", s(1, 2)],
@@ -208,7 +208,7 @@ describe("malformed searches are a 400 naming the parameter", () => {
   }
 });
 
-describe("unknown parameters (R4 3.1.1.4 handling)", () => {
+describe("unknown parameters (R4 search.html#errors)", () => {
   it("are ignored and named in an OperationOutcome entry with search.mode outcome", async () => {
     const answer = await threeWays(open, "patient=p2&_elements=id&bodysite=x");
     expect(ids(answer.json)).toEqual(s(4, 5));

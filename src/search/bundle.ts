@@ -1,4 +1,4 @@
-// The searchset Bundle (R4 3.1.1.2 and https://hl7.org/fhir/R4/bundle.html), assembled from the stored NDJSON
+// The searchset Bundle (R4 search.html#return and bundle.html), assembled from the stored NDJSON
 // bytes of each resource: nothing is parsed or re-serialized, so a served resource is exactly its NDJSON line.
 import type { SearchPage } from "./execute.js";
 import { type Pairs, type SearchRequest, encodeCursor } from "./request.js";

@@ -1,4 +1,4 @@
-// FHIR dates as ranges: R4 search (3.1.1.4.2 "date") treats every date value, in a resource or in a query,
+// FHIR dates as ranges: R4 search (search.html#date) treats every date value, in a resource or in a query,
 // as the range its precision implies ("2024-03" is all of March), and compares ranges, not points.
 import { offsetOfLocalTime } from "../fhir/timezone.js";
 

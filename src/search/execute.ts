@@ -94,7 +94,7 @@ function filterCondition(filter: Filter): Sql {
     case "missing":
       return { sql: `(s.present & ?) ${filter.missing ? "=" : "!="} 0`, args: [PRESENT_BIT[filter.parameter]] };
     case "token": {
-      // R4 3.1.1.5.5 :not: studies none of whose values match, studies without any value included.
+      // R4 search.html#modifiers, :not: studies none of whose values match, studies without any value included.
       const values = tokenValues(filter.values, "t.");
       return {
         sql: `${filter.not ? "NOT " : ""}EXISTS (SELECT 1 FROM token t WHERE t.parameter = ? AND t.study = s.rowid AND (${values.sql}))`,
@@ -109,7 +109,7 @@ function filterCondition(filter: Filter): Sql {
 }
 
 /**
- * R4 3.1.1.4.2: the study's range [lo, hi) against the searched range [slo, shi). A study without `started`
+ * R4 search.html#date and #prefix: the study's range [lo, hi) against the searched range [slo, shi). A study without `started`
  * matches no prefix, ne included: NULL compares to nothing.
  */
 const DATE_CONDITION: Record<DatePrefix, (slo: number, shi: number) => Sql> = {

@@ -236,7 +236,7 @@ function parseFilter(name: SearchParameter, modifier: string | undefined, value:
     if (modifier !== undefined) return fail("unsupported-modifier", `${rawName}: the modifier :${modifier} is not supported on started (only :missing is)`, rawName);
     return parseDate(value, rawName, options);
   }
-  // :not applies to tokens (R4 3.1.1.5.5); patient is a reference.
+  // :not applies to tokens (R4 search.html#modifiers); patient is a reference.
   if (modifier !== undefined && !(modifier === "not" && name !== "patient")) {
     return fail("unsupported-modifier", `${rawName}: the modifier :${modifier} is not supported on ${name} (${name === "patient" ? "only :missing is" : "only :missing and :not are"})`, rawName);
   }
@@ -257,7 +257,7 @@ function parseFilter(name: SearchParameter, modifier: string | undefined, value:
   return { kind: "token", parameter: name, not: modifier === "not", values };
 }
 
-/** Splits on a separator not escaped with "\" (R4 3.1.1.0 "Escaping search parameters"), and unescapes. */
+/** Splits on a separator not escaped with "\" (R4 search.html#escaping), and unescapes. */
 function splitEscaped(value: string, separator: string): string[] {
   const parts: string[] = [];
   let current = "";
@@ -289,7 +289,7 @@ function parseToken(text: string, name: TokenParameter): TokenValue | undefined 
   return { system, code };
 }
 
-/** R4 3.1.1.4.12: a reference is [type]/[id], [id] or an absolute URL; only Patients are subjects here. */
+/** R4 search.html#reference: a reference is [type]/[id], [id] or an absolute URL; only Patients are subjects here. */
 function parseReference(text: string, base: string | undefined): TokenValue | undefined {
   if (FHIR_ID.test(text)) return { code: text };
   const relative = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(text);
@@ -317,7 +317,7 @@ function parseDate(value: string, rawName: string, options: ParseOptions): Filte
   return { kind: "date", parameter: "started", values };
 }
 
-/** R4 3.1.1.4.2 on ap: the range is widened by 10 % of the distance between the value and now, on each side. */
+/** R4 search.html#prefix on ap: the range is widened by 10 % of the distance between the value and now, on each side. */
 function widen(range: Range, now: number): Range {
   const gap = Math.abs(now - (range.lo + range.hi) / 2);
   return { lo: Math.floor(range.lo - gap / 10), hi: Math.ceil(range.hi + gap / 10) };

@@ -1,4 +1,4 @@
-// GET [base]metadata: the CapabilityStatement (R4 3.1.0.16 capabilities), naming exactly what is supported.
+// GET [base]metadata: the CapabilityStatement (R4 http.html#capabilities), naming exactly what is supported.
 import type { FastifyInstance } from "fastify";
 import { PARAMETER_DEFINITIONS } from "../../search/parameters.js";
 import { VERSION } from "../../version.js";

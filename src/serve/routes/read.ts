@@ -1,4 +1,4 @@
-// The read interaction (R4 3.1.0.2): GET [base]{type}/{id} for the three types the folder holds; the body is
+// The read interaction (R4 http.html#read): GET [base]{type}/{id} for the three types the folder holds; the body is
 // the resource's NDJSON line.
 import type { FastifyInstance } from "fastify";
 import { FHIR_ID } from "../../search/parameters.js";

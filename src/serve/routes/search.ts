@@ -1,5 +1,5 @@
 // ImagingStudy search: GET [base]ImagingStudy?… and POST [base]ImagingStudy/_search with a form (standard FHIR)
-// or the seed API's JSON object of arrays; the URL's own parameters count too (R4 3.1.1.1: they are combined).
+// or the seed API's JSON object of arrays; the URL's own parameters count too (R4 http.html#search: a POST may carry parameters in both).
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { type Pairs, type SearchError, isSearchError, pairsFromJson, pairsFromQuery } from "../../search/request.js";
 import { runSearch } from "../../search/search.js";
@@ -36,7 +36,7 @@ function queryOf(url: string): string {
   return q === -1 ? "" : url.slice(q + 1);
 }
 
-/** R4 3.1.1.4 "Handling errors": `Prefer: handling=strict` (also among other preferences). */
+/** R4 search.html#errors: `Prefer: handling=strict` (also among other preferences). */
 function prefersStrict(prefer: string | string[] | undefined): boolean {
   const values = Array.isArray(prefer) ? prefer : prefer === undefined ? [] : [prefer];
   return values.some((v) => v.split(/[,;]/).some((p) => p.trim().toLowerCase() === "handling=strict"));
