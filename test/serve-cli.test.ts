@@ -11,7 +11,7 @@ import { convert } from "../src/convert.js";
 import { SEARCH_INDEX_FILE } from "../src/state/searchIndex.js";
 import { CLI, REPO, tempDir } from "./helpers/run.js";
 import { PATIENTS, handMadeFolder, s, uid } from "./helpers/searchData.js";
-import { ids } from "./helpers/serve.js";
+import { getJson, ids } from "./helpers/serve.js";
 
 // The token of whoever runs the tests does not leak into them.
 const { DCM2FHIR_TOKEN: _, ...environment } = process.env;
@@ -70,7 +70,7 @@ describe("dcm2fhir serve", () => {
   it("prints the base URL first, serves a convert output folder, and stops on SIGTERM after answering the request in flight (exit 0)", async () => {
     const served = await serve([converted, "--port", "0"]);
     expect(served.base).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-    const search = await fetch(`${served.base}ImagingStudy?patient.identifier=PAT-0001&_include=ImagingStudy:patient`).then((r) => r.json());
+    const search = await getJson(`${served.base}ImagingStudy?patient.identifier=PAT-0001&_include=ImagingStudy:patient`);
     expect(search.total).toBe(2);
     expect(search.entry[0].fullUrl).toBe(`${served.base}ImagingStudy/${search.entry[0].resource.id}`);
 
@@ -109,7 +109,7 @@ describe("dcm2fhir serve", () => {
   it("--base-path puts the API under a prefix", async () => {
     const served = await serve([folder, "--port", "0", "--base-path", "/fhir/r4/"]);
     expect(served.base).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/fhir\/r4\/$/);
-    const bundle = await fetch(`${served.base}ImagingStudy?patient=p2`).then((r) => r.json());
+    const bundle = await getJson(`${served.base}ImagingStudy?patient=p2`);
     expect(ids(bundle)).toEqual(s(4, 5));
     expect(bundle.entry[0].fullUrl).toBe(`${served.base}ImagingStudy/${uid(4)}`);
     served.child.kill("SIGTERM");
@@ -121,7 +121,7 @@ describe("dcm2fhir serve", () => {
     expect((await fetch(`${strict.base}ImagingStudy?modality=CT`)).status).toBe(400);
     strict.child.kill("SIGTERM");
     const open = await serve([folder, "--port", "0", "--allow-open-search"]);
-    expect((await fetch(`${open.base}ImagingStudy?modality=CT`).then((r) => r.json())).total).toBe(2);
+    expect((await getJson(`${open.base}ImagingStudy?modality=CT`)).total).toBe(2);
     open.child.kill("SIGTERM");
     expect([await strict.exit, await open.exit]).toEqual([0, 0]);
   });
@@ -141,7 +141,7 @@ describe("dcm2fhir serve", () => {
     const local = `http://127.0.0.1:${port}/`;
     const denied = await fetch(`${local}ImagingStudy?patient=p1`);
     expect(denied.status).toBe(401);
-    expect((await denied.json()).resourceType).toBe("OperationOutcome");
+    expect(((await denied.json()) as { resourceType: string }).resourceType).toBe("OperationOutcome");
     expect((await fetch(`${local}ImagingStudy?patient=p1`, { headers: { authorization: "Bearer a-long-random-token" } })).status).toBe(200);
     expect((await fetch(`${local}metadata`)).status).toBe(200);
     expect(served.stderr()).toMatch(/bearer token required/);

@@ -8,7 +8,7 @@ import { generateStudies } from "../scripts/bench/gen-studies.js";
 import { buildSearchIndex } from "../src/state/searchIndex.js";
 import { tempDir } from "./helpers/run.js";
 import { handMadeFolder, s } from "./helpers/searchData.js";
-import { type TestServer, ids, serveFolder } from "./helpers/serve.js";
+import { type Answer, type TestServer, getJson, ids, serveFolder } from "./helpers/serve.js";
 
 let server: TestServer;
 let big: TestServer;
@@ -126,8 +126,9 @@ describe("deep paging", () => {
     let pages = 0;
     let previousStarted = Number.POSITIVE_INFINITY;
     while (url) {
-      const [page, ...others] = await Promise.all([
-        fetch(url).then((r) => r.json()),
+      // biome-ignore lint: a Bundle, read loosely
+      const [page, ...others]: [any, ...Answer[]] = await Promise.all([
+        getJson(url),
         big.get(`ImagingStudy?modality=CT&_count=3&_sort=_id`),
         big.postForm("status=available&_count=50&_sort=started"),
       ]);
@@ -152,7 +153,7 @@ describe("deep paging", () => {
     let url: string | undefined = `${big.base}ImagingStudy?status=available&_count=1000`;
     const seen = new Set<string>();
     while (url) {
-      const page = await fetch(url).then((r) => r.json());
+      const page = await getJson(url);
       for (const e of page.entry) seen.add(e.resource.id);
       url = page.link.find((l: { relation: string }) => l.relation === "next")?.url;
       if (url) expect(new URL(url).searchParams.has("_offset")).toBe(false);

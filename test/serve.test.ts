@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { officialValidator } from "./helpers/officialSchema.js";
 import { ALL, ENDPOINT, PATIENTS, STUDIES, handMadeFolder, s, uid } from "./helpers/searchData.js";
-import { type Answer, type TestServer, ids, serveFolder } from "./helpers/serve.js";
+import { type Answer, type TestServer, getJson, ids, serveFolder } from "./helpers/serve.js";
 
 let open: TestServer;
 let seeded: TestServer;
@@ -286,7 +286,7 @@ describe("the searchset Bundle", () => {
 
     // Per page: the Patients of that page's matches, once each, in the order they are first referenced.
     const pages = [(await open.get("ImagingStudy?patient=p1,p2&_include=ImagingStudy:patient&_count=2&_sort=_id")).json];
-    while (pages.at(-1).link[1]) pages.push(await fetch(pages.at(-1).link[1].url).then((r) => r.json()));
+    while (pages.at(-1).link[1]) pages.push(await getJson(pages.at(-1).link[1].url));
     expect(pages.map((page) => ids(page))).toEqual([s(1, 2), s(3, 4), s(5, 7)]);
     expect(pages.map((page) => ids(page, "include"))).toEqual([["p1"], ["p1", "p2"], ["p2", "p1"]]);
   });
@@ -320,7 +320,7 @@ describe("the searchset Bundle", () => {
         const next = page.link.find((l: { relation: string }) => l.relation === "next");
         if (!next) break;
         expect(next.url).toMatch(new RegExp(`^${open.base.replace(/[.]/g, "\\.")}ImagingStudy\\?status=available&_sort=-started&_count=2&unknown=1&_cursor=[A-Za-z0-9_-]+$`));
-        page = await fetch(next.url).then((r) => r.json());
+        page = await getJson(next.url);
       }
       expect(seen).toEqual(s(3, 2, 1, 4, 6, 9, 8, 5));
       expect(new Set(seen).size).toBe(8);
@@ -360,7 +360,7 @@ describe("reads, metadata and HTTP errors", () => {
     expect(answer.status).toBe(200);
     expect(answer.json.fhirVersion).toBe("4.0.1");
     // HL7's published R4 schema lists FHIR versions up to 4.0.0 only: it predates the 4.0.1 technical correction.
-    expect(officialValidator()({ ...answer.json, fhirVersion: "4.0.0" }), JSON.stringify(officialValidator().errors?.slice(0, 3))).toBe(true);
+    expect(officialValidator()({ ...answer.json, fhirVersion: "4.0.0" }), JSON.stringify(officialValidator().errors)).toBe(true);
     const imagingStudy = answer.json.rest[0].resource.find((r: { type: string }) => r.type === "ImagingStudy");
     expect(imagingStudy.searchParam.map((p: { name: string }) => p.name).sort()).toEqual(
       ["_id", "identifier", "instance", "modality", "patient", "patient.identifier", "series", "started", "status"].sort(),

@@ -61,9 +61,18 @@ function localStart(zone: string, year: number, month: number, day: number): num
   return utc(year, month, day, 0, 0, 0) - zoneOffsetMinutes(zone, year, month, day, 0, 0, 0) * 60_000;
 }
 
+// Asking ICU for an offset costs microseconds; searches ask for the same few days over and over.
+const offsets = new Map<string, number>();
+
 function zoneOffsetMinutes(zone: string, year: number, month: number, day: number, hour: number, minute: number, second: number): number {
   const date = `${String(year).padStart(4, "0")}-${String(month).padStart(2, "0")}-${String(day).padStart(2, "0")}`;
-  return parseOffset(offsetOfLocalTime(zone, date, hour, minute, second))!;
+  const key = `${zone} ${date} ${hour}:${minute}:${second}`;
+  let offset = offsets.get(key);
+  if (offset === undefined) {
+    if (offsets.size >= 10_000) offsets.clear();
+    offsets.set(key, (offset = parseOffset(offsetOfLocalTime(zone, date, hour, minute, second))!));
+  }
+  return offset;
 }
 
 function parseOffset(offset: string): number | undefined {

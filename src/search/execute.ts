@@ -28,18 +28,22 @@ const SELECTIVE = ["_id", "instance", "series", "identifier", "patient", "patien
 
 export function executeSearch(index: SearchIndex, request: SearchRequest): SearchPage {
   const where = whereClause(request.filters);
-  const total = (index.statement(`SELECT count(*) AS n FROM study s WHERE ${where.sql}`).get(where.args) as { n: number }).n;
-  if (request.summaryCount || request.count === 0 || total === 0) return { total, matches: [], included: [] };
+  const count = () => (index.statement(`SELECT count(*) AS n FROM study s WHERE ${where.sql}`).get(where.args) as { n: number }).n;
+  if (request.summaryCount || request.count === 0) return { total: count(), matches: [], included: [] };
 
   const order = request.sort.map(sortColumn);
   const after = request.after ? keysetCondition(order, request.after) : undefined;
+  // The page is chosen and sorted on the small study rows; only its matches' resources are read.
   const sql =
-    `SELECT s.id AS id, s.resource AS resource, s.patient AS patient, s.endpoints AS endpoints, ${order.map((o, i) => `${o.column} AS k${i}`).join(", ")} ` +
-    `FROM study s WHERE ${where.sql}${after ? ` AND ${after.sql}` : ""} ORDER BY ${order.map((o) => `${o.column} ${o.descending ? "DESC" : "ASC"}`).join(", ")} LIMIT ?`;
+    `SELECT page.*, (SELECT resource FROM study_resource WHERE study = page.rowid) AS resource FROM (` +
+    `SELECT s.rowid AS rowid, s.id AS id, s.patient AS patient, s.endpoints AS endpoints, ${order.map((o, i) => `${o.column} AS k${i}`).join(", ")} ` +
+    `FROM study s WHERE ${where.sql}${after ? ` AND ${after.sql}` : ""} ORDER BY ${order.map((o) => `${o.column} ${o.descending ? "DESC" : "ASC"}`).join(", ")} LIMIT ?) AS page`;
   const rows = index.statement(sql).all([...where.args, ...(after?.args ?? []), request.count + 1]) as Array<Record<string, unknown> & Row>;
   const more = rows.length > request.count;
   const page = more ? rows.slice(0, request.count) : rows;
   const last = page[page.length - 1];
+  // A first page that holds every match has counted them already: most searches of one patient.
+  const total = !more && !after ? page.length : count();
   return {
     total,
     matches: page.map((r) => ({ id: r.id, resource: r.resource })),

@@ -19,7 +19,7 @@ export function openDatabase(path: string, mode: OpenMode): Db {
   try {
     if (mode === "build") {
       // A fixed page size, so the same rows in the same order give the same bytes on any machine.
-      db.pragma("page_size = 4096");
+      db.pragma("page_size = 8192");
       db.pragma("journal_mode = OFF");
       db.pragma("synchronous = OFF");
       db.pragma("locking_mode = EXCLUSIVE");

@@ -1,5 +1,5 @@
 // The search index: a SQLite file beside the NDJSON it indexes, one row per searchable value, and every
-// resource stored as its NDJSON line, so that what is served is byte for byte what was written. Built once
+// resource stored as its NDJSON line (studies' apart from the rows searches scan), so that what is served is byte for byte what was written. Built once
 // (by convert, through the same staging and commit as the other outputs, or by `dcm2fhir index`), then
 // only read.
 import { isUtf8 } from "node:buffer";
@@ -63,9 +63,9 @@ CREATE TABLE study (
   sort_desc INTEGER NOT NULL,
   present INTEGER NOT NULL,
   patient TEXT,
-  endpoints TEXT,
-  resource BLOB NOT NULL
+  endpoints TEXT
 );
+CREATE TABLE study_resource (study INTEGER PRIMARY KEY, resource BLOB NOT NULL);
 CREATE TABLE token (
   parameter INTEGER NOT NULL,
   code TEXT NOT NULL,
@@ -76,8 +76,13 @@ CREATE TABLE token (
 CREATE TABLE patient (id TEXT PRIMARY KEY, resource BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE endpoint (id TEXT PRIMARY KEY, resource BLOB NOT NULL) WITHOUT ROWID;
 `;
-// Built after loading: an index made from sorted rows in one pass is faster to build and smaller than one grown row by row.
+// Built after loading: an index made from sorted rows in one pass is faster to build and smaller than one grown row
+// by row. Token rows are appended to a temporary table while loading and copied in key order at the end, so the
+// token table's pages are full and its key order is its file order.
+const LOAD_TABLE = "CREATE TEMP TABLE token_load (parameter INTEGER NOT NULL, code TEXT NOT NULL, study INTEGER NOT NULL, system TEXT NOT NULL)";
 const INDEXES = `
+INSERT OR IGNORE INTO token (parameter, code, study, system) SELECT parameter, code, study, system FROM token_load ORDER BY parameter, code, study, system;
+DROP TABLE token_load;
 CREATE UNIQUE INDEX study_id ON study (id);
 CREATE INDEX study_sort_asc ON study (sort_asc, id);
 CREATE INDEX study_sort_desc ON study (sort_desc, id);
@@ -100,8 +105,9 @@ export function buildSearchIndex(folder: string, indexPath: string, zone: string
   const db = openDatabase(indexPath, "build");
   try {
     db.exec(SCHEMA);
+    db.exec(LOAD_TABLE);
     const summary = db.transaction(() => load(db, files, zone))();
-    db.exec(INDEXES);
+    db.transaction(() => db.exec(INDEXES))();
     const insertMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
     const meta: Record<string, string> = {
       format: INDEX_FORMAT,
@@ -140,9 +146,8 @@ function load(db: Db, files: Partial<Record<IndexedType, string>>, zone: string)
   const insertEndpoint = db.prepare("INSERT INTO endpoint (id, resource) VALUES (?, ?)");
   const endpoints = eachResource(files.Endpoint, "Endpoint", skipped, (resource, bytes) => insertEndpoint.run(resource.id, bytes));
 
-  const insertStudy = db.prepare(
-    "INSERT INTO study (id, started_lo, started_hi, sort_asc, sort_desc, present, patient, endpoints, resource) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-  );
+  const insertStudy = db.prepare("INSERT INTO study (id, started_lo, started_hi, sort_asc, sort_desc, present, patient, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  const insertResource = db.prepare("INSERT INTO study_resource (study, resource) VALUES (?, ?)");
   const tokens = new TokenInserter(db);
   const noIdentifiers: TokenRow[] = [];
   const studies = eachResource(files.ImagingStudy, "ImagingStudy", skipped, (resource, bytes) => {
@@ -156,8 +161,8 @@ function load(db: Db, files: Partial<Record<IndexedType, string>>, zone: string)
       v.present,
       v.patient ?? null,
       v.endpoints.length > 0 ? JSON.stringify(v.endpoints) : null,
-      bytes,
     );
+    insertResource.run(lastInsertRowid, bytes);
     for (const t of v.tokens) tokens.add(t.parameter, t.code, lastInsertRowid, t.system);
   });
   tokens.flush();
@@ -177,8 +182,7 @@ class TokenInserter {
   private readonly pending: unknown[] = [];
 
   constructor(db: Db) {
-    // A study lists each value of a parameter once, but a modality repeats across its series: OR IGNORE.
-    const sql = (rows: number) => `INSERT OR IGNORE INTO token (parameter, code, study, system) VALUES ${Array(rows).fill("(?, ?, ?, ?)").join(", ")}`;
+    const sql = (rows: number) => `INSERT INTO token_load (parameter, code, study, system) VALUES ${Array(rows).fill("(?, ?, ?, ?)").join(", ")}`;
     this.many = db.prepare(sql(TokenInserter.ROWS));
     this.one = db.prepare(sql(1));
   }
@@ -319,7 +323,13 @@ export class SearchIndex {
       db.close();
       throw new IndexError(reason, message);
     };
-    if (meta.format !== INDEX_FORMAT) refuse("index-format", `the search index was made by another version of dcm2fhir (format ${meta.format ?? "unknown"}, this one reads ${INDEX_FORMAT}); ${rebuild}`);
+    const otherFormat = `the search index was made by another version of dcm2fhir; ${rebuild}`;
+    if (meta.format !== INDEX_FORMAT) refuse("index-format", otherFormat);
+    try {
+      db!.prepare("SELECT 1 FROM study, study_resource, token, patient, endpoint LIMIT 0").all();
+    } catch {
+      refuse("index-format", otherFormat);
+    }
     const recorded = JSON.parse(meta.files ?? "{}") as Record<string, string>;
     const present = presentFiles(folder);
     for (const type of Object.keys(NDJSON_FILES) as IndexedType[]) {
@@ -339,8 +349,11 @@ export class SearchIndex {
 
   /** A resource's NDJSON line, for a read interaction. */
   read(type: IndexedType, id: string): Buffer | undefined {
-    const table = type === "ImagingStudy" ? "study" : type === "Patient" ? "patient" : "endpoint";
-    const row = this.statement(`SELECT resource FROM ${table} WHERE id = ?`).get(id) as { resource: Buffer } | undefined;
+    const sql =
+      type === "ImagingStudy"
+        ? "SELECT resource FROM study_resource WHERE study = (SELECT rowid FROM study WHERE id = ?)"
+        : `SELECT resource FROM ${type === "Patient" ? "patient" : "endpoint"} WHERE id = ?`;
+    const row = this.statement(sql).get(id) as { resource: Buffer } | undefined;
     return row?.resource;
   }
 

@@ -76,3 +76,7 @@ export function jsonBody(query: string): Record<string, string[]> {
 /** The ids of a Bundle's entries of one search mode, in order. */
 // biome-ignore lint: a Bundle, read loosely
 export const ids = (bundle: any, mode = "match"): string[] => (bundle.entry ?? []).filter((e: any) => e.search.mode === mode).map((e: any) => e.resource.id);
+
+/** GET a URL (a next link, say) and parse its JSON body. */
+// biome-ignore lint: a FHIR resource, read loosely by tests
+export const getJson = async (url: string): Promise<any> => (await fetch(url)).json();
