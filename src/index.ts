@@ -5,3 +5,6 @@ export { OutputError } from "./write/outputDir.js";
 export type { Report } from "./write/report.js";
 export { REASONS, type Reason, type FileFailure } from "./reasons.js";
 export type { ImagingStudy, Patient, Endpoint, SearchSetBundle } from "./fhir/types.js";
+export { SEARCH_INDEX_FILE, IndexError, SearchIndex, buildSearchIndex, type IndexSummary } from "./state/searchIndex.js";
+export { runSearch, type SearchOptions } from "./search/search.js";
+export { isSearchError, pairsFromJson, pairsFromQuery, parseSearch, type SearchError, type SearchRequest } from "./search/request.js";
