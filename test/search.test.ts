@@ -90,6 +90,10 @@ describe("parseSearch", () => {
     ]);
     expect(pairsFromQuery(Buffer.from("name=J%C3%BCrgen&x=%E0%80%80"))).toMatchObject({ error: "invalid-encoding" });
     expect(pairsFromQuery("a=%zz")).toEqual([["a", "%zz"]]);
+    // A string is text; bytes are what was received.
+    expect(pairsFromQuery("name=Jürgen")).toEqual([["name", "Jürgen"]]);
+    expect(pairsFromQuery(Buffer.from("name=Jürgen", "utf8"))).toEqual([["name", "Jürgen"]]);
+    expect(pairsFromQuery(Buffer.from("name=Jürgen", "latin1"))).toMatchObject({ error: "invalid-encoding" });
   });
 
   it("limits: pairs, filters, alternatives; _count capped", () => {

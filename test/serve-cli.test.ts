@@ -219,6 +219,8 @@ describe("dcm2fhir search", () => {
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(r.stderr).toMatch(message);
     }
+    // Text typed at a command line is text: "ü" is U+00FC, sent as UTF-8.
+    expect(ids(JSON.parse(cli(["search", folder, "identifier=Zürich-5"]).stdout))).toEqual(s(5));
     const open = cli(["search", folder, "modality=CT", "--allow-open-search"]);
     expect(open.status).toBe(0);
     expect(JSON.parse(open.stdout).total).toBe(2);

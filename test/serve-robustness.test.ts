@@ -179,6 +179,15 @@ describe("bad UTF-8 and malformed requests", () => {
     await stillAnswers();
   });
 
+  it("bytes above ASCII sent unencoded in the request target are not HTTP (RFC 9112): a 400 OperationOutcome", async () => {
+    for (const value of [Buffer.from("Zürich-5"), Buffer.from([0x5a, 0xfc])]) {
+      const response = await raw(server.base, [Buffer.concat([Buffer.from("GET /ImagingStudy?identifier="), value, Buffer.from(" HTTP/1.1\r\nHost: x\r\n\r\n")])]);
+      expect(statusOf(response)).toBe(400);
+      expect(outcomeOf(response).resourceType).toBe("OperationOutcome");
+    }
+    await stillAnswers();
+  });
+
   it("bytes that are not HTTP: a 400 OperationOutcome, connection closed", async () => {
     const response = await raw(server.base, ["NOT HTTP AT ALL\r\n\r\n"]);
     expect(statusOf(response)).toBe(400);

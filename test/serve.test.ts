@@ -113,6 +113,7 @@ describe("tokens: code, system|code, |code, system|; comma is OR, repetition is 
     [`identifier=urn:dicom:uid|${uid(4)}`, s(4)],
     [`identifier=${uid(4)}`, []],
     ["identifier=A\\,B\\|C", s(3)],
+    ["identifier=Z%C3%BCrich-5", s(5)],
     ["identifier:not=ACC-1", but(1)],
     ["identifier:missing=true", s(9)],
     ["patient=p1", s(1, 2, 3, 7)],

@@ -1,9 +1,9 @@
 // dcm2fhir index: builds the search index of a folder that has NDJSON but no index (made by hand or by an older
 // dcm2fhir), through the same staging and commit as convert's outputs. The NDJSON files are only read.
-import type { OutputDirectory } from "../write/outputDir.js";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type CommandModule, EXIT, print } from "./common.js";
+import type { OutputDirectory } from "../write/outputDir.js";
 
 export const indexCommand: CommandModule = (yargs, done) =>
   yargs.command(

@@ -1,6 +1,6 @@
 // dcm2fhir search: the search `serve` answers, without a server: the searchset Bundle on stdout.
-import type { SearchIndex } from "../state/searchIndex.js";
 import { type CommandModule, EXIT, print } from "./common.js";
+import type { SearchIndex } from "../state/searchIndex.js";
 
 /** `serve`'s default base, so that the Bundle is the one `serve` would give with its defaults. */
 export const DEFAULT_BASE = "http://127.0.0.1:8080/";

@@ -1,8 +1,8 @@
 // dcm2fhir serve: the ImagingStudy search API over a converted folder. stdout carries only the base URL (first
 // line); the console gets counts, never a query (queries carry patient identifiers).
-import type { SearchIndex } from "../state/searchIndex.js";
 import { readFileSync, statSync } from "node:fs";
 import { BadUsage, type CommandModule, EXIT, internalError, print } from "./common.js";
+import type { SearchIndex } from "../state/searchIndex.js";
 
 export const serveCommand: CommandModule = (yargs, done) =>
   yargs.command(

@@ -84,11 +84,12 @@ const fail = (error: SearchErrorReason, message: string, parameter?: string): Se
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * `a=1&b=2` (a query string, or an application/x-www-form-urlencoded body), as bytes or text: "+" is a space,
- * %XX are bytes, and the bytes of each name and value must be UTF-8.
+ * `a=1&b=2` (a query string, or an application/x-www-form-urlencoded body), as the bytes received or as text
+ * (typed at a command line, say): "+" is a space, %XX are bytes, and the bytes of each name and value must be UTF-8.
  */
 export function pairsFromQuery(query: string | Buffer): Pairs | SearchError {
-  const text = typeof query === "string" ? query : query.toString("latin1");
+  // One character per byte, so that %XX and bytes sent unencoded decode alike.
+  const text = (typeof query === "string" ? Buffer.from(query, "utf8") : query).toString("latin1");
   const pairs: Array<[string, string]> = [];
   for (const part of text.split("&")) {
     if (part === "") continue;
@@ -112,9 +113,6 @@ function decodeComponent(raw: string): string | undefined {
     if (c === 0x25 && /^[0-9A-Fa-f]{2}$/.test(s.slice(i + 1, i + 3))) {
       bytes.push(Number.parseInt(s.slice(i + 1, i + 3), 16));
       i += 2;
-    } else if (c > 0xff) {
-      // Text already decoded (a JS string from elsewhere): take it as UTF-8.
-      bytes.push(...Buffer.from(s[i]!, "utf8"));
     } else bytes.push(c);
   }
   try {

@@ -343,7 +343,11 @@ export class SearchIndex {
 
   statement(sql: string): ReturnType<Db["prepare"]> {
     let s = this.statements.get(sql);
-    if (!s) this.statements.set(sql, (s = this.db.prepare(sql)));
+    if (!s) {
+      // Each shape of search is one SQL text; a client inventing shapes must not grow the cache without end.
+      if (this.statements.size >= 1000) this.statements.clear();
+      this.statements.set(sql, (s = this.db.prepare(sql)));
+    }
     return s;
   }
 

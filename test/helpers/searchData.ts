@@ -89,11 +89,11 @@ export const STUDIES = [
     numberOfInstances: 1,
     series: [series(4, 1, { system: DCM, code: "US" }, 1)],
   },
-  // s5: p2, no started; SEG, and a modality without a system
+  // s5: p2, no started; SEG, and a modality without a system; a Study ID that is not ASCII
   {
     resourceType: "ImagingStudy",
     id: uid(5),
-    identifier: [uidIdentifier(5)],
+    identifier: [uidIdentifier(5), { use: "secondary", value: "Zürich-5" }],
     status: "available",
     subject: { reference: "Patient/p2" },
     numberOfSeries: 2,

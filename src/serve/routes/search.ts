@@ -30,10 +30,10 @@ function answer(request: FastifyRequest, reply: Parameters<typeof sendFhir>[0], 
   return sendFhir(reply, 200, result);
 }
 
-/** The query component of a request target, undecoded. */
-function queryOf(url: string): string {
+/** The query component of a request target, as the bytes received (Node gives the target one character per byte). */
+function queryOf(url: string): Buffer {
   const q = url.indexOf("?");
-  return q === -1 ? "" : url.slice(q + 1);
+  return Buffer.from(q === -1 ? "" : url.slice(q + 1), "latin1");
 }
 
 /** R4 search.html#errors: `Prefer: handling=strict` (also among other preferences). */
