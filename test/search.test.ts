@@ -174,6 +174,21 @@ describe("the search index", () => {
     index.close();
   });
 
+  it("reads lines of any length, CRLF line ends, blank lines and a last line without a line end", () => {
+    const folder = handMadeFolder({ index: false });
+    const lines = readFileSync(join(folder, "ImagingStudy.ndjson"), "utf8").trimEnd().split("\n");
+    // A 3 MB line spans chunks of the reader; every line ends in CRLF but the last, which has no end at all.
+    const long = JSON.stringify({ ...JSON.parse(lines[2]!), description: "x".repeat(3 << 20) });
+    writeFileSync(join(folder, "ImagingStudy.ndjson"), [lines[0], lines[1], "", long, ...lines.slice(3)].join("\r\n"));
+    const summary = buildSearchIndex(folder, join(folder, SEARCH_INDEX_FILE), ZONE);
+    expect(summary).toMatchObject({ studies: 9, skipped: [] });
+    const index = SearchIndex.open(folder);
+    expect(index.read("ImagingStudy", JSON.parse(long).id)!.toString()).toBe(long);
+    expect(index.read("ImagingStudy", JSON.parse(lines[8]!).id)!.toString()).toBe(lines[8]);
+    expect(index.read("ImagingStudy", JSON.parse(lines[0]!).id)!.toString()).toBe(lines[0]);
+    index.close();
+  });
+
   it("refuses an index of another format, or a file that is not one", () => {
     const folder = handMadeFolder();
     const db = openDatabase(join(folder, SEARCH_INDEX_FILE), "update");

@@ -1,6 +1,5 @@
 // dcm2fhir search: the search `serve` answers, without a server: the searchset Bundle on stdout.
-import { type CommandModule, EXIT, print } from "./common.js";
-import type { SearchIndex } from "../state/searchIndex.js";
+import { type CommandModule, EXIT, openSearchIndex, print } from "./common.js";
 
 /** `serve`'s default base, so that the Bundle is the one `serve` would give with its defaults. */
 export const DEFAULT_BASE = "http://127.0.0.1:8080/";
@@ -24,16 +23,10 @@ export const searchCommand: CommandModule = (yargs, done) =>
 async function runSearchCommand(folder: string, query: string, options: { base: string; strict: boolean; allowOpenSearch: boolean }): Promise<number> {
   const base = options.base.endsWith("/") ? options.base : `${options.base}/`;
   if (!/^https?:\/\/\S+$/.test(base)) return print("dcm2fhir: --base must be an http(s) URL"), EXIT.usage;
-  const { IndexError, SearchIndex } = await import("../state/searchIndex.js");
+  const index = await openSearchIndex(folder);
+  if (!index) return EXIT.usage;
   const { pairsFromQuery, isSearchError } = await import("../search/request.js");
   const { runSearch } = await import("../search/search.js");
-  let index: SearchIndex;
-  try {
-    index = SearchIndex.open(folder);
-  } catch (error) {
-    if (error instanceof IndexError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
-    throw error;
-  }
   try {
     // Also as copied from a URL: "?…" or "ImagingStudy?…".
     const result = runSearch(index, pairsFromQuery(query.replace(/^(ImagingStudy)?\?/, "")), { base, strict: options.strict, allowOpenSearch: options.allowOpenSearch });

@@ -1,8 +1,7 @@
 // dcm2fhir serve: the ImagingStudy search API over a converted folder. stdout carries only the base URL (first
 // line); the console gets counts, never a query (queries carry patient identifiers).
 import { readFileSync, statSync } from "node:fs";
-import { BadUsage, type CommandModule, EXIT, internalError, print } from "./common.js";
-import type { SearchIndex } from "../state/searchIndex.js";
+import { BadUsage, type CommandModule, EXIT, internalError, openSearchIndex, print } from "./common.js";
 
 export const serveCommand: CommandModule = (yargs, done) =>
   yargs.command(
@@ -46,14 +45,8 @@ async function runServe(o: ServeCliOptions): Promise<number> {
   if (!isLoopback(o.host) && token === undefined) {
     throw new BadUsage(`--host ${o.host} would expose patient data to the network: set DCM2FHIR_TOKEN or pass --token-file (requests then need Authorization: Bearer <token>)`);
   }
-  const { IndexError, SearchIndex } = await import("../state/searchIndex.js");
-  let index: SearchIndex;
-  try {
-    index = SearchIndex.open(o.folder);
-  } catch (error) {
-    if (error instanceof IndexError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
-    throw error;
-  }
+  const index = await openSearchIndex(o.folder);
+  if (!index) return EXIT.usage;
   const { startServer } = await import("../serve/app.js");
   let server: Awaited<ReturnType<typeof startServer>>;
   try {

@@ -94,9 +94,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     else done(null, { json: json.value } satisfies SearchBody);
   });
 
-  app.addHook("onResponse", async (_request, reply) => {
+  app.addHook("onResponse", (_request, reply, done) => {
     context.counts.requests++;
     if (reply.statusCode >= 400) context.counts.errors++;
+    done();
   });
   app.setErrorHandler((error: FastifyError, _request, reply) => replyToError(error, reply));
   app.setNotFoundHandler((_request, reply) => sendOutcome(reply, 404, "not-found", "no such resource or operation: this server answers GET ImagingStudy?…, POST ImagingStudy/_search, GET {ImagingStudy|Patient|Endpoint}/{id} and GET metadata"));

@@ -242,6 +242,7 @@ function* ndjsonLines(path: string): Generator<{ readonly bytes: Buffer; readonl
   const fd = openSync(path, "r");
   try {
     const chunk = Buffer.allocUnsafe(1 << 20);
+    // The start of a line that runs past the end of the chunk read before.
     let carry = Buffer.alloc(0);
     let line = 0;
     const withoutCR = (bytes: Buffer) => (bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.subarray(0, -1) : bytes);
@@ -252,16 +253,17 @@ function* ndjsonLines(path: string): Generator<{ readonly bytes: Buffer; readonl
         if (withoutCR(carry).length > 0) yield { bytes: withoutCR(carry), line };
         return;
       }
-      const data = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, read)]) : chunk.subarray(0, read);
+      const data = chunk.subarray(0, read);
       let start = 0;
       for (let end = data.indexOf(10); end !== -1; end = data.indexOf(10, start)) {
         line++;
-        const bytes = withoutCR(data.subarray(start, end));
+        const bytes = withoutCR(carry.length > 0 ? Buffer.concat([carry, data.subarray(0, end)]) : data.subarray(start, end));
+        carry = Buffer.alloc(0);
         start = end + 1;
         if (bytes.length > 0) yield { bytes, line };
       }
       // Copied: the chunk is read into again.
-      carry = Buffer.from(data.subarray(start));
+      carry = carry.length > 0 ? Buffer.concat([carry, data.subarray(start)]) : Buffer.from(data.subarray(start));
     }
   } finally {
     closeSync(fd);
