@@ -65,15 +65,21 @@ function ensureFolder(tmp: string, studies: number, log: (line: string) => void)
   return { folder, generated };
 }
 
-async function runNode(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
+async function runNode(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number; peakRssBytes: number | null }> {
   const started = performance.now();
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
+  let peak: number | null = null;
+  const poll = setInterval(() => {
+    const rss = peakRss(child.pid!);
+    if (rss !== null) peak = Math.max(peak ?? 0, rss);
+  }, 20);
   child.stdout.on("data", (d) => (stdout += d));
   child.stderr.on("data", (d) => (stderr += d));
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-  return { code, stdout, stderr, seconds: (performance.now() - started) / 1000 };
+  clearInterval(poll);
+  return { code, stdout, stderr, seconds: (performance.now() - started) / 1000, peakRssBytes: peak };
 }
 
 interface Started {
@@ -214,9 +220,9 @@ export const searchSection: BenchSection = async (ctx: BenchContext): Promise<Se
     "| --- | --- | --- | --- |",
     ...targets.map((t) => `| ${t.name} | ${t.value === null ? "not measured" : fmt(t.value, t.value < 10 ? 2 : 0)} | ${t.target} | ${t.pass === null ? "n/a" : t.pass ? "PASS" : "FAIL"} |`),
     "",
-    `index build: ${fmt(buildSeconds, 1)} s in dcm2fhir index (${fmt(index.seconds, 1)} s for the whole process); serve start-up: median of ${startups.length} (${startups.map((s) => fmt(s, 2)).join(", ")} s) to the base URL line; throughput ${fmt(ours.perSecond!)} searches/s against a floor of ${fmt(floor.perSecond!)} (autocannon errors: ours ${ours.errors}, floor ${floor.errors}; non-2xx: ${ours.non2xx}, ${floor.non2xx}).`,
+    `index build: ${fmt(buildSeconds, 1)} s in dcm2fhir index (${fmt(index.seconds, 1)} s for the whole process, peak RSS ${index.peakRssBytes === null ? "not measured" : `${fmt(index.peakRssBytes / 1e6)} MB`}); serve start-up: median of ${startups.length} (${startups.map((s) => fmt(s, 2)).join(", ")} s) to the base URL line; throughput ${fmt(ours.perSecond!)} searches/s against a floor of ${fmt(floor.perSecond!)} (autocannon errors: ours ${ours.errors}, floor ${floor.errors}; non-2xx: ${ours.non2xx}, ${floor.non2xx}).`,
   ];
-  return { title: "Search (dcm2fhir serve)", lines, targets, data: { sizes, generated: { studies: generated.studies, patients: generated.patients }, ndjsonBytes, indexBytes, buildSeconds, indexProcessSeconds: index.seconds, startups, latency, paced, throughput: ours, floor, peakRssBytes: rss } };
+  return { title: "Search (dcm2fhir serve)", lines, targets, data: { sizes, generated: { studies: generated.studies, patients: generated.patients }, ndjsonBytes, indexBytes, buildSeconds, indexProcessSeconds: index.seconds, indexPeakRssBytes: index.peakRssBytes, startups, latency, paced, throughput: ours, floor, peakRssBytes: rss } };
 };
 
 export default searchSection;

@@ -24,7 +24,6 @@ export function openDatabase(path: string, mode: OpenMode): Db {
       db.pragma("synchronous = OFF");
       db.pragma("locking_mode = EXCLUSIVE");
       db.pragma("cache_size = -65536");
-      db.pragma("temp_store = MEMORY");
     } else if (mode === "read") {
       db.pragma("query_only = ON");
       // 16 MiB of page cache and no memory map: the index stays on disk, and the server's memory small.

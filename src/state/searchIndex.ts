@@ -1,7 +1,7 @@
-// The search index: a SQLite file beside the NDJSON it indexes, one row per searchable value, and every
-// resource stored as its NDJSON line (studies' apart from the rows searches scan), so that what is served is byte for byte what was written. Built once
-// (by convert, through the same staging and commit as the other outputs, or by `dcm2fhir index`), then
-// only read.
+// The search index: a SQLite file beside the NDJSON it indexes, one row per searchable value, and every resource
+// stored as its NDJSON line (a study's apart from the small row searches sort and count on), so that what is served
+// is byte for byte what was written. Built once (by convert, through the same staging and commit as the other
+// outputs, or by `dcm2fhir index`), then only read.
 import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
@@ -76,13 +76,9 @@ CREATE TABLE token (
 CREATE TABLE patient (id TEXT PRIMARY KEY, resource BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE endpoint (id TEXT PRIMARY KEY, resource BLOB NOT NULL) WITHOUT ROWID;
 `;
-// Built after loading: an index made from sorted rows in one pass is faster to build and smaller than one grown row
-// by row. Token rows are appended to a temporary table while loading and copied in key order at the end, so the
-// token table's pages are full and its key order is its file order.
-const LOAD_TABLE = "CREATE TEMP TABLE token_load (parameter INTEGER NOT NULL, code TEXT NOT NULL, study INTEGER NOT NULL, system TEXT NOT NULL)";
+// Built after loading: an index made from sorted rows in one pass is faster to build and smaller than one grown
+// row by row.
 const INDEXES = `
-INSERT OR IGNORE INTO token (parameter, code, study, system) SELECT parameter, code, study, system FROM token_load ORDER BY parameter, code, study, system;
-DROP TABLE token_load;
 CREATE UNIQUE INDEX study_id ON study (id);
 CREATE INDEX study_sort_asc ON study (sort_asc, id);
 CREATE INDEX study_sort_desc ON study (sort_desc, id);
@@ -105,9 +101,8 @@ export function buildSearchIndex(folder: string, indexPath: string, zone: string
   const db = openDatabase(indexPath, "build");
   try {
     db.exec(SCHEMA);
-    db.exec(LOAD_TABLE);
     const summary = db.transaction(() => load(db, files, zone))();
-    db.transaction(() => db.exec(INDEXES))();
+    db.exec(INDEXES);
     const insertMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
     const meta: Record<string, string> = {
       format: INDEX_FORMAT,
@@ -182,7 +177,8 @@ class TokenInserter {
   private readonly pending: unknown[] = [];
 
   constructor(db: Db) {
-    const sql = (rows: number) => `INSERT INTO token_load (parameter, code, study, system) VALUES ${Array(rows).fill("(?, ?, ?, ?)").join(", ")}`;
+    // A study lists each value of a parameter once, but a modality repeats across its series: OR IGNORE.
+    const sql = (rows: number) => `INSERT OR IGNORE INTO token (parameter, code, study, system) VALUES ${Array(rows).fill("(?, ?, ?, ?)").join(", ")}`;
     this.many = db.prepare(sql(TokenInserter.ROWS));
     this.one = db.prepare(sql(1));
   }
