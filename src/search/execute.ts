@@ -34,11 +34,12 @@ export function executeSearch(index: SearchIndex, request: SearchRequest): Searc
   const order = request.sort.map(sortColumn);
   const after = request.after ? keysetCondition(order, request.after) : undefined;
   // The page is chosen and sorted on the small study rows; only its matches' resources are read.
+  // Rows as arrays (no object per row): id, patient, endpoints, resource, then the sort values.
   const sql =
-    `SELECT page.*, (SELECT resource FROM study_resource WHERE study = page.rowid) AS resource FROM (` +
+    `SELECT page.id, page.patient, page.endpoints, (SELECT resource FROM study_resource WHERE study = page.rowid), ${order.map((_, i) => `page.k${i}`).join(", ")} FROM (` +
     `SELECT s.rowid AS rowid, s.id AS id, s.patient AS patient, s.endpoints AS endpoints, ${order.map((o, i) => `${o.column} AS k${i}`).join(", ")} ` +
     `FROM study s WHERE ${where.sql}${after ? ` AND ${after.sql}` : ""} ORDER BY ${order.map((o) => `${o.column} ${o.descending ? "DESC" : "ASC"}`).join(", ")} LIMIT ?) AS page`;
-  const rows = index.statement(sql).all([...where.args, ...(after?.args ?? []), request.count + 1]) as Array<Record<string, unknown> & Row>;
+  const rows = index.statement(sql, true).all([...where.args, ...(after?.args ?? []), request.count + 1]) as Row[];
   const more = rows.length > request.count;
   const page = more ? rows.slice(0, request.count) : rows;
   const last = page[page.length - 1];
@@ -46,18 +47,13 @@ export function executeSearch(index: SearchIndex, request: SearchRequest): Searc
   const total = !more && !after ? page.length : count();
   return {
     total,
-    matches: page.map((r) => ({ id: r.id, resource: r.resource })),
+    matches: page.map(([id, , , resource]) => ({ id, resource })),
     included: included(index, page, request.include),
-    ...(more && last && { nextAfter: order.map((_, i) => last[`k${i}`] as string | number) }),
+    ...(more && last && { nextAfter: last.slice(4) as Array<string | number> }),
   };
 }
 
-interface Row {
-  readonly id: string;
-  readonly resource: Buffer;
-  readonly patient: string | null;
-  readonly endpoints: string | null;
-}
+type Row = [id: string, patient: string | null, endpoints: string | null, resource: Buffer, ...sortValues: Array<string | number>];
 
 interface Sql {
   readonly sql: string;
@@ -194,7 +190,7 @@ function included(index: SearchIndex, rows: readonly Row[], include: SearchReque
       if (resource) result.push({ type, id, resource });
     }
   };
-  if (include.patient) fetch("Patient", rows.flatMap((r) => (r.patient === null ? [] : [r.patient])));
-  if (include.endpoint) fetch("Endpoint", rows.flatMap((r) => (r.endpoints === null ? [] : (JSON.parse(r.endpoints) as string[]))));
+  if (include.patient) fetch("Patient", rows.flatMap(([, patient]) => (patient === null ? [] : [patient])));
+  if (include.endpoint) fetch("Endpoint", rows.flatMap(([, , endpoints]) => (endpoints === null ? [] : (JSON.parse(endpoints) as string[]))));
   return result;
 }

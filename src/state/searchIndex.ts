@@ -339,12 +339,16 @@ export class SearchIndex {
     return new SearchIndex(db!, { zone: meta.zone!, studies: Number(meta.studies), patients: Number(meta.patients), endpoints: Number(meta.endpoints) });
   }
 
-  statement(sql: string): ReturnType<Db["prepare"]> {
-    let s = this.statements.get(sql);
+  /** A prepared statement, once per SQL text; `raw`: rows come as arrays rather than objects. */
+  statement(sql: string, raw = false): ReturnType<Db["prepare"]> {
+    const key = raw ? `raw:${sql}` : sql;
+    let s = this.statements.get(key);
     if (!s) {
       // Each shape of search is one SQL text; a client inventing shapes must not grow the cache without end.
       if (this.statements.size >= 1000) this.statements.clear();
-      this.statements.set(sql, (s = this.db.prepare(sql)));
+      s = this.db.prepare(sql);
+      if (raw) s.raw(true);
+      this.statements.set(key, s);
     }
     return s;
   }
