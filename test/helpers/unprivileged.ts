@@ -8,7 +8,7 @@ import { CLI, REPO, tempDir } from "./run.js";
 
 const NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
 
-export const asRoot = process.getuid?.() === 0;
+const asRoot = process.getuid?.() === 0;
 
 /** The checkout, without a trailing separator, so that walking up from a package ends in it. */
 const repo = REPO.replace(/\/+$/, "");
