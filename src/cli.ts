@@ -4,10 +4,13 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { BadUsage, EXIT, internalError, print } from "./cli/common.js";
 import { convertCommand } from "./cli/convert.js";
+import { indexCommand } from "./cli/indexCommand.js";
 import { loadCommand } from "./cli/load.js";
+import { searchCommand } from "./cli/search.js";
+import { serveCommand } from "./cli/serve.js";
 import { VERSION } from "./version.js";
 
-const COMMANDS = [convertCommand, loadCommand];
+const COMMANDS = [convertCommand, serveCommand, searchCommand, indexCommand, loadCommand];
 
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.ok;

@@ -19,6 +19,7 @@ import { type DicomWebSettings, planDicomWeb, readDicomWeb } from "./source/dico
 import { type FileSourceOptions, readFiles } from "./source/files.js";
 import type { FileChanges } from "./source/incremental.js";
 import { type InstanceSink, type SourceReport, SourceTally } from "./source/sink.js";
+import { SEARCH_INDEX_FILE, stageSearchIndex } from "./state/searchIndex.js";
 import { fingerprintChanges, fingerprintOf } from "./state/fingerprint.js";
 import { STATE_DATABASE, STATE_DIGEST, STATE_FILES } from "./state/layout.js";
 import type { CommittedState, StagedState } from "./state/runState.js";
@@ -103,7 +104,7 @@ export interface IncrementalOutcome {
 }
 
 /** Every file convert may write; files of an earlier run that this run does not write are removed at commit. */
-export const OUTPUT_FILES = ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.ndjson", "ImagingStudy.bundle.json", "errors.ndjson", "report.json"] as const;
+export const OUTPUT_FILES = ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.ndjson", "ImagingStudy.bundle.json", "errors.ndjson", "report.json", SEARCH_INDEX_FILE] as const;
 /** The outputs an incremental state is committed with: every run rewrites report.json and changes/. */
 const BOUND_OUTPUTS = OUTPUT_FILES.filter((name) => name !== "report.json");
 const DEFAULT_MAX_DELETE_PERCENT = 10;
@@ -436,6 +437,8 @@ class Run implements InstanceSink {
       await writeSearchSetBundle(studiesPath, out.stage("ImagingStudy.bundle.json"), total);
       summary.outputs.push("ImagingStudy.bundle.json");
     }
+
+    stageSearchIndex(out, zoneRule.zone);
 
     const failures = this.sortedFailures();
     const errorWriter = new LineWriter(out.stage("errors.ndjson"));

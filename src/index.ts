@@ -10,3 +10,6 @@ export { LoadFailure, type LoadFailureReason } from "./load/errors.js";
 export type { LoadReport, LoadErrorLine } from "./load/report.js";
 export { bearerToken, type Credentials } from "./load/auth.js";
 export type { ClientCredentialsOptions } from "./load/oauth.js";
+export { SEARCH_INDEX_FILE, IndexError, SearchIndex, buildSearchIndex, type IndexSummary } from "./state/searchIndex.js";
+export { runSearch, type SearchOptions } from "./search/search.js";
+export { isSearchError, pairsFromJson, pairsFromQuery, parseSearch, type SearchError, type SearchRequest } from "./search/request.js";

@@ -5,14 +5,15 @@ import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, 
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SEARCH_INDEX_FILE, SearchIndex } from "../src/state/searchIndex.js";
 import { OutputDirectory } from "../src/write/outputDir.js";
 import { CLI, REPO, outputFiles, tempDir } from "./helpers/run.js";
+import { unprivilegedCli, worldReadableDir } from "./helpers/unprivileged.js";
 
 const FIXTURES = join(REPO, "fixtures/dicom");
 
 function cli(args: string[], options: { cwd?: string; asNobody?: boolean } = {}) {
-  const prefix = options.asNobody && process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
-  const [command, ...rest] = [...prefix, process.execPath, CLI, ...args];
+  const [command, ...rest] = [...(options.asNobody ? unprivilegedCli() : [process.execPath, CLI]), ...args];
   const r = spawnSync(command!, rest, { encoding: "utf8", cwd: options.cwd ?? REPO, timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: r.stdout + r.stderr };
 }
@@ -81,9 +82,12 @@ describe("exit codes and usage errors", () => {
     const r = cli(["convert", FIXTURES, "--out", file, "--timezone", "UTC"]);
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/--out names a file, not a folder/);
-    const readOnly = tempDir();
+    // The input is a copy nobody can read: the checkout itself may lie in a folder only its owner can enter.
+    const input = worldReadableDir();
+    copyFileSync(join(FIXTURES, "charsets/russian.dcm"), join(input, "a.dcm"));
+    const readOnly = worldReadableDir();
     chmodSync(readOnly, 0o555);
-    const denied = cli(["convert", FIXTURES, "--out", join(readOnly, "out"), "--timezone", "UTC"], { asNobody: true });
+    const denied = cli(["convert", input, "--out", join(readOnly, "out"), "--timezone", "UTC"], { asNobody: true, cwd: input });
     expect(denied.status).toBe(3);
     expect(denied.stderr).toMatch(/cannot create the output folder \(EACCES\): choose a writable --out/);
   });
@@ -143,7 +147,7 @@ describe("interruption and concurrency", () => {
     expect(run.output()).toMatch(new RegExp(`${signal}: stopping; nothing will be written`));
     expect(run.output()).toMatch(/interrupted after \d+ files .* nothing written, the previous output is unchanged/);
     expect(outputFiles(out)).toEqual(before);
-    expect(readdirSync(out).filter((n) => n.startsWith("."))).toEqual([]);
+    expect(readdirSync(out).filter((n) => n.startsWith(".") && n !== SEARCH_INDEX_FILE)).toEqual([]);
   });
 
   it("SIGKILL at any moment leaves each output file whole: the previous version or the new one, never a part", async () => {
@@ -163,10 +167,12 @@ describe("interruption and concurrency", () => {
         const whole = text === previous[name] || text === next[name] || (name === "report.json" && sameButElapsed(text, next[name]!));
         expect(whole, `${name} after SIGKILL at ${delay} ms`).toBe(true);
       }
+      // The search index matches the NDJSON beside it, unless a commit was cut short (the next run completes it).
+      if (!existsSync(join(out, ".dcm2fhir.commit.json"))) SearchIndex.open(out).close();
     }
     // The next run clears what the killed ones left: staging folders, a stale lock.
     expect(cli(["convert", big, "--out", out, "--timezone", "UTC"]).status).toBe(0);
-    expect(readdirSync(out).filter((n) => n.startsWith("."))).toEqual([]);
+    expect(readdirSync(out).filter((n) => n.startsWith(".") && n !== SEARCH_INDEX_FILE)).toEqual([]);
     const final = outputFiles(out);
     for (const name of Object.keys(next)) if (name !== "report.json") expect(final[name], name).toBe(next[name]);
   });
@@ -204,7 +210,7 @@ describe("output directory", () => {
     writeFileSync(join(out, ".dcm2fhir.commit.json"), JSON.stringify(journal));
     OutputDirectory.open(out).abort();
     expect(outputFiles(out)).toEqual({ "ImagingStudy.ndjson": "new studies\n", "Patient.ndjson": "new patients\n", "report.json": "{}\n" });
-    expect(readdirSync(out).filter((n) => n.startsWith("."))).toEqual([]);
+    expect(readdirSync(out).filter((n) => n.startsWith(".") && n !== SEARCH_INDEX_FILE)).toEqual([]);
   });
 
   it("takes over a lock whose process is gone, but not one of a live process", () => {

@@ -8,12 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { crawl, resolveInputs } from "../src/crawl/walk.js";
 import { DicomFileReader } from "../src/dicom/readFile.js";
 import type { FileFailure } from "../src/reasons.js";
-import { CLI, REPO, readNdjson, tempDir } from "./helpers/run.js";
+import { REPO, readNdjson, tempDir } from "./helpers/run.js";
+import { unprivilegedCli, worldReadableDir } from "./helpers/unprivileged.js";
 
 const fixture = (path: string) => join(REPO, "fixtures/dicom", path);
-const asRoot = process.getuid?.() === 0;
-// Root reads everything: run the CLI as nobody so that permission denied is real.
-const unprivileged = asRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
 
 interface ErrorLine {
   path: string;
@@ -23,7 +21,8 @@ interface ErrorLine {
 }
 
 function runCli(args: string[]) {
-  const [command, ...rest] = [...unprivileged, process.execPath, CLI, ...args];
+  // Root reads everything: the CLI runs as nobody so that permission denied is real.
+  const [command, ...rest] = [...unprivilegedCli(), ...args];
   return spawnSync(command!, rest, { encoding: "utf8", timeout: 60_000 });
 }
 
@@ -35,8 +34,7 @@ describe("a hostile tree", () => {
   const nonUtf8Junk = Buffer.from([0x6e, 0x6f, 0x74, 0x65, 0xff, 0x2e, 0x74, 0x78, 0x74]); // "note\xff.txt"
 
   beforeAll(async () => {
-    root = tempDir();
-    chmodSync(root, 0o755);
+    root = worldReadableDir();
     tree = join(root, "archive");
     mkdirSync(join(tree, "locked"), { recursive: true });
     mkdirSync(join(tree, "loop"));

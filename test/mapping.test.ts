@@ -1,16 +1,37 @@
 // One test per row of the mapping table (README "Mapping"), on the fixtures converted end to end.
+import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EXPECTED_OPTIONS } from "../scripts/make-fixtures.js";
 import { convert } from "../src/convert.js";
+import { ACQUISITION_MODALITIES } from "../src/fhir/codes/acquisitionModality.js";
 import { codeableConcept, dateTime, displayName, fhirString, humanNames } from "../src/fhir/datatypes.js";
+import { emptyNotes, toImagingStudy } from "../src/fhir/imagingStudy.js";
 import { offsetOfLocalTime } from "../src/fhir/timezone.js";
 import type { ImagingStudy, Patient } from "../src/fhir/types.js";
+import type { StudyGroup } from "../src/group/studies.js";
+import { validateResource } from "../src/validate/index.js";
 import { REPO, readNdjson, tempDir } from "./helpers/run.js";
 
 const ROOT = "2.25.93284755117702911744137342310154461";
 const DCM = "http://dicom.nema.org/resources/ontology/DCM";
 const SCT = "http://snomed.info/sct";
+
+const pydicomAvailable = spawnSync("/usr/bin/python3", ["-c", "import pydicom.sr._cid_dict"]).status === 0;
+
+/** A study with one series (of one instance) per modality, in the order given. */
+function studyOfModalities(modalities: readonly string[]): StudyGroup {
+  return {
+    studyInstanceUID: "1.2.3",
+    attributes: {},
+    series: modalities.map((modality, i) => ({
+      seriesInstanceUID: `1.2.3.${i + 1}`,
+      attributes: { number: i + 1, modality },
+      instances: [{ sopInstanceUID: `1.2.3.${i + 1}.1`, sopClassUID: "1.2.840.10008.5.1.4.1.1.7", path: `s${i}.dcm` }],
+    })),
+    instanceCount: modalities.length,
+  } as StudyGroup;
+}
 
 let studies: Map<string, ImagingStudy>;
 let patients: Map<string, Patient>;
@@ -59,12 +80,40 @@ describe("ImagingStudy", () => {
     expect(study(20).started).toBe("2024-01-10T14:00:00-05:00");
   });
 
-  it("modality is the sorted union of the series' modalities", () => {
+  it("modality is the sorted union of the series' acquisition modalities (CID 29); an SR/DOC-only study has none", () => {
     expect(study(1).modality).toEqual([{ system: DCM, code: "CT" }]);
-    expect(study(12).modality).toEqual([
-      { system: DCM, code: "DOC" },
-      { system: DCM, code: "SR" },
-    ]);
+    expect(study(12).modality).toBeUndefined();
+    expect(study(12).series.map((s) => s.modality.code)).toEqual(["SR", "DOC"]);
+  });
+
+  describe("study-level modality keeps only DICOM CID 29 acquisition modalities; series keep theirs", () => {
+    const cases: Array<[string, string[], string[]]> = [
+      ["MR + SR", ["MR", "SR"], ["MR"]],
+      ["SR only", ["SR"], []],
+      ["SEG only", ["SEG"], []],
+      ["RT objects only", ["RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD"], []],
+      ["RTIMAGE (an acquisition) + RTSTRUCT", ["RTSTRUCT", "RTIMAGE"], ["RTIMAGE"]],
+      ["CT + PR + KO", ["KO", "CT", "PR"], ["CT"]],
+      ["PT + CT + REG + SEG", ["SEG", "PT", "REG", "CT"], ["CT", "PT"]],
+      ["US + US", ["US", "US"], ["US"]],
+      ["OT and DOC", ["OT", "DOC"], []],
+    ];
+    for (const [name, series, expected] of cases) {
+      it(name, () => {
+        const mapped = toImagingStudy(studyOfModalities(series), { subject: { reference: "Patient/p" }, zoneRule: { zone: "UTC", source: "option" } }, emptyNotes());
+        expect(mapped.modality?.map((c) => c.code) ?? []).toEqual(expected);
+        for (const c of mapped.modality ?? []) expect(c.system).toBe(DCM);
+        expect(mapped.series.map((s) => s.modality.code)).toEqual(series);
+        expect(validateResource(mapped)).toBeUndefined();
+      });
+    }
+
+    it.skipIf(!pydicomAvailable)(`is exactly pydicom's CID 29${pydicomAvailable ? "" : " — SKIPPED: /usr/bin/python3 with pydicom is absent"}`, () => {
+      const script = "import json, pydicom.sr._cid_dict as c, pydicom.sr._concepts_dict as k\n" +
+        "print(json.dumps(sorted(code for name in c.cid_concepts[29]['DCM'] for code, (_, cids) in k.concepts['DCM'][name].items() if 29 in cids)))";
+      const codes = JSON.parse(execFileSync("/usr/bin/python3", ["-c", script], { encoding: "utf8" })) as string[];
+      expect([...ACQUISITION_MODALITIES].sort()).toEqual(codes);
+    });
   });
 
   it("referrer is a Practitioner with a readable name", () => {

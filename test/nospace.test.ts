@@ -6,6 +6,7 @@ import { mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from "node:
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { convert } from "../src/convert.js";
+import { SEARCH_INDEX_FILE } from "../src/state/searchIndex.js";
 import { NoSpaceError } from "../src/write/outputDir.js";
 import { copyFixtures, everyFile, mainOutputs } from "./helpers/incremental.js";
 import { CLI, REPO, tempDir } from "./helpers/run.js";
@@ -38,7 +39,8 @@ function fillTo(left: number): void {
 }
 
 /** No lock, journal or staging folder: nothing that would block or confuse the next run. */
-const leftovers = (out: string) => readdirSync(out).filter((n) => n.startsWith(".dcm2fhir") && n !== ".dcm2fhir");
+/** What a run may leave behind it (lock, journal, staging): every hidden name of ours but the state folder and the search index, which are outputs. */
+const leftovers = (out: string) => readdirSync(out).filter((n) => n.startsWith(".dcm2fhir") && n !== ".dcm2fhir" && n !== SEARCH_INDEX_FILE);
 
 describe.skipIf(unmountable !== undefined)(`a full disk${unmountable ? ` — SKIPPED: ${unmountable}` : ""}`, () => {
   it("already full: exit 3 with a plain message, and no empty lock file left", () => {

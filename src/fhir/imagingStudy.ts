@@ -1,6 +1,7 @@
 import type { EntityIssuer, SeriesAttributes } from "../dicom/instance.js";
 import type { PersonName } from "../dicom/values.js";
 import type { InstanceGroup, SeriesGroup, StudyGroup } from "../group/studies.js";
+import { ACQUISITION_MODALITIES } from "./codes/acquisitionModality.js";
 import { BODY_PART_EXAMINED } from "./codes/bodyPart.js";
 import { SOP_CLASS_NAME } from "./codes/sopClassName.js";
 import { DICOM_CODE_SYSTEM, SNOMED_CT, type ZoneRule, codeableConcept, dateTime, displayName, fhirCode, fhirString } from "./datatypes.js";
@@ -56,7 +57,8 @@ export function toImagingStudy(study: StudyGroup, context: ImagingStudyContext, 
   const started = noteDateTime(dateTime(a.date, a.time, a.timezoneOffset, context.zoneRule), notes);
   const referrer = practitioner(a.referringPhysician);
   const location = fhirString([a.departmentName, a.institutionName].flatMap((s) => fhirString(s) ?? []).join(", "));
-  const modalities = [...new Set(study.series.flatMap((s) => fhirCode(s.attributes.modality) ?? []))].sort();
+  // R4: the study lists only acquisition modalities (CID 29); an SR or SEG series keeps its own modality.
+  const modalities = [...new Set(study.series.flatMap((s) => fhirCode(s.attributes.modality) ?? []))].filter((m) => ACQUISITION_MODALITIES.has(m)).sort();
   const procedureCode = (a.procedureCodes ?? []).flatMap((c) => codeableConcept(c) ?? []);
   const description = fhirString(a.description);
   const reasonCode = [

@@ -1,0 +1,110 @@
+// dcm2fhir serve: the ImagingStudy search API over a converted folder. stdout carries only the base URL (first
+// line); the console gets counts, never a query (queries carry patient identifiers).
+import { readFileSync, statSync } from "node:fs";
+import { BadUsage, type CommandModule, EXIT, internalError, openSearchIndex, print } from "./common.js";
+
+export const serveCommand: CommandModule = (yargs, done) =>
+  yargs.command(
+    "serve <folder>",
+    "answer FHIR ImagingStudy searches over a converted folder (until Ctrl-C)",
+    (y) =>
+      y
+        .positional("folder", { type: "string", demandOption: true, describe: "a folder made by dcm2fhir convert (or indexed by dcm2fhir index)" })
+        .option("host", { type: "string", default: "127.0.0.1", describe: "address to listen on; anything but loopback needs a bearer token" })
+        .option("port", { type: "number", default: 8080, describe: "port (0: any free port)" })
+        .option("base-path", { type: "string", default: "", describe: "path prefix of the FHIR base, e.g. /fhir" })
+        .option("token-file", { type: "string", describe: "file holding the bearer token every request must carry (or set DCM2FHIR_TOKEN)" })
+        .option("allow-open-search", { type: "boolean", default: false, describe: "allow searches without patient, patient.identifier or identifier (internal use)" }),
+    async (args) => {
+      done(
+        await runServe({
+          folder: args.folder,
+          host: args.host,
+          port: args.port,
+          basePath: args["base-path"],
+          tokenFile: args["token-file"],
+          allowOpenSearch: args["allow-open-search"],
+        }),
+      );
+    },
+  );
+
+interface ServeCliOptions {
+  folder: string;
+  host: string;
+  port: number;
+  basePath: string;
+  tokenFile?: string;
+  allowOpenSearch: boolean;
+}
+
+async function runServe(o: ServeCliOptions): Promise<number> {
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new BadUsage("--port takes a whole number from 0 (any free port) to 65535");
+  const basePath = normalizeBasePath(o.basePath);
+  const token = readToken(o.tokenFile);
+  if (!isLoopback(o.host) && token === undefined) {
+    throw new BadUsage(`--host ${o.host} would expose patient data to the network: set DCM2FHIR_TOKEN or pass --token-file (requests then need Authorization: Bearer <token>)`);
+  }
+  const index = await openSearchIndex(o.folder);
+  if (!index) return EXIT.usage;
+  const { startServer } = await import("../serve/app.js");
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer({ index, host: o.host, port: o.port, basePath, token, allowOpenSearch: o.allowOpenSearch });
+  } catch (error) {
+    index.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE") return print(`dcm2fhir: port ${o.port} is in use on ${o.host}: choose another --port (0 picks a free one)`), EXIT.usage;
+    if (code === "EACCES" || code === "EADDRNOTAVAIL" || code === "ENOTFOUND") return print(`dcm2fhir: cannot listen on ${o.host}:${o.port} (${code})`), EXIT.usage;
+    return internalError(error);
+  }
+  process.stdout.write(`${server.base}\n`);
+  const { studies, patients } = index.meta;
+  print(`dcm2fhir: serving ${studies} studies of ${patients} patients${token ? " (bearer token required)" : ""}${o.allowOpenSearch ? ", open search allowed" : ""}; Ctrl-C stops`);
+
+  // A stopped server has done its job: exit 0 once the requests in flight are answered. A second signal stops at once.
+  const signal = await new Promise<"SIGINT" | "SIGTERM">((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT")).once("SIGTERM", () => resolve("SIGTERM"));
+  });
+  const again = (name: "SIGINT" | "SIGTERM") => () => process.exit(EXIT[name]);
+  process.once("SIGINT", again("SIGINT")).once("SIGTERM", again("SIGTERM"));
+  print(`dcm2fhir: ${signal}: finishing requests in flight`);
+  await server.close();
+  index.close();
+  const c = server.counts;
+  print(`dcm2fhir: stopped after ${c.requests} requests (${c.searches} searches, ${c.reads} reads, ${c.errors} errors)`);
+  return EXIT.ok;
+}
+
+/** 127.0.0.0/8, ::1 and localhost stay on this machine. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function normalizeBasePath(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  if (trimmed === "") return "";
+  const withSlash = trimmed.startsWith("/") ? trimmed : `/${trimmed}`;
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(withSlash)) throw new BadUsage("--base-path is a URL path of letters, digits and . _ ~ - segments, e.g. /fhir");
+  return withSlash;
+}
+
+/** --token-file wins over DCM2FHIR_TOKEN; an empty token is refused rather than taken as none. */
+function readToken(tokenFile: string | undefined): string | undefined {
+  if (tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(tokenFile, "utf8");
+    } catch (error) {
+      throw new BadUsage(`cannot read --token-file (${(error as NodeJS.ErrnoException).code})`);
+    }
+    const token = text.trim();
+    if (token === "") throw new BadUsage("--token-file is empty");
+    if (statSync(tokenFile).mode & 0o004) print("dcm2fhir: warning: the --token-file can be read by every user of this machine");
+    return token;
+  }
+  const env = process.env.DCM2FHIR_TOKEN;
+  if (env === undefined) return undefined;
+  if (env.trim() === "") throw new BadUsage("DCM2FHIR_TOKEN is set but empty");
+  return env.trim();
+}

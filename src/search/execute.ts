@@ -1,0 +1,196 @@
+// The one executor: a parsed SearchRequest against the index, as parameterised SQL, giving a page of matches,
+// the exact total, the included resources and where the next page starts. `serve` and `search` both call it.
+import { TOKEN_PARAMETERS, PRESENT_BIT } from "./parameters.js";
+import type { DatePrefix, Filter, SearchRequest, SortRule, TokenValue } from "./request.js";
+import type { SearchIndex } from "../state/searchIndex.js";
+
+export interface Match {
+  readonly id: string;
+  readonly resource: Buffer;
+}
+
+export interface Included {
+  readonly type: "Patient" | "Endpoint";
+  readonly id: string;
+  readonly resource: Buffer;
+}
+
+export interface SearchPage {
+  readonly total: number;
+  readonly matches: readonly Match[];
+  readonly included: readonly Included[];
+  /** The sort values of the page's last match, when more matches follow. */
+  readonly nextAfter?: readonly (string | number)[];
+}
+
+/** Parameters that single out a few studies: one of them, when given, is where the query starts. */
+const SELECTIVE = ["_id", "instance", "series", "identifier", "patient", "patient.identifier"] as const;
+
+export function executeSearch(index: SearchIndex, request: SearchRequest): SearchPage {
+  const where = whereClause(request.filters);
+  const count = () => (index.statement(`SELECT count(*) AS n FROM study s WHERE ${where.sql}`).get(where.args) as { n: number }).n;
+  if (request.summaryCount || request.count === 0) return { total: count(), matches: [], included: [] };
+
+  const order = request.sort.map(sortColumn);
+  const after = request.after ? keysetCondition(order, request.after) : undefined;
+  // The page is chosen and sorted on the small study rows; only its matches' resources are read.
+  // Rows as arrays (no object per row): id, patient, endpoints, resource, then the sort values.
+  const sql =
+    `SELECT page.id, page.patient, page.endpoints, (SELECT resource FROM study_resource WHERE study = page.rowid), ${order.map((_, i) => `page.k${i}`).join(", ")} FROM (` +
+    `SELECT s.rowid AS rowid, s.id AS id, s.patient AS patient, s.endpoints AS endpoints, ${order.map((o, i) => `${o.column} AS k${i}`).join(", ")} ` +
+    `FROM study s WHERE ${where.sql}${after ? ` AND ${after.sql}` : ""} ORDER BY ${order.map((o) => `${o.column} ${o.descending ? "DESC" : "ASC"}`).join(", ")} LIMIT ?) AS page`;
+  const rows = index.statement(sql, true).all([...where.args, ...(after?.args ?? []), request.count + 1]) as Row[];
+  const more = rows.length > request.count;
+  const page = more ? rows.slice(0, request.count) : rows;
+  const last = page[page.length - 1];
+  // A first page that holds every match has counted them already: most searches of one patient.
+  const total = !more && !after ? page.length : count();
+  return {
+    total,
+    matches: page.map(([id, , , resource]) => ({ id, resource })),
+    included: included(index, page, request.include),
+    ...(more && last && { nextAfter: last.slice(4) as Array<string | number> }),
+  };
+}
+
+type Row = [id: string, patient: string | null, endpoints: string | null, resource: Buffer, ...sortValues: Array<string | number>];
+
+interface Sql {
+  readonly sql: string;
+  readonly args: unknown[];
+}
+
+function whereClause(filters: readonly Filter[]): Sql {
+  const driver = chooseDriver(filters);
+  const parts: string[] = [];
+  const args: unknown[] = [];
+  for (const filter of filters) {
+    const condition = filter === driver ? drivingCondition(driver) : filterCondition(filter);
+    parts.push(condition.sql);
+    args.push(...condition.args);
+  }
+  return { sql: parts.length > 0 ? parts.join(" AND ") : "1", args };
+}
+
+/** The positive token filter on the most selective parameter, whose values all name a code. */
+type TokenFilter = Filter & { readonly kind: "token" };
+
+function chooseDriver(filters: readonly Filter[]): TokenFilter | undefined {
+  for (const parameter of SELECTIVE) {
+    const f = filters.find((f): f is TokenFilter => f.kind === "token" && !f.not && f.parameter === parameter && f.values.every((v) => v.code !== undefined));
+    if (f) return f;
+  }
+  return undefined;
+}
+
+/** The studies that have a value: read from the token index, so the query starts from a handful of rows. */
+function drivingCondition(filter: TokenFilter): Sql {
+  const values = tokenValues(filter.values, "");
+  return { sql: `s.rowid IN (SELECT study FROM token WHERE parameter = ? AND (${values.sql}))`, args: [TOKEN_PARAMETERS[filter.parameter], ...values.args] };
+}
+
+function filterCondition(filter: Filter): Sql {
+  switch (filter.kind) {
+    case "missing":
+      return { sql: `(s.present & ?) ${filter.missing ? "=" : "!="} 0`, args: [PRESENT_BIT[filter.parameter]] };
+    case "token": {
+      // R4 search.html#modifiers, :not: studies none of whose values match, studies without any value included.
+      const values = tokenValues(filter.values, "t.");
+      return {
+        sql: `${filter.not ? "NOT " : ""}EXISTS (SELECT 1 FROM token t WHERE t.parameter = ? AND t.study = s.rowid AND (${values.sql}))`,
+        args: [TOKEN_PARAMETERS[filter.parameter], ...values.args],
+      };
+    }
+    case "date": {
+      const alternatives = filter.values.map(({ prefix, range: { lo, hi } }) => DATE_CONDITION[prefix](lo, hi));
+      return { sql: `(${alternatives.map((a) => a.sql).join(" OR ")})`, args: alternatives.flatMap((a) => a.args) };
+    }
+  }
+}
+
+/**
+ * R4 search.html#date and #prefix: the study's range [lo, hi) against the searched range [slo, shi). A study without `started`
+ * matches no prefix, ne included: NULL compares to nothing.
+ */
+const DATE_CONDITION: Record<DatePrefix, (slo: number, shi: number) => Sql> = {
+  // the search range fully contains the study's
+  eq: (slo, shi) => ({ sql: "(s.started_lo >= ? AND s.started_hi <= ?)", args: [slo, shi] }),
+  ne: (slo, shi) => ({ sql: "(s.started_lo < ? OR s.started_hi > ?)", args: [slo, shi] }),
+  // the range above the search value overlaps the study's
+  gt: (_slo, shi) => ({ sql: "s.started_hi > ?", args: [shi] }),
+  lt: (slo) => ({ sql: "s.started_lo < ?", args: [slo] }),
+  // gt or eq, lt or eq
+  ge: (slo, shi) => ({ sql: "(s.started_hi > ? OR s.started_lo >= ?)", args: [shi, slo] }),
+  le: (slo, shi) => ({ sql: "(s.started_lo < ? OR s.started_hi <= ?)", args: [slo, shi] }),
+  // starts after the search range ends; ends before it starts
+  sa: (_slo, shi) => ({ sql: "s.started_lo >= ?", args: [shi] }),
+  eb: (slo) => ({ sql: "s.started_hi <= ?", args: [slo] }),
+  // overlaps the (already widened) search range
+  ap: (slo, shi) => ({ sql: "(s.started_lo < ? AND s.started_hi > ?)", args: [shi, slo] }),
+};
+
+/**
+ * The alternatives of a token value in at most three terms whatever their number, each usable with the
+ * (parameter, code, study) key: lists travel as one JSON argument.
+ */
+function tokenValues(values: readonly TokenValue[], t: string): Sql {
+  const anySystem = values.flatMap((v) => (v.system === undefined && v.code !== undefined ? [v.code] : []));
+  const pairs = values.flatMap((v) => (v.system !== undefined && v.code !== undefined ? [[v.code, v.system]] : []));
+  const anyCode = values.flatMap((v) => (v.code === undefined && v.system !== undefined ? [v.system] : []));
+  const terms: Sql[] = [];
+  if (anySystem.length === 1) terms.push({ sql: `${t}code = ?`, args: anySystem });
+  else if (anySystem.length > 1) terms.push({ sql: `${t}code IN (SELECT value FROM json_each(?))`, args: [JSON.stringify(anySystem)] });
+  if (pairs.length === 1) terms.push({ sql: `(${t}code = ? AND ${t}system = ?)`, args: pairs[0]! });
+  else if (pairs.length > 1) {
+    const json = JSON.stringify(pairs);
+    terms.push({
+      sql: `(${t}code IN (SELECT value ->> 0 FROM json_each(?)) AND (${t}code, ${t}system) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?)))`,
+      args: [json, json],
+    });
+  }
+  if (anyCode.length === 1) terms.push({ sql: `${t}system = ?`, args: anyCode });
+  else if (anyCode.length > 1) terms.push({ sql: `${t}system IN (SELECT value FROM json_each(?))`, args: [JSON.stringify(anyCode)] });
+  return { sql: terms.map((term) => term.sql).join(" OR "), args: terms.flatMap((term) => term.args) };
+}
+
+interface OrderColumn {
+  readonly column: string;
+  readonly descending: boolean;
+}
+
+/** started sorts on the start of its range ascending, the end descending; studies without it come last either way. */
+function sortColumn(rule: SortRule): OrderColumn {
+  if (rule.key === "started") return { column: rule.descending ? "s.sort_desc" : "s.sort_asc", descending: false };
+  return { column: "s.id", descending: rule.descending };
+}
+
+/** Rows after the given sort values, in the order of the sort: (a > x) OR (a = x AND b > y) OR … */
+function keysetCondition(order: readonly OrderColumn[], after: readonly (string | number)[]): Sql {
+  const alternatives: string[] = [];
+  const args: unknown[] = [];
+  for (let i = 0; i < order.length; i++) {
+    const equal = order.slice(0, i).map((o) => `${o.column} = ?`);
+    alternatives.push(`(${[...equal, `${order[i]!.column} ${order[i]!.descending ? "<" : ">"} ?`].join(" AND ")})`);
+    args.push(...after.slice(0, i + 1));
+  }
+  return { sql: `(${alternatives.join(" OR ")})`, args };
+}
+
+/** The Patients and Endpoints the page's matches reference, each once, in the order they are first referenced. */
+function included(index: SearchIndex, rows: readonly Row[], include: SearchRequest["include"]): Included[] {
+  const result: Included[] = [];
+  const fetch = (type: Included["type"], ids: string[]) => {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return;
+    const table = type === "Patient" ? "patient" : "endpoint";
+    const found = index.statement(`SELECT id, resource FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(unique)) as Array<{ id: string; resource: Buffer }>;
+    const byId = new Map(found.map((r) => [r.id, r.resource]));
+    for (const id of unique) {
+      const resource = byId.get(id);
+      if (resource) result.push({ type, id, resource });
+    }
+  };
+  if (include.patient) fetch("Patient", rows.flatMap(([, patient]) => (patient === null ? [] : [patient])));
+  if (include.endpoint) fetch("Endpoint", rows.flatMap(([, , endpoints]) => (endpoints === null ? [] : (JSON.parse(endpoints) as string[]))));
+  return result;
+}

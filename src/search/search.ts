@@ -1,0 +1,21 @@
+// FHIR search over a folder's index, from parameters to the searchset Bundle's bytes: what `serve` answers and
+// `dcm2fhir search` prints, through the same parse and the same executor.
+import type { SearchIndex } from "../state/searchIndex.js";
+import { searchsetBundle } from "./bundle.js";
+import { executeSearch } from "./execute.js";
+import { type Pairs, type SearchError, isSearchError, parseSearch } from "./request.js";
+
+export interface SearchOptions {
+  /** `[base]`, ending with "/": fullUrl and links start with it. */
+  readonly base: string;
+  readonly strict?: boolean;
+  readonly allowOpenSearch?: boolean;
+  readonly now?: number;
+}
+
+export function runSearch(index: SearchIndex, pairs: Pairs | SearchError, options: SearchOptions): Buffer | SearchError {
+  if (isSearchError(pairs)) return pairs;
+  const request = parseSearch(pairs, { ...options, zone: index.meta.zone });
+  if (isSearchError(request)) return request;
+  return searchsetBundle(executeSearch(index, request), request, options.base);
+}

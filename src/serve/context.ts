@@ -1,0 +1,11 @@
+import type { SearchIndex } from "../state/searchIndex.js";
+
+/** What every route of one server shares. */
+export interface ServerContext {
+  readonly index: SearchIndex;
+  /** `[base]` as printed at start-up, ending with "/"; known once the server listens. */
+  base: string;
+  readonly allowOpenSearch: boolean;
+  /** For the summary printed when the server stops: counts only. */
+  readonly counts: { requests: number; searches: number; reads: number; errors: number };
+}

@@ -1,0 +1,41 @@
+// GET [base]metadata: the CapabilityStatement (R4 http.html#capabilities), naming exactly what is supported.
+import type { FastifyInstance } from "fastify";
+import { PARAMETER_DEFINITIONS } from "../../search/parameters.js";
+import { VERSION } from "../../version.js";
+import type { ServerContext } from "../context.js";
+import { sendFhir } from "../reply.js";
+
+export async function metadataRoutes(app: FastifyInstance, context: ServerContext, tokenRequired: boolean): Promise<void> {
+  const started = new Date().toISOString();
+  app.get("/metadata", async (_request, reply) => sendFhir(reply, 200, capabilityStatement(context.base, started, tokenRequired)));
+}
+
+export function capabilityStatement(base: string, date: string, tokenRequired: boolean): object {
+  return {
+    resourceType: "CapabilityStatement",
+    status: "active",
+    date,
+    publisher: "dcm2fhir",
+    kind: "instance",
+    software: { name: "dcm2fhir", version: VERSION },
+    implementation: { description: "ImagingStudy search over a folder converted by dcm2fhir", url: base },
+    fhirVersion: "4.0.1",
+    format: ["json"],
+    rest: [
+      {
+        mode: "server",
+        ...(tokenRequired && { security: { cors: false, description: "Every request but metadata needs Authorization: Bearer <token>." } }),
+        resource: [
+          {
+            type: "ImagingStudy",
+            interaction: [{ code: "read" }, { code: "search-type" }],
+            searchInclude: ["ImagingStudy:patient", "ImagingStudy:endpoint"],
+            searchParam: PARAMETER_DEFINITIONS.map((p) => ({ name: p.name, ...(p.definition && { definition: p.definition }), type: p.type, documentation: p.documentation })),
+          },
+          { type: "Patient", interaction: [{ code: "read" }] },
+          { type: "Endpoint", interaction: [{ code: "read" }] },
+        ],
+      },
+    ],
+  };
+}

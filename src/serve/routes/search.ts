@@ -1,0 +1,43 @@
+// ImagingStudy search: GET [base]ImagingStudy?… and POST [base]ImagingStudy/_search with a form (standard FHIR)
+// or the seed API's JSON object of arrays; the URL's own parameters count too (R4 http.html#search: a POST may carry parameters in both).
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { type Pairs, type SearchError, isSearchError, pairsFromJson, pairsFromQuery } from "../../search/request.js";
+import { runSearch } from "../../search/search.js";
+import type { ServerContext } from "../context.js";
+import { sendFhir, sendOutcome } from "../reply.js";
+
+/** What the body parsers hand the route: the raw form bytes, or the parsed JSON. */
+export type SearchBody = { readonly form: Buffer } | { readonly json: unknown };
+
+export async function searchRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
+  app.get("/ImagingStudy", async (request, reply) => answer(request, reply, pairsFromQuery(queryOf(request.url)), context));
+
+  app.post("/ImagingStudy/_search", async (request, reply) => {
+    const fromUrl = pairsFromQuery(queryOf(request.url));
+    const body = request.body as SearchBody | undefined;
+    const fromBody: Pairs | SearchError = body === undefined ? [] : "form" in body ? pairsFromQuery(body.form) : pairsFromJson(body.json);
+    const pairs = isSearchError(fromUrl) ? fromUrl : isSearchError(fromBody) ? fromBody : [...fromUrl, ...fromBody];
+    return answer(request, reply, pairs, context);
+  });
+}
+
+function answer(request: FastifyRequest, reply: Parameters<typeof sendFhir>[0], pairs: Pairs | SearchError, context: ServerContext) {
+  context.counts.searches++;
+  const result = runSearch(context.index, pairs, { base: context.base, strict: prefersStrict(request.headers.prefer), allowOpenSearch: context.allowOpenSearch });
+  if (isSearchError(result)) {
+    return sendOutcome(reply, 400, result.error === "unknown-parameter" || result.error === "unsupported-modifier" ? "not-supported" : result.error === "too-many" ? "too-costly" : "invalid", result.message);
+  }
+  return sendFhir(reply, 200, result);
+}
+
+/** The query component of a request target, as the bytes received (Node gives the target one character per byte). */
+function queryOf(url: string): Buffer {
+  const q = url.indexOf("?");
+  return Buffer.from(q === -1 ? "" : url.slice(q + 1), "latin1");
+}
+
+/** R4 search.html#errors: `Prefer: handling=strict` (also among other preferences). */
+function prefersStrict(prefer: string | string[] | undefined): boolean {
+  const values = Array.isArray(prefer) ? prefer : prefer === undefined ? [] : [prefer];
+  return values.some((v) => v.split(/[,;]/).some((p) => p.trim().toLowerCase() === "handling=strict"));
+}

@@ -1,0 +1,44 @@
+// Every SQLite store of dcm2fhir opens its file here, so that each kind of use gets the same, deliberate pragmas.
+import Database from "better-sqlite3";
+
+export type Db = Database.Database;
+
+/**
+ * - `build`: a new file written once by one process and renamed into place afterwards (the search index in a
+ *   staging folder). No journal and no syncs while writing: a crash leaves a staging file that is thrown
+ *   away, and the commit syncs the finished file before renaming it.
+ * - `read`: a finished file, read-only (`serve`, `search`). Opening never writes beside it (no -wal, -shm or
+ *   -journal file), so a folder anyone may only read can be served.
+ * - `update`: a long-lived store that one process updates while others may read it (run state): WAL, so
+ *   readers never wait for the writer, and a commit is durable once it returns.
+ */
+export type OpenMode = "build" | "read" | "update";
+
+export function openDatabase(path: string, mode: OpenMode): Db {
+  const db = new Database(path, { readonly: mode === "read", fileMustExist: mode === "read" });
+  try {
+    if (mode === "build") {
+      // A fixed page size, so the same rows in the same order give the same bytes on any machine.
+      db.pragma("page_size = 8192");
+      db.pragma("journal_mode = OFF");
+      db.pragma("synchronous = OFF");
+      db.pragma("locking_mode = EXCLUSIVE");
+      db.pragma("cache_size = -65536");
+    } else if (mode === "read") {
+      db.pragma("query_only = ON");
+      // 16 MiB of page cache and no memory map: the index stays on disk, and the server's memory small.
+      db.pragma("cache_size = -16384");
+      db.pragma("mmap_size = 0");
+      db.pragma("temp_store = MEMORY");
+    } else {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      db.pragma("busy_timeout = 5000");
+      db.pragma("foreign_keys = ON");
+    }
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
