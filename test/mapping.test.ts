@@ -120,6 +120,28 @@ describe("ImagingStudy", () => {
     expect(study(1).referrer).toEqual({ type: "Practitioner", display: "Dr. John Q Smith MD" });
   });
 
+  it("interpreter lists each Name of Physician(s) Reading Study (0008,1060) as a Practitioner, like referrer", () => {
+    expect(study(1).interpreter).toEqual([
+      { type: "Practitioner", display: "Rita Reader" },
+      { type: "Practitioner", display: "Dr. Sam Second" },
+    ]);
+    expect(study(2).interpreter).toBeUndefined();
+  });
+
+  it("basedOn is the ServiceRequest its accession number identifies, with the accession's issuer (IHE practice)", () => {
+    const accession = study(1).identifier.find((i) => i.type?.coding?.[0]?.code === "ACSN")!;
+    const { use: _use, ...identifier } = accession;
+    expect(study(1).basedOn).toEqual([{ type: "ServiceRequest", identifier }]);
+    expect(identifier).toMatchObject({ system: "urn:oid:1.2.276.0.7230010.3.0.2", value: "ACC-1001" });
+    expect(study(2).basedOn).toEqual([{ type: "ServiceRequest", identifier: { type: { coding: [{ system: "http://terminology.hl7.org/CodeSystem/v2-0203", code: "ACSN" }] }, value: "ACC-1002" } }]);
+    for (const s of studies.values()) if (!s.identifier.some((i) => i.type?.coding?.[0]?.code === "ACSN")) expect(s.basedOn).toBeUndefined();
+  });
+
+  it("note holds Study Comments (0032,4000), line breaks kept", () => {
+    expect(study(1).note).toEqual([{ text: "Compared with the prior study.\r\nNo change." }]);
+    expect(study(2).note).toBeUndefined();
+  });
+
   it("endpoint references the --endpoint Endpoint", () => {
     expect(study(1).endpoint).toEqual([{ reference: expect.stringMatching(/^Endpoint\/dicomweb-[0-9a-f]{16}$/) }]);
   });

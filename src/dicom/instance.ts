@@ -45,12 +45,15 @@ export interface StudyAttributes {
   readonly accessionIssuer?: EntityIssuer;
   readonly studyId?: string;
   readonly referringPhysician?: PersonName;
+  readonly readingPhysicians?: readonly PersonName[];
   readonly description?: string;
   readonly procedureCodes?: readonly CodedEntry[];
   readonly reasonCodes?: readonly CodedEntry[];
   readonly reasonTexts?: readonly string[];
   readonly institutionName?: string;
   readonly departmentName?: string;
+  /** Study Comments (0032,4000): retired from DICOM, still in the R4 mapping (ImagingStudy.note). */
+  readonly comments?: string;
 }
 
 /** Attributes every instance of a series should agree on. */
@@ -121,6 +124,7 @@ export const INSTANCE_SPEC: Spec = new Map<number, string | Spec>([
   [T.SeriesDescription, "LO"],
   [T.InstitutionalDepartmentName, "LO"],
   [T.PerformingPhysicianName, "PN"],
+  [T.NameOfPhysiciansReadingStudy, "PN"],
   [T.OperatorsName, "PN"],
   [T.PatientName, "PN"],
   [T.PatientID, "LO"],
@@ -137,6 +141,7 @@ export const INSTANCE_SPEC: Spec = new Map<number, string | Spec>([
   [T.Laterality, "CS"],
   [T.ImageLaterality, "CS"],
   [T.ReasonForStudy, "LO"],
+  [T.StudyComments, "LT"],
   [
     T.RequestAttributesSequence,
     new Map<number, string | Spec>([
@@ -270,6 +275,7 @@ function studyAttributes(ds: Values, text: TextReader): Built<StudyAttributes> {
     accessionIssuer: issuer(items(ds, T.IssuerOfAccessionNumberSequence)[0], text),
     studyId: text.value(ds, T.StudyID),
     referringPhysician: text.personNames(ds, T.ReferringPhysicianName)[0],
+    readingPhysicians: nonEmpty(text.personNames(ds, T.NameOfPhysiciansReadingStudy)),
     description: text.value(ds, T.StudyDescription),
     procedureCodes: nonEmpty(codes(items(ds, T.ProcedureCodeSequence), text)),
     reasonCodes: nonEmpty(
@@ -284,6 +290,7 @@ function studyAttributes(ds: Values, text: TextReader): Built<StudyAttributes> {
     ),
     institutionName: text.value(ds, T.InstitutionName),
     departmentName: text.value(ds, T.InstitutionalDepartmentName),
+    comments: text.value(ds, T.StudyComments, "text"),
   };
   return { attributes, json: JSON.stringify(attributes), warnings };
 }
@@ -317,8 +324,8 @@ interface Built<A> {
 const STUDY_TAGS = [
   T.PatientID, T.IssuerOfPatientID, T.IssuerOfPatientIDQualifiersSequence, T.PatientName, T.PatientBirthDate, T.PatientSex,
   T.StudyDate, T.StudyTime, T.TimezoneOffsetFromUTC, T.AccessionNumber, T.IssuerOfAccessionNumberSequence, T.StudyID,
-  T.ReferringPhysicianName, T.StudyDescription, T.ProcedureCodeSequence, T.RequestAttributesSequence,
-  T.ReasonForRequestedProcedureCodeSequence, T.ReasonForTheRequestedProcedure, T.ReasonForStudy, T.InstitutionName,
+  T.ReferringPhysicianName, T.NameOfPhysiciansReadingStudy, T.StudyDescription, T.ProcedureCodeSequence, T.RequestAttributesSequence,
+  T.ReasonForRequestedProcedureCodeSequence, T.ReasonForTheRequestedProcedure, T.ReasonForStudy, T.StudyComments, T.InstitutionName,
   T.InstitutionalDepartmentName,
 ];
 const SERIES_TAGS = [

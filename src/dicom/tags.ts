@@ -32,6 +32,7 @@ export const ProcedureCodeSequence = tag(0x0008, 0x1032);
 export const SeriesDescription = tag(0x0008, 0x103e);
 export const InstitutionalDepartmentName = tag(0x0008, 0x1040);
 export const PerformingPhysicianName = tag(0x0008, 0x1050);
+export const NameOfPhysiciansReadingStudy = tag(0x0008, 0x1060);
 export const OperatorsName = tag(0x0008, 0x1070);
 
 export const PatientName = tag(0x0010, 0x0010);
@@ -52,6 +53,7 @@ export const Laterality = tag(0x0020, 0x0060);
 export const ImageLaterality = tag(0x0020, 0x0062);
 
 export const ReasonForStudy = tag(0x0032, 0x1030);
+export const StudyComments = tag(0x0032, 0x4000);
 
 export const LocalNamespaceEntityID = tag(0x0040, 0x0031);
 export const UniversalEntityID = tag(0x0040, 0x0032);

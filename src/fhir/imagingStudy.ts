@@ -1,4 +1,4 @@
-import type { EntityIssuer, SeriesAttributes } from "../dicom/instance.js";
+import type { EntityIssuer, SeriesAttributes, StudyAttributes } from "../dicom/instance.js";
 import type { PersonName } from "../dicom/values.js";
 import type { InstanceGroup, SeriesGroup, StudyGroup } from "../group/studies.js";
 import { ACQUISITION_MODALITIES } from "./codes/acquisitionModality.js";
@@ -56,11 +56,14 @@ export function toImagingStudy(study: StudyGroup, context: ImagingStudyContext, 
   const a = study.attributes;
   const started = noteDateTime(dateTime(a.date, a.time, a.timezoneOffset, context.zoneRule), notes);
   const referrer = practitioner(a.referringPhysician);
+  const interpreter = (a.readingPhysicians ?? []).flatMap((name) => practitioner(name) ?? []);
+  const accession = accessionIdentifier(a);
   const location = fhirString([a.departmentName, a.institutionName].flatMap((s) => fhirString(s) ?? []).join(", "));
   // R4: the study lists only acquisition modalities (CID 29); an SR or SEG series keeps its own modality.
   const modalities = [...new Set(study.series.flatMap((s) => fhirCode(s.attributes.modality) ?? []))].filter((m) => ACQUISITION_MODALITIES.has(m)).sort();
   const procedureCode = (a.procedureCodes ?? []).flatMap((c) => codeableConcept(c) ?? []);
   const description = fhirString(a.description);
+  const note = fhirString(a.comments);
   const reasonCode = [
     ...(a.reasonCodes ?? []).flatMap((c) => codeableConcept(c) ?? []),
     ...(a.reasonTexts ?? []).flatMap((t) => (fhirString(t) ? [{ text: fhirString(t)! }] : [])),
@@ -74,7 +77,10 @@ export function toImagingStudy(study: StudyGroup, context: ImagingStudyContext, 
     ...(modalities.length > 0 && { modality: modalities.map((code) => ({ system: DICOM_CODE_SYSTEM, code })) }),
     subject: context.subject,
     ...(started && { started }),
+    // IHE practice: the order is the ServiceRequest its accession number identifies, referenced by identifier.
+    ...(accession && { basedOn: [{ type: "ServiceRequest", identifier: accession }] }),
     ...(referrer && { referrer }),
+    ...(interpreter.length > 0 && { interpreter }),
     ...(context.endpoint && { endpoint: [context.endpoint] }),
     numberOfSeries: study.series.length,
     numberOfInstances: study.instanceCount,
@@ -82,6 +88,7 @@ export function toImagingStudy(study: StudyGroup, context: ImagingStudyContext, 
     ...(procedureCode.length > 0 ? { procedureCode } : description ? { procedureCode: [{ text: description }] } : {}),
     ...(location && { location: { display: location } }),
     ...(reasonCode.length > 0 && { reasonCode }),
+    ...(note && { note: [{ text: note }] }),
     ...(description && { description }),
     series: study.series.map((s) => toSeries(s, context, notes)),
   };
@@ -90,18 +97,17 @@ export function toImagingStudy(study: StudyGroup, context: ImagingStudyContext, 
 function studyIdentifiers(study: StudyGroup): Identifier[] {
   const a = study.attributes;
   const identifiers: Identifier[] = [{ use: "official", system: "urn:dicom:uid", value: `urn:oid:${study.studyInstanceUID}` }];
-  const accession = fhirString(a.accessionNumber);
-  if (accession) {
-    identifiers.push({
-      use: "usual",
-      type: { coding: [{ system: V2_0203, code: "ACSN" }] },
-      ...issuerSystemAndAssigner(a.accessionIssuer),
-      value: accession,
-    });
-  }
+  const accession = accessionIdentifier(a);
+  if (accession) identifiers.push({ use: "usual", ...accession });
   const studyId = fhirString(a.studyId);
   if (studyId) identifiers.push({ use: "secondary", value: studyId });
   return identifiers;
+}
+
+/** Accession Number (0008,0050) with its issuer (0008,0051): the identifier of the order (v2-0203 ACSN). */
+function accessionIdentifier(a: StudyAttributes): Identifier | undefined {
+  const value = fhirString(a.accessionNumber);
+  return value ? { type: { coding: [{ system: V2_0203, code: "ACSN" }] }, ...issuerSystemAndAssigner(a.accessionIssuer), value } : undefined;
 }
 
 /**

@@ -21,7 +21,12 @@ export interface Extension {
 export interface Reference {
   readonly reference?: string;
   readonly type?: string;
+  readonly identifier?: Identifier;
   readonly display?: string;
+}
+
+export interface Annotation {
+  readonly text: string;
 }
 
 export interface Identifier {
@@ -75,13 +80,16 @@ export interface ImagingStudy {
   readonly modality?: readonly Coding[];
   readonly subject: Reference;
   readonly started?: string;
+  readonly basedOn?: readonly Reference[];
   readonly referrer?: Reference;
+  readonly interpreter?: readonly Reference[];
   readonly endpoint?: readonly Reference[];
   readonly numberOfSeries: number;
   readonly numberOfInstances: number;
   readonly procedureCode?: readonly CodeableConcept[];
   readonly location?: Reference;
   readonly reasonCode?: readonly CodeableConcept[];
+  readonly note?: readonly Annotation[];
   readonly description?: string;
   readonly series: readonly ImagingStudySeries[];
 }

@@ -21,12 +21,14 @@ export const STUDY_UNITS: ReadonlyArray<AttributeUnit<StudyAttributes>> = [
   unit("AccessionNumber/IssuerOfAccessionNumberSequence", "accessionNumber", "accessionIssuer"),
   unit("StudyID", "studyId"),
   unit("ReferringPhysicianName", "referringPhysician"),
+  unit("NameOfPhysiciansReadingStudy", "readingPhysicians"),
   unit("StudyDescription", "description"),
   unit("ProcedureCodeSequence", "procedureCodes"),
   unit("ReasonForRequestedProcedureCodeSequence", "reasonCodes"),
   unit("ReasonForTheRequestedProcedure/ReasonForStudy", "reasonTexts"),
   unit("InstitutionName", "institutionName"),
   unit("InstitutionalDepartmentName", "departmentName"),
+  unit("StudyComments", "comments"),
 ];
 
 export const SERIES_UNITS: ReadonlyArray<AttributeUnit<SeriesAttributes>> = [
