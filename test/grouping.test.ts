@@ -109,8 +109,8 @@ describe("StudyAssembler", () => {
   it("covers every study and series attribute with exactly one unit", () => {
     const studyKeys: Array<keyof StudyAttributes> = [
       "patientId", "issuerOfPatientId", "issuerOfPatientIdQualifiers", "patientName", "patientBirthDate", "patientSex", "date", "time",
-      "timezoneOffset", "accessionNumber", "accessionIssuer", "studyId", "referringPhysician", "description", "procedureCodes",
-      "reasonCodes", "reasonTexts", "institutionName", "departmentName",
+      "timezoneOffset", "accessionNumber", "accessionIssuer", "studyId", "referringPhysician", "readingPhysicians", "description", "procedureCodes",
+      "reasonCodes", "reasonTexts", "institutionName", "departmentName", "comments",
     ];
     const seriesKeys: Array<keyof SeriesAttributes> = [
       "number", "modality", "description", "date", "time", "timezoneOffset", "performingPhysicians", "operators", "institutionName",
