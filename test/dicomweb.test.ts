@@ -12,7 +12,7 @@ import { DicomFileReader } from "../src/dicom/readFile.js";
 import type { SourceReport } from "../src/source/sink.js";
 import { type RunningOrthanc, type UploadResult, orthancMissing, startOrthanc } from "./helpers/orthanc.js";
 import type { LoggedRequest } from "./helpers/pacsProxy.js";
-import { CLI, CORPUS, REPO, outputFiles, readNdjson, tempDir } from "./helpers/run.js";
+import { CLI, CORPUS, REPO, outputFiles, readNdjson, tempDir, withoutSecrets } from "./helpers/run.js";
 
 const FIXTURES = join(REPO, "fixtures/dicom");
 const missing = orthancMissing();
@@ -27,7 +27,7 @@ function walk(dir: string): string[] {
 /** The CLI in a child process, asynchronously: the proxy it talks to runs in this process. */
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...process.env, DCM2FHIR_TOKEN: "", ...env } });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...withoutSecrets(), ...env } });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
@@ -311,7 +311,7 @@ describe.skipIf(missing !== "")(`convert from a PACS (Orthanc + DICOMweb plugin)
     pacs.proxy.reset();
     pacs.proxy.hooks.delayMs = 300;
     const out = tempDir();
-    const child = spawn(process.execPath, [CLI, "convert", pacs.root, "--out", out], { cwd: REPO, env: { ...process.env, DCM2FHIR_TOKEN: "" } });
+    const child = spawn(process.execPath, [CLI, "convert", pacs.root, "--out", out], { cwd: REPO, env: withoutSecrets() });
     let output = "";
     child.stderr.on("data", (d) => (output += d));
     const exit = new Promise<number | null>((resolve) => child.on("close", resolve));
@@ -338,7 +338,7 @@ describe.skipIf(missing !== "")(`convert from a PACS (Orthanc + DICOMweb plugin)
     pacs.proxy.reset();
     pacs.proxy.hooks.bearer = { token, upstreamAuthorization: pacs.authorization };
     const tokenFile = join(tempDir(), "token");
-    writeFileSync(tokenFile, "wrong-token\n");
+    writeFileSync(tokenFile, "wrong-token\n", { mode: 0o600 });
     const wrongOut = tempDir();
     const wrong = await cli(["convert", pacs.shownRoot, "--out", wrongOut, "--token-file", tokenFile, "--verbose"]);
     expect(wrong.code, wrong.output).toBe(0);
@@ -376,7 +376,7 @@ describe.skipIf(missing !== "")(`convert from a PACS (Orthanc + DICOMweb plugin)
 describe.concurrent("DICOMweb inputs: bad usage is one line and exit 2", () => {
   const out = () => tempDir();
   const tokenFile = join(tempDir(), "token");
-  writeFileSync(tokenFile, "a-token\n");
+  writeFileSync(tokenFile, "a-token\n", { mode: 0o600 });
   it.each([
     [["https://pacs.example.org/dicom-web?x=1"], /no query \(\?\) or fragment/],
     [["https://pacs.example.org/dicom-web", "--studies-since", "2024-13-01"], /--studies-since takes a day as YYYY-MM-DD/],

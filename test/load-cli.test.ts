@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type FhirTestServer, startFhirServer } from "./helpers/fhirServer.js";
 import { expectServerHolds, fixtureFolder, resourcesOf, syntheticFolder } from "./helpers/loadData.js";
-import { CLI, REPO, readNdjson, tempDir } from "./helpers/run.js";
+import { CLI, REPO, readNdjson, tempDir, withoutSecrets } from "./helpers/run.js";
 
 let server: FhirTestServer;
 beforeAll(async () => {
@@ -23,7 +23,7 @@ interface Ran {
 }
 
 function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Ran> } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...process.env, DCM2FHIR_TOKEN: "", ...env } });
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...withoutSecrets(), ...env } });
   let output = "";
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
@@ -77,7 +77,7 @@ describe("dcm2fhir load", () => {
     expect(auth.output).toMatch(/refused our credentials \(HTTP 401/);
     server.faults.refuse.clear();
     const tokenFile = join(tempDir(), "token");
-    writeFileSync(tokenFile, "right\n");
+    writeFileSync(tokenFile, "right\n", { mode: 0o600 });
     const withFile = await cli(["load", folder, "--server", server.base, "--token-file", tokenFile]);
     expect(withFile.status, withFile.output).toBe(0);
   });

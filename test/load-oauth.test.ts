@@ -12,11 +12,11 @@ import { UsageError } from "../src/crawl/walk.js";
 import { type LoadOptions, load } from "../src/load/load.js";
 import { type FhirTestServer, startFhirServer } from "./helpers/fhirServer.js";
 import { expectServerHolds, fixtureFolder, resourcesOf } from "./helpers/loadData.js";
-import { CLI, REPO, tempDir } from "./helpers/run.js";
+import { CLI, REPO, tempDir, withoutSecrets } from "./helpers/run.js";
 
 /** The CLI, spawned without blocking: the servers it talks to run in this process. */
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; output: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...process.env, DCM2FHIR_TOKEN: "", DCM2FHIR_CLIENT_SECRET: "", ...env } });
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...withoutSecrets(), ...env } });
   let output = "";
   child.stdout.on("data", (d) => (output += d));
   child.stderr.on("data", (d) => (output += d));

@@ -1,4 +1,5 @@
 // What every command of the CLI shares: exit codes, the console, and how bad usage is reported.
+import { readFileSync, statSync } from "node:fs";
 import type { Argv } from "yargs";
 import type { SearchIndex } from "../state/searchIndex.js";
 
@@ -35,4 +36,51 @@ export async function openSearchIndex(folder: string): Promise<SearchIndex | und
     print(`dcm2fhir: ${error.message}`);
     return undefined;
   }
+}
+
+/** A secret held in a file (a token, a client secret, a private key): trimmed; unreadable or empty is bad usage. */
+export function readSecretFile(file: string, option: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8").trim();
+  } catch (error) {
+    throw new BadUsage(`${option} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  if (text === "") throw new BadUsage(`${option} is empty`);
+  // Other users of the machine could act as us: say so (the file's name is not printed, it may be telling).
+  if (statSync(file).mode & 0o004) print(`dcm2fhir: warning: the ${option} can be read by every user of this machine`);
+  return text;
+}
+
+/**
+ * The bearer token of `convert` (DICOMweb), `serve` and `load`: --token-file wins over DCM2FHIR_TOKEN. A token
+ * that is set but empty, or holds a line break, is refused rather than sent or taken as none. Never printed.
+ */
+export function readBearerToken(tokenFile: string | undefined): string | undefined {
+  let token: string | undefined;
+  if (tokenFile !== undefined) token = readSecretFile(tokenFile, "--token-file");
+  else {
+    const env = process.env.DCM2FHIR_TOKEN;
+    if (env === undefined) return undefined;
+    token = env.trim();
+    if (token === "") throw new BadUsage("DCM2FHIR_TOKEN is set but empty");
+  }
+  if (/[\r\n]/.test(token)) throw new BadUsage("the token holds a line break: give one token");
+  return token;
+}
+
+/**
+ * SIGINT and SIGTERM abort `controller` (the command stops cleanly and says `stopping`); a second signal exits at
+ * once. Returns the signal received so far, and a function that stops listening.
+ */
+export function abortOnSignals(controller: AbortController, stopping: string): { received: () => "SIGINT" | "SIGTERM" | undefined; dispose: () => void } {
+  let received: "SIGINT" | "SIGTERM" | undefined;
+  const onSignal = (name: "SIGINT" | "SIGTERM") => {
+    if (received) process.exit(EXIT[name]);
+    received = name;
+    print(`dcm2fhir: ${name}: ${stopping}`);
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+  return { received: () => received, dispose: () => void process.off("SIGINT", onSignal).off("SIGTERM", onSignal) };
 }

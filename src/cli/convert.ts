@@ -1,9 +1,8 @@
 // dcm2fhir convert: the command line over convert(). Only counts, reason codes and timings reach the
 // console; paths (archive folders are often named after patients) only with --verbose.
 import type { ConvertResult, Progress } from "../convert.js";
-import { readFileSync } from "node:fs";
 import { REASONS, displayPath } from "../reasons.js";
-import { type CommandModule, EXIT, internalError, print } from "./common.js";
+import { BadUsage, type CommandModule, EXIT, abortOnSignals, internalError, print, readBearerToken } from "./common.js";
 
 export const convertCommand: CommandModule = (yargs, done) =>
   yargs
@@ -85,38 +84,21 @@ async function runConvert(o: CliOptions): Promise<number> {
   const { OutputError, NoSpaceError } = await import("../write/outputDir.js");
   const { DeletionLimitError } = await import("../write/changes.js");
   const controller = new AbortController();
-  let signal: "SIGINT" | "SIGTERM" | undefined;
-  const onSignal = (name: "SIGINT" | "SIGTERM") => {
-    if (signal) process.exit(EXIT[name]); // a second signal: stop now
-    signal = name;
-    print(`dcm2fhir: ${name}: stopping; nothing will be written`);
-    controller.abort();
-  };
-  process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+  const signals = abortOnSignals(controller, "stopping; nothing will be written");
   try {
-    const dicomweb = { concurrency: o.concurrency, studiesSince: o.studiesSince, studiesUntil: o.studiesUntil, token: bearerToken(o.tokenFile, UsageError) };
+    const dicomweb = { concurrency: o.concurrency, studiesSince: o.studiesSince, studiesUntil: o.studiesUntil, token: readBearerToken(o.tokenFile) };
     const result = await convert({ ...o, dicomweb, signal: controller.signal, onProgress: o.progress ? showProgress : undefined });
     if (o.progress && process.stderr.isTTY) process.stderr.write("\n");
     summarize(result, o);
-    if (result.interrupted) return EXIT[signal ?? "SIGINT"];
+    if (result.interrupted) return EXIT[signals.received() ?? "SIGINT"];
     return o.failOnError && result.report.files.failed > 0 ? EXIT.failedFiles : EXIT.ok;
   } catch (error) {
-    if (error instanceof UsageError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
+    if (error instanceof UsageError || error instanceof BadUsage) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
     if (error instanceof DeletionLimitError || error instanceof NoSpaceError) return print(`dcm2fhir: ${error.message}`), EXIT.output;
     if (error instanceof OutputError) return print(`dcm2fhir: output folder: ${error.message}`), EXIT.output;
     return internalError(error);
   } finally {
-    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
-  }
-}
-
-/** --token-file, else DCM2FHIR_TOKEN; the token itself is never printed. */
-function bearerToken(tokenFile: string | undefined, UsageError: new (message: string) => Error): string | undefined {
-  if (tokenFile === undefined) return process.env.DCM2FHIR_TOKEN || undefined;
-  try {
-    return readFileSync(tokenFile, "utf8");
-  } catch (error) {
-    throw new UsageError(`--token-file cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+    signals.dispose();
   }
 }
 

@@ -1,10 +1,9 @@
 // dcm2fhir load: the command line over load(). The console carries counts and resource ids (ours are hashes
 // and UIDs), never names, identifiers, birth dates, the token, or the server's messages (which may quote
 // values) unless --verbose.
-import { readFileSync } from "node:fs";
 import type { LoadProgress, LoadResult } from "../load/load.js";
 import type { ClientCredentialsOptions } from "../load/oauth.js";
-import { type CommandModule, EXIT, internalError, print } from "./common.js";
+import { type CommandModule, EXIT, abortOnSignals, internalError, print, readBearerToken, readSecretFile } from "./common.js";
 
 export const loadCommand: CommandModule = (yargs, done) =>
   yargs.command(
@@ -85,19 +84,12 @@ async function runLoad(o: CliOptions): Promise<number> {
   let oauth: ClientCredentialsOptions | undefined;
   try {
     oauth = readClientCredentials(o);
-    token = oauth ? undefined : readToken(o.tokenFile);
+    token = oauth ? undefined : readBearerToken(o.tokenFile);
   } catch (error) {
     return print(`dcm2fhir: ${(error as Error).message}`), EXIT.usage;
   }
   const controller = new AbortController();
-  let signal: "SIGINT" | "SIGTERM" | undefined;
-  const onSignal = (name: "SIGINT" | "SIGTERM") => {
-    if (signal) process.exit(EXIT[name]);
-    signal = name;
-    print(`dcm2fhir: ${name}: stopping; what the server acknowledged is in the checkpoint, run load again to finish`);
-    controller.abort();
-  };
-  process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+  const signals = abortOnSignals(controller, "stopping; what the server acknowledged is in the checkpoint, run load again to finish");
   try {
     const result = await load({
       folder: o.folder,
@@ -117,7 +109,7 @@ async function runLoad(o: CliOptions): Promise<number> {
     if (o.progress && process.stderr.isTTY) process.stderr.write("\n");
     summarize(result, o);
     if (result.stopped) return EXIT.output;
-    if (result.interrupted) return EXIT[signal ?? "SIGINT"];
+    if (result.interrupted) return EXIT[signals.received() ?? "SIGINT"];
     const r = result.report;
     return r.rejected + r.failed + r.invalid > 0 ? EXIT.failedFiles : EXIT.ok;
   } catch (error) {
@@ -125,7 +117,7 @@ async function runLoad(o: CliOptions): Promise<number> {
     if (error instanceof LoadFailure) return print(`dcm2fhir: ${error.message}`), EXIT.output;
     return internalError(error);
   } finally {
-    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    signals.dispose();
   }
 }
 
@@ -141,29 +133,6 @@ function readClientCredentials(o: CliOptions): ClientCredentialsOptions | undefi
   const privateKey = o.privateKeyFile !== undefined ? readSecretFile(o.privateKeyFile, "--private-key-file") : undefined;
   if ((secret === undefined) === (privateKey === undefined)) throw new Error("--client-id needs --private-key-file or --client-secret-file (or DCM2FHIR_CLIENT_SECRET), one of them");
   return { clientId: o.clientId, clientSecret: secret, privateKey, keyId: o.keyId, tokenUrl: o.tokenUrl, scope: o.scope };
-}
-
-function readSecretFile(file: string, option: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8").trim();
-  } catch (error) {
-    throw new Error(`cannot read ${option} (${(error as NodeJS.ErrnoException).code})`);
-  }
-  if (text === "") throw new Error(`${option} is empty`);
-  return text;
-}
-
-/** --token-file wins over DCM2FHIR_TOKEN. The token itself is never printed. */
-function readToken(file: string | undefined): string | undefined {
-  let token: string | undefined;
-  if (file !== undefined) {
-    token = readSecretFile(file, "--token-file");
-  } else {
-    token = process.env.DCM2FHIR_TOKEN?.trim() || undefined;
-  }
-  if (token !== undefined && /[\r\n]/.test(token)) throw new Error("the token holds a line break: give one token");
-  return token;
 }
 
 function showProgress(p: LoadProgress): void {

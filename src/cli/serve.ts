@@ -1,7 +1,6 @@
 // dcm2fhir serve: the ImagingStudy search API over a converted folder. stdout carries only the base URL (first
 // line); the console gets counts, never a query (queries carry patient identifiers).
-import { readFileSync, statSync } from "node:fs";
-import { BadUsage, type CommandModule, EXIT, internalError, openSearchIndex, print } from "./common.js";
+import { BadUsage, type CommandModule, EXIT, internalError, openSearchIndex, print, readBearerToken } from "./common.js";
 
 export const serveCommand: CommandModule = (yargs, done) =>
   yargs.command(
@@ -41,7 +40,7 @@ interface ServeCliOptions {
 async function runServe(o: ServeCliOptions): Promise<number> {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new BadUsage("--port takes a whole number from 0 (any free port) to 65535");
   const basePath = normalizeBasePath(o.basePath);
-  const token = readToken(o.tokenFile);
+  const token = readBearerToken(o.tokenFile);
   if (!isLoopback(o.host) && token === undefined) {
     throw new BadUsage(`--host ${o.host} would expose patient data to the network: set DCM2FHIR_TOKEN or pass --token-file (requests then need Authorization: Bearer <token>)`);
   }
@@ -89,22 +88,3 @@ function normalizeBasePath(path: string): string {
   return withSlash;
 }
 
-/** --token-file wins over DCM2FHIR_TOKEN; an empty token is refused rather than taken as none. */
-function readToken(tokenFile: string | undefined): string | undefined {
-  if (tokenFile !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(tokenFile, "utf8");
-    } catch (error) {
-      throw new BadUsage(`cannot read --token-file (${(error as NodeJS.ErrnoException).code})`);
-    }
-    const token = text.trim();
-    if (token === "") throw new BadUsage("--token-file is empty");
-    if (statSync(tokenFile).mode & 0o004) print("dcm2fhir: warning: the --token-file can be read by every user of this machine");
-    return token;
-  }
-  const env = process.env.DCM2FHIR_TOKEN;
-  if (env === undefined) return undefined;
-  if (env.trim() === "") throw new BadUsage("DCM2FHIR_TOKEN is set but empty");
-  return env.trim();
-}

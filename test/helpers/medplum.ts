@@ -9,8 +9,8 @@ import { MemoryRepository } from "@medplum/fhir-router";
 
 let definitionsLoaded = false;
 
-/** R4's types, resources and search parameters, as Medplum ships them; once per process. */
-function loadDefinitions(): void {
+/** R4's types, resources and search parameters, as Medplum ships them, for its repository and validator; once per process (~1.5 s). */
+export function loadDefinitions(): void {
   if (definitionsLoaded) return;
   indexStructureDefinitionBundle(readJson("fhir/r4/profiles-types.json"));
   indexStructureDefinitionBundle(readJson("fhir/r4/profiles-resources.json"));

@@ -31,3 +31,9 @@ export function outputFiles(dir: string): Record<string, string> {
   const names = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith("."));
   return Object.fromEntries(names.map((e) => e.name).sort().map((name) => [name, readFileSync(join(dir, name), "utf8")]));
 }
+
+/** This process's environment without the credentials dcm2fhir reads from it (an empty one is refused, not taken as none). */
+export function withoutSecrets(): NodeJS.ProcessEnv {
+  const { DCM2FHIR_TOKEN: _token, DCM2FHIR_CLIENT_SECRET: _secret, ...env } = process.env;
+  return env;
+}
