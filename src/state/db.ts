@@ -9,10 +9,10 @@ export type Db = Database.Database;
  *   away, and the commit syncs the finished file before renaming it.
  * - `read`: a finished file, read-only (`serve`, `search`). Opening never writes beside it (no -wal, -shm or
  *   -journal file), so a folder anyone may only read can be served.
- * - `update`: a long-lived store that one process updates while others may read it (run state): WAL, so
- *   readers never wait for the writer, and a commit is durable once it returns.
+ *
+ * The incremental state is `build` too: each run writes a copy in its staging folder, and the commit renames it.
  */
-export type OpenMode = "build" | "read" | "update";
+export type OpenMode = "build" | "read";
 
 export function openDatabase(path: string, mode: OpenMode): Db {
   const db = new Database(path, { readonly: mode === "read", fileMustExist: mode === "read" });
@@ -24,17 +24,12 @@ export function openDatabase(path: string, mode: OpenMode): Db {
       db.pragma("synchronous = OFF");
       db.pragma("locking_mode = EXCLUSIVE");
       db.pragma("cache_size = -65536");
-    } else if (mode === "read") {
+    } else {
       db.pragma("query_only = ON");
       // 16 MiB of page cache and no memory map: the index stays on disk, and the server's memory small.
       db.pragma("cache_size = -16384");
       db.pragma("mmap_size = 0");
       db.pragma("temp_store = MEMORY");
-    } else {
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = FULL");
-      db.pragma("busy_timeout = 5000");
-      db.pragma("foreign_keys = ON");
     }
   } catch (error) {
     db.close();

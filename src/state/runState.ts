@@ -10,7 +10,8 @@
 import { createHash } from "node:crypto";
 import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase } from "./db.js";
 import type { InstanceCore, WireRead } from "../dicom/wire.js";
 import type { FileFailure, FilePath, Reason } from "../reasons.js";
 import type { Report } from "../write/report.js";
@@ -192,7 +193,7 @@ export class CommittedState {
     }
     let db: Database.Database | undefined;
     try {
-      db = new Database(path, { readonly: true, fileMustExist: true });
+      db = openDatabase(path, "read");
       if (db.pragma("application_id", { simple: true }) !== APPLICATION_ID || db.pragma("user_version", { simple: true }) !== SCHEMA_VERSION) {
         db.close();
         return { problem: "it is not a dcm2fhir state database" };
@@ -309,11 +310,8 @@ export class StagedState {
   /** At `path`: a copy of `from`, or an empty state. */
   static create(path: string, from?: CommittedState): StagedState {
     if (from) copyFileSync(from.path, path);
-    const db = new Database(path);
+    const db = openDatabase(path, "build");
     try {
-      db.pragma("journal_mode = OFF");
-      db.pragma("synchronous = OFF");
-      db.pragma("cache_size = -32768");
       if (!from) {
         db.pragma(`application_id = ${APPLICATION_ID}`);
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
