@@ -370,11 +370,23 @@ function ascii(values: Values, tag: number): string | undefined {
 
 /** Strips the space and NUL padding of DICOM values (PS3.5 6.2) and surrounding white space. */
 function nonBlank(s: string): string | undefined {
-  const trimmed = s.replace(PADDING, "");
-  return trimmed === "" ? undefined : trimmed;
+  // Every file has a dozen values to trim, most with nothing or one byte of padding: no regular expression.
+  let start = 0;
+  let end = s.length;
+  while (start < end && isPadding(s.charCodeAt(start))) start++;
+  while (end > start && isPadding(s.charCodeAt(end - 1))) end--;
+  if (start === end) return undefined;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
 }
 
-const PADDING = /^[\s\0]+|[\s\0]+$/g;
+/** NUL, or what JavaScript's \s matches (ECMA-262 WhiteSpace and LineTerminator). */
+function isPadding(c: number): boolean {
+  if (c > 0x20 && c < 0xa0) return false;
+  return (
+    c === 0x20 || c === 0 || (c >= 0x09 && c <= 0x0d) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+  );
+}
 
 function items(values: Values, tag: number): Values[] {
   const v = values.get(tag);

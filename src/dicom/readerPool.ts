@@ -104,7 +104,7 @@ class ReaderProcess {
   constructor(private readonly readHere: (batch: readonly FilePath[]) => WireRead[]) {
     // No inherited flags (a debugger's port, a TypeScript loader): the reader is plain compiled JavaScript.
     // stdio ignored: a reader has nothing to say, and a crash is handled here rather than printed.
-    this.child = fork(readerFile(), [], { execArgv: [], stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "json" });
+    this.child = fork(readerFile(), [], { execArgv: [], env: readerEnvironment(), stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "json" });
     this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()).once("error", () => resolve()));
     this.child.on("message", (message: { ready: true } | { id: number; batch: PackedBatch }) => {
       if ("ready" in message) {
@@ -157,6 +157,17 @@ class ReaderProcess {
     if (this.child.connected) this.child.disconnect();
     await this.exited;
   }
+}
+
+/**
+ * This process's environment, less NODE_EXTRA_CA_CERTS: with it set, node parses its whole root certificate
+ * store at start-up (measured here: 0.5 G instructions instead of 0.09 G, ~50 ms of CPU), and a reader makes
+ * no TLS connection.
+ */
+function readerEnvironment(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
 }
 
 /** The compiled reader, beside this module (dist/, dist/bin/); from TypeScript sources (tests), the build's copy. */
