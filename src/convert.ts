@@ -34,7 +34,7 @@ export interface ConvertOptions {
   /** IANA zone for times without Timezone Offset From UTC (0008,0201); default: this machine's zone. */
   readonly timezone?: string;
   readonly followSymlinks?: boolean;
-  /** Threads reading headers, the calling one included (1: only it). Default: the number of cores, at most 4. */
+  /** Processes reading headers, the calling one included (1: only it). Default: the number of cores, at most 4. */
   readonly workers?: number;
   /**
    * A site's own checks on top of FHIR R4 (a local profile: "every study has an accession number"). A resource
@@ -67,7 +67,7 @@ export interface ConvertResult {
 /** Every file convert may write; files of an earlier run that this run does not write are removed at commit. */
 export const OUTPUT_FILES = ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.ndjson", "ImagingStudy.bundle.json", "errors.ndjson", "report.json"] as const;
 
-/** Each reader thread adds ~30 MB of peak memory (measured: 130 MB with 1, 285 MB with 8); more than 4 rarely pays. */
+/** Each reader process adds its own memory (a node process, ~50 MB here); more than 4 rarely pays. */
 const DEFAULT_WORKERS = Math.min(availableParallelism(), 4);
 const PROGRESS_EVERY_MS = 1000;
 
@@ -109,7 +109,7 @@ function checkOptions(options: ConvertOptions): ZoneRule {
     throw new UsageError(`unknown --format "${options.format}": use ndjson or bundle`);
   }
   if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) {
-    throw new UsageError("--workers takes a whole number from 1 (the main thread only) up");
+    throw new UsageError("--workers takes a whole number from 1 (this process only) up");
   }
   if (options.endpoint !== undefined) {
     let url: URL | undefined;

@@ -17,7 +17,7 @@ export const convertCommand: CommandModule = (yargs, done) =>
           .option("format", { choices: ["ndjson", "bundle"] as const, default: "ndjson" as const, describe: "bundle: also write ImagingStudy.bundle.json (searchset)" })
           .option("timezone", { type: "string", describe: "IANA zone for times without Timezone Offset From UTC (default: this machine's zone)" })
           .option("follow-symlinks", { type: "boolean", default: false, describe: "follow symbolic links found in folders (loops are detected)" })
-          .option("workers", { type: "number", describe: "threads reading headers, the main one included (default: number of cores; 1: main thread only)" })
+          .option("workers", { type: "number", describe: "processes reading headers, this one included (default: number of cores, at most 4; 1: this process only)" })
           .option("fail-on-error", { type: "boolean", default: false, describe: "exit 1 when any file failed (skips are not failures)" })
           .option("progress", { type: "boolean", describe: "print progress to stderr (default: when stderr is a terminal)" })
           .option("verbose", { type: "boolean", default: false, describe: "also print the path and reason of every file not converted (paths can hold patient names)" }),

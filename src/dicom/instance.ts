@@ -162,7 +162,7 @@ const REQUIRED_UIDS = [
  * Reads one instance from a stream that can be opened more than once. The instances of a series carry the same
  * study and series attributes byte for byte: a first pass collects those elements as raw keys without decoding
  * them, and only for keys not seen before does a second, full pass decode, parse and serialize them. That
- * saves most of a reader thread's work; the result is the same as `toInstanceRecord` on a full parse.
+ * saves most of a reader's work; the result is the same as `toInstanceRecord` on a full parse.
  */
 export function readInstance(path: FilePath, open: () => ByteSource, firstWindowBytes: number): InstanceRecord | FileFailure {
   const quick = parseHeader(open(), INSTANCE_SPEC, { firstWindowBytes, keyTags: KEY_TAGS });

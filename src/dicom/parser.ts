@@ -84,7 +84,7 @@ export function parseHeader(source: ByteSource, top: Spec, options: ParseOptions
   return new HeaderParser(source, options.firstWindowBytes, options.keyTags).parse(top);
 }
 
-/** Growable byte arena for keys, one per key and thread: keys are built by appending, copied out once. */
+/** Growable byte arena for keys, one per key and process: keys are built by appending, copied out once. */
 class KeyArena {
   private bytes = Buffer.allocUnsafe(4096);
   length = 0;

@@ -6,7 +6,7 @@ import type { InstanceSink } from "./sink.js";
 const BATCH_SIZE = 64;
 
 export interface FileSourceOptions extends CrawlOptions {
-  /** Threads reading headers: sets how many batches are kept in flight. */
+  /** Readers of headers (processes, this one included): sets how many batches are kept in flight. */
   readonly threads: number;
 }
 
@@ -20,7 +20,7 @@ export async function readFiles(inputs: readonly ResolvedInput[], reader: Header
 
 /** Reads crawled entries; those the crawl already refused go to the sink as unread. */
 export async function readEntries(entries: AsyncIterable<CrawlEntry>, reader: HeaderReader, sink: InstanceSink, options: FileSourceOptions): Promise<void> {
-  // Enough batches in flight to keep every reader thread's queue full; the crawl waits beyond that.
+  // Enough batches in flight to keep every reader's queue full; the crawl waits beyond that.
   const limit = pLimit(options.threads * 4);
   const inFlight = new Set<Promise<void>>();
   const dispatch = (batch: CrawlEntry[]) => {
