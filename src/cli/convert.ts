@@ -66,6 +66,9 @@ async function runConvert(o: CliOptions): Promise<number> {
     controller.abort();
   };
   process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+  // Once the event loop is empty everything is written and flushed: exit then, rather than let node free the
+  // heap page by page first (measured: ~0.1 G instructions, ~20 ms, at 10k files; more at larger runs).
+  process.once("beforeExit", () => process.exit());
   try {
     const result = await convert({ ...o, signal: controller.signal, onProgress: o.progress ? showProgress : undefined });
     if (o.progress && process.stderr.isTTY) process.stderr.write("\n");
