@@ -170,17 +170,15 @@ export function readInstance(path: FilePath, open: () => ByteSource, firstWindow
   if ("reason" in required) return required;
   const text = new TextReader(ascii(quick.dataSet, T.SpecificCharacterSet) ?? "");
   const [studyRaw, seriesRaw] = quick.keys;
-  const studyKey = studyRaw === undefined ? undefined : `${text.charset}\u0000${studyRaw}`;
-  const seriesKey = seriesRaw === undefined ? undefined : `${text.charset}\u0000${seriesRaw}`;
-  const study = studyKey === undefined ? undefined : studyCache.get(studyKey);
-  const series = seriesKey === undefined ? undefined : seriesCache.get(seriesKey);
+  const study = studyCache.find(text.charset, studyRaw);
+  const series = seriesCache.find(text.charset, seriesRaw);
   if (study && series) return assemble(path, quick, text, required, study, series);
 
   const full = parseHeader(open(), INSTANCE_SPEC, { firstWindowBytes });
   const fullRequired = requiredUIDs(path, full);
   if ("reason" in fullRequired) return fullRequired;
-  const builtStudy = study ?? remember(studyCache, studyKey, studyAttributes(full.dataSet, text));
-  const builtSeries = series ?? remember(seriesCache, seriesKey, seriesAttributes(full.dataSet, text));
+  const builtStudy = study ?? studyCache.remember(text.charset, studyRaw, studyAttributes(full.dataSet, text));
+  const builtSeries = series ?? seriesCache.remember(text.charset, seriesRaw, seriesAttributes(full.dataSet, text));
   return assemble(path, full, text, fullRequired, builtStudy, builtSeries);
 }
 
@@ -331,17 +329,46 @@ const KEY_TAGS: ReadonlyMap<number, number> = new Map([
   ...SERIES_TAGS.map((tag) => [tag, (STUDY_TAGS.includes(tag) ? 1 : 0) | 2] as const),
 ]);
 
-/** Bounded: an archive of unrelated files cannot grow them without limit. */
-const studyCache = new Map<string, Built<StudyAttributes>>();
-const seriesCache = new Map<string, Built<SeriesAttributes>>();
-const CACHE_LIMIT = 4096;
+/**
+ * Built attributes by the raw bytes of their elements and the character set that decodes them. Consecutive
+ * files are mostly of one series: the last key found is compared byte for byte first, which spares making
+ * and hashing a string of a kilobyte or so per key and file. Bounded: an archive of unrelated files cannot
+ * grow it without limit.
+ */
+class AttributeCache<A> {
+  private readonly byKey = new Map<string, Built<A>>();
+  private lastCharset = "";
+  private lastRaw = Buffer.alloc(0);
+  private last: Built<A> | undefined;
 
-function remember<A>(cache: Map<string, Built<A>>, key: string | undefined, built: Built<A>): Built<A> {
-  if (key === undefined) return built;
-  if (cache.size >= CACHE_LIMIT) cache.clear();
-  cache.set(key, built);
-  return built;
+  /** `raw` is a view that the next parse overwrites: what is kept of it is a copy. */
+  find(charset: string, raw: Buffer | undefined): Built<A> | undefined {
+    if (raw === undefined) return undefined;
+    if (this.last && charset === this.lastCharset && raw.equals(this.lastRaw)) return this.last;
+    const found = this.byKey.get(keyOf(charset, raw));
+    if (found) this.setLast(charset, raw, found);
+    return found;
+  }
+
+  remember(charset: string, raw: Buffer | undefined, built: Built<A>): Built<A> {
+    if (raw === undefined) return built;
+    if (this.byKey.size >= CACHE_LIMIT) this.byKey.clear();
+    this.byKey.set(keyOf(charset, raw), built);
+    this.setLast(charset, raw, built);
+    return built;
+  }
+
+  private setLast(charset: string, raw: Buffer, built: Built<A>): void {
+    this.lastCharset = charset;
+    this.lastRaw = Buffer.from(raw);
+    this.last = built;
+  }
 }
+
+const keyOf = (charset: string, raw: Buffer) => `${charset}\u0000${raw.toString("latin1")}`;
+const CACHE_LIMIT = 4096;
+const studyCache = new AttributeCache<StudyAttributes>();
+const seriesCache = new AttributeCache<SeriesAttributes>();
 
 /** Text values of one data set, decoded in its Specific Character Set and trimmed; empty is absent. */
 class TextReader {

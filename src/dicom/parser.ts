@@ -17,10 +17,10 @@ export interface ParsedHeader {
   readonly meta: Values;
   /**
    * With `ParseOptions.keyTags`: per key, the bytes of the top-level elements of its tags (headers included,
-   * prefixed by the encoding), as latin1 text; undefined when an element was too large to copy. Those
-   * elements are then not in `dataSet`.
+   * prefixed by the encoding); undefined when an element was too large to copy. Those elements are then not in
+   * `dataSet`. The bytes are a view of this process's key buffer, valid until the next parse with keys.
    */
-  readonly keys: readonly (string | undefined)[];
+  readonly keys: readonly (Buffer | undefined)[];
   readonly dataSet: Values;
   readonly transferSyntaxUID: string | undefined;
   /** Group 0004 (Directory Information) seen: a DICOMDIR. */
@@ -84,7 +84,7 @@ export function parseHeader(source: ByteSource, top: Spec, options: ParseOptions
   return new HeaderParser(source, options.firstWindowBytes, options.keyTags).parse(top);
 }
 
-/** Growable byte arena for keys, one per key and process: keys are built by appending, copied out once. */
+/** Growable byte arena for keys, one per key and process: keys are built by appending, then looked at in place. */
 class KeyArena {
   private bytes = Buffer.allocUnsafe(4096);
   length = 0;
@@ -109,8 +109,8 @@ class KeyArena {
     this.length += n;
   }
 
-  text(): string | undefined {
-    return this.valid ? this.bytes.toString("latin1", 0, this.length) : undefined;
+  view(): Buffer | undefined {
+    return this.valid ? this.bytes.subarray(0, this.length) : undefined;
   }
 }
 
@@ -169,7 +169,7 @@ class HeaderParser {
     }
     return {
       meta: this.meta,
-      keys: this.keys.map((k) => k.text()),
+      keys: this.keys.map((k) => k.view()),
       dataSet: this.dataSet,
       transferSyntaxUID: this.transferSyntaxUID,
       isMediaDirectory: this.isMediaDirectory,
