@@ -379,7 +379,8 @@ export function planArchive(files: number, seed: number, headersOnly = false): A
     binary: ["Thumbs.db", ".DS_Store", "preview.jpg", "report.pdf", "00000017"],
     empty: ["LOCKFILE", "empty.dcm", ".lock", "IM000000"],
   } as const;
-  const used = new Set<string>();
+  // A junk file must not take an image's place (IM000000 is both a CD layout's first image and a lock file's name).
+  const used = new Set<string>(series.flatMap((s) => Array.from({ length: s.count }, (_, i) => instancePath(s, i))));
   for (let i = 0; i < junkFiles; i++) {
     const kind = rng.pick(["text", "text", "binary", "binary", "empty"] as const);
     const s = series.length > 0 ? rng.pick(series) : undefined;
