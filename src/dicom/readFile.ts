@@ -13,7 +13,7 @@ export interface FileRead {
 /** Headers measured here are 1.6-6.4 KiB; one read of this size covers most of them, a junk file included. */
 export const FIRST_READ_BYTES = 8 * 1024;
 
-/** One reader per thread: the first window of every file lands in the same buffer. */
+/** One reader per process: the first window of every file lands in the same buffer. */
 export class DicomFileReader {
   private readonly scratch = Buffer.allocUnsafe(64 * 1024);
 
