@@ -1,20 +1,25 @@
 // The benchmark (`npm run bench`, which builds first): dcm2fhir against the I/O floor and a pydicom baseline on
-// the same generated archive, in alternation, as whole processes; then --help start-up and the grouping stage's
-// memory per instance. Prints a table with PASS/FAIL per target and writes bench/results/<YYYY-MM-DD>.json.
+// the same generated archive, in alternation, as whole processes; then --help start-up, the grouping stage's
+// memory per instance, and fixed against marginal cost on header-only archives of 10k and 100k files
+// (scripts/bench/speed.ts). Prints a table with PASS/FAIL per target and writes bench/results/<YYYY-MM-DD>.json.
 //
-//   npm run bench -- [--files 10000] [--runs 5] [--seed 1] [--help-runs 15] [--skip-memory] [--python /usr/bin/python3]
+//   npm run bench -- [--files 10000] [--runs 5] [--seed 1] [--help-runs 15] [--skip-memory] [--skip-speed]
+//                    [--speed-sizes 10000,100000] [--python /usr/bin/python3]
 //   npm run bench -- --memory          only the grouping memory measurement (100k and 200k instances)
+//   npm run bench -- --speed           only the fixed and marginal cost (speed.ts; --runs and --speed-sizes apply)
 //
 // BENCHMARKS.md says what each approach is and how to read the numbers.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import ts from "typescript";
 import { type Archive, DEFAULT_FILES, DEFAULT_SEED, DiskSpaceError, ensureArchive } from "./bench/gen-archive.js";
 import type { MemoryResult } from "./bench/memory.js";
+import { type Measured, hasGnuTime, ioFloorScript, measure as measureProcess, median, pydicomAvailable } from "./bench/process.js";
+import type { BenchContext, SectionResult, Target } from "./bench/section.js";
+import { speedSection, verdictLine } from "./bench/speed.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const TMP = join(REPO, "bench", "tmp");
@@ -22,7 +27,6 @@ const RESULTS = join(REPO, "bench", "results");
 const CLI = join(REPO, "dist", "bin", "cli.js");
 /** Debian's python3 with python3-pydicom; --python chooses another. */
 let PYTHON = "/usr/bin/python3";
-const GNU_TIME = "/usr/bin/time";
 const MEMORY_SIZES = [100_000, 200_000];
 
 const TARGETS = {
@@ -35,82 +39,9 @@ const TARGETS = {
 } as const;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-const median = (values: readonly number[]): number => {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
+const measure = (command: string, args: readonly string[]) => measureProcess(command, args, { cwd: REPO, tmp: TMP });
 const fmtScaling = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : "unknown");
 const round = (n: number, digits = 2) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
-
-// ---- running a process and weighing it ----------------------------------------------------------------
-
-interface Measured {
-  readonly wallSeconds: number;
-  /** Peak resident set size of the process (its threads included); null where it could not be measured. */
-  readonly peakRssBytes: number | null;
-  readonly exitCode: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-const hasGnuTime = existsSync(GNU_TIME);
-
-/**
- * Runs a command to its end. Wall time is taken here (process.hrtime around spawn and exit); peak RSS from
- * GNU time's %M where /usr/bin/time exists, else from polling the child's VmHWM in /proc (or `ps` RSS).
- */
-async function measure(command: string, args: readonly string[]): Promise<Measured> {
-  const timeFile = join(TMP, `time-${process.pid}.txt`);
-  const [file, argv] = hasGnuTime ? [GNU_TIME, ["-f", "%e %M", "-o", timeFile, command, ...args]] : [command, [...args]];
-  const started = process.hrtime.bigint();
-  const child = spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"], cwd: REPO });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-  child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-  let polledPeak: number | null = null;
-  let poller: NodeJS.Timeout | undefined;
-  if (!hasGnuTime && child.pid !== undefined) {
-    const pid = child.pid;
-    poller = setInterval(() => {
-      const rss = rssOf(pid);
-      if (rss !== null) polledPeak = Math.max(polledPeak ?? 0, rss);
-    }, 10);
-  }
-  const exitCode = await new Promise<number | null>((done, fail) => {
-    child.on("error", fail);
-    child.on("close", (code) => done(code));
-  });
-  const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (poller) clearInterval(poller);
-  let peakRssBytes: number | null = polledPeak;
-  if (hasGnuTime) {
-    // GNU time prefixes "Command exited with non-zero status N" when the command fails: the numbers are the last line.
-    const lines = readFileSync(timeFile, "utf8").trim().split("\n");
-    const kb = Number(lines[lines.length - 1]!.split(" ")[1]);
-    peakRssBytes = Number.isFinite(kb) ? kb * 1024 : null;
-    rmSync(timeFile, { force: true });
-  }
-  return { wallSeconds, peakRssBytes, exitCode, stdout, stderr };
-}
-
-/** The high-water mark of a running process's RSS: /proc/<pid>/status VmHWM, else `ps -o rss=`. */
-function rssOf(pid: number): number | null {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    if (m) return Number(m[1]) * 1024;
-  } catch {
-    // no /proc, or the process is gone
-  }
-  try {
-    const kb = Number(execFileSync("ps", ["-o", "rss=", "-p", String(pid)], { encoding: "utf8" }).trim());
-    return Number.isFinite(kb) && kb > 0 ? kb * 1024 : null;
-  } catch {
-    return null;
-  }
-}
 
 // ---- the approaches ---------------------------------------------------------------------------------
 
@@ -167,10 +98,7 @@ function convertApproach(archive: Archive, workers: number): Approach {
 
 /** io-floor.ts transpiled to plain JavaScript, so that no TypeScript loader adds to its start-up. */
 function ioFloorApproach(archive: Archive): Approach {
-  const source = readFileSync(join(REPO, "scripts", "bench", "io-floor.ts"), "utf8");
-  const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
-  const file = join(TMP, "io-floor.mjs");
-  writeFileSync(file, js);
+  const file = ioFloorScript(REPO, TMP);
   return {
     key: "io-floor",
     label: "I/O floor (open+read 8 KiB+close)",
@@ -201,16 +129,6 @@ function pydicomApproach(archive: Archive): Approach {
   };
 }
 
-/** The pydicom version, or why the baseline cannot run here. */
-function pydicomAvailable(): { version: string } | { skipped: string } {
-  if (!existsSync(PYTHON)) return { skipped: `${PYTHON} not found` };
-  try {
-    return { version: execFileSync(PYTHON, ["-c", "import pydicom; print(pydicom.__version__)"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() };
-  } catch {
-    return { skipped: `pydicom is not installed for ${PYTHON} (Debian: apt-get install python3-pydicom)` };
-  }
-}
-
 // ---- the machine --------------------------------------------------------------------------------------
 
 function run(command: string, args: string[]): string | null {
@@ -239,6 +157,8 @@ function machine(archiveDir: string, pydicomVersion: string | null) {
     kernel: release(),
     disk: df ? { device, fileSystem: df[1], sizeBytes: Number(df[2]), availableBytes: Number(df[4]), mountedOn: df[6], rotational } : null,
     gnuTime: hasGnuTime,
+    // Set, it makes every node process parse its whole root certificate store at start (~50 ms of CPU here).
+    nodeExtraCaCerts: Boolean(process.env.NODE_EXTRA_CA_CERTS),
     commit: git ? `${git}${dirty ? "+dirty src" : ""}` : null,
   };
 }
@@ -305,6 +225,9 @@ async function main(): Promise<number> {
       "help-runs": { type: "string", default: "15" },
       memory: { type: "boolean", default: false },
       "skip-memory": { type: "boolean", default: false },
+      speed: { type: "boolean", default: false },
+      "skip-speed": { type: "boolean", default: false },
+      "speed-sizes": { type: "string", default: "10000,100000" },
       python: { type: "string", default: PYTHON },
     },
   });
@@ -330,6 +253,17 @@ async function main(): Promise<number> {
     return 2;
   }
 
+  const speedSizes = values["speed-sizes"].split(",").map(Number);
+  const runSpeedSection = () => {
+    const context: BenchContext = { log, repo: REPO, cli: CLI, tmp: join(TMP, "speed"), quick: false };
+    return speedSection({ sizes: speedSizes, runs, seed, python: PYTHON })(context);
+  };
+  if (values.speed) {
+    const speed = await runSpeedSection();
+    process.stdout.write(`\n${[speed.title, ...speed.lines, "", "Targets:", ...speed.targets.map(verdictLine)].join("\n")}\n`);
+    return 0;
+  }
+
   // (1) the archive
   let archive: Archive;
   try {
@@ -347,7 +281,7 @@ async function main(): Promise<number> {
   log(`  2 threads do ${scaling.toFixed(2)}× the work of 1 in the same time`);
 
   // (2) the approaches, in alternation after one warm-up each
-  const py = pydicomAvailable();
+  const py = pydicomAvailable(PYTHON);
   const approaches: Approach[] = [convertApproach(archive, 2), convertApproach(archive, 1), ioFloorApproach(archive)];
   if ("version" in py) approaches.push(pydicomApproach(archive));
   else log(`bench: pydicom baseline skipped: ${py.skipped}`);
@@ -383,6 +317,9 @@ async function main(): Promise<number> {
   // (4) memory per instance of the grouping stage
   const memory = values["skip-memory"] ? [] : await measureMemory(seed);
 
+  // (5) fixed and marginal cost
+  const speed: SectionResult | undefined = values["skip-speed"] ? undefined : await runSpeedSection();
+
   // (3) the table
   const summary = new Map(
     approaches.map((a) => {
@@ -413,7 +350,6 @@ async function main(): Promise<number> {
   const c2 = summary.get("convert-2w")!;
   const c1 = summary.get("convert-1w")!;
   const convertRss = [c2.peakRssBytes, c1.peakRssBytes].filter((v): v is number => v !== null);
-  type Target = { name: string; value: number | null; target: string; pass: boolean | null; note?: string };
   const targets: Target[] = [
     {
       name: "convert (2 workers) files/s ÷ pydicom files/s",
@@ -476,14 +412,13 @@ async function main(): Promise<number> {
   const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   lines.push(line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line));
   lines.push("", "“÷ X”: this approach's files/s divided by X's. “own s”: the approach's own timing, process start-up excluded (report.json elapsedSeconds for dcm2fhir).");
+  lines.push("“peak RSS”: the largest single process (GNU time). dcm2fhir reads with processes: --workers 2 adds a reader process of its own (~75 MB at 100k files here) to the main one's.");
   if ("skipped" in py) lines.push(`pydicom baseline skipped: ${py.skipped}`);
   lines.push("", `dcm2fhir --help: ${fmt(helpMs, 1)} ms (median of ${helpRuns})`, "");
   if (memory.length > 0) lines.push(...memoryTable(memory), "");
-  lines.push("Targets:");
-  for (const t of targets) {
-    const verdict = t.pass === null ? "SKIP" : t.pass ? "PASS" : "FAIL";
-    lines.push(`  ${verdict}  ${t.name}: ${t.value === null ? "–" : t.value} (target ${t.target}${t.note ? `; ${t.note}` : ""})`);
-  }
+  if (speed) lines.push(`${speed.title}:`, ...speed.lines, "");
+  lines.push("Targets:", ...targets.map(verdictLine));
+  if (speed) lines.push(...speed.targets.map(verdictLine));
   const totalSeconds = Math.round((performance.now() - benchStarted) / 100) / 10;
   lines.push("", `Bench run: ${totalSeconds} s${archive.generated ? ` (archive generated in ${info.generationSeconds} s)` : " (archive reused)"}.`);
   process.stdout.write(`\n${lines.join("\n")}\n`);
@@ -505,7 +440,8 @@ async function main(): Promise<number> {
     pydicomSkipped: "skipped" in py ? py.skipped : null,
     help: { medianMs: round(helpMs, 1), runsMs: helpTimes.map((t) => round(t, 1)) },
     memory,
-    targets,
+    speed: speed ? { title: speed.title, lines: speed.lines, ...(speed.data as object) } : null,
+    targets: [...targets, ...(speed?.targets ?? [])],
     runs: records.map((r) => ({ ...r, wallSeconds: round(r.wallSeconds, 4), filesPerSecond: round(r.filesPerSecond, 1) })),
     benchSeconds: totalSeconds,
   };

@@ -46,7 +46,7 @@ export interface ConvertOptions {
   /** IANA zone for times without Timezone Offset From UTC (0008,0201); default: this machine's zone. */
   readonly timezone?: string;
   readonly followSymlinks?: boolean;
-  /** Threads reading headers, the calling one included (1: only it). Default: the number of cores, at most 4. */
+  /** Processes reading headers, the calling one included (1: only it). Default: the number of cores, at most 4. */
   readonly workers?: number;
   /**
    * A site's own checks on top of FHIR R4 (a local profile: "every study has an accession number"). A resource
@@ -109,7 +109,7 @@ export const OUTPUT_FILES = ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.
 const BOUND_OUTPUTS = OUTPUT_FILES.filter((name) => name !== "report.json");
 const DEFAULT_MAX_DELETE_PERCENT = 10;
 
-/** Each reader thread adds ~30 MB of peak memory (measured: 130 MB with 1, 285 MB with 8); more than 4 rarely pays. */
+/** Each reader process adds its own memory (a node process, ~50 MB here); more than 4 rarely pays. */
 const DEFAULT_WORKERS = Math.min(availableParallelism(), 4);
 const PROGRESS_EVERY_MS = 1000;
 
@@ -257,7 +257,7 @@ function checkOptions(options: ConvertOptions): ZoneRule {
     throw new UsageError(`unknown --format "${options.format}": use ndjson or bundle`);
   }
   if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) {
-    throw new UsageError("--workers takes a whole number from 1 (the main thread only) up");
+    throw new UsageError("--workers takes a whole number from 1 (this process only) up");
   }
   if (options.maxDelete !== undefined) {
     if (!options.incremental) throw new UsageError("--max-delete applies to --incremental runs, which list what they delete in changes/deleted.ndjson");

@@ -1,7 +1,7 @@
 // The command line as a user meets it: exit codes, one-line usage errors, privacy of the console, signals,
 // SIGKILL at any moment, and two runs on one output folder.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -175,6 +175,33 @@ describe("interruption and concurrency", () => {
     expect(readdirSync(out).filter((n) => n.startsWith(".") && n !== SEARCH_INDEX_FILE)).toEqual([]);
     const final = outputFiles(out);
     for (const name of Object.keys(next)) if (name !== "report.json") expect(final[name], name).toBe(next[name]);
+  });
+
+  it.skipIf(!existsSync("/proc/self/stat"))("a reader process does not outlive a run killed with SIGKILL (Linux /proc)", async () => {
+    const run = start(["convert", big, "--out", tempDir(), "--timezone", "UTC", "--workers", "2"]);
+    const readers = () =>
+      readdirSync("/proc")
+        .filter((name) => /^\d+$/.test(name))
+        .filter((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("readerProcess") && /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] === String(run.child.pid);
+          } catch {
+            return false; // gone meanwhile
+          }
+        });
+    let found: string[] = [];
+    await waitFor(() => (found = readers()).length > 0);
+    run.child.kill("SIGKILL");
+    await run.exit;
+    // Its parent gone, the IPC channel closes and the reader exits (a zombie until whoever adopted it reaps it).
+    const exited = (pid: string) => {
+      try {
+        return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+      } catch {
+        return true;
+      }
+    };
+    await waitFor(() => found.every(exited), 10_000);
   });
 
   it("a second run on the same output folder refuses clearly; a lock left by a dead run is taken over", async () => {

@@ -87,7 +87,7 @@ describe("convert on the bundled fixtures", () => {
     }
   });
 
-  it("gives byte-identical output on a second run, with reader threads this time", async () => {
+  it("gives byte-identical output on a second run, with reader processes allowed this time", async () => {
     const again = tempDir();
     await convert({ ...EXPECTED_OPTIONS, out: again, workers: 3 });
     const first = outputFiles(out);
@@ -99,9 +99,9 @@ describe("convert on the bundled fixtures", () => {
   });
 });
 
-describe("reader threads", () => {
-  it("give byte-identical output to the main thread alone, duplicates and conflicts included, on a run large enough to start them", async () => {
-    // 2,400 files, most of them links to the fixtures: one batch in eight is enough to start the pool.
+describe("reader processes", () => {
+  it("give byte-identical output to the main process alone, duplicates and conflicts included, on a run large enough to start them", async () => {
+    // 2,400 files, most of them links to the fixtures: 38 batches, and the processes start at the eighth.
     const archive = tempDir();
     const files = readdirSync(join(REPO, "fixtures/dicom"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
     for (let copy = 0; copy < 80; copy++) {

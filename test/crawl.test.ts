@@ -5,7 +5,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, symlinkSync, truncate
 import { type Server, createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { crawl, resolveInputs } from "../src/crawl/walk.js";
+import { crawl, crawlInPieces, resolveInputs } from "../src/crawl/walk.js";
 import { DicomFileReader } from "../src/dicom/readFile.js";
 import type { FileFailure } from "../src/reasons.js";
 import { REPO, readNdjson, tempDir } from "./helpers/run.js";
@@ -146,5 +146,29 @@ describe("inputs", () => {
   it("refuses an input that does not exist, naming it only when verbose", async () => {
     await expect(resolveInputs(["/nonexistent/Mueller"], { verbose: false })).rejects.toThrow(/input #1 \(add --verbose to show it\) does not exist/);
     await expect(resolveInputs(["/nonexistent/Mueller"], { verbose: true })).rejects.toThrow(/"\/nonexistent\/Mueller" does not exist/);
+  });
+});
+
+describe("a large folder", () => {
+  it("is handed over in pieces as it is listed, names that are not UTF-8 (or hold U+FFFD) kept exactly", async () => {
+    const dir = tempDir();
+    const names = Array.from({ length: 1000 }, (_, i) => `IM${String(i).padStart(6, "0")}`);
+    for (const name of names) writeFileSync(join(dir, name), "");
+    const latin1 = Buffer.from([0x6e, 0x61, 0x6d, 0xe9]); // "nam\xe9"
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), latin1]), "");
+    writeFileSync(join(dir, "a\ufffdb"), ""); // valid UTF-8 that looks like a mangled name
+    mkdirSync(join(dir, "sub"));
+    writeFileSync(join(dir, "sub", "x"), "");
+    const pieces: Array<Array<{ path: string | Buffer }>> = [];
+    for await (const piece of crawlInPieces(await resolveInputs([dir], { verbose: false }), { followSymlinks: false })) pieces.push(piece as never);
+    // Pieces of at most 256: the first files go to the readers before the folder is listed whole.
+    expect(Math.max(...pieces.map((p) => p.length))).toBeLessThanOrEqual(256);
+    const all = pieces.flat();
+    expect(all).toHaveLength(1003);
+    const strings = all.map((e) => e.path).filter((p): p is string => typeof p === "string").map((p) => p.slice(dir.length + 1));
+    expect(strings.sort()).toEqual([...names, "a\ufffdb", "sub/x"].sort());
+    const bytes = all.map((e) => e.path).filter((p): p is Buffer => Buffer.isBuffer(p));
+    expect(bytes).toHaveLength(1);
+    expect(bytes[0]!.equals(Buffer.concat([Buffer.from(`${dir}/`), latin1]))).toBe(true);
   });
 });

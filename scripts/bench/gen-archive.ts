@@ -7,11 +7,13 @@
 // come from dcmjs; pixel data is one repeated pattern per image size, appended after the header with its own
 // element header, so that writing several GB is bounded by the disk rather than by the encoder.
 //
-//   tsx scripts/bench/gen-archive.ts [--files 10000] [--seed 1] [--force]
+//   tsx scripts/bench/gen-archive.ts [--files 10000] [--seed 1] [--headers-only] [--force]
 //
 // The archive goes to bench/archive/<files>/data/, with bench/archive/<files>/archive.json written last: it
 // holds a hash of the generator version, its parameters and this file's source, and the archive is reused
-// when that hash matches and the file count and byte total on disk agree with it.
+// when that hash matches and the file count and byte total on disk agree with it. --headers-only writes the
+// same files without their pixel data (about 4 KB each instead of 470 KB), to bench/archive/<files>-headers/:
+// what a 100k-file measurement needs, the header read being all dcm2fhir touches.
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
@@ -178,6 +180,8 @@ export interface JunkPlan {
 export interface ArchivePlan {
   readonly files: number;
   readonly seed: number;
+  /** No Pixel Data element: each file ends with its header. */
+  readonly headersOnly: boolean;
   readonly patients: readonly PatientPlan[];
   readonly studies: readonly StudyPlan[];
   readonly series: readonly SeriesPlan[];
@@ -225,7 +229,7 @@ const pad = (n: number, width: number) => String(n).padStart(width, "0");
 const folderName = (s: string) => s.replace(/[^A-Za-z0-9 ._-]+/g, "_").trim();
 
 /** The whole archive as a plan: which files, with which attributes, where. Pure function of files and seed. */
-export function planArchive(files: number, seed: number): ArchivePlan {
+export function planArchive(files: number, seed: number, headersOnly = false): ArchivePlan {
   const rng = new Rng(`dcm2fhir-bench/plan/${seed}`);
   const junkFiles = junkCount(files);
   const dicomFiles = files - junkFiles;
@@ -375,7 +379,8 @@ export function planArchive(files: number, seed: number): ArchivePlan {
     binary: ["Thumbs.db", ".DS_Store", "preview.jpg", "report.pdf", "00000017"],
     empty: ["LOCKFILE", "empty.dcm", ".lock", "IM000000"],
   } as const;
-  const used = new Set<string>();
+  // A junk file must not take an image's place (IM000000 is both a CD layout's first image and a lock file's name).
+  const used = new Set<string>(series.flatMap((s) => Array.from({ length: s.count }, (_, i) => instancePath(s, i))));
   for (let i = 0; i < junkFiles; i++) {
     const kind = rng.pick(["text", "text", "binary", "binary", "empty"] as const);
     const s = series.length > 0 ? rng.pick(series) : undefined;
@@ -387,9 +392,9 @@ export function planArchive(files: number, seed: number): ArchivePlan {
   }
 
   let estimatedBytes = 0;
-  for (const s of series) estimatedBytes += s.count * (s.rows * s.columns * 2 + 6000);
+  for (const s of series) estimatedBytes += s.count * ((headersOnly ? 0 : s.rows * s.columns * 2) + 6000);
   for (const j of junk) estimatedBytes += j.size;
-  return { files, seed, patients, studies, series, junk, dicomFiles, estimatedBytes };
+  return { files, seed, headersOnly, patients, studies, series, junk, dicomFiles, estimatedBytes };
 }
 
 function bodyOf(study: StudyPlan): string {
@@ -845,6 +850,7 @@ export interface ArchiveInfo {
   readonly generator: number;
   readonly files: number;
   readonly seed: number;
+  readonly headersOnly: boolean;
   readonly dicomFiles: number;
   readonly junkFiles: number;
   readonly bytes: number;
@@ -868,9 +874,9 @@ export interface Archive {
   readonly generated: boolean;
 }
 
-export function archiveHash(files: number, seed: number): string {
+export function archiveHash(files: number, seed: number, headersOnly = false): string {
   const sources = [fileURLToPath(import.meta.url), fileURLToPath(new URL("../lib/dicomWriter.ts", import.meta.url))];
-  const h = createHash("sha256").update(JSON.stringify({ generator: GENERATOR_VERSION, files, seed }));
+  const h = createHash("sha256").update(JSON.stringify({ generator: GENERATOR_VERSION, files, seed, ...(headersOnly ? { headersOnly } : {}) }));
   for (const file of sources) h.update(readFileSync(file));
   return h.digest("hex").slice(0, 16);
 }
@@ -922,15 +928,16 @@ export class DiskSpaceError extends Error {
 }
 
 /** Reuses bench/archive/<files>/ when complete and of the same hash; otherwise (re)generates it. */
-export async function ensureArchive(options: { files?: number; seed?: number; force?: boolean; log?: (line: string) => void } = {}): Promise<Archive> {
+export async function ensureArchive(options: { files?: number; seed?: number; headersOnly?: boolean; force?: boolean; log?: (line: string) => void } = {}): Promise<Archive> {
   const files = options.files ?? DEFAULT_FILES;
   const seed = options.seed ?? DEFAULT_SEED;
+  const headersOnly = options.headersOnly ?? false;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (!Number.isInteger(files) || files < 1) throw new Error(`--files takes a whole number ≥ 1, not ${files}`);
-  const root = join(ARCHIVE_BASE, String(files));
+  const root = join(ARCHIVE_BASE, headersOnly ? `${files}-headers` : String(files));
   const data = join(root, "data");
   const markerPath = join(root, "archive.json");
-  const hash = archiveHash(files, seed);
+  const hash = archiveHash(files, seed, headersOnly);
 
   if (!options.force && existsSync(markerPath)) {
     try {
@@ -949,7 +956,7 @@ export async function ensureArchive(options: { files?: number; seed?: number; fo
   }
 
   if (!existsSync(markerPath) && existsSync(root)) log(`archive: ${root} has no archive.json (an interrupted generation?): regenerating`);
-  const plan = planArchive(files, seed);
+  const plan = planArchive(files, seed, headersOnly);
   rmSync(root, { recursive: true, force: true });
   const free = freeBytes(root);
   if (free < plan.estimatedBytes + HEADROOM_BYTES) {
@@ -988,8 +995,8 @@ function writeSeries(plan: ArchivePlan, data: string, indices: readonly number[]
   const dirs = new Set<string>();
   for (const index of indices) {
     const s = plan.series[index]!;
-    const px = pixels(s.rows, s.columns);
-    const pxHeader = pixelDataHeader(s.transferSyntax, px.length);
+    const px = plan.headersOnly ? undefined : pixels(s.rows, s.columns);
+    const pixelData = px ? [pixelDataHeader(s.transferSyntax, px.length), px] : [];
     for (let i = 0; i < s.count; i++) {
       const path = join(data, instancePath(s, i));
       const dir = dirname(path);
@@ -998,7 +1005,7 @@ function writeSeries(plan: ArchivePlan, data: string, indices: readonly number[]
         dirs.add(dir);
       }
       const header = instanceHeader(s, i);
-      const n = writeAll(path, [header, pxHeader, px]);
+      const n = writeAll(path, [header, ...pixelData]);
       stats.headerSizes[header.length] = (stats.headerSizes[header.length] ?? 0) + 1;
       stats.byModality[s.study.modality].files++;
       stats.byModality[s.study.modality].bytes += n;
@@ -1056,7 +1063,7 @@ async function generate(plan: ArchivePlan, data: string, hash: string, log: (lin
       shares.map(
         (share, k) =>
           new Promise<WriteStats>((done, fail) => {
-            const args = [...process.execArgv, self, "--worker", "--files", String(plan.files), "--seed", String(plan.seed), "--data", data, "--series", share.join(",")];
+            const args = [...process.execArgv, self, "--worker", "--files", String(plan.files), "--seed", String(plan.seed), ...(plan.headersOnly ? ["--headers-only"] : []), "--data", data, "--series", share.join(",")];
             const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
             let out = "";
             child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
@@ -1097,6 +1104,7 @@ async function generate(plan: ArchivePlan, data: string, hash: string, log: (lin
     generator: GENERATOR_VERSION,
     files: plan.files,
     seed: plan.seed,
+    headersOnly: plan.headersOnly,
     dicomFiles: plan.dicomFiles,
     junkFiles: plan.junk.length,
     bytes: stats.bytes,
@@ -1116,6 +1124,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     options: {
       files: { type: "string", default: String(DEFAULT_FILES) },
       seed: { type: "string", default: String(DEFAULT_SEED) },
+      "headers-only": { type: "boolean", default: false },
       force: { type: "boolean", default: false },
       // Internal: one writer process of generate().
       worker: { type: "boolean", default: false },
@@ -1124,13 +1133,13 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     },
   });
   if (values.worker) {
-    const plan = planArchive(Number(values.files), Number(values.seed));
+    const plan = planArchive(Number(values.files), Number(values.seed), values["headers-only"]);
     const indices = (values.series ?? "").split(",").filter(Boolean).map(Number);
     const stats = writeSeries(plan, values.data!, indices, () => {});
     process.stdout.write(JSON.stringify(stats));
   } else {
     try {
-      const archive = await ensureArchive({ files: Number(values.files), seed: Number(values.seed), force: values.force });
+      const archive = await ensureArchive({ files: Number(values.files), seed: Number(values.seed), headersOnly: values["headers-only"], force: values.force });
       process.stdout.write(`${JSON.stringify({ data: archive.data, generated: archive.generated, ...archive.info }, null, 2)}\n`);
     } catch (error) {
       process.stderr.write(`gen-archive: ${(error as Error).message}\n`);

@@ -17,7 +17,7 @@ export const convertCommand: CommandModule = (yargs, done) =>
           .option("format", { choices: ["ndjson", "bundle"] as const, default: "ndjson" as const, describe: "bundle: also write ImagingStudy.bundle.json (searchset)" })
           .option("timezone", { type: "string", describe: "IANA zone for times without Timezone Offset From UTC (default: this machine's zone)" })
           .option("follow-symlinks", { type: "boolean", default: false, describe: "follow symbolic links found in folders (loops are detected)" })
-          .option("workers", { type: "number", describe: "threads reading headers, the main one included (default: number of cores; 1: main thread only)" })
+          .option("workers", { type: "number", describe: "processes reading headers, this one included (default: number of cores, at most 4; 1: this process only)" })
           .option("incremental", {
             type: "boolean",
             default: false,
@@ -85,6 +85,9 @@ async function runConvert(o: CliOptions): Promise<number> {
   const { DeletionLimitError } = await import("../write/changes.js");
   const controller = new AbortController();
   const signals = abortOnSignals(controller, "stopping; nothing will be written");
+  // Once the event loop is empty everything is written and flushed: exit then, rather than let node free the
+  // heap page by page first (measured: ~0.1 G instructions, ~20 ms, at 10k files; more at larger runs).
+  process.once("beforeExit", () => process.exit());
   try {
     const dicomweb = { concurrency: o.concurrency, studiesSince: o.studiesSince, studiesUntil: o.studiesUntil, token: readBearerToken(o.tokenFile) };
     const result = await convert({ ...o, dicomweb, signal: controller.signal, onProgress: o.progress ? showProgress : undefined });

@@ -23,25 +23,27 @@ export class BufferSource implements ByteSource {
 }
 
 /**
- * A file read with positioned reads. `size` comes from fstat on the open descriptor, so a file that
- * grows or shrinks after it was listed is read as it is now, and a short read is the end of the data.
+ * A file read with positioned reads, as it is now (it may have grown or shrunk since it was listed): a read
+ * that returns nothing is the end of the data. Its size is not asked for: most headers are read in one call.
  */
 export class FileSource implements ByteSource {
   bytesRead = 0;
 
   constructor(
     private readonly fd: number,
-    private readonly size: number,
-    /** Reused across files by one reader thread; safe because a window is dropped before the next read. */
+    /** Reused across files by one reader; safe because a window is dropped before the next read. */
     private readonly scratch: Buffer,
   ) {}
+
+  /** Where a read came back empty: there is nothing to read from there on. */
+  private end = Infinity;
 
   /** The last read into `scratch`: reading the header a second time (see readInstance) costs no system call. */
   private last: Buffer | undefined;
   private lastOffset = 0;
 
   read(offset: number, length: number): Buffer {
-    const wanted = Math.min(length, this.size - offset);
+    const wanted = Math.min(length, this.end - offset);
     if (wanted <= 0) return EMPTY;
     const last = this.last;
     if (last && offset >= this.lastOffset && offset + wanted <= this.lastOffset + last.length) {
@@ -51,7 +53,10 @@ export class FileSource implements ByteSource {
     let got = 0;
     while (got < wanted) {
       const n = readSync(this.fd, target, got, wanted - got, offset + got);
-      if (n === 0) break;
+      if (n === 0) {
+        this.end = offset + got;
+        break;
+      }
       got += n;
     }
     this.bytesRead += got;

@@ -110,7 +110,7 @@ export function textDecoderFor(specificCharacterSet: string): TextDecoderFn {
   return decoder;
 }
 
-/** An archive uses a handful of character sets: one decoder each, made once per thread (bounded: junk values vary). */
+/** An archive uses a handful of character sets: one decoder each, made once per process (bounded: junk values vary). */
 const decoders = new Map<string, TextDecoderFn>();
 
 function makeDecoder(terms: readonly string[]): TextDecoderFn {

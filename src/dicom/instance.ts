@@ -167,7 +167,7 @@ const REQUIRED_UIDS = [
  * Reads one instance from a stream that can be opened more than once. The instances of a series carry the same
  * study and series attributes byte for byte: a first pass collects those elements as raw keys without decoding
  * them, and only for keys not seen before does a second, full pass decode, parse and serialize them. That
- * saves most of a reader thread's work; the result is the same as `toInstanceRecord` on a full parse.
+ * saves most of a reader's work; the result is the same as `toInstanceRecord` on a full parse.
  */
 export function readInstance(path: FilePath, open: () => ByteSource, firstWindowBytes: number): InstanceRecord | FileFailure {
   const quick = parseHeader(open(), INSTANCE_SPEC, { firstWindowBytes, keyTags: KEY_TAGS });
@@ -175,17 +175,15 @@ export function readInstance(path: FilePath, open: () => ByteSource, firstWindow
   if ("reason" in required) return required;
   const text = new TextReader(ascii(quick.dataSet, T.SpecificCharacterSet) ?? "");
   const [studyRaw, seriesRaw] = quick.keys;
-  const studyKey = studyRaw === undefined ? undefined : `${text.charset}\u0000${studyRaw}`;
-  const seriesKey = seriesRaw === undefined ? undefined : `${text.charset}\u0000${seriesRaw}`;
-  const study = studyKey === undefined ? undefined : studyCache.get(studyKey);
-  const series = seriesKey === undefined ? undefined : seriesCache.get(seriesKey);
+  const study = studyCache.find(text.charset, studyRaw);
+  const series = seriesCache.find(text.charset, seriesRaw);
   if (study && series) return assemble(path, quick, text, required, study, series);
 
   const full = parseHeader(open(), INSTANCE_SPEC, { firstWindowBytes });
   const fullRequired = requiredUIDs(path, full);
   if ("reason" in fullRequired) return fullRequired;
-  const builtStudy = study ?? remember(studyCache, studyKey, studyAttributes(full.dataSet, text));
-  const builtSeries = series ?? remember(seriesCache, seriesKey, seriesAttributes(full.dataSet, text));
+  const builtStudy = study ?? studyCache.remember(text.charset, studyRaw, studyAttributes(full.dataSet, text));
+  const builtSeries = series ?? seriesCache.remember(text.charset, seriesRaw, seriesAttributes(full.dataSet, text));
   return assemble(path, full, text, fullRequired, builtStudy, builtSeries);
 }
 
@@ -338,17 +336,46 @@ const KEY_TAGS: ReadonlyMap<number, number> = new Map([
   ...SERIES_TAGS.map((tag) => [tag, (STUDY_TAGS.includes(tag) ? 1 : 0) | 2] as const),
 ]);
 
-/** Bounded: an archive of unrelated files cannot grow them without limit. */
-const studyCache = new Map<string, Built<StudyAttributes>>();
-const seriesCache = new Map<string, Built<SeriesAttributes>>();
-const CACHE_LIMIT = 4096;
+/**
+ * Built attributes by the raw bytes of their elements and the character set that decodes them. Consecutive
+ * files are mostly of one series: the last key found is compared byte for byte first, which spares making
+ * and hashing a string of a kilobyte or so per key and file. Bounded: an archive of unrelated files cannot
+ * grow it without limit.
+ */
+class AttributeCache<A> {
+  private readonly byKey = new Map<string, Built<A>>();
+  private lastCharset = "";
+  private lastRaw = Buffer.alloc(0);
+  private last: Built<A> | undefined;
 
-function remember<A>(cache: Map<string, Built<A>>, key: string | undefined, built: Built<A>): Built<A> {
-  if (key === undefined) return built;
-  if (cache.size >= CACHE_LIMIT) cache.clear();
-  cache.set(key, built);
-  return built;
+  /** `raw` is a view that the next parse overwrites: what is kept of it is a copy. */
+  find(charset: string, raw: Buffer | undefined): Built<A> | undefined {
+    if (raw === undefined) return undefined;
+    if (this.last && charset === this.lastCharset && raw.equals(this.lastRaw)) return this.last;
+    const found = this.byKey.get(keyOf(charset, raw));
+    if (found) this.setLast(charset, raw, found);
+    return found;
+  }
+
+  remember(charset: string, raw: Buffer | undefined, built: Built<A>): Built<A> {
+    if (raw === undefined) return built;
+    if (this.byKey.size >= CACHE_LIMIT) this.byKey.clear();
+    this.byKey.set(keyOf(charset, raw), built);
+    this.setLast(charset, raw, built);
+    return built;
+  }
+
+  private setLast(charset: string, raw: Buffer, built: Built<A>): void {
+    this.lastCharset = charset;
+    this.lastRaw = Buffer.from(raw);
+    this.last = built;
+  }
 }
+
+const keyOf = (charset: string, raw: Buffer) => `${charset}\u0000${raw.toString("latin1")}`;
+const CACHE_LIMIT = 4096;
+const studyCache = new AttributeCache<StudyAttributes>();
+const seriesCache = new AttributeCache<SeriesAttributes>();
 
 /** Text values of one data set, decoded in its Specific Character Set and trimmed; empty is absent. */
 class TextReader {
@@ -377,11 +404,23 @@ function ascii(values: Values, tag: number): string | undefined {
 
 /** Strips the space and NUL padding of DICOM values (PS3.5 6.2) and surrounding white space. */
 function nonBlank(s: string): string | undefined {
-  const trimmed = s.replace(PADDING, "");
-  return trimmed === "" ? undefined : trimmed;
+  // Every file has a dozen values to trim, most with nothing or one byte of padding: no regular expression.
+  let start = 0;
+  let end = s.length;
+  while (start < end && isPadding(s.charCodeAt(start))) start++;
+  while (end > start && isPadding(s.charCodeAt(end - 1))) end--;
+  if (start === end) return undefined;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
 }
 
-const PADDING = /^[\s\0]+|[\s\0]+$/g;
+/** NUL, or what JavaScript's \s matches (ECMA-262 WhiteSpace and LineTerminator). */
+function isPadding(c: number): boolean {
+  if (c > 0x20 && c < 0xa0) return false;
+  return (
+    c === 0x20 || c === 0 || (c >= 0x09 && c <= 0x0d) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+  );
+}
 
 function items(values: Values, tag: number): Values[] {
   const v = values.get(tag);

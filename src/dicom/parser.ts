@@ -17,10 +17,10 @@ export interface ParsedHeader {
   readonly meta: Values;
   /**
    * With `ParseOptions.keyTags`: per key, the bytes of the top-level elements of its tags (headers included,
-   * prefixed by the encoding), as latin1 text; undefined when an element was too large to copy. Those
-   * elements are then not in `dataSet`.
+   * prefixed by the encoding); undefined when an element was too large to copy. Those elements are then not in
+   * `dataSet`. The bytes are a view of this process's key buffer, valid until the next parse with keys.
    */
-  readonly keys: readonly (string | undefined)[];
+  readonly keys: readonly (Buffer | undefined)[];
   readonly dataSet: Values;
   readonly transferSyntaxUID: string | undefined;
   /** Group 0004 (Directory Information) seen: a DICOMDIR. */
@@ -47,6 +47,9 @@ const VR_UN = vrCode("UN");
 /** Per two-letter code: 1 a VR with a 16-bit length, 2 one with a 32-bit length. Unknown codes read as 2 (PS3.5 6.2). */
 const VR_FORM = new Uint8Array(65536).fill(2);
 for (const vr of KNOWN_VRS) VR_FORM[vrCode(vr)] = LONG_VRS.has(vr) ? 2 : 1;
+/** Per two-letter code: 1 where it names a VR. */
+const IS_VR = new Uint8Array(65536);
+for (const vr of KNOWN_VRS) IS_VR[vrCode(vr)] = 1;
 /** No value we keep is longer than this; a longer one is skipped, so a lying length never becomes an allocation. */
 const MAX_KEPT_VALUE_BYTES = 1024 * 1024;
 const MAX_KEPT_ITEMS = 256;
@@ -81,7 +84,7 @@ export function parseHeader(source: ByteSource, top: Spec, options: ParseOptions
   return new HeaderParser(source, options.firstWindowBytes, options.keyTags).parse(top);
 }
 
-/** Growable byte arena for keys, one per key and thread: keys are built by appending, copied out once. */
+/** Growable byte arena for keys, one per key and process: keys are built by appending, then looked at in place. */
 class KeyArena {
   private bytes = Buffer.allocUnsafe(4096);
   length = 0;
@@ -106,13 +109,20 @@ class KeyArena {
     this.length += n;
   }
 
-  text(): string | undefined {
-    return this.valid ? this.bytes.toString("latin1", 0, this.length) : undefined;
+  view(): Buffer | undefined {
+    return this.valid ? this.bytes.subarray(0, this.length) : undefined;
   }
 }
 
 const keyArenas: KeyArena[] = [];
 const NO_KEYS: ReadonlyMap<number, number> = new Map();
+/** How many keys a keyTags map makes (its highest bit), worked out once per map rather than per file. */
+const keyCounts = new WeakMap<ReadonlyMap<number, number>, number>();
+function keyCountOf(keyTags: ReadonlyMap<number, number>): number {
+  let count = keyCounts.get(keyTags);
+  if (count === undefined) keyCounts.set(keyTags, (count = Math.max(0, ...[...keyTags.values()].map((mask) => 32 - Math.clz32(mask)))));
+  return count;
+}
 const wantedCache = new WeakMap<Spec, WeakMap<ReadonlyMap<number, number>, ReadonlySet<number>>>();
 
 class HeaderParser {
@@ -147,7 +157,7 @@ class HeaderParser {
     try {
       this.readPreambleAndMeta();
       if (this.keyTags) {
-        const keyCount = Math.max(0, ...[...this.keyTags.values()].map((mask) => 32 - Math.clz32(mask)));
+        const keyCount = keyCountOf(this.keyTags);
         // The encoding is part of every key: the same bytes mean other values in another transfer syntax.
         const encoding = (this.implicit ? 1 : 0) | (this.littleEndian ? 0 : 2);
         for (let k = 0; k < keyCount; k++) (this.keys[k] = keyArenas[k] ??= new KeyArena()).reset(encoding);
@@ -159,7 +169,7 @@ class HeaderParser {
     }
     return {
       meta: this.meta,
-      keys: this.keys.map((k) => k.text()),
+      keys: this.keys.map((k) => k.view()),
       dataSet: this.dataSet,
       transferSyntaxUID: this.transferSyntaxUID,
       isMediaDirectory: this.isMediaDirectory,
@@ -292,7 +302,7 @@ class HeaderParser {
 
   /** Whether bytes 4-5 of the element at buffer index `i` name a VR: the mark of explicit VR encoding. */
   private vrAt(i: number): boolean {
-    return KNOWN_VRS.has(this.buf.toString("latin1", i + 4, i + 6));
+    return i + 6 <= this.buf.length && IS_VR[(this.buf[i + 4]! << 8) | this.buf[i + 5]!] === 1;
   }
 
   // ---- elements ----------------------------------------------------------------------------------------
@@ -507,30 +517,40 @@ class HeaderParser {
    * stack; every step consumes at least 8 bytes, so it ends at the end of the data at the latest.
    */
   private skipUndefinedLength(contentImplicit: boolean, isItem = false): void {
-    const outer = { implicit: this.implicit, littleEndian: this.littleEndian };
-    // One entry per open container: the encoding its content uses (a UN container switches to implicit VR LE).
-    const open: Array<{ implicit: boolean; littleEndian: boolean }> = [];
+    const outerImplicit = this.implicit;
+    const outerLittleEndian = this.littleEndian;
+    // Open containers, and from which depth on their content is implicit VR little endian (a UN container's is,
+    // and so is everything inside it); above that depth it is in the outer encoding.
+    let depth = 0;
+    let implicitFrom = -1;
     const enter = (implicit: boolean) => {
-      const mode = implicit ? { implicit: true, littleEndian: true } : { implicit: this.implicit, littleEndian: this.littleEndian };
-      open.push(mode);
-      Object.assign(this, mode);
+      depth++;
+      if (implicit && implicitFrom < 0) implicitFrom = depth;
+      this.encodingAt(implicitFrom >= 0, outerImplicit, outerLittleEndian);
     };
     enter(contentImplicit || this.implicit);
     try {
-      while (open.length > 0) {
+      while (depth > 0) {
         this.readElementHeader();
         if (this.tag === T.ItemDelimitationItem || this.tag === T.SequenceDelimitationItem) {
-          open.pop();
-          Object.assign(this, open[open.length - 1] ?? outer);
-          if (isItem && open.length === 0 && this.tag !== T.ItemDelimitationItem) this.warnings.push("mismatched-delimiter");
+          if (implicitFrom === depth) implicitFrom = -1;
+          depth--;
+          this.encodingAt(implicitFrom >= 0, outerImplicit, outerLittleEndian);
+          if (isItem && depth === 0 && this.tag !== T.ItemDelimitationItem) this.warnings.push("mismatched-delimiter");
           continue;
         }
         if (this.length !== UNDEFINED_LENGTH) this.pos += this.length;
         else enter(this.vr === VR_UN);
       }
     } finally {
-      Object.assign(this, outer);
+      this.implicit = outerImplicit;
+      this.littleEndian = outerLittleEndian;
     }
+  }
+
+  private encodingAt(implicitLittleEndian: boolean, outerImplicit: boolean, outerLittleEndian: boolean): void {
+    this.implicit = implicitLittleEndian || outerImplicit;
+    this.littleEndian = implicitLittleEndian || outerLittleEndian;
   }
 }
 

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync } from "node:fs";
+import { type Stats, closeSync, constants, fstatSync, openSync } from "node:fs";
 import type { FileFailure, FilePath } from "../reasons.js";
 import { FileSource } from "./byteSource.js";
 import { DicomReadError } from "./errors.js";
@@ -13,7 +13,7 @@ export interface FileRead {
 /** Headers measured here are 1.6-6.4 KiB; one read of this size covers most of them, a junk file included. */
 export const FIRST_READ_BYTES = 8 * 1024;
 
-/** One reader per thread: the first window of every file lands in the same buffer. */
+/** One reader per process: the first window of every file lands in the same buffer. */
 export class DicomFileReader {
   private readonly scratch = Buffer.allocUnsafe(64 * 1024);
 
@@ -28,26 +28,38 @@ export class DicomFileReader {
     } catch (error) {
       return { result: fromSystemError(path, error, "open"), bytesRead: 0 };
     }
-    let source: FileSource | undefined;
-    const bytesRead = () => source?.bytesRead ?? 0;
+    // No fstat up front: an image's header is read in one system call, and only a file that does not read as
+    // an instance (a few in a hundred) is asked what it is: empty, or no longer a regular file (replaced by a
+    // FIFO or a folder since it was listed).
+    const file = new FileSource(fd, this.scratch);
     try {
-      const stat = fstatSync(fd);
-      if (!stat.isFile()) {
-        return { result: { path, reason: "not-a-regular-file", message: `not a regular file at the time it was opened (${kindOf(stat)})` }, bytesRead: 0 };
-      }
-      if (stat.size === 0) return { result: { path, reason: "empty", message: "the file has no bytes" }, bytesRead: 0 };
       // Both passes of readInstance read through one source, so the second is served from its last window.
-      const file = (source = new FileSource(fd, stat.size, this.scratch));
       const result = readInstance(path, () => file, this.firstReadBytes);
-      return { result, bytesRead: bytesRead() };
+      if ("reason" in result) return { result: notARegularFile(fd, path) ?? result, bytesRead: file.bytesRead };
+      return { result, bytesRead: file.bytesRead };
     } catch (error) {
-      if (error instanceof DicomReadError) return { result: { path, reason: error.reason, message: error.message }, bytesRead: bytesRead() };
-      if ((error as NodeJS.ErrnoException).code) return { result: fromSystemError(path, error, "read"), bytesRead: bytesRead() };
-      return { result: { path, reason: "internal-error", message: `reader: ${(error as Error).stack ?? String(error)}` }, bytesRead: bytesRead() };
+      const irregular = notARegularFile(fd, path);
+      if (irregular) return { result: irregular, bytesRead: file.bytesRead };
+      if (error instanceof DicomReadError) return { result: { path, reason: error.reason, message: error.message }, bytesRead: file.bytesRead };
+      if ((error as NodeJS.ErrnoException).code) return { result: fromSystemError(path, error, "read"), bytesRead: file.bytesRead };
+      return { result: { path, reason: "internal-error", message: `reader: ${(error as Error).stack ?? String(error)}` }, bytesRead: file.bytesRead };
     } finally {
       closeSync(fd);
     }
   }
+}
+
+/** What an open file is if it is not a regular file with bytes in it: a folder, a FIFO, a device, or empty. */
+function notARegularFile(fd: number, path: FilePath): FileFailure | undefined {
+  let stat: Stats;
+  try {
+    stat = fstatSync(fd);
+  } catch {
+    return undefined;
+  }
+  if (!stat.isFile()) return { path, reason: "not-a-regular-file", message: `not a regular file at the time it was opened (${kindOf(stat)})` };
+  if (stat.size === 0) return { path, reason: "empty", message: "the file has no bytes" };
+  return undefined;
 }
 
 /** System errors name the file in their message; ours must not (paths can hold patient names). */

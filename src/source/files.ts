@@ -1,12 +1,13 @@
 import pLimit from "p-limit";
-import { type CrawlEntry, type CrawlOptions, type ResolvedInput, crawl } from "../crawl/walk.js";
+import { type CrawlEntry, type CrawlOptions, type ResolvedInput, crawlInPieces } from "../crawl/walk.js";
 import type { HeaderReader } from "../dicom/readerPool.js";
+import type { FilePath } from "../reasons.js";
 import type { InstanceSink } from "./sink.js";
 
 const BATCH_SIZE = 64;
 
 export interface FileSourceOptions extends CrawlOptions {
-  /** Threads reading headers: sets how many batches are kept in flight. */
+  /** Readers of headers (processes, this one included): sets how many batches are kept in flight. */
   readonly threads: number;
 }
 
@@ -15,29 +16,43 @@ export interface FileSourceOptions extends CrawlOptions {
  * runs far ahead of the readers.
  */
 export async function readFiles(inputs: readonly ResolvedInput[], reader: HeaderReader, sink: InstanceSink, options: FileSourceOptions): Promise<void> {
-  await readEntries(crawl(inputs, options), reader, sink, options);
+  await readEntryPieces(crawlInPieces(inputs, options), reader, sink, options);
 }
 
 /** Reads crawled entries; those the crawl already refused go to the sink as unread. */
 export async function readEntries(entries: AsyncIterable<CrawlEntry>, reader: HeaderReader, sink: InstanceSink, options: FileSourceOptions): Promise<void> {
-  // Enough batches in flight to keep every reader thread's queue full; the crawl waits beyond that.
+  await readEntryPieces(
+    (async function* () {
+      for await (const entry of entries) yield [entry];
+    })(),
+    reader,
+    sink,
+    options,
+  );
+}
+
+/** readEntries for entries that come in pieces (see crawlInPieces). */
+export async function readEntryPieces(pieces: AsyncIterable<readonly CrawlEntry[]>, reader: HeaderReader, sink: InstanceSink, options: FileSourceOptions): Promise<void> {
+  // Enough batches in flight to keep every reader's queue full; the crawl waits beyond that.
   const limit = pLimit(options.threads * 4);
   const inFlight = new Set<Promise<void>>();
-  const dispatch = (batch: CrawlEntry[]) => {
-    const paths = batch.map((e) => e.path);
+  const dispatch = (paths: FilePath[]) => {
     const p = limit(() => reader.read(paths)).then((results) => results.forEach((r) => sink.read(r)));
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
   };
-  let batch: CrawlEntry[] = [];
-  for await (const entry of entries) {
-    sink.seen();
-    if ("reason" in entry) sink.unread(entry);
-    else batch.push(entry);
-    if (batch.length === BATCH_SIZE) {
-      dispatch(batch);
-      batch = [];
-      while (limit.pendingCount > 0) await Promise.race(inFlight);
+  let batch: FilePath[] = [];
+  crawling: for await (const piece of pieces) {
+    for (const entry of piece) {
+      sink.seen();
+      if ("reason" in entry) sink.unread(entry);
+      else batch.push(entry.path);
+      if (batch.length === BATCH_SIZE) {
+        dispatch(batch);
+        batch = [];
+        while (limit.pendingCount > 0) await Promise.race(inFlight);
+        if (options.signal?.aborted) break crawling;
+      }
     }
     if (options.signal?.aborted) break;
   }

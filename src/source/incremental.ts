@@ -3,7 +3,7 @@
 // last run committed. All of them go into the same InstanceSink as a full run's, so one path turns records into
 // resources and the output is the one a full run would write.
 import { statSync } from "node:fs";
-import { type CrawlEntry, type ResolvedInput, crawlBatches } from "../crawl/walk.js";
+import { type CrawlEntry, type ResolvedInput, crawlInPieces } from "../crawl/walk.js";
 import type { HeaderReader } from "../dicom/readerPool.js";
 import type { WireRead } from "../dicom/wire.js";
 import type { FileFailure, FilePath } from "../reasons.js";
@@ -81,7 +81,7 @@ export async function readIncremental(
   };
 
   async function* toRead(): AsyncGenerator<CrawlEntry> {
-    for await (const batch of crawlBatches(inputs, options)) {
+    for await (const batch of crawlInPieces(inputs, options)) {
       for (const entry of batch) {
         const key = pathKey(entry.path);
         const again = pending.get(key);
