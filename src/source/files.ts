@@ -1,4 +1,5 @@
 import pLimit from "p-limit";
+import { type ShardShare, crawlShare } from "../crawl/split.js";
 import { type CrawlEntry, type CrawlOptions, type ResolvedInput, crawl } from "../crawl/walk.js";
 import type { HeaderReader } from "../dicom/readerPool.js";
 import type { InstanceSink } from "./sink.js";
@@ -8,6 +9,8 @@ const BATCH_SIZE = 64;
 export interface FileSourceOptions extends CrawlOptions {
   /** Threads reading headers: sets how many batches are kept in flight. */
   readonly threads: number;
+  /** A shard's share of the inputs (crawl/split.ts); absent: all of them. */
+  readonly share?: ShardShare;
 }
 
 /**
@@ -15,7 +18,12 @@ export interface FileSourceOptions extends CrawlOptions {
  * runs far ahead of the readers.
  */
 export async function readFiles(inputs: readonly ResolvedInput[], reader: HeaderReader, sink: InstanceSink, options: FileSourceOptions): Promise<void> {
-  await readEntries(crawl(inputs, options), reader, sink, options);
+  const share = options.share;
+  await readEntries(share && share.count > 1 ? flatten(crawlShare(inputs, share, options)) : crawl(inputs, options), reader, sink, options);
+}
+
+async function* flatten<T>(batches: AsyncIterable<readonly T[]>): AsyncGenerator<T> {
+  for await (const batch of batches) yield* batch;
 }
 
 /** Reads crawled entries; those the crawl already refused go to the sink as unread. */

@@ -98,6 +98,11 @@ export class OutputDirectory {
     return path;
   }
 
+  /** A path in the staging folder for a file the run needs only while it runs: never committed, gone with the folder. */
+  scratch(name: string): string {
+    return join(this.staging, `.scratch-${name}`);
+  }
+
   /** The staging path of an output this run has staged; undefined if it has not. */
   stagedPath(name: string): string | undefined {
     return this.staged.has(name) ? join(this.staging, name) : undefined;
@@ -138,9 +143,10 @@ export class OutputDirectory {
   /**
    * Moves every staged file into place and removes output files of earlier runs that this run did not
    * write (an Endpoint.ndjson from a run with --endpoint must not outlive it). Files are synced first.
+   * `last` is renamed after all the others: the file that says the rest is complete (report.json, a part's manifest).
    */
-  commit(knownOutputs: readonly string[]): void {
-    const names = [...this.staged].sort((a, b) => Number(a === "report.json") - Number(b === "report.json") || (a < b ? -1 : 1));
+  commit(knownOutputs: readonly string[], last = "report.json"): void {
+    const names = [...this.staged].sort((a, b) => Number(a === last) - Number(b === last) || (a < b ? -1 : 1));
     for (const name of names) syncFile(join(this.staging, name));
     // Folders are made before the journal, so that applying it needs no space that might be missing.
     const folders = [...new Set(names.map((name) => dirname(join(this.dir, name))))];
@@ -202,6 +208,16 @@ export class OutputDirectory {
     if (!this.journaled || !existsSync(join(this.dir, JOURNAL))) rmSync(this.staging, { recursive: true, force: true });
     rmSync(join(this.dir, LOCK), { force: true });
   }
+}
+
+/**
+ * What a folder's lock and journal say of the run that wrote it, for a reader of its outputs (merge reads parts):
+ * "running" while a live run holds it, "interrupted" when a commit stopped between two renames, else "idle".
+ */
+export function folderState(dir: string): "running" | "interrupted" | "idle" {
+  if (existsSync(join(dir, JOURNAL))) return "interrupted";
+  const lock = join(dir, LOCK);
+  return existsSync(lock) && !isStale(lock) ? "running" : "idle";
 }
 
 /** A lock is stale when its run is gone: same host and no such process, or a lock file a crash left unreadable. */
