@@ -4,9 +4,10 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { BadUsage, EXIT, internalError, print } from "./cli/common.js";
 import { convertCommand } from "./cli/convert.js";
+import { mergeCommand } from "./cli/merge.js";
 import { VERSION } from "./version.js";
 
-const COMMANDS = [convertCommand];
+const COMMANDS = [convertCommand, mergeCommand];
 
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.ok;

@@ -145,7 +145,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     throw new UsageError("--incremental reads files and folders only: a DICOMweb input is read whole on every run, so run it without --incremental");
   }
   if (options.shard) checkShardInputs(inputs, outPath, options.verbose ?? false);
-  const out = OutputDirectory.open(outPath);
+  const out = OutputDirectory.open(outPath, { foreignLocksAreStale: options.shard?.scheduler !== undefined });
   const threads = options.workers ?? DEFAULT_WORKERS;
   const reader = lazyHeaderReader(threads);
   const spillAt = options.shard || (options.partitions ?? 1) > 1 ? 0 : PARTITION_INSTANCES;

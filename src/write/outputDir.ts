@@ -67,7 +67,12 @@ export class OutputDirectory {
     this.staging = join(dir, `${STAGING_PREFIX}${process.pid}-${Date.now().toString(36)}`);
   }
 
-  static open(dir: string): OutputDirectory {
+  /**
+   * `foreignLocksAreStale`: a lock held by a run on another host is taken over. Only for a run a scheduler
+   * started (a shard's task): the scheduler runs one task per index at a time, and a task killed on one node and
+   * retried on another would otherwise find its own lock and stop.
+   */
+  static open(dir: string, options: { readonly foreignLocksAreStale?: boolean } = {}): OutputDirectory {
     if (existsSync(dir) && !statSync(dir).isDirectory()) throw new OutputError("--out names a file, not a folder: choose a folder");
     try {
       mkdirSync(dir, { recursive: true });
@@ -75,7 +80,7 @@ export class OutputDirectory {
       throw new OutputError(`cannot create the output folder (${(error as NodeJS.ErrnoException).code}): choose a writable --out`);
     }
     const out = new OutputDirectory(dir);
-    out.lock();
+    out.lock(options.foreignLocksAreStale ?? false);
     try {
       completeInterruptedCommit(dir);
       // Staging folders of runs killed before they committed: we hold the lock, so none of them is live.
@@ -176,7 +181,7 @@ export class OutputDirectory {
     this.release();
   }
 
-  private lock(): void {
+  private lock(foreignLocksAreStale: boolean): void {
     const path = join(this.dir, LOCK);
     const owner = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -191,7 +196,7 @@ export class OutputDirectory {
           throw this.noSpace(error, "the lock file") ?? new OutputError(`cannot write in the output folder (${code}): choose a writable --out`);
         }
       }
-      if (!isStale(path)) {
+      if (!isStale(path, foreignLocksAreStale)) {
         throw new OutputError(
           `another dcm2fhir run is writing this output folder (see ${LOCK} in it); wait for it to finish, or delete ${LOCK} if no run is active`,
         );
@@ -220,15 +225,19 @@ export function folderState(dir: string): "running" | "interrupted" | "idle" {
   return existsSync(lock) && !isStale(lock) ? "running" : "idle";
 }
 
-/** A lock is stale when its run is gone: same host and no such process, or a lock file a crash left unreadable. */
-function isStale(path: string): boolean {
+/**
+ * A lock is stale when its run is gone: same host and no such process, or a lock file a crash left unreadable;
+ * with `foreignLocksAreStale`, any lock of another host.
+ */
+function isStale(path: string, foreignLocksAreStale = false): boolean {
   let owner: { pid?: number; host?: string };
   try {
     owner = JSON.parse(readFileSync(path, "utf8"));
   } catch {
     return true;
   }
-  if (owner.host !== hostname() || typeof owner.pid !== "number") return false;
+  if (owner.host !== hostname()) return foreignLocksAreStale;
+  if (typeof owner.pid !== "number") return false;
   try {
     process.kill(owner.pid, 0);
     return false;
