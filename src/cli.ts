@@ -14,7 +14,7 @@ async function main(argv: string[]): Promise<number> {
   const done = (code: number) => {
     exitCode = code;
   };
-  let parser = yargs(argv)
+  let parser = yargs(standardInputArguments(argv))
     .scriptName("dcm2fhir")
     .usage("$0 <command>\n\nConverts DICOM archives to FHIR R4 ImagingStudy, Patient and Endpoint NDJSON, and answers the ImagingStudy search over them.");
   for (const command of COMMANDS) parser = command(parser, done);
@@ -38,6 +38,19 @@ async function main(argv: string[]): Promise<number> {
     exitCode = EXIT.usage;
   }
   return exitCode;
+}
+
+/**
+ * yargs drops a lone "-", the usual name of standard input, as an option's value (`--files-from -` gives an empty
+ * string): it is passed in the `--option=-` form, which yargs keeps.
+ */
+function standardInputArguments(argv: readonly string[]): string[] {
+  const result: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--files-from" && argv[i + 1] === "-") result.push(`--files-from=${argv[++i]}`);
+    else result.push(argv[i]!);
+  }
+  return result;
 }
 
 /**

@@ -22,8 +22,8 @@ export interface ShardShare {
   readonly count: number;
 }
 
-const ENTRIES_PER_SHARD = 8;
-const FRONTIER_DEPTH = 6;
+export const ENTRIES_PER_SHARD = 8;
+export const FRONTIER_DEPTH = 6;
 
 /** The entries of `share`, as crawlBatches gives the whole crawl's. */
 export async function* crawlShare(inputs: readonly ResolvedInput[], share: ShardShare, options: CrawlOptions): AsyncGenerator<readonly CrawlEntry[]> {
@@ -46,24 +46,33 @@ export async function* crawlShare(inputs: readonly ResolvedInput[], share: Shard
 }
 
 async function* folderShare(walker: Walker, root: string, share: ShardShare, owns: (relative: FilePath) => boolean): AsyncGenerator<readonly CrawlEntry[]> {
+  const top = await frontier(walker, root, share.count);
+  if (!top) return;
+  const own = top.found.filter((entry) => owns(top.relative(entry.path)));
+  if (own.length > 0) yield own;
+  yield* walker.walkFolders(top.folders.filter((folder) => owns(top.relative(folder.path))).reverse());
+}
+
+/**
+ * The top of a folder input as every shard of `count` lists it: the entries found and the folders left to walk,
+ * with each one's path relative to the input (what decides its shard). Undefined for the output folder.
+ */
+export async function frontier(walker: Walker, root: string, count: number) {
   const start = await walker.rootFolder(root);
-  if (!start) return;
+  if (!start) return undefined;
   const rootBytes = bytesOf(start.path);
-  const relative = (path: FilePath) => bytesOf(path).subarray(rootBytes.length);
   const found: CrawlEntry[] = [];
-  const frontier: Array<Folder & { readonly depth: number }> = [{ ...start, depth: 0 }];
-  const target = ENTRIES_PER_SHARD * share.count;
-  while (frontier.length > 0 && found.length + frontier.length < target && frontier[0]!.depth < FRONTIER_DEPTH) {
-    const folder = frontier.shift()!;
+  const folders: Array<Folder & { readonly depth: number }> = [{ ...start, depth: 0 }];
+  const target = ENTRIES_PER_SHARD * count;
+  while (folders.length > 0 && found.length + folders.length < target && folders[0]!.depth < FRONTIER_DEPTH) {
+    const folder = folders.shift()!;
     const listed = await walker.expand(folder);
     found.push(...listed.found);
     // In name order: the frontier, and so the split, must not depend on the order a file system lists entries in.
     listed.folders.sort((a, b) => Buffer.compare(bytesOf(a.path), bytesOf(b.path)));
-    frontier.push(...listed.folders.map((f) => ({ ...f, depth: folder.depth + 1 })));
+    folders.push(...listed.folders.map((f) => ({ ...f, depth: folder.depth + 1 })));
   }
-  const own = found.filter((entry) => owns(relative(entry.path)));
-  if (own.length > 0) yield own;
-  yield* walker.walkFolders(frontier.filter((folder) => owns(relative(folder.path))).reverse());
+  return { found, folders, relative: (path: FilePath) => bytesOf(path).subarray(rootBytes.length) };
 }
 
 const bytesOf = (path: FilePath): Buffer => (typeof path === "string" ? Buffer.from(path) : path);

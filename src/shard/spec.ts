@@ -15,9 +15,9 @@ export interface ShardSpec extends ShardShare {
 export const MAX_SHARDS = 10_000;
 
 const SCHEDULERS = [
-  { name: "Kubernetes Indexed Job", variable: "JOB_COMPLETION_INDEX", size: undefined, count: "the Job's completions" },
-  { name: "Slurm job array", variable: "SLURM_ARRAY_TASK_ID", size: "SLURM_ARRAY_TASK_COUNT", count: "the array's size" },
-  { name: "AWS Batch array job", variable: "AWS_BATCH_JOB_ARRAY_INDEX", size: "AWS_BATCH_JOB_ARRAY_SIZE", count: "the array's size" },
+  { name: "Kubernetes Indexed Job", under: "a Kubernetes Indexed Job", variable: "JOB_COMPLETION_INDEX", size: undefined, count: "the Job's completions" },
+  { name: "Slurm job array", under: "a Slurm job array", variable: "SLURM_ARRAY_TASK_ID", size: "SLURM_ARRAY_TASK_COUNT", count: "the array's size" },
+  { name: "AWS Batch array job", under: "an AWS Batch array job", variable: "AWS_BATCH_JOB_ARRAY_INDEX", size: "AWS_BATCH_JOB_ARRAY_SIZE", count: "the array's size" },
 ] as const;
 
 export function parseShard(value: string, env: NodeJS.ProcessEnv = process.env): ShardSpec {
@@ -36,7 +36,8 @@ export function parseShard(value: string, env: NodeJS.ProcessEnv = process.env):
     throw new UsageError(`--shard auto found no scheduler's task index in the environment (${SCHEDULERS.map((s) => s.variable).join(", ")}): give --shard i/N`);
   }
   if (present.length > 1) {
-    throw new UsageError(`--shard auto is ambiguous: ${present.map((s) => s.variable).join(" and ")} are all set; give --shard i/N`);
+    const names = present.map((s) => s.variable);
+    throw new UsageError(`--shard auto is ambiguous: ${names.slice(0, -1).join(", ")} and ${names[names.length - 1]} are set at once; give --shard i/N`);
   }
   const scheduler = present[0]!;
   const id = wholeNumber(env[scheduler.variable]!, scheduler.variable);
@@ -44,7 +45,7 @@ export function parseShard(value: string, env: NodeJS.ProcessEnv = process.env):
   const size = scheduler.size && env[scheduler.size] ? checkCount(wholeNumber(env[scheduler.size]!, scheduler.size)) : undefined;
   if (size !== undefined && given !== undefined && size !== given) throw new UsageError(`--shard auto/${given}, but ${scheduler.size} is ${size}`);
   const count = size ?? given;
-  if (count === undefined) throw new UsageError(`--shard auto under a ${scheduler.name} needs the shard count, ${scheduler.count}: give --shard auto/N`);
+  if (count === undefined) throw new UsageError(`--shard auto under ${scheduler.under} needs the shard count, ${scheduler.count}: give --shard auto/N`);
   if (id >= count) throw new UsageError(`--shard auto: ${scheduler.variable} is ${id}, beyond ${count} shards (it counts from 0)`);
   return { index: id + 1, count, scheduler: scheduler.name };
 }
