@@ -1,28 +1,27 @@
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join, resolve, sep } from "node:path";
-import { type ResolvedInput, UsageError, outputFolderOf, resolveInputs } from "./crawl/walk.js";
+import { join } from "node:path";
+import { UsageError, outputFolderOf, resolveInputs } from "./crawl/walk.js";
 import type { HeaderReader } from "./dicom/readerPool.js";
 import type { WireRead } from "./dicom/wire.js";
 import type { ZoneRule } from "./fhir/datatypes.js";
 import { isTimeZone, systemTimeZone } from "./fhir/timezone.js";
 import type { ImagingStudy, Patient } from "./fhir/types.js";
 import { type Summary, emptySummary, writeOutputs } from "./outputs.js";
-import { type FileFailure, type Reason, comparePaths } from "./reasons.js";
-import { PART_DATABASE, PART_FILES, PART_MANIFEST, inputsDigest, manifestOf, newRunId } from "./shard/part.js";
+import { type FileFailure, type Reason, compareFailures } from "./reasons.js";
+import { checkShardInputs, commitPart } from "./shard/commit.js";
+import { PART_DATABASE, PART_FILES } from "./shard/part.js";
 import { type ShardSpec, outForShard } from "./shard/spec.js";
 import { type DicomWebSettings, planDicomWeb, readDicomWeb } from "./source/dicomweb.js";
 import { type FileSourceOptions, readFiles } from "./source/files.js";
 import type { FileChanges } from "./source/incremental.js";
-import { PARTITION_INSTANCES, type RecordSet, RecordStore } from "./source/records.js";
+import { type RecordSet, RecordStore, SPILL_AT } from "./source/records.js";
 import { type InstanceSink, type SourceReport, SourceTally } from "./source/sink.js";
 import { fingerprintChanges, fingerprintOf } from "./state/fingerprint.js";
 import { STATE_DATABASE, STATE_DIGEST, STATE_FILES } from "./state/layout.js";
-import { failureOf } from "./state/records.js";
 import type { RecordFileWriter } from "./state/recordFile.js";
 import type { CommittedState, StagedState } from "./state/runState.js";
 import { CHANGE_FILES, type Changes, checkDeletionLimit, writeChanges, writeNoChanges } from "./write/changes.js";
-import { LineWriter } from "./write/ndjson.js";
 import { OutputDirectory } from "./write/outputDir.js";
 import { type Report, type ResourceType, RecordCounts, type StoredCounts, incrementalReport, notesAsWarnings, sumByOutcome, writeReport } from "./write/report.js";
 import { VERSION } from "./version.js";
@@ -72,8 +71,8 @@ export interface ConvertOptions {
   /** A file listing inputs, one path per line or NUL-separated (crawl/list.ts); "-" for standard input. */
   readonly filesFrom?: string;
   /**
-   * Partitions the write path uses. Default: one, in memory, up to 200,000 instance records; beyond that the
-   * records go to a file in the staging folder and one partition per 200,000 is written at a time.
+   * Partitions the write path uses. Default: one, in memory, up to 100,000 instance records; beyond that the
+   * records go to a file in the staging folder and one partition per 50,000 is written at a time.
    */
   readonly partitions?: number;
   /** Include paths in thrown usage errors (they can hold patient names). */
@@ -148,7 +147,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const out = OutputDirectory.open(outPath, { foreignLocksAreStale: options.shard?.scheduler !== undefined });
   const threads = options.workers ?? DEFAULT_WORKERS;
   const reader = lazyHeaderReader(threads);
-  const spillAt = options.shard || (options.partitions ?? 1) > 1 ? 0 : PARTITION_INSTANCES;
+  const spillAt = options.shard || (options.partitions ?? 1) > 1 ? 0 : SPILL_AT;
   const records = new RecordStore(spillAt, () => recordFile(out, options.shard ? "part" : "records"));
   try {
     await records.start();
@@ -165,7 +164,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     }
     run.progress(true);
     if (options.signal?.aborted) return await run.interrupted(out, zoneRule);
-    if (options.shard) return await commitPart(run, out, inputs, options, zoneRule);
+    if (options.shard) return await commitPart(run, out, inputs, options, zoneRule, KNOWN_FILES, withFailuresOf);
     const result = await run.writeOutputs(out, zoneRule);
     writeReport(out, result.report);
     // An incremental run's state and changes/ would no longer describe this output: they go.
@@ -181,62 +180,10 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   }
 }
 
-/**
- * A shard's inputs: files and folders only (a PACS has no tree to split), and its part outside them, where the
- * other shards cannot find it and read it as input.
- */
-function checkShardInputs(inputs: readonly ResolvedInput[], out: string, verbose: boolean): void {
-  if (inputs.some((input) => input.kind === "dicomweb")) throw new UsageError("--shard splits files and folders: a DICOMweb input cannot be sharded; convert it in a run of its own");
-  const part = resolve(out);
-  for (const [i, input] of inputs.entries()) {
-    if (input.kind !== "folder") continue;
-    const folder = resolve(input.path);
-    if (part === folder || part.startsWith(folder.endsWith(sep) ? folder : `${folder}${sep}`)) {
-      throw new UsageError(`--out of a shard lies inside input ${verbose ? `"${input.path}"` : `#${i + 1}`}: the other shards would read its part as input; put the parts outside the inputs`);
-    }
-  }
-}
-
 /** The run's record file: a shard's part.sqlite, or scratch space for a run too large to keep its records in memory. */
 async function recordFile(out: OutputDirectory, kind: "part" | "records"): Promise<RecordFileWriter> {
   const { RecordFileWriter } = await import("./state/recordFile.js");
   return RecordFileWriter.create(kind === "part" ? out.stage(PART_DATABASE) : out.scratch("records.sqlite"), out.scratch("records-pending.sqlite"));
-}
-
-/** A shard's end: its records sorted into their file, its manifest beside it, both committed at once. */
-async function commitPart(run: Run, out: OutputDirectory, inputs: readonly ResolvedInput[], options: ConvertOptions, zoneRule: ZoneRule): Promise<ConvertResult> {
-  const shard = options.shard!;
-  const runId = newRunId();
-  const list = inputs.find((input) => input.kind === "list");
-  const sealed = await run.seal({ run: runId });
-  const { counts, sources } = run.stored();
-  const manifest = manifestOf({
-    dcm2fhir: VERSION,
-    shard: { index: shard.index, count: shard.count },
-    run: runId,
-    fingerprint: fingerprintOf({ zoneRule, endpoint: options.endpoint, format: options.format }),
-    options: { zoneRule, endpoint: options.endpoint ?? null, format: options.format ?? "ndjson", followSymlinks: options.followSymlinks ?? false },
-    inputs: inputsDigest(options.inputs, list?.kind === "list" ? list.digest : undefined),
-    records: { instances: sealed.instances, failures: sealed.failures, bytes: statSync(sealed.file).size },
-    counts,
-    sources,
-  });
-  const writer = new LineWriter(out.stage(PART_MANIFEST));
-  writer.write(`${JSON.stringify(manifest, null, 2)}\n`);
-  writer.close();
-  out.commit(KNOWN_FILES, PART_MANIFEST);
-  const report = run.report({ ...emptySummary(zoneRule), instances: sealed.instances, outputs: [...PART_FILES] });
-  // Loaded already: the part's records were written through it.
-  const { RecordFileReader } = await import("./state/recordFile.js");
-  const failures = () => {
-    const part = RecordFileReader.open(join(out.dir, PART_DATABASE));
-    try {
-      return [...part.failures()].map(failureOf).sort((a, b) => comparePaths(a.path, b.path) || compareReasons(a.reason, b.reason));
-    } finally {
-      part.close();
-    }
-  };
-  return withFailuresOf(failures, { report, interrupted: false, part: { shard, instanceRecords: sealed.instances, out: out.dir } });
 }
 
 /**
@@ -442,7 +389,7 @@ export class Run implements InstanceSink {
   /** A run the signal stopped: nothing is written; the report counts what was read, its failures what failed so far. */
   async interrupted(out: OutputDirectory, zoneRule: ZoneRule): Promise<ConvertResult> {
     out.abort();
-    const failures = this.records.heldFailures().sort((a, b) => comparePaths(a.path, b.path) || compareReasons(a.reason, b.reason));
+    const failures = this.records.heldFailures().sort(compareFailures);
     return { report: this.report({ ...emptySummary(zoneRule), instances: this.records.instanceCount }), interrupted: true, failures };
   }
 
@@ -511,8 +458,6 @@ export class Run implements InstanceSink {
     };
   }
 }
-
-const compareReasons = (a: Reason, b: Reason) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The result of a run that kept its outputs: its failures are those errors.ndjson lists, read when first asked

@@ -20,7 +20,7 @@ export interface MergeOptions {
   readonly out: string;
   /** A site's own checks on top of FHIR R4 (see ConvertOptions); shards do not validate, merge does. */
   readonly extraValidation?: (resource: ImagingStudy | Patient) => string | undefined;
-  /** Partitions to write in; default: one per 200,000 instance records. */
+  /** Partitions to write in; default: one per 50,000 instance records. */
   readonly partitions?: number;
   /** Include paths in refusals (they can hold patient names). */
   readonly verbose?: boolean;

@@ -4,7 +4,7 @@
 // run over the same archive. AWS Batch has no file of its own (a job definition is the user's): its variables are
 // run the same way.
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, cpSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLI, REPO, outputFiles, tempDir } from "./helpers/run.js";
@@ -116,8 +116,12 @@ describe("Kubernetes: scripts/deploy/kubernetes", () => {
     const paths = { "/archive": archive, "/parts": join(root, "parts"), "/fhir": join(root, "fhir") };
     const mapped = (text: string) => Object.entries(paths).reduce((t, [from, to]) => t.replaceAll(from, to), text);
     const env = { ...process.env, PATH: `${dcm2fhirOnPath()}:${process.env.PATH}` };
+    // The container's environment as the manifest sets it, its paths mapped too.
+    const podEnv = Object.fromEntries(((shardContainer.env ?? []) as Array<{ name: string; value: string }>).map((e) => [e.name, mapped(e.value)]));
+    expect(podEnv.SQLITE_TMPDIR).toBe(paths["/parts"]);
+    mkdirSync(paths["/parts"], { recursive: true });
     const shardRuns = await runAll(
-      Array.from({ length: count }, (_, index) => ({ command: command[0]!, args: command.slice(1).map(mapped), env: { ...env, JOB_COMPLETION_INDEX: String(index) } })),
+      Array.from({ length: count }, (_, index) => ({ command: command[0]!, args: command.slice(1).map(mapped), env: { ...env, ...podEnv, JOB_COMPLETION_INDEX: String(index) } })),
     );
     for (const r of shardRuns) expect(r.status, r.output).toBe(0);
     const [sh, ...shArgs] = merge.spec.template.spec.containers[0].command as string[];

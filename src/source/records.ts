@@ -9,11 +9,18 @@ import type { InstanceRead, RecordFileReader, RecordFileWriter } from "../state/
 
 /**
  * Instance records per partition: one partition's studies are assembled, mapped and validated while the others
- * wait on disk. ~490 bytes per instance in the assembler (BENCHMARKS.md) make a partition ~100 MB at most.
+ * wait on disk. ~490 bytes per instance in the assembler (BENCHMARKS.md) make a partition's records ~25 MB, and
+ * what the JavaScript heap grows to around them stays near 100 MB (measured: merge of 1 M records peaked at 280 MB
+ * RSS with 50,000 per partition, 350 MB with 100,000, 660 MB with 200,000).
  */
-export const PARTITION_INSTANCES = 200_000;
+export const PARTITION_INSTANCES = 50_000;
+/**
+ * A run keeps its records in memory up to this many (~400 bytes each, besides the assembler's): below it, writing
+ * them to disk would cost more time than the memory is worth.
+ */
+export const SPILL_AT = 100_000;
 /** SOP hashes compared at once when looking for SOP Instance UIDs held in several partitions. */
-const SOP_BUCKET = 400_000;
+const SOP_BUCKET = 200_000;
 
 /** The records a run has to write, as the write path reads them. */
 export interface RecordSet {
