@@ -60,7 +60,7 @@ describe("exit codes and usage errors", () => {
 
   it.each([
     [[], /name a command/],
-    [["convert", "--out", "/tmp/x"], /Not enough non-option arguments/],
+    [["convert", "--out", "/tmp/x"], /no inputs: name at least one DICOM file, folder or glob/],
     [["convert", FIXTURES], /Missing required argument: out/],
     [["convert", FIXTURES, "--out", "/tmp/x", "--bogus"], /Unknown argument: bogus/],
     [["convert", "/nonexistent/archive", "--out", "/tmp/x"], /input #1 \(add --verbose to show it\) does not exist/],
@@ -91,7 +91,8 @@ describe("exit codes and usage errors", () => {
   it("--help answers without loading the converter", () => {
     const r = cli(["--help"]);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/convert <inputs\.\.>/);
+    expect(r.stdout).toMatch(/convert \[inputs\.\.\]/);
+    expect(r.stdout).toMatch(/merge <parts\.\.>/);
   });
 });
 
