@@ -3,13 +3,13 @@
 // onto many partitions. merge refuses incomplete and mixed sets of parts, and a shard killed mid-run leaves no part
 // merge accepts, until it is run again alone.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type ConvertOptions, type ConvertResult, convert } from "../src/convert.js";
 import { merge } from "../src/merge.js";
 import { PartSetError } from "../src/shard/part.js";
-import { CLI, CORPUS, REPO, outputFiles, tempDir } from "./helpers/run.js";
+import { CLI, CORPUS, REPO, bigArchive, outputFiles, tempDir } from "./helpers/run.js";
 
 const FIXTURES = join(REPO, "fixtures/dicom");
 const OPTIONS = { timezone: "Europe/Zurich", endpoint: "http://127.0.0.1:8042/dicom-web", format: "bundle", workers: 1 } as const;
@@ -154,21 +154,6 @@ describe("merge refuses a set of parts that is not one whole run", () => {
     expect(verbose.stderr).toContain(`part #2 (${empty}) holds no part`);
   });
 });
-
-/** Many hard links to a few fixture files, in folders of 500: a shard long enough to kill. */
-function bigArchive(files: number): string {
-  const dir = tempDir("dcm2fhir-shard-big-");
-  const sources = ["charsets/russian.dcm", "charsets/greek.dcm", "conflict/a.dcm", "bad/notes.txt"].map((p, i) => {
-    const copy = join(dir, `source-${i}`);
-    copyFileSync(join(FIXTURES, p), copy);
-    return copy;
-  });
-  for (let d = 0; d < files / 500; d++) {
-    mkdirSync(join(dir, `d${d}`));
-    for (let i = 0; i < 500; i++) linkSync(sources[i % sources.length]!, join(dir, `d${d}`, `f${i}`));
-  }
-  return dir;
-}
 
 function start(args: string[]): { child: ChildProcess; exit: Promise<number | null> } {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, stdio: "ignore" });

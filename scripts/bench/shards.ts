@@ -7,17 +7,17 @@
 // Synthetic parts are written through the same record-file writer a shard uses (src/state/recordFile.ts), from
 // records shaped like a CT/MR archive's: studies of two series of 100 images, two studies per patient, one file
 // in 200 a failure, one SOP Instance UID in 10,000 held by a file of another study too (the cross-partition case).
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import type { WireRead } from "../../src/dicom/wire.js";
 import { PART_DATABASE, PART_MANIFEST, inputsDigest, manifestOf, newRunId } from "../../src/shard/part.js";
 import { fingerprintOf } from "../../src/state/fingerprint.js";
 import { RecordFileWriter } from "../../src/state/recordFile.js";
 import { VERSION } from "../../src/version.js";
+import { runAlone } from "./alone.js";
 import { ensureArchive } from "./gen-archive.js";
 import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
 
@@ -254,19 +254,4 @@ export function writeSyntheticParts(dir: string, records: number, parts: number)
   });
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, runs: { type: "string" } } });
-  if (values.runs) process.env.DCM2FHIR_BENCH_RUNS = values.runs;
-  const repo = fileURLToPath(new URL("../../", import.meta.url));
-  const cli = join(repo, "dist", "bin", "cli.js");
-  if (!existsSync(cli)) {
-    process.stderr.write("shards: dist/bin/cli.js is missing: run npm run build\n");
-    process.exitCode = 2;
-  } else {
-    const log = (line: string) => process.stderr.write(`${line}\n`);
-    const result = await shardsSection({ log, repo, cli, tmp: join(repo, "bench", "tmp"), quick: values.quick });
-    process.stdout.write(`${result.title}\n\n${result.lines.join("\n")}\n\nTargets:\n`);
-    for (const t of result.targets) process.stdout.write(`  ${t.pass === null ? "SKIP" : t.pass ? "PASS" : "FAIL"}  ${t.name}: ${t.value} (target ${t.target})${t.note ? `; ${t.note}` : ""}\n`);
-    if (execFileSync("git", ["-C", repo, "status", "--porcelain", "src"], { encoding: "utf8" }).trim()) process.stdout.write("(src/ has uncommitted changes)\n");
-  }
-}
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await runAlone(shardsSection, "shards");

@@ -23,3 +23,20 @@ export function internalError(error: unknown): number {
   print(`dcm2fhir: internal error, please report it: ${(error as Error).stack ?? String(error)}`);
   return EXIT.internal;
 }
+
+/**
+ * SIGINT and SIGTERM stop a command that writes: the first aborts `signal` (reading stops, nothing is written), a
+ * second exits at once. `received` is the signal that came, for the exit code; `dispose` stops listening.
+ */
+export function stopOnSignals(): { signal: AbortSignal; received: () => "SIGINT" | "SIGTERM" | undefined; dispose: () => void } {
+  const controller = new AbortController();
+  let received: "SIGINT" | "SIGTERM" | undefined;
+  const onSignal = (name: "SIGINT" | "SIGTERM") => {
+    if (received) process.exit(EXIT[name]); // a second signal: stop now
+    received = name;
+    print(`dcm2fhir: ${name}: stopping; nothing will be written`);
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+  return { signal: controller.signal, received: () => received, dispose: () => process.off("SIGINT", onSignal).off("SIGTERM", onSignal) };
+}

@@ -3,7 +3,7 @@
 import type { ConvertResult, Progress } from "../convert.js";
 import { readFileSync } from "node:fs";
 import { REASONS, displayPath } from "../reasons.js";
-import { type CommandModule, EXIT, internalError, print } from "./common.js";
+import { type CommandModule, EXIT, internalError, print, stopOnSignals } from "./common.js";
 
 export const convertCommand: CommandModule = (yargs, done) =>
   yargs
@@ -94,22 +94,14 @@ async function runConvert(o: CliOptions): Promise<number> {
   const { OutputError, NoSpaceError } = await import("../write/outputDir.js");
   const { DeletionLimitError } = await import("../write/changes.js");
   const { parseShard } = await import("../shard/spec.js");
-  const controller = new AbortController();
-  let signal: "SIGINT" | "SIGTERM" | undefined;
-  const onSignal = (name: "SIGINT" | "SIGTERM") => {
-    if (signal) process.exit(EXIT[name]); // a second signal: stop now
-    signal = name;
-    print(`dcm2fhir: ${name}: stopping; nothing will be written`);
-    controller.abort();
-  };
-  process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+  const stop = stopOnSignals();
   try {
     const dicomweb = { concurrency: o.concurrency, studiesSince: o.studiesSince, studiesUntil: o.studiesUntil, token: bearerToken(o.tokenFile, UsageError) };
     const shard = o.shard === undefined ? undefined : parseShard(o.shard);
-    const result = await convert({ ...o, shard, dicomweb, signal: controller.signal, onProgress: o.progress ? showProgress : undefined });
+    const result = await convert({ ...o, shard, dicomweb, signal: stop.signal, onProgress: o.progress ? showProgress : undefined });
     if (o.progress && process.stderr.isTTY) process.stderr.write("\n");
     summarize(result, o);
-    if (result.interrupted) return EXIT[signal ?? "SIGINT"];
+    if (result.interrupted) return EXIT[stop.received() ?? "SIGINT"];
     return o.failOnError && result.report.files.failed > 0 ? EXIT.failedFiles : EXIT.ok;
   } catch (error) {
     if (error instanceof UsageError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
@@ -117,7 +109,7 @@ async function runConvert(o: CliOptions): Promise<number> {
     if (error instanceof OutputError) return print(`dcm2fhir: output folder: ${error.message}`), EXIT.output;
     return internalError(error);
   } finally {
-    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    stop.dispose();
   }
 }
 

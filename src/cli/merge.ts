@@ -1,6 +1,6 @@
 // dcm2fhir merge: the command line over merge(). Like convert, only counts, reason codes and timings reach the
 // console; a refused set of parts names parts by position, by path only with --verbose.
-import { type CommandModule, EXIT, internalError, print } from "./common.js";
+import { type CommandModule, EXIT, internalError, print, stopOnSignals } from "./common.js";
 import { summarize } from "./convert.js";
 
 export const mergeCommand: CommandModule = (yargs, done) =>
@@ -40,20 +40,12 @@ async function runMerge(o: MergeCliOptions): Promise<number> {
   const { merge } = await import("../merge.js");
   const { UsageError } = await import("../crawl/walk.js");
   const { OutputError, NoSpaceError } = await import("../write/outputDir.js");
-  const controller = new AbortController();
-  let signal: "SIGINT" | "SIGTERM" | undefined;
-  const onSignal = (name: "SIGINT" | "SIGTERM") => {
-    if (signal) process.exit(EXIT[name]); // a second signal: stop now
-    signal = name;
-    print(`dcm2fhir: ${name}: stopping; nothing will be written`);
-    controller.abort();
-  };
-  process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+  const stop = stopOnSignals();
   try {
     const onPartition = o.progress ? (done: number, total: number) => print(`merged partition ${done} of ${total}`) : undefined;
-    const result = await merge({ parts: o.parts, out: o.out, verbose: o.verbose, signal: controller.signal, onPartition });
+    const result = await merge({ parts: o.parts, out: o.out, verbose: o.verbose, signal: stop.signal, onPartition });
     summarize(result, o);
-    if (result.interrupted) return EXIT[signal ?? "SIGINT"];
+    if (result.interrupted) return EXIT[stop.received() ?? "SIGINT"];
     return o.failOnError && result.report.files.failed > 0 ? EXIT.failedFiles : EXIT.ok;
   } catch (error) {
     if (error instanceof UsageError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
@@ -61,6 +53,6 @@ async function runMerge(o: MergeCliOptions): Promise<number> {
     if (error instanceof OutputError) return print(`dcm2fhir: output folder: ${error.message}`), EXIT.output;
     return internalError(error);
   } finally {
-    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    stop.dispose();
   }
 }
