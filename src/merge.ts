@@ -7,7 +7,7 @@ import { UsageError } from "./crawl/walk.js";
 import { PART_DATABASE, PartSetError, type CheckedPart, checkParts, isOneOf } from "./shard/part.js";
 import { FileRecords } from "./source/records.js";
 import { converterHash } from "./state/fingerprint.js";
-import { RecordFileError, RecordFileReader } from "./state/recordFile.js";
+import type { RecordFileReader } from "./state/recordFile.js";
 import { OutputDirectory } from "./write/outputDir.js";
 import { writeReport } from "./write/report.js";
 import { WriteInterrupted, emptySummary } from "./outputs.js";
@@ -41,7 +41,7 @@ export async function merge(options: MergeOptions): Promise<ConvertResult> {
   if (options.partitions !== undefined && !(Number.isInteger(options.partitions) && options.partitions >= 1)) throw new UsageError("partitions takes a whole number from 1 up");
   const parts = checkParts(options.parts, { verbose: options.verbose ?? false, converter: `${VERSION} ${converterHash()}` });
   if (isOneOf(options.out, options.parts)) throw new UsageError("--out is one of the parts: merge into another folder");
-  const readers = openRecords(parts, options.verbose ?? false);
+  const readers = await openRecords(parts, options.verbose ?? false);
   const records = new FileRecords(readers);
   const first = parts[0]!.manifest;
   const zoneRule = first.options.zoneRule;
@@ -83,7 +83,9 @@ export async function merge(options: MergeOptions): Promise<ConvertResult> {
 }
 
 /** Each part's record file, checked to be the one its manifest describes (the same run). */
-function openRecords(parts: readonly CheckedPart[], verbose: boolean): RecordFileReader[] {
+async function openRecords(parts: readonly CheckedPart[], verbose: boolean): Promise<RecordFileReader[]> {
+  // Loaded here: importing the library does not load SQLite.
+  const { RecordFileError, RecordFileReader } = await import("./state/recordFile.js");
   const readers: RecordFileReader[] = [];
   const problems: string[] = [];
   for (const part of parts) {
