@@ -6,18 +6,19 @@ import { BadUsage, EXIT, internalError, print } from "./cli/common.js";
 import { convertCommand } from "./cli/convert.js";
 import { indexCommand } from "./cli/indexCommand.js";
 import { loadCommand } from "./cli/load.js";
+import { mergeCommand } from "./cli/merge.js";
 import { searchCommand } from "./cli/search.js";
 import { serveCommand } from "./cli/serve.js";
 import { VERSION } from "./version.js";
 
-const COMMANDS = [convertCommand, serveCommand, searchCommand, indexCommand, loadCommand];
+const COMMANDS = [convertCommand, mergeCommand, serveCommand, searchCommand, indexCommand, loadCommand];
 
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.ok;
   const done = (code: number) => {
     exitCode = code;
   };
-  let parser = yargs(argv)
+  let parser = yargs(standardInputArguments(argv))
     .scriptName("dcm2fhir")
     .usage("$0 <command>\n\nConverts DICOM archives to FHIR R4 ImagingStudy, Patient and Endpoint NDJSON, and answers the ImagingStudy search over them.");
   for (const command of COMMANDS) parser = command(parser, done);
@@ -41,6 +42,19 @@ async function main(argv: string[]): Promise<number> {
     exitCode = EXIT.usage;
   }
   return exitCode;
+}
+
+/**
+ * yargs drops a lone "-", the usual name of standard input, as an option's value (`--files-from -` gives an empty
+ * string): it is passed in the `--option=-` form, which yargs keeps.
+ */
+function standardInputArguments(argv: readonly string[]): string[] {
+  const result: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--files-from" && argv[i + 1] === "-") result.push(`--files-from=${argv[++i]}`);
+    else result.push(argv[i]!);
+  }
+  return result;
 }
 
 /**

@@ -1,33 +1,33 @@
-import { createHash } from "node:crypto";
-import { createReadStream, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { UsageError, outputFolderOf, resolveInputs } from "./crawl/walk.js";
 import type { HeaderReader } from "./dicom/readerPool.js";
 import type { WireRead } from "./dicom/wire.js";
 import type { ZoneRule } from "./fhir/datatypes.js";
-import { toEndpoint } from "./fhir/endpoint.js";
-import { type MappingNotes, emptyNotes, toImagingStudy } from "./fhir/imagingStudy.js";
-import { toPatient } from "./fhir/patient.js";
 import { isTimeZone, systemTimeZone } from "./fhir/timezone.js";
-import type { Endpoint, ImagingStudy, Patient, Reference } from "./fhir/types.js";
-import { groupPatients } from "./group/patients.js";
-import { StudyAssembler, type StudyGroup } from "./group/studies.js";
-import { type FileFailure, type Reason, comparePaths, displayPath } from "./reasons.js";
+import type { ImagingStudy, Patient } from "./fhir/types.js";
+import { type Summary, emptySummary, writeOutputs } from "./outputs.js";
+import { type FileFailure, type Reason, compareFailures } from "./reasons.js";
+import { checkShardInputs, commitPart } from "./shard/commit.js";
+import { PART_DATABASE, PART_FILES } from "./shard/part.js";
+import { type ShardSpec, outForShard } from "./shard/spec.js";
 import { type DicomWebSettings, planDicomWeb, readDicomWeb } from "./source/dicomweb.js";
 import { type FileSourceOptions, readFiles } from "./source/files.js";
 import type { FileChanges } from "./source/incremental.js";
+import { type RecordSet, RecordStore, SPILL_AT } from "./source/records.js";
 import { type InstanceSink, type SourceReport, SourceTally } from "./source/sink.js";
-import { SEARCH_INDEX_FILE, stageSearchIndex } from "./state/searchIndex.js";
+import { SEARCH_INDEX_FILE } from "./state/searchIndex.js";
 import { fingerprintChanges, fingerprintOf } from "./state/fingerprint.js";
 import { STATE_DATABASE, STATE_DIGEST, STATE_FILES } from "./state/layout.js";
+import type { RecordFileWriter } from "./state/recordFile.js";
 import type { CommittedState, StagedState } from "./state/runState.js";
 import { CHANGE_FILES, type Changes, checkDeletionLimit, writeChanges, writeNoChanges } from "./write/changes.js";
-import { LineWriter } from "./write/ndjson.js";
 import { OutputDirectory } from "./write/outputDir.js";
-import { Histogram, type Report, type ResourceType, Tally, incrementalReport, notesAsWarnings, sumByOutcome, writeReport } from "./write/report.js";
+import { type Report, type ResourceType, RecordCounts, type StoredCounts, incrementalReport, notesAsWarnings, sumByOutcome, writeReport } from "./write/report.js";
 import { VERSION } from "./version.js";
+
+export { studyFullUrl, writeSearchSetBundle } from "./outputs.js";
 
 export interface ConvertOptions {
   /** Files, folders (walked recursively) and globs; http(s) URLs are DICOMweb service roots. */
@@ -64,6 +64,18 @@ export interface ConvertOptions {
    * archive that was emptied. Default 10.
    */
   readonly maxDelete?: number;
+  /**
+   * Read only this shard's share of the inputs (shard/spec.ts parses `--shard`) and commit a part to `out` (where
+   * `{shard}` stands for the index) instead of the outputs: its instance records, for `merge` (merge.ts).
+   */
+  readonly shard?: ShardSpec;
+  /** A file listing inputs, one path per line or NUL-separated (crawl/list.ts); "-" for standard input. */
+  readonly filesFrom?: string;
+  /**
+   * Partitions the write path uses. Default: one, in memory, up to 100,000 instance records; beyond that the
+   * records go to a file in the staging folder and one partition per 50,000 is written at a time.
+   */
+  readonly partitions?: number;
   /** Include paths in thrown usage errors (they can hold patient names). */
   readonly verbose?: boolean;
   /** Aborting stops reading; nothing is written and the previous output stays. */
@@ -90,6 +102,8 @@ export interface ConvertResult {
   readonly failures: readonly FileFailure[];
   /** With `incremental`: how the state served, how the files compare with the last run's, what changed. */
   readonly incremental?: IncrementalOutcome;
+  /** With `shard`: the part committed (its report counts what was read, as an interrupted run's does). */
+  readonly part?: { readonly shard: ShardSpec; readonly instanceRecords: number; readonly out: string };
 }
 
 export interface IncrementalOutcome {
@@ -105,6 +119,8 @@ export interface IncrementalOutcome {
 
 /** Every file convert may write; files of an earlier run that this run does not write are removed at commit. */
 export const OUTPUT_FILES = ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.ndjson", "ImagingStudy.bundle.json", "errors.ndjson", "report.json", SEARCH_INDEX_FILE] as const;
+/** What a folder may hold of any earlier run: a run removes what it does not write (a part, outputs, a state). */
+export const KNOWN_FILES = [...OUTPUT_FILES, ...CHANGE_FILES, ...STATE_FILES, ...PART_FILES] as const;
 /** The outputs an incremental state is committed with: every run rewrites report.json and changes/. */
 const BOUND_OUTPUTS = OUTPUT_FILES.filter((name) => name !== "report.json");
 const DEFAULT_MAX_DELETE_PERCENT = 10;
@@ -121,19 +137,24 @@ const PROGRESS_EVERY_MS = 1000;
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const started = performance.now();
   const zoneRule = checkOptions(options);
-  const inputs = await resolveInputs(options.inputs, { verbose: options.verbose ?? false, out: options.out });
+  const outPath = options.shard ? outForShard(options.out, options.shard) : options.out;
+  const inputs = await resolveInputs(options.inputs, { verbose: options.verbose ?? false, out: outPath, filesFrom: options.filesFrom });
   const web = planDicomWeb(inputs, options.dicomweb, options.endpoint);
   if (options.incremental && web.roots.length > 0) {
     // The state knows files by their identity; a PACS offers no such thing to compare against.
     throw new UsageError("--incremental reads files and folders only: a DICOMweb input is read whole on every run, so run it without --incremental");
   }
-  const out = OutputDirectory.open(options.out);
+  if (options.shard) checkShardInputs(inputs, outPath, options.verbose ?? false);
+  const out = OutputDirectory.open(outPath, { foreignLocksAreStale: options.shard?.scheduler !== undefined });
   const threads = options.workers ?? DEFAULT_WORKERS;
   const reader = lazyHeaderReader(threads);
+  const spillAt = options.shard || (options.partitions ?? 1) > 1 ? 0 : SPILL_AT;
+  const records = new RecordStore(spillAt, () => recordFile(out, options.shard ? "part" : "records"));
   try {
-    const run = new Run({ ...options, endpoint: options.endpoint ?? web.endpoint }, started);
+    await records.start();
+    const run = new Run({ ...options, endpoint: options.endpoint ?? web.endpoint }, started, records);
     // Created by OutputDirectory.open if it was missing: only now can it be recognised under an input.
-    const source: FileSourceOptions = { threads, followSymlinks: options.followSymlinks ?? false, signal: options.signal, outputFolder: outputFolderOf(out.dir) };
+    const source: FileSourceOptions = { threads, followSymlinks: options.followSymlinks ?? false, signal: options.signal, outputFolder: outputFolderOf(out.dir), share: options.shard };
     if (options.incremental) return await convertIncrementally(inputs, out, reader, run, source, options, zoneRule);
     const files = inputs.filter((input) => input.kind !== "dicomweb");
     if (files.length > 0) await readFiles(files, reader, run.source("files"), source);
@@ -143,19 +164,27 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       tally.studies = await readDicomWeb(root, tally, web, options.signal);
     }
     run.progress(true);
-    if (options.signal?.aborted) return run.interrupted(out, zoneRule);
+    if (options.signal?.aborted) return await run.interrupted(out, zoneRule);
+    if (options.shard) return await commitPart(run, out, inputs, options, zoneRule, KNOWN_FILES, withFailuresOf);
     const result = await run.writeOutputs(out, zoneRule);
     writeReport(out, result.report);
     // An incremental run's state and changes/ would no longer describe this output: they go.
-    out.commit([...OUTPUT_FILES, ...CHANGE_FILES, ...STATE_FILES]);
-    return { ...result, interrupted: false };
+    out.commit(KNOWN_FILES);
+    return withFailuresFrom(join(out.dir, "errors.ndjson"), { ...result, interrupted: false });
   } catch (error) {
     const full = out.noSpace(error);
     out.abort();
     throw full ?? error;
   } finally {
+    await records.close();
     await reader.close();
   }
+}
+
+/** The run's record file: a shard's part.sqlite, or scratch space for a run too large to keep its records in memory. */
+async function recordFile(out: OutputDirectory, kind: "part" | "records"): Promise<RecordFileWriter> {
+  const { RecordFileWriter } = await import("./state/recordFile.js");
+  return RecordFileWriter.create(kind === "part" ? out.stage(PART_DATABASE) : out.scratch("records.sqlite"), out.scratch("records-pending.sqlite"));
 }
 
 /**
@@ -222,8 +251,8 @@ async function convertIncrementally(
       return { name, identity: path && outputIdentity(path) };
     });
     staged().finish({ fingerprint, report: result.report, outputs }, out.stage(STATE_DIGEST));
-    out.commit(OUTPUT_FILES);
-    return { ...result, report, interrupted: false, incremental: outcome(previous ? "incremental" : "full", why, scan.files, changes) };
+    out.commit([...OUTPUT_FILES, ...PART_FILES]);
+    return withFailuresFrom(join(out.dir, "errors.ndjson"), { report, interrupted: false, incremental: outcome(previous ? "incremental" : "full", why, scan.files, changes) });
   } finally {
     next.state?.close();
     previous?.close();
@@ -259,6 +288,12 @@ function checkOptions(options: ConvertOptions): ZoneRule {
   if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) {
     throw new UsageError("--workers takes a whole number from 1 (this process only) up");
   }
+  if (options.shard && options.incremental) throw new UsageError("--shard writes a part for merge, not outputs: it cannot be --incremental");
+  if (options.shard && options.followSymlinks) {
+    // A link can lead into another shard's subtree: one run notices it walked a folder twice, N shards cannot.
+    throw new UsageError("--shard cannot --follow-symlinks: a link into another shard's subtree would be walked by two shards; convert such an archive in one run");
+  }
+  if (options.partitions !== undefined && !(Number.isInteger(options.partitions) && options.partitions >= 1)) throw new UsageError("partitions takes a whole number from 1 up");
   if (options.maxDelete !== undefined) {
     if (!options.incremental) throw new UsageError("--max-delete applies to --incremental runs, which list what they delete in changes/deleted.ndjson");
     if (!(Number.isFinite(options.maxDelete) && options.maxDelete >= 0 && options.maxDelete <= 100)) throw new UsageError("--max-delete takes a percentage from 0 to 100");
@@ -281,24 +316,27 @@ function checkOptions(options: ConvertOptions): ZoneRule {
   return { zone: systemTimeZone(), source: "system" };
 }
 
-/** The state of one run between reading and writing: every source delivers into it. */
-class Run implements InstanceSink {
-  private readonly assembler = new StudyAssembler();
-  private readonly failures: FileFailure[] = [];
-  private readonly reasons = new Tally<Reason>();
-  private readonly warnings = new Tally();
-  private readonly bytesPerFile = new Histogram();
-  private readonly bytesPerInstanceFile = new Histogram();
+/** The options a run's sink and write path use. */
+export type RunOptions = Pick<ConvertOptions, "endpoint" | "format" | "extraValidation" | "onProgress" | "signal" | "partitions"> & {
+  readonly onPartition?: (done: number, total: number) => void;
+};
+
+/**
+ * The state of one run between reading and writing: every source delivers into it, and it writes the outputs.
+ * Merge makes one too, over the records and counts shards stored (adopt), so that both write through one path.
+ */
+export class Run implements InstanceSink {
+  private readonly counts = new RecordCounts();
   private readonly sources: SourceTally[] = [];
-  private filesSeen = 0;
-  private filesRead = 0;
+  private adopted: { readonly records: RecordSet; readonly sources: readonly SourceReport[] } | undefined;
+  private failed = 0;
   private lastProgress = 0;
-  /** Bytes read by this run; files an incremental run takes from its state count in the medians only. */
-  bytesReadNow = 0;
 
   constructor(
-    private readonly options: ConvertOptions,
+    private readonly options: RunOptions,
     readonly started: number,
+    /** Where delivered records wait; merge delivers none (it adopts the parts'). */
+    private readonly records: RecordStore = new RecordStore(Infinity, () => Promise.reject(new Error("internal: this run keeps its records in memory"))),
   ) {}
 
   /** A sink for one source, counting what it delivers for the report's `sources`. */
@@ -309,31 +347,25 @@ class Run implements InstanceSink {
   }
 
   seen(): void {
-    this.filesSeen++;
+    this.counts.seen++;
   }
 
   unread(failure: FileFailure): void {
-    this.fail(failure);
+    this.counts.unread(failure);
+    this.failed++;
+    this.records.add({ unread: failure });
   }
 
   read(read: WireRead, stored = false): void {
-    if (!stored) {
-      this.filesRead++;
-      this.bytesReadNow += read.bytesRead;
-    }
-    this.bytesPerFile.add(read.bytesRead);
-    if ("failure" in read) this.fail(read.failure);
-    else {
-      this.bytesPerInstanceFile.add(read.bytesRead);
-      for (const w of read.instance.warnings) this.warnings.add(w);
-      this.assembler.add(read.instance, read.studyJSON, read.seriesJSON);
-    }
+    this.counts.read(read, stored);
+    if ("failure" in read) this.failed++;
+    this.records.add({ read });
     this.progress(false);
   }
 
-  private fail(failure: FileFailure): void {
-    this.failures.push(failure);
-    this.reasons.add(failure.reason);
+  /** Bytes read by this run; files an incremental run takes from its state count in the medians only. */
+  get bytesReadNow(): number {
+    return this.counts.bytesReadNow;
   }
 
   progress(final: boolean): void {
@@ -341,141 +373,78 @@ class Run implements InstanceSink {
     if (!this.options.onProgress || (!final && now - this.lastProgress < PROGRESS_EVERY_MS)) return;
     this.lastProgress = now;
     this.options.onProgress({
-      filesSeen: this.filesSeen,
-      filesRead: this.filesRead,
-      instances: this.assembler.instanceCount,
-      failed: this.failures.length,
+      filesSeen: this.counts.seen,
+      filesRead: this.counts.filesRead,
+      instances: this.records.instanceCount,
+      failed: this.failed,
       elapsedSeconds: (now - this.started) / 1000,
     });
   }
 
-  /** Every failure, duplicates included, in path order; call once, when reading is over. */
-  sortedFailures(): FileFailure[] {
-    for (const duplicate of this.assembler.duplicateFailures()) this.fail(duplicate);
-    return this.failures.sort((a, b) => comparePaths(a.path, b.path) || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0));
+  /** For merge: the records, counts and sources shards stored, written as this run's own. */
+  adopt(records: RecordSet, counts: readonly StoredCounts[], sources: readonly SourceReport[]): void {
+    for (const c of counts) this.counts.addStored(c);
+    this.adopted = { records, sources };
   }
 
-  /** A run the signal stopped: nothing is written; the report counts what was read. */
-  interrupted(out: OutputDirectory, zoneRule: ZoneRule): ConvertResult {
+  /** A run the signal stopped: nothing is written; the report counts what was read, its failures what failed so far. */
+  async interrupted(out: OutputDirectory, zoneRule: ZoneRule): Promise<ConvertResult> {
     out.abort();
-    const failures = this.sortedFailures();
-    return { report: this.report({ ...emptySummary(zoneRule), instances: this.instancesRead }), interrupted: true, failures };
+    const failures = this.records.heldFailures().sort(compareFailures);
+    return { report: this.report({ ...emptySummary(zoneRule), instances: this.records.instanceCount }), interrupted: true, failures };
   }
 
   /** Groups, maps, validates and writes everything but report.json into the staging folder; returns the report. */
-  async writeOutputs(out: OutputDirectory, zoneRule: ZoneRule): Promise<Omit<ConvertResult, "interrupted">> {
-    // Loaded here: an incremental run that finds nothing changed validates nothing.
-    const { validateResource } = await import("./validate/index.js");
-    const { studies, conflicts } = this.assembler.finish();
-    const { patients, conflicts: patientConflicts, patientOfStudy } = groupPatients(studies);
-    const summary: Summary = { ...emptySummary(zoneRule), conflicts: [...patientConflicts, ...conflicts] };
-
-    // Patients first: a study whose Patient is invalid would reference nothing, so it is rejected with it.
-    const patientProblem = new Map<string, string>();
-    const patientResources = patients.map((p) => {
-      const resource = toPatient(p);
-      const problem = validateResource(resource) ?? this.options.extraValidation?.(resource);
-      if (problem) {
-        patientProblem.set(p.id, problem);
-        summary.rejected.Patient++;
-      }
-      return resource;
-    });
-
-    let endpoint: Endpoint | undefined;
-    if (this.options.endpoint) {
-      endpoint = toEndpoint(this.options.endpoint);
-      const problem = validateResource(endpoint);
-      if (problem) throw new UsageError(`--endpoint does not make a valid FHIR Endpoint: ${problem}`);
-    }
-    const endpointReference: Reference | undefined = endpoint && { reference: `Endpoint/${endpoint.id}` };
-
-    const referencedPatients = new Set<string>();
-    const studiesPath = out.stage("ImagingStudy.ndjson");
-    const studyWriter = new LineWriter(studiesPath);
-    for (const study of studies) {
-      const patientId = patientOfStudy.get(study.studyInstanceUID)!;
-      const resource = toImagingStudy(study, { subject: { reference: `Patient/${patientId}` }, endpoint: endpointReference, zoneRule }, summary.notes);
-      const patientIssue = patientProblem.get(patientId);
-      const problem = patientIssue ? `its Patient was rejected: ${patientIssue}` : (validateResource(resource) ?? this.options.extraValidation?.(resource));
-      if (problem) {
-        summary.rejected.ImagingStudy++;
-        this.rejectStudy(study, problem);
-        continue;
-      }
-      studyWriter.writeJsonLine(resource);
-      summary.written.ImagingStudy++;
-      summary.instances += study.instanceCount;
-      summary.series += study.series.length;
-      referencedPatients.add(patientId);
-    }
-    studyWriter.close();
-    summary.outputs.push("ImagingStudy.ndjson");
-
-    const patientWriter = new LineWriter(out.stage("Patient.ndjson"));
-    for (const resource of patientResources) {
-      if (!referencedPatients.has(resource.id)) continue;
-      patientWriter.writeJsonLine(resource);
-      summary.written.Patient++;
-    }
-    patientWriter.close();
-    summary.outputs.push("Patient.ndjson");
-
-    if (endpoint) {
-      const endpointWriter = new LineWriter(out.stage("Endpoint.ndjson"));
-      endpointWriter.writeJsonLine(endpoint);
-      endpointWriter.close();
-      summary.written.Endpoint++;
-      summary.outputs.push("Endpoint.ndjson");
-    }
-
-    if (this.options.format === "bundle") {
-      const total = summary.written.ImagingStudy;
-      // The entries are the ImagingStudies just validated; the envelope is checked here.
-      const problem = validateResource({ resourceType: "Bundle", type: "searchset", total });
-      if (problem) throw new Error(`internal: the searchset Bundle envelope is invalid: ${problem}`);
-      await writeSearchSetBundle(studiesPath, out.stage("ImagingStudy.bundle.json"), total);
-      summary.outputs.push("ImagingStudy.bundle.json");
-    }
-
-    stageSearchIndex(out, zoneRule.zone);
-
-    const failures = this.sortedFailures();
-    const errorWriter = new LineWriter(out.stage("errors.ndjson"));
-    for (const f of failures) errorWriter.writeJsonLine(errorLine(f));
-    errorWriter.close();
-    summary.outputs.push("errors.ndjson", "report.json");
-
-    return { report: this.report(summary), failures };
-  }
-
-  private rejectStudy(study: StudyGroup, problem: string): void {
-    for (const series of study.series) {
-      for (const instance of series.instances) {
-        this.fail({ path: instance.path, reason: "invalid-resource", message: `ImagingStudy ${study.studyInstanceUID} failed validation: ${problem}` });
-      }
+  async writeOutputs(out: OutputDirectory, zoneRule: ZoneRule): Promise<{ report: Report }> {
+    const records = this.adopted?.records ?? (await this.recordSet());
+    try {
+      const summary = await writeOutputs(records, out, { ...this.options, zoneRule }, (failure) => this.counts.unread(failure));
+      return { report: this.report(summary) };
+    } finally {
+      if (!this.adopted) records.close();
     }
   }
 
-  /** For an interrupted run, `summary` is empty and `instances` counts what was read. */
+  private async recordSet(): Promise<RecordSet> {
+    const sealed = await this.records.seal({});
+    if ("memory" in sealed) return sealed.memory;
+    const { RecordFileReader } = await import("./state/recordFile.js");
+    const { FileRecords } = await import("./source/records.js");
+    return new FileRecords([RecordFileReader.open(sealed.file)]);
+  }
+
+  /** A shard's end: its records sealed into its part (record file), with `meta`. */
+  async seal(meta: Readonly<Record<string, unknown>>): Promise<{ readonly file: string; readonly instances: number; readonly failures: number }> {
+    const sealed = await this.records.seal(meta);
+    if (!("file" in sealed)) throw new Error("internal: a shard's records are always in its part");
+    return { file: sealed.file, instances: this.records.instanceCount, failures: this.failed };
+  }
+
+  /** What a shard's part stores for merge to report: the counts and the sources. */
+  stored(): { readonly counts: StoredCounts; readonly sources: SourceReport[] } {
+    return { counts: this.counts.toJSON(), sources: this.sources.map((s) => s.toJSON()) };
+  }
+
+  /** For an interrupted run or a shard, `summary` is empty and `instances` counts what was read. */
   report(summary: Summary): Report {
-    notesAsWarnings(summary.notes, this.warnings);
+    notesAsWarnings(summary.notes, this.counts.warnings);
+    const { counts } = this;
     return {
       dcm2fhir: VERSION,
       files: {
-        seen: this.filesSeen,
+        seen: counts.seen,
         converted: summary.instances,
-        skipped: sumByOutcome(this.reasons, "skipped"),
-        failed: sumByOutcome(this.reasons, "failed"),
-        reasons: this.reasons.toJSON(),
+        skipped: sumByOutcome(counts.reasons, "skipped"),
+        failed: sumByOutcome(counts.reasons, "failed"),
+        reasons: counts.reasons.toJSON(),
       },
-      sources: this.sources.map((s) => s.toJSON()),
-      bytesRead: { total: this.bytesReadNow, medianPerFile: this.bytesPerFile.median(), medianPerInstanceFile: this.bytesPerInstanceFile.median() },
+      sources: this.adopted?.sources ?? this.sources.map((s) => s.toJSON()),
+      bytesRead: { total: counts.bytesReadNow, medianPerFile: counts.bytesPerFile.median(), medianPerInstanceFile: counts.bytesPerInstanceFile.median() },
       patients: summary.written.Patient,
       studies: summary.written.ImagingStudy,
       series: summary.series,
       instances: summary.instances,
-      duplicates: this.assembler.duplicates,
+      duplicates: summary.duplicates,
       conflicts: summary.conflicts,
       resources: { written: summary.written, rejected: summary.rejected },
       dateTimes: {
@@ -484,54 +453,25 @@ class Run implements InstanceSink {
         offsetFromZone: summary.notes.zoneFromRule,
         hourOnlyTimesDropped: summary.notes.timeDropped,
       },
-      warnings: this.warnings.toJSON(),
+      warnings: counts.warnings.toJSON(),
       outputs: summary.outputs,
       elapsedSeconds: Math.round((performance.now() - this.started) / 10) / 100,
     };
   }
-
-  get instancesRead(): number {
-    return this.assembler.instanceCount;
-  }
-}
-
-/** What writing produced, for the report. */
-interface Summary {
-  readonly zoneRule: ZoneRule;
-  readonly notes: MappingNotes;
-  readonly written: Record<ResourceType, number>;
-  readonly rejected: Record<ResourceType, number>;
-  readonly outputs: string[];
-  conflicts: Report["conflicts"];
-  instances: number;
-  series: number;
-}
-
-const emptySummary = (zoneRule: ZoneRule): Summary => ({
-  zoneRule,
-  notes: emptyNotes(),
-  written: { ImagingStudy: 0, Patient: 0, Endpoint: 0 },
-  rejected: { ImagingStudy: 0, Patient: 0, Endpoint: 0 },
-  outputs: [],
-  conflicts: [],
-  instances: 0,
-  series: 0,
-});
-
-/** A line of errors.ndjson. A path that is not valid UTF-8 is also given as base64, so it can be found again. */
-function errorLine(f: FileFailure): Record<string, string> {
-  const line: Record<string, string> = { path: displayPath(f.path), reason: f.reason, message: f.message };
-  if (typeof f.path !== "string") line.pathBase64 = f.path.toString("base64");
-  return line;
 }
 
 /**
  * The result of a run that kept its outputs: its failures are those errors.ndjson lists, read when first asked
  * for (the CLI does only with --verbose; an archive with many failures makes this file large).
  */
-function withFailuresFrom(errors: string, result: Omit<ConvertResult, "failures">): ConvertResult {
+export function withFailuresFrom(errors: string, result: Omit<ConvertResult, "failures">): ConvertResult {
+  return withFailuresOf(() => readErrors(errors), result);
+}
+
+/** `result` with failures read by `read` when first asked for: a large run's do not stay in memory. */
+function withFailuresOf(read: () => FileFailure[], result: Omit<ConvertResult, "failures">): ConvertResult {
   let failures: FileFailure[] | undefined;
-  return Object.defineProperty(result, "failures", { enumerable: true, get: () => (failures ??= readErrors(errors)) }) as ConvertResult;
+  return Object.defineProperty(result, "failures", { enumerable: true, get: () => (failures ??= read()) }) as ConvertResult;
 }
 
 /** errors.ndjson read back: the failures of the run that wrote it. */
@@ -544,29 +484,4 @@ function readErrors(path: string): FileFailure[] {
       const e = JSON.parse(line) as { path: string; pathBase64?: string; reason: Reason; message: string };
       return { path: e.pathBase64 === undefined ? e.path : Buffer.from(e.pathBase64, "base64"), reason: e.reason, message: e.message };
     });
-}
-
-/** fullUrl of a study in a searchset Bundle: a name-based UUID (RFC 4122 v5, OID namespace) of its UID. */
-export function studyFullUrl(studyInstanceUID: string): string {
-  const namespace = Buffer.from("6ba7b8129dad11d180b400c04fd430c8", "hex");
-  const hash = createHash("sha1").update(namespace).update(studyInstanceUID).digest();
-  hash[6] = (hash[6]! & 0x0f) | 0x50;
-  hash[8] = (hash[8]! & 0x3f) | 0x80;
-  const hex = hash.subarray(0, 16).toString("hex");
-  return `urn:uuid:${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-/** Writes the searchset Bundle from the staged ImagingStudy.ndjson, one entry per line, without holding it in memory. */
-export async function writeSearchSetBundle(ndjsonPath: string, bundlePath: string, total: number): Promise<void> {
-  const writer = new LineWriter(bundlePath);
-  writer.write(`{"resourceType":"Bundle","type":"searchset","total":${total},"entry":[`);
-  let first = true;
-  for await (const line of createInterface({ input: createReadStream(ndjsonPath), crlfDelay: Infinity })) {
-    if (line === "") continue;
-    const id = (JSON.parse(line) as { id: string }).id;
-    writer.write(`${first ? "\n" : ",\n"}{"fullUrl":"${studyFullUrl(id)}","resource":${line},"search":{"mode":"match"}}`);
-    first = false;
-  }
-  writer.write("\n]}\n");
-  writer.close();
 }

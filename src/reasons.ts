@@ -51,6 +51,9 @@ export type FilePath = string | Buffer;
 
 export const displayPath = (path: FilePath): string => (typeof path === "string" ? path : path.toString("utf8"));
 
+/** The order of errors.ndjson: by path, then reason code. */
+export const compareFailures = (a: FileFailure, b: FileFailure): number => comparePaths(a.path, b.path) || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0);
+
 /** A total order on paths (the byte order of their UTF-8 names), used wherever a choice between files must not depend on timing. */
 export function comparePaths(a: FilePath, b: FilePath): number {
   if (typeof a === "string" && typeof b === "string") return compareCodePoints(a, b);

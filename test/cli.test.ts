@@ -1,13 +1,13 @@
 // The command line as a user meets it: exit codes, one-line usage errors, privacy of the console, signals,
 // SIGKILL at any moment, and two runs on one output folder.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SEARCH_INDEX_FILE, SearchIndex } from "../src/state/searchIndex.js";
 import { OutputDirectory } from "../src/write/outputDir.js";
-import { CLI, REPO, outputFiles, tempDir } from "./helpers/run.js";
+import { CLI, REPO, bigArchive, outputFiles, tempDir } from "./helpers/run.js";
 import { unprivilegedCli, worldReadableDir } from "./helpers/unprivileged.js";
 
 const FIXTURES = join(REPO, "fixtures/dicom");
@@ -16,22 +16,6 @@ function cli(args: string[], options: { cwd?: string; asNobody?: boolean } = {})
   const [command, ...rest] = [...(options.asNobody ? unprivilegedCli() : [process.execPath, CLI]), ...args];
   const r = spawnSync(command!, rest, { encoding: "utf8", cwd: options.cwd ?? REPO, timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: r.stdout + r.stderr };
-}
-
-/** Many hard links to a few fixture files: a run long enough to interrupt, made in a fraction of a second. */
-function bigArchive(files: number): string {
-  const dir = tempDir("dcm2fhir-big-");
-  // Links to copies of its own: a file system allows a file only so many links (65,000 on ext4).
-  const sources = ["charsets/russian.dcm", "charsets/greek.dcm", "conflict/a.dcm", "bad/notes.txt"].map((p, i) => {
-    const copy = join(dir, `source-${i}`);
-    copyFileSync(join(FIXTURES, p), copy);
-    return copy;
-  });
-  for (let d = 0; d < files / 1000; d++) {
-    mkdirSync(join(dir, `d${d}`));
-    for (let i = 0; i < 1000; i++) linkSync(sources[i % sources.length]!, join(dir, `d${d}`, `f${i}`));
-  }
-  return dir;
 }
 
 function start(args: string[]): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
@@ -61,7 +45,7 @@ describe("exit codes and usage errors", () => {
 
   it.each([
     [[], /name a command/],
-    [["convert", "--out", "/tmp/x"], /Not enough non-option arguments/],
+    [["convert", "--out", "/tmp/x"], /no inputs: name at least one DICOM file, folder or glob/],
     [["convert", FIXTURES], /Missing required argument: out/],
     [["convert", FIXTURES, "--out", "/tmp/x", "--bogus"], /Unknown argument: bogus/],
     [["convert", "/nonexistent/archive", "--out", "/tmp/x"], /input #1 \(add --verbose to show it\) does not exist/],
@@ -95,7 +79,8 @@ describe("exit codes and usage errors", () => {
   it("--help answers without loading the converter", () => {
     const r = cli(["--help"]);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/convert <inputs\.\.>/);
+    expect(r.stdout).toMatch(/convert \[inputs\.\.\]/);
+    expect(r.stdout).toMatch(/merge <parts\.\.>/);
   });
 });
 

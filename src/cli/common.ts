@@ -70,10 +70,12 @@ export function readBearerToken(tokenFile: string | undefined): string | undefin
 }
 
 /**
- * SIGINT and SIGTERM abort `controller` (the command stops cleanly and says `stopping`); a second signal exits at
- * once. Returns the signal received so far, and a function that stops listening.
+ * SIGINT and SIGTERM stop a command cleanly: the first aborts `signal` and prints `stopping` (what happens to the
+ * work so far), a second exits at once. `received` is the signal that came, for the exit code; `dispose` stops
+ * listening.
  */
-export function abortOnSignals(controller: AbortController, stopping: string): { received: () => "SIGINT" | "SIGTERM" | undefined; dispose: () => void } {
+export function stopOnSignals(stopping: string): { signal: AbortSignal; received: () => "SIGINT" | "SIGTERM" | undefined; dispose: () => void } {
+  const controller = new AbortController();
   let received: "SIGINT" | "SIGTERM" | undefined;
   const onSignal = (name: "SIGINT" | "SIGTERM") => {
     if (received) process.exit(EXIT[name]);
@@ -82,5 +84,5 @@ export function abortOnSignals(controller: AbortController, stopping: string): {
     controller.abort();
   };
   process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
-  return { received: () => received, dispose: () => void process.off("SIGINT", onSignal).off("SIGTERM", onSignal) };
+  return { signal: controller.signal, received: () => received, dispose: () => void process.off("SIGINT", onSignal).off("SIGTERM", onSignal) };
 }

@@ -2,17 +2,22 @@
 // console; paths (archive folders are often named after patients) only with --verbose.
 import type { ConvertResult, Progress } from "../convert.js";
 import { REASONS, displayPath } from "../reasons.js";
-import { BadUsage, type CommandModule, EXIT, abortOnSignals, internalError, print, readBearerToken } from "./common.js";
+import { BadUsage, type CommandModule, EXIT, internalError, print, readBearerToken, stopOnSignals } from "./common.js";
 
 export const convertCommand: CommandModule = (yargs, done) =>
   yargs
     .command(
-      "convert <inputs..>",
+      "convert [inputs..]",
       "convert DICOM files, folders (recursively), globs and DICOMweb services (http(s) URLs)",
       (y) =>
         y
-          .positional("inputs", { type: "string", array: true, demandOption: true, describe: "files, folders and globs (quote globs); an http(s) URL is a DICOMweb service root" })
-          .option("out", { type: "string", demandOption: true, describe: "output folder (created if missing)" })
+          .positional("inputs", { type: "string", array: true, describe: "files, folders and globs (quote globs); an http(s) URL is a DICOMweb service root" })
+          .option("out", { type: "string", demandOption: true, describe: "output folder (created if missing); with --shard, {shard} in it stands for the shard's index" })
+          .option("files-from", { type: "string", describe: "also read the files and folders a list names, one per line (or NUL-separated); - for standard input" })
+          .option("shard", {
+            type: "string",
+            describe: "read only shard i of N (i/N, from 1) and write a part for merge; auto or auto/N: from the scheduler (Kubernetes, Slurm, AWS Batch)",
+          })
           .option("endpoint", { type: "string", describe: "DICOMweb WADO-RS base URL: writes Endpoint.ndjson, referenced by every ImagingStudy" })
           .option("format", { choices: ["ndjson", "bundle"] as const, default: "ndjson" as const, describe: "bundle: also write ImagingStudy.bundle.json (searchset)" })
           .option("timezone", { type: "string", describe: "IANA zone for times without Timezone Offset From UTC (default: this machine's zone)" })
@@ -37,7 +42,9 @@ export const convertCommand: CommandModule = (yargs, done) =>
       async (args) => {
         done(
           await runConvert({
-            inputs: args.inputs as string[],
+            inputs: (args.inputs as string[] | undefined) ?? [],
+            filesFrom: args["files-from"],
+            shard: args.shard,
             out: args.out,
             endpoint: args.endpoint,
             format: args.format,
@@ -60,6 +67,8 @@ export const convertCommand: CommandModule = (yargs, done) =>
 
 interface CliOptions {
   inputs: string[];
+  filesFrom?: string;
+  shard?: string;
   out: string;
   endpoint?: string;
   format: "ndjson" | "bundle";
@@ -83,17 +92,18 @@ async function runConvert(o: CliOptions): Promise<number> {
   const { UsageError } = await import("../crawl/walk.js");
   const { OutputError, NoSpaceError } = await import("../write/outputDir.js");
   const { DeletionLimitError } = await import("../write/changes.js");
-  const controller = new AbortController();
-  const signals = abortOnSignals(controller, "stopping; nothing will be written");
+  const { parseShard } = await import("../shard/spec.js");
+  const stop = stopOnSignals("stopping; nothing will be written");
   // Once the event loop is empty everything is written and flushed: exit then, rather than let node free the
   // heap page by page first (measured: ~0.1 G instructions, ~20 ms, at 10k files; more at larger runs).
   process.once("beforeExit", () => process.exit());
   try {
     const dicomweb = { concurrency: o.concurrency, studiesSince: o.studiesSince, studiesUntil: o.studiesUntil, token: readBearerToken(o.tokenFile) };
-    const result = await convert({ ...o, dicomweb, signal: controller.signal, onProgress: o.progress ? showProgress : undefined });
+    const shard = o.shard === undefined ? undefined : parseShard(o.shard);
+    const result = await convert({ ...o, shard, dicomweb, signal: stop.signal, onProgress: o.progress ? showProgress : undefined });
     if (o.progress && process.stderr.isTTY) process.stderr.write("\n");
     summarize(result, o);
-    if (result.interrupted) return EXIT[signals.received() ?? "SIGINT"];
+    if (result.interrupted) return EXIT[stop.received() ?? "SIGINT"];
     return o.failOnError && result.report.files.failed > 0 ? EXIT.failedFiles : EXIT.ok;
   } catch (error) {
     if (error instanceof UsageError || error instanceof BadUsage) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
@@ -101,7 +111,7 @@ async function runConvert(o: CliOptions): Promise<number> {
     if (error instanceof OutputError) return print(`dcm2fhir: output folder: ${error.message}`), EXIT.output;
     return internalError(error);
   } finally {
-    signals.dispose();
+    stop.dispose();
   }
 }
 
@@ -112,8 +122,8 @@ function showProgress(p: Progress): void {
   else print(line);
 }
 
-function summarize(result: ConvertResult, o: CliOptions): void {
-  const { report: r, interrupted, incremental } = result;
+export function summarize(result: ConvertResult, o: { readonly verbose: boolean }): void {
+  const { report: r, interrupted, incremental, part } = result;
   const reasons = (outcome: "skipped" | "failed") =>
     Object.entries(r.files.reasons)
       .filter(([reason]) => REASON_OUTCOME.get(reason) === outcome)
@@ -122,6 +132,15 @@ function summarize(result: ConvertResult, o: CliOptions): void {
   const rate = r.elapsedSeconds > 0 ? Math.round(r.files.seen / r.elapsedSeconds) : r.files.seen;
   if (interrupted) {
     print(`dcm2fhir: interrupted after ${r.files.seen} files (${r.instances} instances read) in ${r.elapsedSeconds} s; nothing written, the previous output is unchanged`);
+    return;
+  }
+  if (part) {
+    const from = part.shard.scheduler ? ` (from the ${part.shard.scheduler})` : "";
+    print(`dcm2fhir: shard ${part.shard.index} of ${part.shard.count}${from}: ${r.files.seen} files in ${r.elapsedSeconds} s (${rate} files/s): ${part.instanceRecords} instance records, ${r.files.skipped} skipped, ${r.files.failed} failed`);
+    if (r.files.skipped > 0) print(`  skipped: ${reasons("skipped")}`);
+    if (r.files.failed > 0) print(`  failed: ${reasons("failed")}`);
+    print(`  part written${o.verbose ? ` to ${part.out}` : ""}: records, not resources; run dcm2fhir merge over all ${part.shard.count} parts`);
+    if (o.verbose) for (const f of result.failures) print(`  ${f.reason}: ${displayPath(f.path)}: ${f.message}`);
     return;
   }
   print(`dcm2fhir: ${r.files.seen} files in ${r.elapsedSeconds} s (${rate} files/s): ${r.files.converted} converted, ${r.files.skipped} skipped, ${r.files.failed} failed`);

@@ -3,7 +3,7 @@
 // values) unless --verbose.
 import type { LoadProgress, LoadResult } from "../load/load.js";
 import type { ClientCredentialsOptions } from "../load/oauth.js";
-import { type CommandModule, EXIT, abortOnSignals, internalError, print, readBearerToken, readSecretFile } from "./common.js";
+import { type CommandModule, EXIT, stopOnSignals, internalError, print, readBearerToken, readSecretFile } from "./common.js";
 
 export const loadCommand: CommandModule = (yargs, done) =>
   yargs.command(
@@ -88,8 +88,7 @@ async function runLoad(o: CliOptions): Promise<number> {
   } catch (error) {
     return print(`dcm2fhir: ${(error as Error).message}`), EXIT.usage;
   }
-  const controller = new AbortController();
-  const signals = abortOnSignals(controller, "stopping; what the server acknowledged is in the checkpoint, run load again to finish");
+  const signals = stopOnSignals("stopping; what the server acknowledged is in the checkpoint, run load again to finish");
   try {
     const result = await load({
       folder: o.folder,
@@ -103,7 +102,7 @@ async function runLoad(o: CliOptions): Promise<number> {
       restart: o.restart,
       token,
       oauth,
-      signal: controller.signal,
+      signal: signals.signal,
       onProgress: o.progress ? showProgress : undefined,
     });
     if (o.progress && process.stderr.isTTY) process.stderr.write("\n");

@@ -1,11 +1,12 @@
 import type { Dir, Dirent, Stats } from "node:fs";
-import { opendirSync, readdir as readdirCallback, readdirSync, realpathSync, statSync } from "node:fs";
+import { accessSync, constants, opendirSync, readdir as readdirCallback, readdirSync, realpathSync, statSync } from "node:fs";
 import { lstat, opendir, stat } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
 import { basename, dirname, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { fromSystemError } from "../dicom/readFile.js";
 import type { FileFailure, FilePath } from "../reasons.js";
+import { type ListDigest, listedPaths } from "./list.js";
 
 /** A file to read, or something found while crawling that will not be read, with its reason. */
 export type CrawlEntry = { readonly path: FilePath } | FileFailure;
@@ -59,7 +60,9 @@ export type ResolvedInput =
   | { readonly kind: "glob"; readonly pattern: string }
   | { readonly kind: "other"; readonly path: string; readonly what: string }
   /** An http(s) URL: a DICOMweb service root, read by source/dicomweb.ts rather than crawled. */
-  | { readonly kind: "dicomweb"; readonly url: string };
+  | { readonly kind: "dicomweb"; readonly url: string }
+  /** --files-from: a list of files and folders (crawl/list.ts), "-" for standard input. */
+  | { readonly kind: "list"; readonly source: string; readonly digest: ListDigest };
 
 /** Bad usage that names the problem and the fix; the CLI prints it as one line and exits 2. */
 export class UsageError extends Error {
@@ -76,8 +79,8 @@ export class UsageError extends Error {
  * last one. Inputs that are the output folder or lie inside it are left out (a shell's `/archive/*` names the
  * output folder when it lives in the archive); the output folder does not count as an entry of a folder.
  */
-export async function resolveInputs(inputs: readonly string[], options: { verbose: boolean; out?: string }): Promise<ResolvedInput[]> {
-  if (inputs.length === 0) throw new UsageError("no inputs: name at least one DICOM file, folder or glob, e.g. dcm2fhir convert /archive --out ./fhir");
+export async function resolveInputs(inputs: readonly string[], options: { verbose: boolean; out?: string; filesFrom?: string }): Promise<ResolvedInput[]> {
+  if (inputs.length === 0 && options.filesFrom === undefined) throw new UsageError("no inputs: name at least one DICOM file, folder or glob, e.g. dcm2fhir convert /archive --out ./fhir");
   const output = options.out === undefined ? undefined : outputFolderOf(options.out);
   const resolved: ResolvedInput[] = [];
   for (const [i, input] of inputs.entries()) {
@@ -109,8 +112,23 @@ export async function resolveInputs(inputs: readonly string[], options: { verbos
       throw new UsageError(`input ${shown} does not exist: check the path, or quote a glob so the shell does not expand it`);
     }
   }
+  if (options.filesFrom !== undefined) resolved.push(listInput(options.filesFrom, options.verbose));
   if (resolved.length === 0) throw new UsageError("nothing to convert: every input is the output folder or inside it, and the output folder is never input");
   return resolved;
+}
+
+function listInput(source: string, verbose: boolean): ResolvedInput {
+  if (source !== "-") {
+    let stats: Stats | undefined;
+    try {
+      stats = statSync(source);
+      accessSync(source, constants.R_OK);
+    } catch {
+      stats = undefined;
+    }
+    if (!stats || stats.isDirectory()) throw new UsageError(`--files-from ${verbose ? `"${source}" ` : ""}is not a readable file: name a file holding one path per line, or - for standard input`);
+  }
+  return { kind: "list", source, digest: {} };
 }
 
 /** A folder without entries, the output folder aside. One that cannot be listed is not empty: the crawl reports it. */
@@ -175,6 +193,7 @@ export async function* crawlInPieces(inputs: readonly ResolvedInput[], options: 
     else if (input.kind === "other") yield [{ path: input.path, reason: "not-a-regular-file", message: `the input is ${input.what}` }];
     else if (input.kind === "folder") yield* walker.walk(input.path);
     else if (input.kind === "dicomweb") continue;
+    else if (input.kind === "list") for await (const paths of listedPaths(input.source, input.digest)) yield* walker.listed(paths);
     else yield* walker.glob(input.pattern);
   }
 }
@@ -182,12 +201,18 @@ export async function* crawlInPieces(inputs: readonly ResolvedInput[], options: 
 /** What an entry is: something to yield, a folder to walk, or the output folder (reached through a link). */
 type Classified = CrawlEntry | { folder: true; ancestors: readonly string[] } | { output: true };
 
+/** A folder to walk, and the folders (by device and inode) that lead to it when links are followed. */
+export interface Folder {
+  readonly path: FilePath;
+  readonly ancestors: readonly string[];
+}
+
 interface DirectoryIdentity {
   readonly dev: number;
   readonly ino: number;
 }
 
-class Walker {
+export class Walker {
   /** Folders already walked, by device and inode, when links are followed: a second way in is not walked again. */
   private readonly walked = new Set<string>();
   /** A folder entry can be the output folder only under the output folder's own name: only those are asked. */
@@ -200,76 +225,100 @@ class Walker {
   }
 
   async *walk(root: FilePath): AsyncGenerator<readonly CrawlEntry[]> {
+    const start = await this.rootFolder(root);
+    if (start) yield* this.walkFolders([start]);
+  }
+
+  /** A folder input as the first folder to walk; undefined when it is the output folder or lies inside it. */
+  async rootFolder(root: FilePath): Promise<Folder | undefined> {
     const output = this.options.outputFolder;
-    if (output && realPathInsideOutput(root, output)) return;
-    // Depth-first with an explicit stack: archive trees can be deeper than a call stack likes.
-    const stack: Array<{ path: FilePath; ancestors: readonly string[] }> = [];
+    if (output && realPathInsideOutput(root, output)) return undefined;
     const rootIdentity = await this.identity(root);
     if (rootIdentity) this.walked.add(rootIdentity);
-    stack.push({ path: root, ancestors: rootIdentity ? [rootIdentity] : [] });
+    return { path: root, ancestors: rootIdentity ? [rootIdentity] : [] };
+  }
+
+  /** Everything under `folders`, depth-first with an explicit stack: archive trees can be deeper than a call stack likes. */
+  async *walkFolders(stack: Folder[]): AsyncGenerator<readonly CrawlEntry[]> {
     while (stack.length > 0) {
       // The listing is synchronous: a turn of the event loop per folder lets signals, timers and readers' answers in.
       await new Promise((resolve) => setImmediate(resolve));
       if (this.options.signal?.aborted) return;
-      const { path: dir, ancestors } = stack.pop()!;
-      // Listed as it is read (a folder of a million files must not be read whole before its first file is),
-      // synchronously (a few hundred entries per system call; the promise of an asynchronous listing costs more
-      // than the call), with names as text: a Buffer per name costs ~1 µs more a file. Names that are not
-      // valid UTF-8 come out of the text listing mangled: they are taken from a byte listing at the end.
-      let listing: Dir;
-      try {
-        listing = opendirSync(dir as string, { bufferSize: PIECE, encoding: (typeof dir === "string" ? "utf8" : "buffer") as BufferEncoding });
-      } catch (error) {
-        yield [fromSystemError(dir, error, "readdir")];
-        continue;
+      // Subfolders go on the stack as they are listed; the next one is taken when this folder is done.
+      yield* this.list(stack.pop()!, stack);
+    }
+  }
+
+  /** One folder's entries whole: what it holds to yield (files, refusals) and its subfolders to walk (the output folder left out). */
+  async expand(folder: Folder): Promise<{ found: CrawlEntry[]; folders: Folder[] }> {
+    const found: CrawlEntry[] = [];
+    const folders: Folder[] = [];
+    for await (const piece of this.list(folder, folders)) found.push(...piece);
+    return { found, folders };
+  }
+
+  /**
+   * A folder's files and refusals in pieces of up to PIECE entries, listed as it is read (a folder of a million
+   * files must not be read whole before its first file is), synchronously (a few hundred entries per system
+   * call; the promise of an asynchronous listing costs more than the call), with names as text: a Buffer per
+   * name costs ~1 µs more a file. Names that are not valid UTF-8 come out of the text listing mangled: they are
+   * taken from a byte listing at the end. Subfolders (the output folder left out) are pushed onto `folders`.
+   */
+  private async *list(folder: Folder, folders: Folder[]): AsyncGenerator<CrawlEntry[]> {
+    const { path: dir, ancestors } = folder;
+    let listing: Dir;
+    try {
+      listing = opendirSync(dir as string, { bufferSize: PIECE, encoding: (typeof dir === "string" ? "utf8" : "buffer") as BufferEncoding });
+    } catch (error) {
+      yield [fromSystemError(dir, error, "readdir")];
+      return;
+    }
+    let found: CrawlEntry[] = [];
+    const take = async (entry: Dirent | Dirent<Buffer>) => {
+      const path = join(dir, entry.name);
+      // Regular files, the common case, need no further system call and no await.
+      const classified = entry.isFile() ? { path } : await this.classify(path, entry, ancestors);
+      if ("folder" in classified) {
+        if (!(await this.isOutputFolder(path, entry.name))) folders.push({ path, ancestors: classified.ancestors });
+      } else if (!("output" in classified)) found.push(classified);
+    };
+    let mangled = false;
+    try {
+      for (let entry = listing.readSync(); entry !== null; entry = listing.readSync()) {
+        if (typeof entry.name === "string" && entry.name.includes("\ufffd")) {
+          mangled = true;
+          continue;
+        }
+        await take(entry as Dirent | Dirent<Buffer>);
+        if (found.length === PIECE) {
+          yield found;
+          found = [];
+          await new Promise((resolve) => setImmediate(resolve));
+        }
       }
-      let found: CrawlEntry[] = [];
-      const take = async (entry: Dirent | Dirent<Buffer>) => {
-        const path = join(dir, entry.name);
-        // Regular files, the common case, need no further system call and no await.
-        const classified = entry.isFile() ? { path } : await this.classify(path, entry, ancestors);
-        if ("folder" in classified) {
-          if (!(await this.isOutputFolder(path, entry.name))) stack.push({ path, ancestors: classified.ancestors });
-        } else if (!("output" in classified)) found.push(classified);
-      };
-      let mangled = false;
+    } catch (error) {
+      found.push(fromSystemError(dir, error, "readdir"));
+    } finally {
+      listing.closeSync();
+    }
+    if (mangled) {
       try {
-        for (let entry = listing.readSync(); entry !== null; entry = listing.readSync()) {
-          if (typeof entry.name === "string" && entry.name.includes("\ufffd")) {
-            mangled = true;
-            continue;
-          }
-          await take(entry as Dirent | Dirent<Buffer>);
-          if (found.length === PIECE) {
-            yield found;
-            found = [];
-            await new Promise((resolve) => setImmediate(resolve));
-          }
+        for (const entry of readdirSync(dir as string, { withFileTypes: true, encoding: "buffer" })) {
+          if (isUtf8(entry.name) && !entry.name.toString("utf8").includes("\ufffd")) continue;
+          await take(entry);
         }
       } catch (error) {
         found.push(fromSystemError(dir, error, "readdir"));
-      } finally {
-        listing.closeSync();
       }
-      if (mangled) {
-        try {
-          for (const entry of readdirSync(dir as string, { withFileTypes: true, encoding: "buffer" })) {
-            if (isUtf8(entry.name) && !entry.name.toString("utf8").includes("\ufffd")) continue;
-            await take(entry);
-          }
-        } catch (error) {
-          found.push(fromSystemError(dir, error, "readdir"));
-        }
-      }
-      if (found.length > 0) yield found;
     }
+    if (found.length > 0) yield found;
   }
 
   /**
    * Files a glob matches, and everything under the folders it matches. A file the glob also matched inside
-   * such a folder is not listed twice.
+   * such a folder is not listed twice. With `owns` (a shard's share), only the matches it owns are yielded or walked.
    */
-  async *glob(pattern: string): AsyncGenerator<readonly CrawlEntry[]> {
+  async *glob(pattern: string, owns: (path: string) => boolean = () => true): AsyncGenerator<readonly CrawlEntry[]> {
     const unreadable: FileFailure[] = [];
     const walkedFolders = new Set<string>();
     const stream = (await fastGlob()).stream(pattern, {
@@ -294,11 +343,37 @@ class Walker {
       const found = await this.classify(item.path, item.dirent, []);
       if ("folder" in found) {
         walkedFolders.add(item.path.replace(/\/+$/, ""));
-        yield* this.walk(item.path);
-      } else if (!("output" in found) && !this.inOutputFolder(item.path)) yield [found];
-      if (unreadable.length > 0) yield unreadable.splice(0);
+        if (owns(item.path)) yield* this.walk(item.path);
+      } else if (!("output" in found) && !this.inOutputFolder(item.path) && owns(item.path)) yield [found];
+      if (unreadable.length > 0) yield unreadable.splice(0).filter((f) => owns(f.path as string));
     }
-    if (unreadable.length > 0) yield unreadable.splice(0);
+    if (unreadable.length > 0) yield unreadable.splice(0).filter((f) => owns(f.path as string));
+  }
+
+  /**
+   * Paths a list names, taken literally (never as globs) and followed if they are links, as the command line's are:
+   * a file is read, a folder walked; a path in the output folder is left out, as any is.
+   */
+  async *listed(paths: readonly FilePath[]): AsyncGenerator<readonly CrawlEntry[]> {
+    const kinds = await Promise.all(
+      paths.map((path) =>
+        stat(path as string).then(
+          (s) => s,
+          (error: unknown) => ({ error }),
+        ),
+      ),
+    );
+    const found: CrawlEntry[] = [];
+    for (const [i, path] of paths.entries()) {
+      if (this.options.signal?.aborted) return;
+      const s = kinds[i]!;
+      if ("error" in s) found.push(fromSystemError(path, s.error, "stat"));
+      else if (this.inOutputFolder(path)) continue;
+      else if (s.isFile()) found.push({ path });
+      else if (s.isDirectory()) yield* this.walk(path);
+      else found.push({ path, reason: "not-a-regular-file", message: "not a regular file; never opened" });
+    }
+    if (found.length > 0) yield found;
   }
 
   /** A folder entry that is the output folder (same device and inode): asked only of entries with its name. */
@@ -313,11 +388,11 @@ class Walker {
     }
   }
 
-  /** Whether a file a glob matched lies in the output folder (globs descend into folders by themselves). */
-  private inOutputFolder(path: string): boolean {
+  /** Whether a file a glob or a list names lies in the output folder (globs descend into folders by themselves). */
+  inOutputFolder(path: FilePath): boolean {
     const output = this.options.outputFolder;
     if (!output) return false;
-    const folder = dirname(resolve(path));
+    const folder = dirname(resolve(path.toString()));
     let inside = this.realFolders.get(folder);
     if (inside === undefined) this.realFolders.set(folder, (inside = realPathInsideOutput(folder, output)));
     return inside;

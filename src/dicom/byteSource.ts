@@ -41,6 +41,13 @@ export class FileSource implements ByteSource {
   /** The last read into `scratch`: reading the header a second time (see readInstance) costs no system call. */
   private last: Buffer | undefined;
   private lastOffset = 0;
+  /**
+   * Earlier windows of a header that took more than one: kept so that the second pass reads nothing either, and
+   * a file costs the same bytes whether or not its study and series were seen before (by this thread, in this
+   * process): bytesRead in report.json is then a property of the files, the same for any split into threads,
+   * processes or shards.
+   */
+  private readonly kept: Array<{ readonly offset: number; readonly bytes: Buffer }> = [];
 
   read(offset: number, length: number): Buffer {
     const wanted = Math.min(length, this.end - offset);
@@ -49,6 +56,10 @@ export class FileSource implements ByteSource {
     if (last && offset >= this.lastOffset && offset + wanted <= this.lastOffset + last.length) {
       return last.subarray(offset - this.lastOffset, offset - this.lastOffset + wanted);
     }
+    for (const window of this.kept) {
+      if (offset >= window.offset && offset + wanted <= window.offset + window.bytes.length) return window.bytes.subarray(offset - window.offset, offset - window.offset + wanted);
+    }
+    if (last) this.kept.push({ offset: this.lastOffset, bytes: last.buffer === this.scratch.buffer ? Buffer.from(last) : last });
     const target = wanted <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(wanted);
     let got = 0;
     while (got < wanted) {
@@ -61,10 +72,8 @@ export class FileSource implements ByteSource {
     }
     this.bytesRead += got;
     const result = target.subarray(0, got);
-    if (target === this.scratch) {
-      this.last = result;
-      this.lastOffset = offset;
-    } else this.last = undefined;
+    this.last = result;
+    this.lastOffset = offset;
     return result;
   }
 }

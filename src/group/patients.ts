@@ -16,7 +16,7 @@ export interface PatientGroup {
   readonly studyInstanceUIDs: readonly string[];
 }
 
-const PATIENT_FIELDS = new Set<keyof StudyAttributes>(["patientId", "issuerOfPatientId", "issuerOfPatientIdQualifiers", "patientName", "patientBirthDate", "patientSex"]);
+const PATIENT_FIELDS: ReadonlySet<keyof StudyAttributes> = new Set<keyof PatientAttributes>(["patientId", "issuerOfPatientId", "issuerOfPatientIdQualifiers", "patientName", "patientBirthDate", "patientSex"]);
 const PATIENT_UNITS = STUDY_UNITS.filter((u) => u.fields.every((f) => PATIENT_FIELDS.has(f))) as ReadonlyArray<AttributeUnit<PatientAttributes>>;
 
 /**
@@ -37,9 +37,8 @@ export function groupPatients(studies: readonly StudyGroup[]): { patients: Patie
   const conflicts: Conflict[] = [];
   const patientOfStudy = new Map<string, string>();
   const patients = [...byKey.entries()].map(([key, { studies: list }]): PatientGroup => {
-    const id = createHash("sha256").update(key).digest("hex").slice(0, 32);
-    const variants = list.map((s) => ({ attributes: s.attributes as PatientAttributes, count: s.instanceCount }));
-    const attributes = chooseAttributes(variants, PATIENT_UNITS, (unit, tally) => conflicts.push({ level: "patient", patient: id, ...describe(unit, tally) }));
+    const id = patientIdOf(key);
+    const attributes = choosePatient(id, list.map(patientVariant), conflicts);
     for (const s of list) patientOfStudy.set(s.studyInstanceUID, id);
     return { id, attributes, studyInstanceUIDs: list.map((s) => s.studyInstanceUID) };
   });
@@ -47,9 +46,32 @@ export function groupPatients(studies: readonly StudyGroup[]): { patients: Patie
   return { patients, conflicts, patientOfStudy };
 }
 
-function patientKey(study: StudyGroup): string {
+/** What one study says of its patient: its patient attributes, weighing as many instances as it has. */
+export interface PatientVariant {
+  readonly attributes: PatientAttributes;
+  readonly count: number;
+}
+
+export const patientVariant = (study: StudyGroup): PatientVariant => ({ attributes: patientAttributes(study.attributes), count: study.instanceCount });
+
+/** A patient's demographics from its studies' variants; disagreements are appended to `conflicts`. */
+export function choosePatient(id: string, variants: readonly PatientVariant[], conflicts: Conflict[]): PatientAttributes {
+  return chooseAttributes(variants, PATIENT_UNITS, (unit, tally) => conflicts.push({ level: "patient", patient: id, ...describe(unit, tally) }));
+}
+
+/** Patient.id of a patient key: a hash, stable across runs, that does not spell out the Patient ID. */
+export const patientIdOf = (key: string): string => createHash("sha256").update(key).digest("hex").slice(0, 32);
+
+/** Which patient a study belongs to (see groupPatients). */
+export function patientKey(study: StudyGroup): string {
   const a = study.attributes;
   if (a.patientId === undefined) return JSON.stringify(["study", study.studyInstanceUID]);
   const q = a.issuerOfPatientIdQualifiers;
   return JSON.stringify(["patient", a.issuerOfPatientId ?? "", q?.universalId ?? "", q?.universalIdType ?? "", a.patientId]);
+}
+
+function patientAttributes(a: StudyAttributes): PatientAttributes {
+  const picked: Partial<Record<keyof PatientAttributes, unknown>> = {};
+  for (const field of PATIENT_FIELDS) if (a[field] !== undefined) picked[field as keyof PatientAttributes] = a[field];
+  return picked as PatientAttributes;
 }

@@ -116,10 +116,7 @@ export class StudyAssembler {
 
   /** The files that lost to another with the same SOP Instance UID, each naming the file finally used. */
   duplicateFailures(): FileFailure[] {
-    return this.duplicatePaths.map(({ path, sopInstanceUID }) => {
-      const kept = this.bySopInstanceUID.get(sopInstanceUID)!.record.path;
-      return { path, reason: "duplicate", message: `SOP Instance UID ${sopInstanceUID} is also in ${displayPath(kept)}, which is used` };
-    });
+    return this.duplicatePaths.map(({ path, sopInstanceUID }) => duplicateFailure(path, sopInstanceUID, this.bySopInstanceUID.get(sopInstanceUID)!.record.path));
   }
 
   get instanceCount(): number {
@@ -143,19 +140,30 @@ export class StudyAssembler {
       const attributes = chooseAttributes(study.variants.values(), STUDY_UNITS, (unit, tally) =>
         conflicts.push({ level: "study", studyInstanceUID: study.uid, ...describe(unit, tally) }),
       );
-      const series = [...study.series.values()].map((s): SeriesGroup => {
+      const series = [...study.series.values()].map((s): SeriesGroup & { conflicts: Conflict[] } => {
+        const seriesConflicts: Conflict[] = [];
         const chosen = chooseAttributes(s.variants.values(), SERIES_UNITS, (unit, tally) =>
-          conflicts.push({ level: "series", studyInstanceUID: study.uid, seriesInstanceUID: s.uid, ...describe(unit, tally) }),
+          seriesConflicts.push({ level: "series", studyInstanceUID: study.uid, seriesInstanceUID: s.uid, ...describe(unit, tally) }),
         );
         const instances = [...s.instances.values()].map((i) => i.record).sort(byNumberThenUID((i) => i.instanceNumber, (i) => i.sopInstanceUID));
-        return { seriesInstanceUID: s.uid, attributes: chosen, instances };
+        return { seriesInstanceUID: s.uid, attributes: chosen, instances, conflicts: seriesConflicts };
       });
       series.sort(byNumberThenUID((s) => s.attributes.number, (s) => s.seriesInstanceUID));
-      return { studyInstanceUID: study.uid, attributes, series, instanceCount: series.reduce((n, s) => n + s.instances.length, 0) };
+      // Listed in the series' order, not in the order their first files arrived (which reader threads decide).
+      for (const s of series) conflicts.push(...s.conflicts);
+      const seriesGroups = series.map(({ conflicts: _, ...s }): SeriesGroup => s);
+      return { studyInstanceUID: study.uid, attributes, series: seriesGroups, instanceCount: seriesGroups.reduce((n, s) => n + s.instances.length, 0) };
     });
     return { studies: groups, conflicts };
   }
 }
+
+/** A file that lost to `kept`, which holds the same SOP Instance UID and whose path sorts first. */
+export const duplicateFailure = (path: FilePath, sopInstanceUID: string, kept: FilePath): FileFailure => ({
+  path,
+  reason: "duplicate",
+  message: `SOP Instance UID ${sopInstanceUID} is also in ${displayPath(kept)}, which is used`,
+});
 
 export function describe(unit: { readonly keywords: string }, tally: readonly number[]) {
   const [chosen = 0, ...others] = tally;

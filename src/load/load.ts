@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { UsageError } from "../crawl/walk.js";
 import { DEFAULT_POLICY, type HttpFailure, type SendPolicy, redact } from "../http/send.js";
-import { outputInFlux } from "../write/outputDir.js";
+import { folderState } from "../write/outputDir.js";
 import { type Credentials, NO_CREDENTIALS, bearerToken } from "./auth.js";
 import { type BundleType, madeOutcome } from "./bundle.js";
 import { Checkpoint, STATE_DIR } from "./checkpoint.js";
@@ -94,7 +94,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   if (bundle !== "transaction" && bundle !== "batch") throw new UsageError("--bundle is transaction or batch");
   const { url, shown } = serverUrl(options.server);
   const phases = planPhases(options.folder, options);
-  if (outputInFlux(options.folder)) throw new LoadFailure("folder-busy", "a convert run is writing this folder (or was killed while committing it): load it once convert has finished");
+  if (folderState(options.folder) !== "idle") throw new LoadFailure("folder-busy", "a convert run is writing this folder (or was killed while committing it): load it once convert has finished");
 
   const tally = new Tally();
   const controller = new AbortController();

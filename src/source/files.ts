@@ -1,4 +1,5 @@
 import pLimit from "p-limit";
+import { type ShardShare, crawlShare } from "../crawl/split.js";
 import { type CrawlEntry, type CrawlOptions, type ResolvedInput, crawlInPieces } from "../crawl/walk.js";
 import type { HeaderReader } from "../dicom/readerPool.js";
 import type { FilePath } from "../reasons.js";
@@ -9,6 +10,8 @@ const BATCH_SIZE = 64;
 export interface FileSourceOptions extends CrawlOptions {
   /** Readers of headers (processes, this one included): sets how many batches are kept in flight. */
   readonly threads: number;
+  /** A shard's share of the inputs (crawl/split.ts); absent: all of them. */
+  readonly share?: ShardShare;
 }
 
 /**
@@ -16,7 +19,8 @@ export interface FileSourceOptions extends CrawlOptions {
  * runs far ahead of the readers.
  */
 export async function readFiles(inputs: readonly ResolvedInput[], reader: HeaderReader, sink: InstanceSink, options: FileSourceOptions): Promise<void> {
-  await readEntryPieces(crawlInPieces(inputs, options), reader, sink, options);
+  const share = options.share;
+  await readEntryPieces(share && share.count > 1 ? crawlShare(inputs, share, options) : crawlInPieces(inputs, options), reader, sink, options);
 }
 
 /** Reads crawled entries; those the crawl already refused go to the sink as unread. */

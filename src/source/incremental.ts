@@ -7,7 +7,8 @@ import { type CrawlEntry, type ResolvedInput, crawlInPieces } from "../crawl/wal
 import type { HeaderReader } from "../dicom/readerPool.js";
 import type { WireRead } from "../dicom/wire.js";
 import type { FileFailure, FilePath } from "../reasons.js";
-import { type CommittedState, type EntryResult, type FileIdentity, type StagedState, StoredEntries, encodeResult, pathKey } from "../state/runState.js";
+import { type EntryResult, encodeResult, pathKey } from "../state/records.js";
+import { type CommittedState, type FileIdentity, type StagedState, StoredEntries } from "../state/runState.js";
 import { type FileSourceOptions, readEntries } from "./files.js";
 import type { InstanceSink } from "./sink.js";
 

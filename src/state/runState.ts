@@ -11,12 +11,12 @@ import { createHash } from "node:crypto";
 import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
+import type { FilePath } from "../reasons.js";
 import { openDatabase } from "./db.js";
-import type { InstanceCore, WireRead } from "../dicom/wire.js";
-import type { FileFailure, FilePath, Reason } from "../reasons.js";
 import type { Report } from "../write/report.js";
 import type { Fingerprint } from "./fingerprint.js";
 import { STATE_DATABASE, STATE_DIGEST } from "./layout.js";
+import { type EncodedResult, type EntryResult, StateError, decodeResult, pathFromKey, pathKey } from "./records.js";
 
 const FORMAT = "dcm2fhir-state";
 const SCHEMA_VERSION = 1;
@@ -51,17 +51,6 @@ export interface FileIdentity {
   readonly dev: number;
   /** Changed too shortly before it was looked at to be trusted next time: read again whatever its identity. */
   readonly racy: boolean;
-}
-
-/** What an entry gave: a header read (an instance or a reasoned failure), or the crawl's refusal (a FIFO, a link). */
-export type EntryResult = { readonly read: WireRead } | { readonly unread: FileFailure };
-
-/** An EntryResult as stored: equal encodings mean equal results. */
-export interface EncodedResult {
-  readonly bytes: number;
-  readonly record: string;
-  readonly studyJSON: string | null;
-  readonly seriesJSON: string | null;
 }
 
 /** An output file as committed with the state (identity undefined: the run wrote none): renames keep inode, size and mtime. */
@@ -129,35 +118,6 @@ export class StoredEntries {
 }
 
 export type OpenedState = { readonly state: CommittedState } | { readonly absent: true } | { readonly problem: string };
-
-export function encodeResult(result: EntryResult): EncodedResult {
-  if ("unread" in result) return { bytes: 0, record: JSON.stringify({ u: [result.unread.reason, result.unread.message] }), studyJSON: null, seriesJSON: null };
-  const read = result.read;
-  if ("failure" in read) return { bytes: read.bytesRead, record: JSON.stringify({ f: [read.failure.reason, read.failure.message] }), studyJSON: null, seriesJSON: null };
-  const { path: _path, ...core } = read.instance;
-  return { bytes: read.bytesRead, record: JSON.stringify({ i: core }), studyJSON: read.studyJSON, seriesJSON: read.seriesJSON };
-}
-
-function decodeResult(path: FilePath, encoded: EncodedResult): EntryResult {
-  const record = JSON.parse(encoded.record) as { u?: [Reason, string]; f?: [Reason, string]; i?: Omit<InstanceCore, "path"> };
-  if (record.u) return { unread: { path, reason: record.u[0], message: record.u[1] } };
-  if (record.f) return { read: { bytesRead: encoded.bytes, failure: { path, reason: record.f[0], message: record.f[1] } } };
-  if (!record.i || encoded.studyJSON === null || encoded.seriesJSON === null) throw new StateError("a row holds neither a failure nor an instance");
-  return { read: { bytesRead: encoded.bytes, instance: { ...record.i, path }, studyJSON: encoded.studyJSON, seriesJSON: encoded.seriesJSON } };
-}
-
-/**
- * A path as the state keys it: as it is, or, for a name that is not UTF-8 (which the crawl keeps as bytes),
- * NUL and its bytes as Latin-1. No path contains NUL, so the two never meet.
- */
-export const pathKey = (path: FilePath): string => (typeof path === "string" ? path : `\0${path.toString("latin1")}`);
-
-const pathFromKey = (key: string): FilePath => (key.startsWith("\0") ? Buffer.from(key.slice(1), "latin1") : key);
-
-/** The state contradicts itself although its digest matched: a bug, not a damaged file; the run stops. */
-export class StateError extends Error {
-  override readonly name = "StateError";
-}
 
 /** The state committed with the output in a folder: opened read-only, verified before use. */
 export class CommittedState {
@@ -246,13 +206,7 @@ export class CommittedState {
       if (n === 0 || key === undefined) continue;
       const studyJSON = study === null ? null : (variants.get(study) ?? null);
       const seriesJSON = series === null ? null : (variants.get(series) ?? null);
-      let result: EntryResult;
-      try {
-        result = decodeResult(pathFromKey(key), { bytes, record, studyJSON, seriesJSON });
-      } catch (error) {
-        throw error instanceof StateError ? error : new StateError(`a stored result cannot be read: ${(error as Error).message}`);
-      }
-      deliver(result, n);
+      deliver(decodeResult(pathFromKey(key), { bytes, record, studyJSON, seriesJSON }), n);
     }
   }
 

@@ -31,7 +31,9 @@ export class LineWriter {
   private flush(): void {
     if (this.chunks.length === 0) return;
     try {
-      writeSync(this.fd, this.chunks.join(""));
+      // A write can be short (a disk that fills up in the middle of it): the rest is written, or fails, next.
+      const data = Buffer.from(this.chunks.join(""));
+      for (let written = 0; written < data.length; ) written += writeSync(this.fd, data, written);
     } catch (error) {
       // A full disk: the run stops, and its staging folder is removed; an open descriptor would keep the space.
       closeSync(this.fd);

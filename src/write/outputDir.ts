@@ -67,7 +67,12 @@ export class OutputDirectory {
     this.staging = join(dir, `${STAGING_PREFIX}${process.pid}-${Date.now().toString(36)}`);
   }
 
-  static open(dir: string): OutputDirectory {
+  /**
+   * `foreignLocksAreStale`: a lock held by a run on another host is taken over. Only for a run a scheduler
+   * started (a shard's task): the scheduler runs one task per index at a time, and a task killed on one node and
+   * retried on another would otherwise find its own lock and stop.
+   */
+  static open(dir: string, options: { readonly foreignLocksAreStale?: boolean } = {}): OutputDirectory {
     if (existsSync(dir) && !statSync(dir).isDirectory()) throw new OutputError("--out names a file, not a folder: choose a folder");
     try {
       mkdirSync(dir, { recursive: true });
@@ -75,7 +80,7 @@ export class OutputDirectory {
       throw new OutputError(`cannot create the output folder (${(error as NodeJS.ErrnoException).code}): choose a writable --out`);
     }
     const out = new OutputDirectory(dir);
-    out.lock();
+    out.lock(options.foreignLocksAreStale ?? false);
     try {
       completeInterruptedCommit(dir);
       // Staging folders of runs killed before they committed: we hold the lock, so none of them is live.
@@ -96,6 +101,11 @@ export class OutputDirectory {
     const path = join(this.staging, name);
     if (name.includes("/")) mkdirSync(dirname(path), { recursive: true });
     return path;
+  }
+
+  /** A path in the staging folder for a file the run needs only while it runs: never committed, gone with the folder. */
+  scratch(name: string): string {
+    return join(this.staging, `.scratch-${name}`);
   }
 
   /** The staging path of an output this run has staged; undefined if it has not. */
@@ -138,9 +148,10 @@ export class OutputDirectory {
   /**
    * Moves every staged file into place and removes output files of earlier runs that this run did not
    * write (an Endpoint.ndjson from a run with --endpoint must not outlive it). Files are synced first.
+   * `last` is renamed after all the others: the file that says the rest is complete (report.json, a part's manifest).
    */
-  commit(knownOutputs: readonly string[]): void {
-    const names = [...this.staged].sort((a, b) => Number(a === "report.json") - Number(b === "report.json") || (a < b ? -1 : 1));
+  commit(knownOutputs: readonly string[], last = "report.json"): void {
+    const names = [...this.staged].sort((a, b) => Number(a === last) - Number(b === last) || (a < b ? -1 : 1));
     for (const name of names) syncFile(join(this.staging, name));
     // Folders are made before the journal, so that applying it needs no space that might be missing.
     const folders = [...new Set(names.map((name) => dirname(join(this.dir, name))))];
@@ -170,7 +181,7 @@ export class OutputDirectory {
     this.release();
   }
 
-  private lock(): void {
+  private lock(foreignLocksAreStale: boolean): void {
     const path = join(this.dir, LOCK);
     const owner = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -185,7 +196,7 @@ export class OutputDirectory {
           throw this.noSpace(error, "the lock file") ?? new OutputError(`cannot write in the output folder (${code}): choose a writable --out`);
         }
       }
-      if (!isStale(path)) {
+      if (!isStale(path, foreignLocksAreStale)) {
         throw new OutputError(
           `another dcm2fhir run is writing this output folder (see ${LOCK} in it); wait for it to finish, or delete ${LOCK} if no run is active`,
         );
@@ -205,23 +216,29 @@ export class OutputDirectory {
 }
 
 /**
- * Whether a convert run is writing `dir` now (its lock is live) or was killed halfway through its commit (the
- * next convert completes it): either way the outputs may not belong together yet. For readers such as `load`.
+ * What a folder's lock and journal say of the run that wrote it, for a reader of its outputs (merge reads parts,
+ * load reads a converted folder: neither may take outputs that do not belong together yet):
+ * "running" while a live run holds it, "interrupted" when a commit stopped between two renames, else "idle".
  */
-export function outputInFlux(dir: string): boolean {
+export function folderState(dir: string): "running" | "interrupted" | "idle" {
+  if (existsSync(join(dir, JOURNAL))) return "interrupted";
   const lock = join(dir, LOCK);
-  return existsSync(join(dir, JOURNAL)) || (existsSync(lock) && !isStale(lock));
+  return existsSync(lock) && !isStale(lock) ? "running" : "idle";
 }
 
-/** A lock is stale when its run is gone: same host and no such process, or a lock file a crash left unreadable. */
-export function isStale(path: string): boolean {
+/**
+ * A lock is stale when its run is gone: same host and no such process, or a lock file a crash left unreadable;
+ * with `foreignLocksAreStale`, any lock of another host.
+ */
+export function isStale(path: string, foreignLocksAreStale = false): boolean {
   let owner: { pid?: number; host?: string };
   try {
     owner = JSON.parse(readFileSync(path, "utf8"));
   } catch {
     return true;
   }
-  if (owner.host !== hostname() || typeof owner.pid !== "number") return false;
+  if (owner.host !== hostname()) return foreignLocksAreStale;
+  if (typeof owner.pid !== "number") return false;
   try {
     process.kill(owner.pid, 0);
     return false;

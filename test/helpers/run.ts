@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,4 +36,20 @@ export function outputFiles(dir: string): Record<string, string> {
 export function withoutSecrets(): NodeJS.ProcessEnv {
   const { DCM2FHIR_TOKEN: _token, DCM2FHIR_CLIENT_SECRET: _secret, ...env } = process.env;
   return env;
+}
+
+/** Many hard links to a few fixture files, a thousand per folder: a run long enough to interrupt, made in a fraction of a second. */
+export function bigArchive(files: number): string {
+  const dir = tempDir("dcm2fhir-big-");
+  // Links to copies of its own: a file system allows a file only so many links (65,000 on ext4).
+  const sources = ["charsets/russian.dcm", "charsets/greek.dcm", "conflict/a.dcm", "bad/notes.txt"].map((p, i) => {
+    const copy = join(dir, `source-${i}`);
+    copyFileSync(join(REPO, "fixtures/dicom", p), copy);
+    return copy;
+  });
+  for (let d = 0; d < files / 1000; d++) {
+    mkdirSync(join(dir, `d${d}`));
+    for (let i = 0; i < 1000; i++) linkSync(sources[i % sources.length]!, join(dir, `d${d}`, `f${i}`));
+  }
+  return dir;
 }

@@ -1,0 +1,122 @@
+// merge: the parts of a sharded run (convert --shard i/N) written as the outputs one convert over the same inputs
+// would write, byte for byte, report.json's counts included. The parts' records are read where they lie, a
+// partition at a time, through the same Run and write path as convert's (outputs.ts).
+import { join } from "node:path";
+import { type ConvertResult, KNOWN_FILES, Run, type RunOptions, withFailuresFrom } from "./convert.js";
+import { UsageError } from "./crawl/walk.js";
+import { PART_DATABASE, PartSetError, type CheckedPart, checkParts, isOneOf } from "./shard/part.js";
+import { FileRecords } from "./source/records.js";
+import { converterHash } from "./state/fingerprint.js";
+import type { RecordFileReader } from "./state/recordFile.js";
+import { OutputDirectory } from "./write/outputDir.js";
+import { writeReport } from "./write/report.js";
+import { WriteInterrupted, emptySummary } from "./outputs.js";
+import { VERSION } from "./version.js";
+import type { ImagingStudy, Patient } from "./fhir/types.js";
+
+export interface MergeOptions {
+  /** The parts' folders (each a shard's --out), one per shard, in any order. */
+  readonly parts: readonly string[];
+  readonly out: string;
+  /** A site's own checks on top of FHIR R4 (see ConvertOptions); shards do not validate, merge does. */
+  readonly extraValidation?: (resource: ImagingStudy | Patient) => string | undefined;
+  /** Partitions to write in; default: one per 50,000 instance records. */
+  readonly partitions?: number;
+  /** Include paths in refusals (they can hold patient names). */
+  readonly verbose?: boolean;
+  /** Aborting stops between two partitions; nothing is written and the previous output stays. */
+  readonly signal?: AbortSignal;
+  /** After each partition is written. */
+  readonly onPartition?: (done: number, total: number) => void;
+}
+
+/**
+ * Merges the parts into the usual outputs in `out`. A set of parts that is incomplete or mixed (a shard missing or
+ * given twice, another shard count, other options or inputs, a part a killed shard left) throws PartSetError
+ * naming what is wrong, before anything is written.
+ */
+export async function merge(options: MergeOptions): Promise<ConvertResult> {
+  const started = performance.now();
+  if (!options.out) throw new UsageError("no output folder: pass --out <folder>");
+  if (options.partitions !== undefined && !(Number.isInteger(options.partitions) && options.partitions >= 1)) throw new UsageError("partitions takes a whole number from 1 up");
+  const parts = checkParts(options.parts, { verbose: options.verbose ?? false, converter: `${VERSION} ${converterHash()}` });
+  if (isOneOf(options.out, options.parts)) throw new UsageError("--out is one of the parts: merge into another folder");
+  const readers = await openRecords(parts, options.verbose ?? false);
+  const records = new FileRecords(readers);
+  const first = parts[0]!.manifest;
+  const zoneRule = first.options.zoneRule;
+  let out: OutputDirectory | undefined;
+  try {
+    out = OutputDirectory.open(options.out);
+    const runOptions: RunOptions = {
+      endpoint: first.options.endpoint ?? undefined,
+      format: first.options.format,
+      extraValidation: options.extraValidation,
+      partitions: options.partitions,
+      signal: options.signal,
+      onPartition: options.onPartition,
+    };
+    const run = new Run(runOptions, started);
+    run.adopt(
+      records,
+      parts.map((p) => p.manifest.counts),
+      [sumSources(parts)],
+    );
+    let result;
+    try {
+      result = await run.writeOutputs(out, zoneRule);
+    } catch (error) {
+      if (!(error instanceof WriteInterrupted)) throw error;
+      out.abort();
+      return { report: run.report({ ...emptySummary(zoneRule) }), interrupted: true, failures: [] };
+    }
+    writeReport(out, result.report);
+    out.commit(KNOWN_FILES);
+    return withFailuresFrom(join(out.dir, "errors.ndjson"), { ...result, interrupted: false });
+  } catch (error) {
+    const full = out?.noSpace(error);
+    out?.abort();
+    throw full ?? error;
+  } finally {
+    records.close();
+  }
+}
+
+/** Each part's record file, checked to be the one its manifest describes (the same run). */
+async function openRecords(parts: readonly CheckedPart[], verbose: boolean): Promise<RecordFileReader[]> {
+  // Loaded here: importing the library does not load SQLite.
+  const { RecordFileError, RecordFileReader } = await import("./state/recordFile.js");
+  const readers: RecordFileReader[] = [];
+  const problems: string[] = [];
+  for (const part of parts) {
+    const name = verbose ? `part #${part.position} (${part.dir})` : `part #${part.position}`;
+    try {
+      const reader = RecordFileReader.open(join(part.dir, PART_DATABASE));
+      readers.push(reader);
+      if (reader.meta.run !== part.manifest.run) problems.push(`${name} is damaged: its ${PART_DATABASE} is from another run than its manifest; run that shard again`);
+    } catch (error) {
+      if (!(error instanceof RecordFileError)) throw error;
+      problems.push(`${name} is damaged: its ${PART_DATABASE} ${error.message}; run that shard again`);
+    }
+  }
+  if (problems.length > 0) {
+    for (const reader of readers) reader.close();
+    throw new PartSetError(problems, "unusable-part");
+  }
+  return readers;
+}
+
+/** The files source of a single run over all the shards' inputs: each count is the sum of the shards'. */
+function sumSources(parts: readonly CheckedPart[]) {
+  const reasons = new Map<string, number>();
+  let seen = 0;
+  let instances = 0;
+  for (const part of parts) {
+    for (const source of part.manifest.sources) {
+      seen += source.seen;
+      instances += source.instances;
+      for (const [reason, n] of Object.entries(source.reasons)) reasons.set(reason, (reasons.get(reason) ?? 0) + n);
+    }
+  }
+  return { kind: "files" as const, seen, instances, reasons: Object.fromEntries([...reasons.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) };
+}

@@ -1,0 +1,76 @@
+// The two ends of a shard's run (convert --shard): what it may read and where its part may lie, checked before it
+// starts; and its part, committed when it has read its share. In between it is a convert like any other.
+import { statSync } from "node:fs";
+import { join, resolve, sep } from "node:path";
+import type { ConvertOptions, ConvertResult, Run } from "../convert.js";
+import { type ResolvedInput, UsageError } from "../crawl/walk.js";
+import type { ZoneRule } from "../fhir/datatypes.js";
+import { emptySummary } from "../outputs.js";
+import { compareFailures } from "../reasons.js";
+import { fingerprintOf } from "../state/fingerprint.js";
+import { failureOf } from "../state/records.js";
+import { LineWriter } from "../write/ndjson.js";
+import type { OutputDirectory } from "../write/outputDir.js";
+import { VERSION } from "../version.js";
+import { PART_DATABASE, PART_FILES, PART_MANIFEST, inputsDigest, manifestOf, newRunId } from "./part.js";
+
+/**
+ * A shard's inputs: files and folders only (a PACS has no tree to split), and its part outside them, where the
+ * other shards cannot find it and read it as input.
+ */
+export function checkShardInputs(inputs: readonly ResolvedInput[], out: string, verbose: boolean): void {
+  if (inputs.some((input) => input.kind === "dicomweb")) throw new UsageError("--shard splits files and folders: a DICOMweb input cannot be sharded; convert it in a run of its own");
+  const part = resolve(out);
+  for (const [i, input] of inputs.entries()) {
+    if (input.kind !== "folder") continue;
+    const folder = resolve(input.path);
+    if (part === folder || part.startsWith(folder.endsWith(sep) ? folder : `${folder}${sep}`)) {
+      throw new UsageError(`--out of a shard lies inside input ${verbose ? `"${input.path}"` : `#${i + 1}`}: the other shards would read its part as input; put the parts outside the inputs`);
+    }
+  }
+}
+
+/** A shard's end: its records sorted into their file, its manifest beside it, both committed at once. */
+export async function commitPart(
+  run: Run,
+  out: OutputDirectory,
+  inputs: readonly ResolvedInput[],
+  options: ConvertOptions,
+  zoneRule: ZoneRule,
+  knownFiles: readonly string[],
+  withFailures: (read: () => ReturnType<typeof failureOf>[], result: Omit<ConvertResult, "failures">) => ConvertResult,
+): Promise<ConvertResult> {
+  const shard = options.shard!;
+  const runId = newRunId();
+  const list = inputs.find((input) => input.kind === "list");
+  const sealed = await run.seal({ run: runId });
+  const { counts, sources } = run.stored();
+  const manifest = manifestOf({
+    dcm2fhir: VERSION,
+    shard: { index: shard.index, count: shard.count },
+    run: runId,
+    fingerprint: fingerprintOf({ zoneRule, endpoint: options.endpoint, format: options.format }),
+    options: { zoneRule, endpoint: options.endpoint ?? null, format: options.format ?? "ndjson", followSymlinks: options.followSymlinks ?? false },
+    inputs: inputsDigest(options.inputs, list?.kind === "list" ? list.digest : undefined),
+    records: { instances: sealed.instances, failures: sealed.failures, bytes: statSync(sealed.file).size },
+    counts,
+    sources,
+  });
+  const writer = new LineWriter(out.stage(PART_MANIFEST));
+  writer.write(`${JSON.stringify(manifest, null, 2)}\n`);
+  writer.close();
+  out.commit(knownFiles, PART_MANIFEST);
+  const report = run.report({ ...emptySummary(zoneRule), instances: sealed.instances, outputs: [...PART_FILES] });
+  // Loaded already: the part's records were written through it.
+  const { RecordFileReader } = await import("../state/recordFile.js");
+  const failures = () => {
+    const part = RecordFileReader.open(join(out.dir, PART_DATABASE));
+    try {
+      return [...part.failures()].map(failureOf).sort(compareFailures);
+    } finally {
+      part.close();
+    }
+  };
+  return withFailures(failures, { report, interrupted: false, part: { shard, instanceRecords: sealed.instances, out: out.dir } });
+}
+
