@@ -1,12 +1,15 @@
-// The benchmark (`npm run bench`, which builds first): dcm2fhir against the I/O floor and a pydicom baseline on
-// the same generated archive, in alternation, as whole processes; then --help start-up, the grouping stage's
-// memory per instance, and fixed against marginal cost on header-only archives of 10k and 100k files
-// (scripts/bench/speed.ts). Prints a table with PASS/FAIL per target and writes bench/results/<YYYY-MM-DD>.json.
+// The benchmark (`npm run bench`, which builds first), in sections: convert (dcm2fhir against the I/O floor and
+// a pydicom baseline on the same generated archive, in alternation, as whole processes, then --help start-up),
+// memory (the grouping stage's memory per instance), speed (fixed against marginal cost on header-only archives
+// of 10k and 100k files, scripts/bench/speed.ts), and one section per service: incremental, shards, search,
+// load, dicomweb (scripts/bench/<name>.ts). Prints every section's numbers with PASS/FAIL per target, writes
+// bench/results/<YYYY-MM-DD>.json, and rewrites the blocks of the sections that ran in BENCHMARKS.md.
 //
-//   npm run bench -- [--files 10000] [--runs 5] [--seed 1] [--help-runs 15] [--skip-memory] [--skip-speed]
-//                    [--speed-sizes 10000,100000] [--python /usr/bin/python3]
+//   npm run bench -- [--only convert,search] [--skip dicomweb] [--quick]
+//                    [--files 10000] [--runs 5] [--seed 1] [--help-runs 15] [--speed-sizes 10000,100000] [--python /usr/bin/python3]
 //   npm run bench -- --memory          only the grouping memory measurement (100k and 200k instances)
 //   npm run bench -- --speed           only the fixed and marginal cost (speed.ts; --runs and --speed-sizes apply)
+//   --quick: small sizes, to check that the sections work; BENCHMARKS.md is then left alone.
 //
 // BENCHMARKS.md says what each approach is and how to read the numbers.
 import { execFileSync } from "node:child_process";
@@ -19,6 +22,11 @@ import { type Archive, DEFAULT_FILES, DEFAULT_SEED, DiskSpaceError, ensureArchiv
 import type { MemoryResult } from "./bench/memory.js";
 import { type Measured, hasGnuTime, ioFloorScript, measure as measureProcess, median, pydicomAvailable } from "./bench/process.js";
 import type { BenchContext, SectionResult, Target } from "./bench/section.js";
+import { dicomwebSection } from "./bench/dicomweb.js";
+import { incrementalSection } from "./bench/incremental.js";
+import { loadSection } from "./bench/load.js";
+import { searchSection } from "./bench/search.js";
+import { shardsSection } from "./bench/shards.js";
 import { speedSection, verdictLine } from "./bench/speed.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
@@ -215,64 +223,29 @@ function memoryTable(results: readonly MemoryResult[]): string[] {
 
 // ---- the benchmark ------------------------------------------------------------------------------------
 
-async function main(): Promise<number> {
-  const benchStarted = performance.now();
-  const { values } = parseArgs({
-    options: {
-      files: { type: "string", default: String(DEFAULT_FILES) },
-      runs: { type: "string", default: "5" },
-      seed: { type: "string", default: String(DEFAULT_SEED) },
-      "help-runs": { type: "string", default: "15" },
-      memory: { type: "boolean", default: false },
-      "skip-memory": { type: "boolean", default: false },
-      speed: { type: "boolean", default: false },
-      "skip-speed": { type: "boolean", default: false },
-      "speed-sizes": { type: "string", default: "10000,100000" },
-      python: { type: "string", default: PYTHON },
-    },
-  });
-  PYTHON = values.python;
-  const files = Number(values.files);
-  const runs = Number(values.runs);
-  const seed = Number(values.seed);
-  const helpRuns = Number(values["help-runs"]);
-  if (!(Number.isInteger(files) && files > 0 && Number.isInteger(runs) && runs > 0 && Number.isInteger(helpRuns) && helpRuns > 0)) {
-    log("bench: --files, --runs and --help-runs take whole numbers ≥ 1");
-    return 2;
-  }
-  mkdirSync(TMP, { recursive: true });
+/** Sections in the order they run; `convert` is the race above, the others live in scripts/bench/<name>.ts. */
+const SECTIONS = ["convert", "memory", "speed", "incremental", "shards", "search", "load", "dicomweb"] as const;
+type SectionName = (typeof SECTIONS)[number];
 
-  if (values.memory) {
-    const memory = await measureMemory(seed);
-    process.stdout.write(`${memoryTable(memory).join("\n")}\n`);
-    return 0;
-  }
+/** A problem with the bench's own set-up (bad flags, no disk space): one line and exit 2, not a stack trace. */
+class BenchUsage extends Error {}
 
-  if (!existsSync(CLI)) {
-    log("bench: dist/bin/cli.js is missing: run npm run build (npm run bench does)");
-    return 2;
-  }
+interface RaceOptions {
+  readonly files: number;
+  readonly runs: number;
+  readonly seed: number;
+  readonly helpRuns: number;
+}
 
-  const speedSizes = values["speed-sizes"].split(",").map(Number);
-  const runSpeedSection = () => {
-    const context: BenchContext = { log, repo: REPO, cli: CLI, tmp: join(TMP, "speed"), quick: false };
-    return speedSection({ sizes: speedSizes, runs, seed, python: PYTHON })(context);
-  };
-  if (values.speed) {
-    const speed = await runSpeedSection();
-    process.stdout.write(`\n${[speed.title, ...speed.lines, "", "Targets:", ...speed.targets.map(verdictLine)].join("\n")}\n`);
-    return 0;
-  }
-
+/** The convert race: dcm2fhir with 2 and 1 readers, the I/O floor and pydicom on the archive, then --help. */
+async function raceSection(o: RaceOptions): Promise<SectionResult> {
+  const { files, runs, seed, helpRuns } = o;
   // (1) the archive
   let archive: Archive;
   try {
     archive = await ensureArchive({ files, seed, log });
   } catch (error) {
-    if (error instanceof DiskSpaceError) {
-      log(`bench: ${error.message}`);
-      return 1;
-    }
+    if (error instanceof DiskSpaceError) throw new BenchUsage(error.message);
     throw error;
   }
 
@@ -313,12 +286,6 @@ async function main(): Promise<number> {
     if (i >= 2) helpTimes.push(m.wallSeconds * 1000);
   }
   const helpMs = median(helpTimes);
-
-  // (4) memory per instance of the grouping stage
-  const memory = values["skip-memory"] ? [] : await measureMemory(seed);
-
-  // (5) fixed and marginal cost
-  const speed: SectionResult | undefined = values["skip-speed"] ? undefined : await runSpeedSection();
 
   // (3) the table
   const summary = new Map(
@@ -415,21 +382,8 @@ async function main(): Promise<number> {
   lines.push("“peak RSS”: the largest single process (GNU time). dcm2fhir reads with processes: --workers 2 adds a reader process of its own (~75 MB at 100k files here) to the main one's.");
   if ("skipped" in py) lines.push(`pydicom baseline skipped: ${py.skipped}`);
   lines.push("", `dcm2fhir --help: ${fmt(helpMs, 1)} ms (median of ${helpRuns})`, "");
-  if (memory.length > 0) lines.push(...memoryTable(memory), "");
-  if (speed) lines.push(`${speed.title}:`, ...speed.lines, "");
-  lines.push("Targets:", ...targets.map(verdictLine));
-  if (speed) lines.push(...speed.targets.map(verdictLine));
-  const totalSeconds = Math.round((performance.now() - benchStarted) / 100) / 10;
-  lines.push("", `Bench run: ${totalSeconds} s${archive.generated ? ` (archive generated in ${info.generationSeconds} s)` : " (archive reused)"}.`);
-  process.stdout.write(`\n${lines.join("\n")}\n`);
-
-  // results JSON
-  const now = new Date();
-  const date = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}-${String(now.getDate()).padStart(2, "0")}`;
-  mkdirSync(RESULTS, { recursive: true });
-  const resultsFile = join(RESULTS, `${date}.json`);
-  const results = {
-    date: now.toISOString(),
+  lines.push(archive.generated ? `(archive generated in ${info.generationSeconds} s)` : "(archive reused)");
+  const data = {
     parameters: { files, runs, seed, helpRuns },
     machine: { ...machine(archive.root, "version" in py ? py.version : null), cpuScaling2Threads: round(scaling, 2) },
     archive: { path: relative(REPO, archive.data), generated: archive.generated, ...info },
@@ -439,15 +393,133 @@ async function main(): Promise<number> {
     ratios,
     pydicomSkipped: "skipped" in py ? py.skipped : null,
     help: { medianMs: round(helpMs, 1), runsMs: helpTimes.map((t) => round(t, 1)) },
-    memory,
-    speed: speed ? { title: speed.title, lines: speed.lines, ...(speed.data as object) } : null,
-    targets: [...targets, ...(speed?.targets ?? [])],
     runs: records.map((r) => ({ ...r, wallSeconds: round(r.wallSeconds, 4), filesPerSecond: round(r.filesPerSecond, 1) })),
-    benchSeconds: totalSeconds,
   };
-  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+  return { title: "Convert: dcm2fhir against the I/O floor and pydicom (10k archive)", lines, targets, data };
+
+}
+
+async function memorySection(seed: number): Promise<SectionResult> {
+  const memory = await measureMemory(seed);
+  return { title: "Grouping memory", lines: memoryTable(memory), targets: [], data: memory };
+}
+
+async function main(): Promise<number> {
+  const benchStarted = performance.now();
+  const { values } = parseArgs({
+    options: {
+      only: { type: "string" },
+      skip: { type: "string", default: "" },
+      quick: { type: "boolean", default: false },
+      files: { type: "string", default: String(DEFAULT_FILES) },
+      runs: { type: "string", default: "5" },
+      seed: { type: "string", default: String(DEFAULT_SEED) },
+      "help-runs": { type: "string", default: "15" },
+      memory: { type: "boolean", default: false },
+      "skip-memory": { type: "boolean", default: false },
+      speed: { type: "boolean", default: false },
+      "skip-speed": { type: "boolean", default: false },
+      "speed-sizes": { type: "string", default: "10000,100000" },
+      python: { type: "string", default: PYTHON },
+    },
+  });
+  PYTHON = values.python;
+  const files = Number(values.files);
+  const runs = Number(values.runs);
+  const seed = Number(values.seed);
+  const helpRuns = Number(values["help-runs"]);
+  if (!(Number.isInteger(files) && files > 0 && Number.isInteger(runs) && runs > 0 && Number.isInteger(helpRuns) && helpRuns > 0)) {
+    log("bench: --files, --runs and --help-runs take whole numbers ≥ 1");
+    return 2;
+  }
+  const names = (list: string) => list.split(",").map((n) => n.trim()).filter((n) => n !== "");
+  const only = values.memory ? ["memory"] : values.speed ? ["speed"] : values.only === undefined ? [...SECTIONS] : names(values.only);
+  const skip = [...names(values.skip), ...(values["skip-memory"] ? ["memory"] : []), ...(values["skip-speed"] ? ["speed"] : [])];
+  const unknown = [...only, ...skip].filter((n) => !(SECTIONS as readonly string[]).includes(n));
+  if (unknown.length > 0) {
+    log(`bench: unknown section ${unknown.join(", ")}: choose from ${SECTIONS.join(", ")}`);
+    return 2;
+  }
+  const selected = SECTIONS.filter((n) => only.includes(n) && !skip.includes(n));
+  mkdirSync(TMP, { recursive: true });
+  if (!existsSync(CLI)) {
+    log("bench: dist/bin/cli.js is missing: run npm run build (npm run bench does)");
+    return 2;
+  }
+
+  const context = (name: string): BenchContext => ({ log, repo: REPO, cli: CLI, tmp: join(TMP, name), quick: values.quick });
+  const run: Record<SectionName, () => Promise<SectionResult>> = {
+    convert: () => raceSection({ files, runs, seed, helpRuns }),
+    memory: () => memorySection(seed),
+    speed: () => speedSection({ sizes: values["speed-sizes"].split(",").map(Number), runs, seed, python: PYTHON })(context("speed")),
+    incremental: () => incrementalSection(context("incremental")),
+    shards: () => shardsSection(context("shards")),
+    search: () => searchSection(context("search")),
+    load: () => loadSection(context("load")),
+    dicomweb: () => dicomwebSection(context("dicomweb")),
+  };
+  const results: Partial<Record<SectionName, SectionResult & { seconds: number }>> = {};
+  for (const name of selected) {
+    log(`bench: section ${name}`);
+    const t0 = performance.now();
+    try {
+      results[name] = { ...(await run[name]()), seconds: Math.round((performance.now() - t0) / 100) / 10 };
+    } catch (error) {
+      if (error instanceof BenchUsage) {
+        log(`bench: ${error.message}`);
+        return 2;
+      }
+      throw error;
+    }
+  }
+
+  const printed = selected.map((name) => sectionText(results[name]!));
+  const totalSeconds = Math.round((performance.now() - benchStarted) / 100) / 10;
+  process.stdout.write(`\n${printed.join("\n\n")}\n\nBench run: ${totalSeconds} s (sections: ${selected.join(", ")}).\n`);
+
+  const now = new Date();
+  const date = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}-${String(now.getDate()).padStart(2, "0")}`;
+  mkdirSync(RESULTS, { recursive: true });
+  const resultsFile = join(RESULTS, `${date}.json`);
+  const commit = gitDescribe();
+  writeFileSync(resultsFile, `${JSON.stringify({ date: now.toISOString(), commit, quick: values.quick, sections: results, benchSeconds: totalSeconds }, null, 2)}\n`);
   log(`bench: results written to ${relative(REPO, resultsFile)}`);
+  if (values.quick) log("bench: --quick: BENCHMARKS.md left as it is (quick sizes are for checking the bench, not for numbers)");
+  else {
+    updateBenchmarksFile(selected.map((name) => ({ name, result: results[name]! })), { date, commit, resultsFile: relative(REPO, resultsFile) });
+    log("bench: BENCHMARKS.md updated (the sections that ran)");
+  }
   return 0;
+}
+
+/** A section as printed: title, its lines, its targets with verdicts. */
+function sectionText(r: SectionResult & { seconds: number }): string {
+  const targets = r.targets.length > 0 ? ["", "Targets:", ...r.targets.map(verdictLine)] : [];
+  return [`## ${r.title}`, "", ...r.lines, ...targets, "", `(section: ${r.seconds} s)`].join("\n");
+}
+
+function gitDescribe(): string {
+  const short = run("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]) ?? "unknown";
+  const dirty = run("git", ["-C", REPO, "status", "--porcelain", "--untracked-files=no", "src"]);
+  return dirty ? `${short} (src/ modified)` : short;
+}
+
+/**
+ * BENCHMARKS.md keeps one block per section between `<!-- bench:<name> -->` and `<!-- /bench:<name> -->`: a run
+ * rewrites the blocks of the sections it ran and leaves the others, so a partial run (--only) never erases numbers.
+ */
+function updateBenchmarksFile(ran: ReadonlyArray<{ name: string; result: SectionResult & { seconds: number } }>, at: { date: string; commit: string; resultsFile: string }): void {
+  const path = join(REPO, "BENCHMARKS.md");
+  let text = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n";
+  for (const { name, result } of ran) {
+    const open = `<!-- bench:${name} -->`;
+    const close = `<!-- /bench:${name} -->`;
+    const block = [open, `Measured ${at.date} at commit \`${at.commit}\` by \`npm run bench\` (data: \`${at.resultsFile}\`).`, "", "```", sectionText(result), "```", close].join("\n");
+    const from = text.indexOf(open);
+    const to = text.indexOf(close);
+    text = from >= 0 && to > from ? `${text.slice(0, from)}${block}${text.slice(to + close.length)}` : `${text.trimEnd()}\n\n${block}\n`;
+  }
+  writeFileSync(path, text);
 }
 
 main().then(
