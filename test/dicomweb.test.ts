@@ -191,11 +191,13 @@ describe.skipIf(missing !== "")(`convert from a PACS (Orthanc + DICOMweb plugin)
 
   it("narrows the listing to a Study Date range with --studies-since/--studies-until", async () => {
     pacs.proxy.reset();
-    const { out, result } = await web({ dicomweb: { studiesSince: "2003-01-01", studiesUntil: "2010-12-31" } });
-    expect(pacs.proxy.log[0]!.url).toBe("/dicom-web/studies?limit=1000&offset=0&StudyDate=20030101-20101231");
+    // A range that holds some studies and leaves others out: the corpus's older ones, or else March 2024 of the fixtures.
+    const [since, until] = withCorpus ? ["2003-01-01", "2010-12-31"] : ["2024-03-01", "2024-03-31"];
+    const { out, result } = await web({ dicomweb: { studiesSince: since, studiesUntil: until } });
+    expect(pacs.proxy.log[0]!.url).toBe(`/dicom-web/studies?limit=1000&offset=0&StudyDate=${since.replaceAll("-", "")}-${until.replaceAll("-", "")}`);
     const inRange = (line: string) => {
       const started = (JSON.parse(line) as { started?: string }).started?.slice(0, 10);
-      return started !== undefined && started >= "2003-01-01" && started <= "2010-12-31";
+      return started !== undefined && started >= since && started <= until;
     };
     const expected = lines(baselineOut, "ImagingStudy.ndjson").filter(inRange);
     expect(expected.length).toBeGreaterThan(withCorpus ? 5 : 0);
