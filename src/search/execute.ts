@@ -1,6 +1,6 @@
 // The one executor: a parsed SearchRequest against the index, as parameterised SQL, giving a page of matches,
 // the exact total, the included resources and where the next page starts. `serve` and `search` both call it.
-import { TOKEN_PARAMETERS, PRESENT_BIT } from "./parameters.js";
+import { PRESENT_BIT, STUDY_COLUMN_PARAMETERS, TOKEN_PARAMETERS } from "./parameters.js";
 import type { DatePrefix, Filter, SearchRequest, SortRule, TokenValue } from "./request.js";
 import type { SearchIndex } from "../state/searchIndex.js";
 
@@ -38,8 +38,8 @@ export function executeSearch(index: SearchIndex, request: SearchRequest): Searc
   const sql =
     `SELECT page.id, page.patient, page.endpoints, (SELECT resource FROM study_resource WHERE study = page.rowid), ${order.map((_, i) => `page.k${i}`).join(", ")} FROM (` +
     `SELECT s.rowid AS rowid, s.id AS id, s.patient AS patient, s.endpoints AS endpoints, ${order.map((o, i) => `${o.column} AS k${i}`).join(", ")} ` +
-    `FROM study s WHERE ${where.sql}${after ? ` AND ${after.sql}` : ""} ORDER BY ${order.map((o) => `${o.column} ${o.descending ? "DESC" : "ASC"}`).join(", ")} LIMIT ?) AS page`;
-  const rows = index.statement(sql, true).all([...where.args, ...(after?.args ?? []), request.count + 1]) as Row[];
+    `FROM study s WHERE ${where.sql}${after ? ` AND ${after.sql}` : ""} ORDER BY ${order.map((o) => `${o.column} ${o.descending ? "DESC" : "ASC"}`).join(", ")} LIMIT ${limit(request.count + 1)}) AS page`;
+  const rows = index.statement(sql, true).all([...where.args, ...(after?.args ?? [])]) as Row[];
   const more = rows.length > request.count;
   const page = more ? rows.slice(0, request.count) : rows;
   const last = page[page.length - 1];
@@ -51,6 +51,15 @@ export function executeSearch(index: SearchIndex, request: SearchRequest): Searc
     included: included(index, page, request.include),
     ...(more && last && { nextAfter: last.slice(4) as Array<string | number> }),
   };
+}
+
+/**
+ * The LIMIT is written into the SQL: SQLite re-prepares a statement whose LIMIT is a bound parameter every time
+ * that parameter is bound (it plans with the value), which cost more than the search itself. One text per page size.
+ */
+function limit(n: number): string {
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`LIMIT ${n}`);
+  return String(n);
 }
 
 type Row = [id: string, patient: string | null, endpoints: string | null, resource: Buffer, ...sortValues: Array<string | number>];
@@ -65,7 +74,7 @@ function whereClause(filters: readonly Filter[]): Sql {
   const parts: string[] = [];
   const args: unknown[] = [];
   for (const filter of filters) {
-    const condition = filter === driver ? drivingCondition(driver) : filterCondition(filter);
+    const condition = filterCondition(filter, filter === driver);
     parts.push(condition.sql);
     args.push(...condition.args);
   }
@@ -83,29 +92,49 @@ function chooseDriver(filters: readonly Filter[]): TokenFilter | undefined {
   return undefined;
 }
 
-/** The studies that have a value: read from the token index, so the query starts from a handful of rows. */
-function drivingCondition(filter: TokenFilter): Sql {
-  const values = tokenValues(filter.values, "");
-  return { sql: `s.rowid IN (SELECT study FROM token WHERE parameter = ? AND (${values.sql}))`, args: [TOKEN_PARAMETERS[filter.parameter], ...values.args] };
-}
-
-function filterCondition(filter: Filter): Sql {
+/**
+ * The condition of one filter on the study row `s`. The driving filter's is written so that SQLite starts from it
+ * (an index of its values); every other one only tests the rows found, so that a query never starts from a
+ * parameter as common as a modality.
+ */
+function filterCondition(filter: Filter, driving: boolean): Sql {
   switch (filter.kind) {
     case "missing":
       return { sql: `(s.present & ?) ${filter.missing ? "=" : "!="} 0`, args: [PRESENT_BIT[filter.parameter]] };
     case "token": {
+      const inColumn = Object.hasOwn(STUDY_COLUMN_PARAMETERS, filter.parameter) ? STUDY_COLUMN_PARAMETERS[filter.parameter as keyof typeof STUDY_COLUMN_PARAMETERS] : undefined;
       // R4 search.html#modifiers, :not: studies none of whose values match, studies without any value included.
+      if (inColumn) {
+        // "+" keeps SQLite from starting at the column's index when another filter drives.
+        const column = `${driving ? "" : "+"}s.${inColumn.column}`;
+        const match = columnValues(filter.values, column, inColumn.system);
+        return filter.not ? { sql: `(${column} IS NULL OR NOT (${match.sql}))`, args: match.args } : match;
+      }
+      if (filter.parameter === "patient.identifier") {
+        const values = tokenValues(filter.values, "i.");
+        if (driving) return { sql: `s.patient IN (SELECT i.patient FROM patient_identifier i WHERE (${values.sql}))`, args: values.args };
+        return { sql: `${filter.not ? "NOT " : ""}EXISTS (SELECT 1 FROM patient_identifier i WHERE i.patient = s.patient AND (${values.sql}))`, args: values.args };
+      }
       const values = tokenValues(filter.values, "t.");
-      return {
-        sql: `${filter.not ? "NOT " : ""}EXISTS (SELECT 1 FROM token t WHERE t.parameter = ? AND t.study = s.rowid AND (${values.sql}))`,
-        args: [TOKEN_PARAMETERS[filter.parameter], ...values.args],
-      };
+      const parameter = TOKEN_PARAMETERS[filter.parameter];
+      if (driving) return { sql: `s.rowid IN (SELECT t.study FROM token t WHERE t.parameter = ? AND (${values.sql}))`, args: [parameter, ...values.args] };
+      return { sql: `${filter.not ? "NOT " : ""}EXISTS (SELECT 1 FROM token t WHERE t.parameter = ? AND t.study = s.rowid AND (${values.sql}))`, args: [parameter, ...values.args] };
     }
     case "date": {
       const alternatives = filter.values.map(({ prefix, range: { lo, hi } }) => DATE_CONDITION[prefix](lo, hi));
       return { sql: `(${alternatives.map((a) => a.sql).join(" OR ")})`, args: alternatives.flatMap((a) => a.args) };
     }
   }
+}
+
+/** Token values against a study column whose values all have `system`: a value naming another system matches nothing. */
+function columnValues(values: readonly TokenValue[], column: string, system: string): Sql {
+  const ours = values.filter((v) => v.system === undefined || v.system === system);
+  if (ours.some((v) => v.code === undefined)) return { sql: `${column} IS NOT NULL`, args: [] };
+  const codes = ours.map((v) => v.code!);
+  if (codes.length === 0) return { sql: "0", args: [] };
+  if (codes.length === 1) return { sql: `${column} = ?`, args: codes };
+  return { sql: `${column} IN (SELECT value FROM json_each(?))`, args: [JSON.stringify(codes)] };
 }
 
 /**

@@ -6,7 +6,7 @@ import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { type JsonIdentifier, type JsonImagingStudy, type TokenRow, patientIdentifierRows, studyValues } from "../search/parameters.js";
+import { type JsonIdentifier, type JsonImagingStudy, patientIdentifierRows, studyValues } from "../search/parameters.js";
 import { VERSION } from "../version.js";
 import type { OutputDirectory } from "../write/outputDir.js";
 import { type Db, openDatabase } from "./db.js";
@@ -17,7 +17,7 @@ import { type Db, openDatabase } from "./db.js";
  */
 export const SEARCH_INDEX_FILE = ".dcm2fhir.search.sqlite";
 /** Bumped whenever the schema or the meaning of a stored value changes; an index of another format is rebuilt. */
-export const INDEX_FORMAT = "1";
+export const INDEX_FORMAT = "2";
 
 const NDJSON_FILES = { ImagingStudy: "ImagingStudy.ndjson", Patient: "Patient.ndjson", Endpoint: "Endpoint.ndjson" } as const;
 type IndexedType = keyof typeof NDJSON_FILES;
@@ -53,16 +53,20 @@ export interface IndexSummary {
 // every sort reads an index forwards.
 const MISSING_LAST = Number.MAX_SAFE_INTEGER;
 
+// The study row holds what a search filters, sorts and counts on, and the parameters with one value a study
+// (STUDY_COLUMN_PARAMETERS); its resource is apart, read only for the page. Token rows hold the parameters with
+// many values a study; a patient's identifiers are kept once per Patient, not copied onto each of its studies.
 const SCHEMA = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE study (
   id TEXT NOT NULL,
+  patient TEXT,
+  status TEXT,
   started_lo INTEGER,
   started_hi INTEGER,
   sort_asc INTEGER NOT NULL,
   sort_desc INTEGER NOT NULL,
   present INTEGER NOT NULL,
-  patient TEXT,
   endpoints TEXT
 );
 CREATE TABLE study_resource (study INTEGER PRIMARY KEY, resource BLOB NOT NULL);
@@ -74,12 +78,19 @@ CREATE TABLE token (
   PRIMARY KEY (parameter, code, study, system)
 ) WITHOUT ROWID;
 CREATE TABLE patient (id TEXT PRIMARY KEY, resource BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE patient_identifier (
+  code TEXT NOT NULL,
+  patient TEXT NOT NULL,
+  system TEXT NOT NULL,
+  PRIMARY KEY (code, patient, system)
+) WITHOUT ROWID;
 CREATE TABLE endpoint (id TEXT PRIMARY KEY, resource BLOB NOT NULL) WITHOUT ROWID;
 `;
 // Built after loading: an index made from sorted rows in one pass is faster to build and smaller than one grown
 // row by row.
 const INDEXES = `
 CREATE UNIQUE INDEX study_id ON study (id);
+CREATE INDEX study_patient ON study (patient, id);
 CREATE INDEX study_sort_asc ON study (sort_asc, id);
 CREATE INDEX study_sort_desc ON study (sort_desc, id);
 `;
@@ -132,33 +143,41 @@ function presentFiles(folder: string): Partial<Record<IndexedType, string>> {
 
 function load(db: Db, files: Partial<Record<IndexedType, string>>, zone: string): IndexSummary {
   const skipped: SkippedLine[] = [];
-  const identifiersOfPatient = new Map<string, TokenRow[]>();
+  const patientsWithIdentifier = new Set<string>();
   const insertPatient = db.prepare("INSERT INTO patient (id, resource) VALUES (?, ?)");
+  // A Patient may list the same identifier twice: OR IGNORE.
+  const insertIdentifier = db.prepare("INSERT OR IGNORE INTO patient_identifier (code, patient, system) VALUES (?, ?, ?)");
   const patients = eachResource(files.Patient, "Patient", skipped, (resource, bytes) => {
-    identifiersOfPatient.set(resource.id, patientIdentifierRows(resource as { identifier?: JsonIdentifier[] }));
     insertPatient.run(resource.id, bytes);
+    const identifiers = patientIdentifierRows(resource as { identifier?: JsonIdentifier[] });
+    if (identifiers.length > 0) patientsWithIdentifier.add(resource.id);
+    for (const i of identifiers) insertIdentifier.run(i.code, resource.id, i.system);
   });
   const insertEndpoint = db.prepare("INSERT INTO endpoint (id, resource) VALUES (?, ?)");
   const endpoints = eachResource(files.Endpoint, "Endpoint", skipped, (resource, bytes) => insertEndpoint.run(resource.id, bytes));
 
-  const insertStudy = db.prepare("INSERT INTO study (id, started_lo, started_hi, sort_asc, sort_desc, present, patient, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  const insertStudy = db.prepare("INSERT INTO study (rowid, id, patient, status, started_lo, started_hi, sort_asc, sort_desc, present, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   const insertResource = db.prepare("INSERT INTO study_resource (study, resource) VALUES (?, ?)");
   const tokens = new TokenInserter(db);
-  const noIdentifiers: TokenRow[] = [];
+  const hasIdentifier = (patient: string) => patientsWithIdentifier.has(patient);
+  let rowid = 0;
   const studies = eachResource(files.ImagingStudy, "ImagingStudy", skipped, (resource, bytes) => {
-    const v = studyValues(resource as JsonImagingStudy, zone, (patient) => identifiersOfPatient.get(patient) ?? noIdentifiers);
-    const { lastInsertRowid } = insertStudy.run(
+    const v = studyValues(resource as JsonImagingStudy, zone, hasIdentifier);
+    rowid++;
+    insertStudy.run(
+      rowid,
       v.id,
+      v.patient ?? null,
+      v.status ?? null,
       v.started?.lo ?? null,
       v.started?.hi ?? null,
       v.started?.lo ?? MISSING_LAST,
       v.started ? -v.started.hi : MISSING_LAST,
       v.present,
-      v.patient ?? null,
       v.endpoints.length > 0 ? JSON.stringify(v.endpoints) : null,
     );
-    insertResource.run(lastInsertRowid, bytes);
-    for (const t of v.tokens) tokens.add(t.parameter, t.code, lastInsertRowid, t.system);
+    insertResource.run(rowid, bytes);
+    for (const t of v.tokens) tokens.add(t.parameter, t.code, rowid, t.system);
   });
   tokens.flush();
   return { studies, patients, endpoints, skipped };
@@ -183,7 +202,7 @@ class TokenInserter {
     this.one = db.prepare(sql(1));
   }
 
-  add(parameter: number, code: string, study: number | bigint, system: string): void {
+  add(parameter: number, code: string, study: number, system: string): void {
     this.pending.push(parameter, code, study, system);
     if (this.pending.length === TokenInserter.ROWS * 4) {
       this.many.run(this.pending);
@@ -324,7 +343,7 @@ export class SearchIndex {
     const otherFormat = `the search index was made by another version of dcm2fhir; ${rebuild}`;
     if (meta.format !== INDEX_FORMAT) refuse("index-format", otherFormat);
     try {
-      db!.prepare("SELECT 1 FROM study, study_resource, token, patient, endpoint LIMIT 0").all();
+      db!.prepare("SELECT 1 FROM study, study_resource, token, patient, patient_identifier, endpoint LIMIT 0").all();
     } catch {
       refuse("index-format", otherFormat);
     }
