@@ -110,15 +110,23 @@ function filterCondition(filter: Filter, driving: boolean): Sql {
         const match = columnValues(filter.values, column, inColumn.system);
         return filter.not ? { sql: `(${column} IS NULL OR NOT (${match.sql}))`, args: match.args } : match;
       }
+      // Rows are found by their code: each study's are looked up when every value names one (a few lookups a
+      // study); otherwise the matching rows are listed once for the whole query (one pass over the rows).
+      const lookedUp = filter.values.every((v) => v.code !== undefined);
+      const not = filter.not ? "NOT " : "";
       if (filter.parameter === "patient.identifier") {
         const values = tokenValues(filter.values, "i.");
-        if (driving) return { sql: `s.patient IN (SELECT i.patient FROM patient_identifier i WHERE (${values.sql}))`, args: values.args };
-        return { sql: `${filter.not ? "NOT " : ""}EXISTS (SELECT 1 FROM patient_identifier i WHERE i.patient = s.patient AND (${values.sql}))`, args: values.args };
+        const patients = `SELECT i.patient FROM patient_identifier i WHERE (${values.sql})`;
+        if (driving) return { sql: `s.patient IN (${patients})`, args: values.args };
+        if (lookedUp) return { sql: `${not}EXISTS (SELECT 1 FROM patient_identifier i WHERE i.patient = s.patient AND (${values.sql}))`, args: values.args };
+        return { sql: `${not}ifnull(+s.patient IN (${patients}), 0)`, args: values.args };
       }
       const values = tokenValues(filter.values, "t.");
       const parameter = TOKEN_PARAMETERS[filter.parameter];
-      if (driving) return { sql: `s.rowid IN (SELECT t.study FROM token t WHERE t.parameter = ? AND (${values.sql}))`, args: [parameter, ...values.args] };
-      return { sql: `${filter.not ? "NOT " : ""}EXISTS (SELECT 1 FROM token t WHERE t.parameter = ? AND t.study = s.rowid AND (${values.sql}))`, args: [parameter, ...values.args] };
+      const studies = `SELECT t.study FROM token t WHERE t.parameter = ? AND (${values.sql})`;
+      if (driving) return { sql: `s.rowid IN (${studies})`, args: [parameter, ...values.args] };
+      if (lookedUp) return { sql: `${not}EXISTS (SELECT 1 FROM token t WHERE t.parameter = ? AND t.study = s.rowid AND (${values.sql}))`, args: [parameter, ...values.args] };
+      return { sql: `${not}(+s.rowid IN (${studies}))`, args: [parameter, ...values.args] };
     }
     case "date": {
       const alternatives = filter.values.map(({ prefix, range: { lo, hi } }) => DATE_CONDITION[prefix](lo, hi));
