@@ -33,11 +33,14 @@ export function executeSearch(index: SearchIndex, request: SearchRequest): Searc
 
   const order = request.sort.map(sortColumn);
   const after = request.after ? keysetCondition(order, request.after) : undefined;
-  // The page is chosen and sorted on the small study rows; only its matches' resources are read.
-  // Rows as arrays (no object per row): id, patient, endpoints, resource, then the sort values.
+  const { patient, endpoint } = request.include;
+  // The page is chosen and sorted on the small study rows, or on an index alone when that holds all the query
+  // needs (a patient's studies by id); only its matches' resources are read. Rows as arrays (no object per row):
+  // id, resource, then what _include needs.
+  const extra = `${patient ? ", page.patient" : ""}${endpoint ? ", page.endpoints" : ""}`;
   const sql =
-    `SELECT page.id, page.patient, page.endpoints, (SELECT resource FROM study_resource WHERE study = page.rowid), ${order.map((_, i) => `page.k${i}`).join(", ")} FROM (` +
-    `SELECT s.rowid AS rowid, s.id AS id, s.patient AS patient, s.endpoints AS endpoints, ${order.map((o, i) => `${o.column} AS k${i}`).join(", ")} ` +
+    `SELECT page.id, (SELECT resource FROM study_resource WHERE study = page.rowid)${extra} FROM (` +
+    `SELECT s.rowid AS rowid, s.id AS id${patient ? ", s.patient AS patient" : ""}${endpoint ? ", s.endpoints AS endpoints" : ""} ` +
     `FROM study s WHERE ${where.sql}${after ? ` AND ${after.sql}` : ""} ORDER BY ${order.map((o) => `${o.column} ${o.descending ? "DESC" : "ASC"}`).join(", ")} LIMIT ${limit(request.count + 1)}) AS page`;
   const rows = index.statement(sql, true).all([...where.args, ...(after?.args ?? [])]) as Row[];
   const more = rows.length > request.count;
@@ -45,12 +48,21 @@ export function executeSearch(index: SearchIndex, request: SearchRequest): Searc
   const last = page[page.length - 1];
   // A first page that holds every match has counted them already: most searches of one patient.
   const total = !more && !after ? page.length : count();
+  const column = (i: number) => page.flatMap((row) => (row[i] === null ? [] : [row[i] as string]));
   return {
     total,
-    matches: page.map(([id, , , resource]) => ({ id, resource })),
-    included: included(index, page, request.include),
-    ...(more && last && { nextAfter: last.slice(4) as Array<string | number> }),
+    matches: page.map(([id, resource]) => ({ id, resource })),
+    included: [
+      ...(patient ? included(index, "Patient", column(2)) : []),
+      ...(endpoint ? included(index, "Endpoint", column(patient ? 3 : 2).flatMap((ids) => JSON.parse(ids) as string[])) : []),
+    ],
+    ...(more && last && { nextAfter: sortValues(index, order, last[0]) }),
   };
+}
+
+/** Where the next page starts: the sort values of a page's last match, read for that one study. */
+function sortValues(index: SearchIndex, order: readonly OrderColumn[], id: string): Array<string | number> {
+  return index.statement(`SELECT ${order.map((o) => o.column).join(", ")} FROM study s WHERE s.id = ?`, true).get(id) as Array<string | number>;
 }
 
 /**
@@ -62,7 +74,7 @@ function limit(n: number): string {
   return String(n);
 }
 
-type Row = [id: string, patient: string | null, endpoints: string | null, resource: Buffer, ...sortValues: Array<string | number>];
+type Row = [id: string, resource: Buffer, ...included: Array<string | null>];
 
 interface Sql {
   readonly sql: string;
@@ -213,21 +225,15 @@ function keysetCondition(order: readonly OrderColumn[], after: readonly (string 
   return { sql: `(${alternatives.join(" OR ")})`, args };
 }
 
-/** The Patients and Endpoints the page's matches reference, each once, in the order they are first referenced. */
-function included(index: SearchIndex, rows: readonly Row[], include: SearchRequest["include"]): Included[] {
-  const result: Included[] = [];
-  const fetch = (type: Included["type"], ids: string[]) => {
-    const unique = [...new Set(ids)];
-    if (unique.length === 0) return;
-    const table = type === "Patient" ? "patient" : "endpoint";
-    const found = index.statement(`SELECT id, resource FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(unique)) as Array<{ id: string; resource: Buffer }>;
-    const byId = new Map(found.map((r) => [r.id, r.resource]));
-    for (const id of unique) {
-      const resource = byId.get(id);
-      if (resource) result.push({ type, id, resource });
-    }
-  };
-  if (include.patient) fetch("Patient", rows.flatMap(([, patient]) => (patient === null ? [] : [patient])));
-  if (include.endpoint) fetch("Endpoint", rows.flatMap(([, , endpoints]) => (endpoints === null ? [] : (JSON.parse(endpoints) as string[]))));
-  return result;
+/** The Patients (or Endpoints) the page's matches reference, each once, in the order they are first referenced. */
+function included(index: SearchIndex, type: Included["type"], ids: readonly string[]): Included[] {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return [];
+  const table = type === "Patient" ? "patient" : "endpoint";
+  const found = index.statement(`SELECT id, resource FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(unique)) as Array<{ id: string; resource: Buffer }>;
+  const byId = new Map(found.map((r) => [r.id, r.resource]));
+  return unique.flatMap((id) => {
+    const resource = byId.get(id);
+    return resource ? [{ type, id, resource }] : [];
+  });
 }
