@@ -190,6 +190,19 @@ describe("the search index", () => {
     index.close();
   });
 
+  it("is the same whether its NDJSON is parsed on a thread of its own (a large folder's) or on the building one", () => {
+    const folder = handMadeFolder({ index: false });
+    const lines = readFileSync(join(folder, "ImagingStudy.ndjson"), "utf8").trimEnd().split("\n");
+    // A 5 MB study makes more than one batch of records; a line that is not JSON is skipped by both.
+    const long = JSON.stringify({ ...JSON.parse(lines[4]!), id: "long", description: "x".repeat(5 << 20) });
+    writeFileSync(join(folder, "ImagingStudy.ndjson"), `${[...lines.slice(0, 3), "{not json", long, ...lines.slice(3)].join("\n")}\n`);
+    const here = buildSearchIndex(folder, join(folder, "here.sqlite"), ZONE, { thread: false });
+    const there = buildSearchIndex(folder, join(folder, "there.sqlite"), ZONE, { thread: true });
+    expect(here).toEqual({ studies: lines.length + 1, patients: 3, endpoints: 1, skipped: [{ file: "ImagingStudy.ndjson", line: 4, problem: "not-json" }] });
+    expect(there).toEqual(here);
+    expect(readFileSync(join(folder, "there.sqlite")).equals(readFileSync(join(folder, "here.sqlite")))).toBe(true);
+  });
+
   it("refuses an index of another format, or a file that is not one", () => {
     const folder = handMadeFolder();
     const db = new Database(join(folder, SEARCH_INDEX_FILE));

@@ -1,6 +1,6 @@
 // The one executor: a parsed SearchRequest against the index, as parameterised SQL, giving a page of matches,
 // the exact total, the included resources and where the next page starts. `serve` and `search` both call it.
-import { TOKEN_PARAMETERS, PRESENT_BIT } from "./parameters.js";
+import { PRESENT_BIT, STUDY_COLUMN_PARAMETERS, TOKEN_PARAMETERS } from "./parameters.js";
 import type { DatePrefix, Filter, SearchRequest, SortRule, TokenValue } from "./request.js";
 import type { SearchIndex } from "../state/searchIndex.js";
 
@@ -33,27 +33,48 @@ export function executeSearch(index: SearchIndex, request: SearchRequest): Searc
 
   const order = request.sort.map(sortColumn);
   const after = request.after ? keysetCondition(order, request.after) : undefined;
-  // The page is chosen and sorted on the small study rows; only its matches' resources are read.
-  // Rows as arrays (no object per row): id, patient, endpoints, resource, then the sort values.
+  const { patient, endpoint } = request.include;
+  // The page is chosen and sorted on the small study rows, or on an index alone when that holds all the query
+  // needs (a patient's studies by id); only its matches' resources are read. Rows as arrays (no object per row):
+  // id, resource, then what _include needs.
+  const extra = `${patient ? ", page.patient" : ""}${endpoint ? ", page.endpoints" : ""}`;
   const sql =
-    `SELECT page.id, page.patient, page.endpoints, (SELECT resource FROM study_resource WHERE study = page.rowid), ${order.map((_, i) => `page.k${i}`).join(", ")} FROM (` +
-    `SELECT s.rowid AS rowid, s.id AS id, s.patient AS patient, s.endpoints AS endpoints, ${order.map((o, i) => `${o.column} AS k${i}`).join(", ")} ` +
-    `FROM study s WHERE ${where.sql}${after ? ` AND ${after.sql}` : ""} ORDER BY ${order.map((o) => `${o.column} ${o.descending ? "DESC" : "ASC"}`).join(", ")} LIMIT ?) AS page`;
-  const rows = index.statement(sql, true).all([...where.args, ...(after?.args ?? []), request.count + 1]) as Row[];
+    `SELECT page.id, (SELECT resource FROM study_resource WHERE study = page.rowid)${extra} FROM (` +
+    `SELECT s.rowid AS rowid, s.id AS id${patient ? ", s.patient AS patient" : ""}${endpoint ? ", s.endpoints AS endpoints" : ""} ` +
+    `FROM study s WHERE ${where.sql}${after ? ` AND ${after.sql}` : ""} ORDER BY ${order.map((o) => `${o.column} ${o.descending ? "DESC" : "ASC"}`).join(", ")} LIMIT ${limit(request.count + 1)}) AS page`;
+  const rows = index.statement(sql, true).all([...where.args, ...(after?.args ?? [])]) as Row[];
   const more = rows.length > request.count;
   const page = more ? rows.slice(0, request.count) : rows;
   const last = page[page.length - 1];
   // A first page that holds every match has counted them already: most searches of one patient.
   const total = !more && !after ? page.length : count();
+  const column = (i: number) => page.flatMap((row) => (row[i] === null ? [] : [row[i] as string]));
   return {
     total,
-    matches: page.map(([id, , , resource]) => ({ id, resource })),
-    included: included(index, page, request.include),
-    ...(more && last && { nextAfter: last.slice(4) as Array<string | number> }),
+    matches: page.map(([id, resource]) => ({ id, resource })),
+    included: [
+      ...(patient ? included(index, "Patient", column(2)) : []),
+      ...(endpoint ? included(index, "Endpoint", column(patient ? 3 : 2).flatMap((ids) => JSON.parse(ids) as string[])) : []),
+    ],
+    ...(more && last && { nextAfter: sortValues(index, order, last[0]) }),
   };
 }
 
-type Row = [id: string, patient: string | null, endpoints: string | null, resource: Buffer, ...sortValues: Array<string | number>];
+/** Where the next page starts: the sort values of a page's last match, read for that one study. */
+function sortValues(index: SearchIndex, order: readonly OrderColumn[], id: string): Array<string | number> {
+  return index.statement(`SELECT ${order.map((o) => o.column).join(", ")} FROM study s WHERE s.id = ?`, true).get(id) as Array<string | number>;
+}
+
+/**
+ * The LIMIT is written into the SQL: SQLite re-prepares a statement whose LIMIT is a bound parameter every time
+ * that parameter is bound (it plans with the value), which cost more than the search itself. One text per page size.
+ */
+function limit(n: number): string {
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`LIMIT ${n}`);
+  return String(n);
+}
+
+type Row = [id: string, resource: Buffer, ...included: Array<string | null>];
 
 interface Sql {
   readonly sql: string;
@@ -65,7 +86,7 @@ function whereClause(filters: readonly Filter[]): Sql {
   const parts: string[] = [];
   const args: unknown[] = [];
   for (const filter of filters) {
-    const condition = filter === driver ? drivingCondition(driver) : filterCondition(filter);
+    const condition = filterCondition(filter, filter === driver);
     parts.push(condition.sql);
     args.push(...condition.args);
   }
@@ -83,29 +104,57 @@ function chooseDriver(filters: readonly Filter[]): TokenFilter | undefined {
   return undefined;
 }
 
-/** The studies that have a value: read from the token index, so the query starts from a handful of rows. */
-function drivingCondition(filter: TokenFilter): Sql {
-  const values = tokenValues(filter.values, "");
-  return { sql: `s.rowid IN (SELECT study FROM token WHERE parameter = ? AND (${values.sql}))`, args: [TOKEN_PARAMETERS[filter.parameter], ...values.args] };
-}
-
-function filterCondition(filter: Filter): Sql {
+/**
+ * The condition of one filter on the study row `s`. The driving filter's is written so that SQLite starts from it
+ * (an index of its values); every other one only tests the rows found, so that a query never starts from a
+ * parameter as common as a modality.
+ */
+function filterCondition(filter: Filter, driving: boolean): Sql {
   switch (filter.kind) {
     case "missing":
       return { sql: `(s.present & ?) ${filter.missing ? "=" : "!="} 0`, args: [PRESENT_BIT[filter.parameter]] };
     case "token": {
+      const inColumn = Object.hasOwn(STUDY_COLUMN_PARAMETERS, filter.parameter) ? STUDY_COLUMN_PARAMETERS[filter.parameter as keyof typeof STUDY_COLUMN_PARAMETERS] : undefined;
       // R4 search.html#modifiers, :not: studies none of whose values match, studies without any value included.
+      if (inColumn) {
+        // "+" keeps SQLite from starting at the column's index when another filter drives.
+        const column = `${driving ? "" : "+"}s.${inColumn.column}`;
+        const match = columnValues(filter.values, column, inColumn.system);
+        return filter.not ? { sql: `(${column} IS NULL OR NOT (${match.sql}))`, args: match.args } : match;
+      }
+      // Rows are found by their code: each study's are looked up when every value names one (a few lookups a
+      // study); otherwise the matching rows are listed once for the whole query (one pass over the rows).
+      const lookedUp = filter.values.every((v) => v.code !== undefined);
+      const not = filter.not ? "NOT " : "";
+      if (filter.parameter === "patient.identifier") {
+        const values = tokenValues(filter.values, "i.");
+        const patients = `SELECT i.patient FROM patient_identifier i WHERE (${values.sql})`;
+        if (driving) return { sql: `s.patient IN (${patients})`, args: values.args };
+        if (lookedUp) return { sql: `${not}EXISTS (SELECT 1 FROM patient_identifier i WHERE i.patient = s.patient AND (${values.sql}))`, args: values.args };
+        return { sql: `${not}ifnull(+s.patient IN (${patients}), 0)`, args: values.args };
+      }
       const values = tokenValues(filter.values, "t.");
-      return {
-        sql: `${filter.not ? "NOT " : ""}EXISTS (SELECT 1 FROM token t WHERE t.parameter = ? AND t.study = s.rowid AND (${values.sql}))`,
-        args: [TOKEN_PARAMETERS[filter.parameter], ...values.args],
-      };
+      const parameter = TOKEN_PARAMETERS[filter.parameter];
+      const studies = `SELECT t.study FROM token t WHERE t.parameter = ? AND (${values.sql})`;
+      if (driving) return { sql: `s.rowid IN (${studies})`, args: [parameter, ...values.args] };
+      if (lookedUp) return { sql: `${not}EXISTS (SELECT 1 FROM token t WHERE t.parameter = ? AND t.study = s.rowid AND (${values.sql}))`, args: [parameter, ...values.args] };
+      return { sql: `${not}(+s.rowid IN (${studies}))`, args: [parameter, ...values.args] };
     }
     case "date": {
       const alternatives = filter.values.map(({ prefix, range: { lo, hi } }) => DATE_CONDITION[prefix](lo, hi));
       return { sql: `(${alternatives.map((a) => a.sql).join(" OR ")})`, args: alternatives.flatMap((a) => a.args) };
     }
   }
+}
+
+/** Token values against a study column whose values all have `system`: a value naming another system matches nothing. */
+function columnValues(values: readonly TokenValue[], column: string, system: string): Sql {
+  const ours = values.filter((v) => v.system === undefined || v.system === system);
+  if (ours.some((v) => v.code === undefined)) return { sql: `${column} IS NOT NULL`, args: [] };
+  const codes = ours.map((v) => v.code!);
+  if (codes.length === 0) return { sql: "0", args: [] };
+  if (codes.length === 1) return { sql: `${column} = ?`, args: codes };
+  return { sql: `${column} IN (SELECT value FROM json_each(?))`, args: [JSON.stringify(codes)] };
 }
 
 /**
@@ -176,21 +225,15 @@ function keysetCondition(order: readonly OrderColumn[], after: readonly (string 
   return { sql: `(${alternatives.join(" OR ")})`, args };
 }
 
-/** The Patients and Endpoints the page's matches reference, each once, in the order they are first referenced. */
-function included(index: SearchIndex, rows: readonly Row[], include: SearchRequest["include"]): Included[] {
-  const result: Included[] = [];
-  const fetch = (type: Included["type"], ids: string[]) => {
-    const unique = [...new Set(ids)];
-    if (unique.length === 0) return;
-    const table = type === "Patient" ? "patient" : "endpoint";
-    const found = index.statement(`SELECT id, resource FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(unique)) as Array<{ id: string; resource: Buffer }>;
-    const byId = new Map(found.map((r) => [r.id, r.resource]));
-    for (const id of unique) {
-      const resource = byId.get(id);
-      if (resource) result.push({ type, id, resource });
-    }
-  };
-  if (include.patient) fetch("Patient", rows.flatMap(([, patient]) => (patient === null ? [] : [patient])));
-  if (include.endpoint) fetch("Endpoint", rows.flatMap(([, , endpoints]) => (endpoints === null ? [] : (JSON.parse(endpoints) as string[]))));
-  return result;
+/** The Patients (or Endpoints) the page's matches reference, each once, in the order they are first referenced. */
+function included(index: SearchIndex, type: Included["type"], ids: readonly string[]): Included[] {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return [];
+  const table = type === "Patient" ? "patient" : "endpoint";
+  const found = index.statement(`SELECT id, resource FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(unique)) as Array<{ id: string; resource: Buffer }>;
+  const byId = new Map(found.map((r) => [r.id, r.resource]));
+  return unique.flatMap((id) => {
+    const resource = byId.get(id);
+    return resource ? [{ type, id, resource }] : [];
+  });
 }

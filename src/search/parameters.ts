@@ -46,13 +46,25 @@ export interface TokenRow {
   readonly code: string;
 }
 
+/**
+ * Parameters with at most one value a study, and that value's system: the index keeps them in the study's own row
+ * (a column each) rather than as token rows: a sixth fewer rows to write, and a patient's studies one index range.
+ */
+export const STUDY_COLUMN_PARAMETERS = {
+  _id: { column: "id", system: "" },
+  patient: { column: "patient", system: "" },
+  status: { column: "status", system: IMAGING_STUDY_STATUS },
+} as const satisfies Partial<Record<TokenParameter, { column: string; system: string }>>;
+
 /** What a study contributes to the index. */
 export interface StudyValues {
   readonly id: string;
+  /** identifier, modality, instance and series; the other token parameters are the fields below. */
   readonly tokens: readonly TokenRow[];
   readonly started?: Range;
   readonly present: number;
-  /** The Patient and Endpoints it references, for _include. */
+  readonly status?: string;
+  /** The Patient it references (patient, patient.identifier through the Patient's identifiers, _include). */
   readonly patient?: string;
   readonly endpoints: readonly string[];
 }
@@ -81,33 +93,34 @@ export interface JsonImagingStudy {
   }>;
 }
 
-/** Patient.identifier as token rows of patient.identifier, to copy onto each study of the patient. */
+/** Patient.identifier as token rows of patient.identifier: what the chained parameter matches. */
 export function patientIdentifierRows(patient: { readonly identifier?: readonly JsonIdentifier[] }): TokenRow[] {
   const parameter = TOKEN_PARAMETERS["patient.identifier"];
   return asArray(patient.identifier).flatMap((i) => (typeof i.value === "string" && i.value !== "" ? [{ parameter, system: typeof i.system === "string" ? i.system : "", code: i.value }] : []));
 }
 
 /**
- * The values of every parameter in one ImagingStudy. `patientIdentifiers` resolves the subject for the
- * chain; `zone` reads a `started` without a zone. Elements of the wrong shape are skipped, never guessed.
+ * The values of every parameter in one ImagingStudy. `patientHasIdentifier` says whether the subject has an
+ * identifier (for patient.identifier:missing); `zone` reads a `started` without a zone. Elements of the wrong shape
+ * are skipped, never guessed.
  */
-export function studyValues(study: JsonImagingStudy, zone: string, patientIdentifiers: (id: string) => readonly TokenRow[]): StudyValues {
+export function studyValues(study: JsonImagingStudy, zone: string, patientHasIdentifier: (id: string) => boolean): StudyValues {
   const id = String(study.id);
   // A value may repeat (a modality across series): the index keeps one row of each.
   const tokens: TokenRow[] = [];
-  let present = 0;
+  let present = PRESENT_BIT._id;
   const add = (parameter: number, system: unknown, code: unknown) => {
     if (typeof code !== "string" || code === "") return;
     tokens.push({ parameter, system: typeof system === "string" ? system : "", code });
     present |= 1 << parameter;
   };
-  add(TOKEN_PARAMETERS._id, "", id);
   for (const i of asArray(study.identifier)) add(TOKEN_PARAMETERS.identifier, i.system, i.value);
-  add(TOKEN_PARAMETERS.status, IMAGING_STUDY_STATUS, study.status);
+  const status = typeof study.status === "string" && study.status !== "" ? study.status : undefined;
+  if (status !== undefined) present |= PRESENT_BIT.status;
   const patient = typeof study.subject?.reference === "string" ? PATIENT_REFERENCE.exec(study.subject.reference)?.[1] : undefined;
   if (patient !== undefined) {
-    add(TOKEN_PARAMETERS.patient, "", patient);
-    for (const row of patientIdentifiers(patient)) add(row.parameter, row.system, row.code);
+    present |= PRESENT_BIT.patient;
+    if (patientHasIdentifier(patient)) present |= PRESENT_BIT["patient.identifier"];
   }
   for (const series of asArray(study.series)) {
     add(TOKEN_PARAMETERS.series, "", series.uid);
@@ -117,7 +130,7 @@ export function studyValues(study: JsonImagingStudy, zone: string, patientIdenti
   const started = typeof study.started === "string" ? dateRange(study.started, zone) : undefined;
   if (started) present |= PRESENT_BIT.started;
   const endpoints = asArray(study.endpoint).flatMap((e) => (typeof e.reference === "string" ? (ENDPOINT_REFERENCE.exec(e.reference)?.[1] ?? []) : []));
-  return { id, tokens, ...(started && { started }), present, ...(patient !== undefined && { patient }), endpoints };
+  return { id, tokens, ...(started && { started }), present, ...(status !== undefined && { status }), ...(patient !== undefined && { patient }), endpoints };
 }
 
 function asArray<T>(value: readonly T[] | undefined): readonly T[] {

@@ -6,6 +6,13 @@ export interface ServerContext {
   /** `[base]` as printed at start-up, ending with "/"; known once the server listens. */
   base: string;
   readonly allowOpenSearch: boolean;
-  /** For the summary printed when the server stops: counts only. */
-  readonly counts: { requests: number; searches: number; reads: number; errors: number };
+  readonly counts: ServerCounts;
+}
+
+/** For the summary printed when the server stops: counts only. */
+export interface ServerCounts {
+  requests: number;
+  searches: number;
+  reads: number;
+  errors: number;
 }

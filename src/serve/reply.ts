@@ -1,13 +1,17 @@
 // How the server answers: FHIR JSON with the headers every response carries, and OperationOutcomes for errors.
 import type { FastifyReply } from "fastify";
 import { type IssueType, operationOutcome } from "../search/outcome.js";
+import type { ServerCounts } from "./context.js";
 
 export const FHIR_JSON = "application/fhir+json";
 
 /** Patient data must not linger in caches between the server and its client. */
 export const COMMON_HEADERS = { "cache-control": "no-store", "x-content-type-options": "nosniff" } as const;
 
-export function sendFhir(reply: FastifyReply, status: number, body: Buffer | object): FastifyReply {
+/** Every answer goes through here, and is counted here (a hook run after each response would cost more). */
+export function sendFhir(counts: ServerCounts, reply: FastifyReply, status: number, body: Buffer | object): FastifyReply {
+  counts.requests++;
+  if (status >= 400) counts.errors++;
   return reply
     .code(status)
     .headers(COMMON_HEADERS)
@@ -15,8 +19,8 @@ export function sendFhir(reply: FastifyReply, status: number, body: Buffer | obj
     .send(Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body)));
 }
 
-export function sendOutcome(reply: FastifyReply, status: number, code: IssueType, diagnostics: string): FastifyReply {
-  return sendFhir(reply, status, operationOutcome(code, diagnostics));
+export function sendOutcome(counts: ServerCounts, reply: FastifyReply, status: number, code: IssueType, diagnostics: string): FastifyReply {
+  return sendFhir(counts, reply, status, operationOutcome(code, diagnostics));
 }
 
 /** An OperationOutcome written straight to a socket, for errors Node's HTTP parser meets before any request exists. */

@@ -26,6 +26,12 @@ export function openDatabase(path: string, mode: OpenMode): Db {
       db.pragma("cache_size = -65536");
     } else {
       db.pragma("query_only = ON");
+      // The file is never written in place (a new index is renamed over it), so one shared lock, held from the first
+      // read on, spares every statement taking and releasing it and checking the file for a journal and a change
+      // (about 15 µs of a 50 µs search). Set after a first read: a WAL file (one changed by hand) opened exclusive from the start
+      // cannot be read at all.
+      db.pragma("schema_version");
+      db.pragma("locking_mode = EXCLUSIVE");
       // 16 MiB of page cache and no memory map: the index stays on disk, and the server's memory small.
       db.pragma("cache_size = -16384");
       db.pragma("mmap_size = 0");

@@ -2,14 +2,17 @@
 // stored as its NDJSON line (a study's apart from the small row searches sort and count on), so that what is served
 // is byte for byte what was written. Built once (by convert, through the same staging and commit as the other
 // outputs, or by `dcm2fhir index`), then only read.
-import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { type JsonIdentifier, type JsonImagingStudy, type TokenRow, patientIdentifierRows, studyValues } from "../search/parameters.js";
 import { VERSION } from "../version.js";
 import type { OutputDirectory } from "../write/outputDir.js";
+import type { Statement } from "better-sqlite3";
 import { type Db, openDatabase } from "./db.js";
+import { type IndexedType, NDJSON_FILES, type RecordBatch, type SkippedLine, type StudyRecord, readIndexRecords, takeRecords } from "./indexRecords.js";
+import { readOnThread } from "./indexThread.js";
+
+export type { SkippedLine } from "./indexRecords.js";
 
 /**
  * Hidden, like the lock and the commit journal: it is derived from the NDJSON (which are the output), its bytes
@@ -17,10 +20,7 @@ import { type Db, openDatabase } from "./db.js";
  */
 export const SEARCH_INDEX_FILE = ".dcm2fhir.search.sqlite";
 /** Bumped whenever the schema or the meaning of a stored value changes; an index of another format is rebuilt. */
-export const INDEX_FORMAT = "1";
-
-const NDJSON_FILES = { ImagingStudy: "ImagingStudy.ndjson", Patient: "Patient.ndjson", Endpoint: "Endpoint.ndjson" } as const;
-type IndexedType = keyof typeof NDJSON_FILES;
+export const INDEX_FORMAT = "2";
 
 export type IndexErrorReason = "no-ndjson" | "no-index" | "not-an-index" | "index-format" | "stale-index";
 
@@ -35,13 +35,6 @@ export class IndexError extends Error {
   }
 }
 
-/** A line of an NDJSON file the index could not take: the run goes on without it. */
-export interface SkippedLine {
-  readonly file: string;
-  readonly line: number;
-  readonly problem: "not-utf8" | "not-json" | "wrong-resource-type" | "no-id" | "duplicate-id";
-}
-
 export interface IndexSummary {
   readonly studies: number;
   readonly patients: number;
@@ -53,33 +46,46 @@ export interface IndexSummary {
 // every sort reads an index forwards.
 const MISSING_LAST = Number.MAX_SAFE_INTEGER;
 
+// The study row holds what a search filters, sorts and counts on, and the parameters with one value a study
+// (STUDY_COLUMN_PARAMETERS); its resource is apart, read only for the page. Token rows hold the parameters with
+// many values a study, keyed code first: codes differ where parameters repeat, so finding a row's place (what
+// writing the rows costs most) mostly compares one string. A patient's identifiers are kept once per Patient, not
+// copied onto each of its studies.
 const SCHEMA = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE study (
   id TEXT NOT NULL,
+  patient TEXT,
+  status TEXT,
   started_lo INTEGER,
   started_hi INTEGER,
   sort_asc INTEGER NOT NULL,
   sort_desc INTEGER NOT NULL,
   present INTEGER NOT NULL,
-  patient TEXT,
   endpoints TEXT
 );
 CREATE TABLE study_resource (study INTEGER PRIMARY KEY, resource BLOB NOT NULL);
 CREATE TABLE token (
-  parameter INTEGER NOT NULL,
   code TEXT NOT NULL,
+  parameter INTEGER NOT NULL,
   study INTEGER NOT NULL,
   system TEXT NOT NULL,
-  PRIMARY KEY (parameter, code, study, system)
+  PRIMARY KEY (code, parameter, study, system)
 ) WITHOUT ROWID;
 CREATE TABLE patient (id TEXT PRIMARY KEY, resource BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE patient_identifier (
+  code TEXT NOT NULL,
+  patient TEXT NOT NULL,
+  system TEXT NOT NULL,
+  PRIMARY KEY (code, patient, system)
+) WITHOUT ROWID;
 CREATE TABLE endpoint (id TEXT PRIMARY KEY, resource BLOB NOT NULL) WITHOUT ROWID;
 `;
 // Built after loading: an index made from sorted rows in one pass is faster to build and smaller than one grown
 // row by row.
 const INDEXES = `
 CREATE UNIQUE INDEX study_id ON study (id);
+CREATE INDEX study_patient ON study (patient, id);
 CREATE INDEX study_sort_asc ON study (sort_asc, id);
 CREATE INDEX study_sort_desc ON study (sort_desc, id);
 `;
@@ -90,18 +96,27 @@ export function stageSearchIndex(out: OutputDirectory, zone: string): IndexSumma
   return buildSearchIndex(dirname(indexPath), indexPath, zone);
 }
 
+/** NDJSON below this size is read and parsed on the building thread: starting another one would cost more than it saves. */
+const THREAD_FROM_BYTES = 8 << 20;
+
+export interface BuildOptions {
+  /** Parse on a thread of its own (true), on this one (false), or by the NDJSON's size (undefined). */
+  readonly thread?: boolean;
+}
+
 /**
  * Indexes ImagingStudy.ndjson, Patient.ndjson and Endpoint.ndjson of `folder` (read only: they may be hard
  * links) into a new file at `indexPath`. `zone` reads dates without a zone, in the data and in queries.
  */
-export function buildSearchIndex(folder: string, indexPath: string, zone: string): IndexSummary {
+export function buildSearchIndex(folder: string, indexPath: string, zone: string, options: BuildOptions = {}): IndexSummary {
   const files = presentFiles(folder);
   if (!files.ImagingStudy) throw new IndexError("no-ndjson", "no ImagingStudy.ndjson in this folder: nothing to index");
   rmSync(indexPath, { force: true });
   const db = openDatabase(indexPath, "build");
   try {
     db.exec(SCHEMA);
-    const summary = db.transaction(() => load(db, files, zone))();
+    const thread = options.thread ?? Object.values(files).reduce((n, path) => n + statSync(path).size, 0) >= THREAD_FROM_BYTES;
+    const summary = db.transaction(() => load(db, thread ? readOnThread(files, zone) : readHere(files, zone)))();
     db.exec(INDEXES);
     const insertMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
     const meta: Record<string, string> = {
@@ -122,6 +137,14 @@ export function buildSearchIndex(folder: string, indexPath: string, zone: string
   }
 }
 
+/** A small folder's records, read here, all at once. */
+function* readHere(files: Partial<Record<IndexedType, string>>, zone: string): Generator<RecordBatch, readonly SkippedLine[]> {
+  const batches: RecordBatch[] = [];
+  const { skipped } = readIndexRecords(files, zone, (batch) => batches.push(batch));
+  yield* batches;
+  return skipped;
+}
+
 function presentFiles(folder: string): Partial<Record<IndexedType, string>> {
   return Object.fromEntries(
     Object.entries(NDJSON_FILES)
@@ -130,139 +153,75 @@ function presentFiles(folder: string): Partial<Record<IndexedType, string>> {
   );
 }
 
-function load(db: Db, files: Partial<Record<IndexedType, string>>, zone: string): IndexSummary {
-  const skipped: SkippedLine[] = [];
-  const identifiersOfPatient = new Map<string, TokenRow[]>();
+function load(db: Db, batches: Generator<RecordBatch, readonly SkippedLine[]>): IndexSummary {
   const insertPatient = db.prepare("INSERT INTO patient (id, resource) VALUES (?, ?)");
-  const patients = eachResource(files.Patient, "Patient", skipped, (resource, bytes) => {
-    identifiersOfPatient.set(resource.id, patientIdentifierRows(resource as { identifier?: JsonIdentifier[] }));
-    insertPatient.run(resource.id, bytes);
-  });
+  // A Patient may list the same identifier twice: OR IGNORE.
+  const insertIdentifier = db.prepare("INSERT OR IGNORE INTO patient_identifier (code, patient, system) VALUES (?, ?, ?)");
   const insertEndpoint = db.prepare("INSERT INTO endpoint (id, resource) VALUES (?, ?)");
-  const endpoints = eachResource(files.Endpoint, "Endpoint", skipped, (resource, bytes) => insertEndpoint.run(resource.id, bytes));
-
-  const insertStudy = db.prepare("INSERT INTO study (id, started_lo, started_hi, sort_asc, sort_desc, present, patient, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  const insertStudy = db.prepare("INSERT INTO study (rowid, id, patient, status, started_lo, started_hi, sort_asc, sort_desc, present, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   const insertResource = db.prepare("INSERT INTO study_resource (study, resource) VALUES (?, ?)");
   const tokens = new TokenInserter(db);
-  const noIdentifiers: TokenRow[] = [];
-  const studies = eachResource(files.ImagingStudy, "ImagingStudy", skipped, (resource, bytes) => {
-    const v = studyValues(resource as JsonImagingStudy, zone, (patient) => identifiersOfPatient.get(patient) ?? noIdentifiers);
-    const { lastInsertRowid } = insertStudy.run(
-      v.id,
-      v.started?.lo ?? null,
-      v.started?.hi ?? null,
-      v.started?.lo ?? MISSING_LAST,
-      v.started ? -v.started.hi : MISSING_LAST,
-      v.present,
-      v.patient ?? null,
-      v.endpoints.length > 0 ? JSON.stringify(v.endpoints) : null,
-    );
-    insertResource.run(lastInsertRowid, bytes);
-    for (const t of v.tokens) tokens.add(t.parameter, t.code, lastInsertRowid, t.system);
-  });
+  const count = { patients: 0, endpoints: 0, studies: 0 };
+  let patient = "";
+  const sink = {
+    patient: (id: string, resource: Buffer) => {
+      insertPatient.run(id, resource);
+      patient = id;
+      count.patients++;
+    },
+    patientIdentifier: (code: string, system: string) => insertIdentifier.run(code, patient, system),
+    endpoint: (id: string, resource: Buffer) => {
+      insertEndpoint.run(id, resource);
+      count.endpoints++;
+    },
+    study: (v: StudyRecord) => {
+      const rowid = ++count.studies;
+      insertStudy.run(rowid, v.id, v.patient, v.status, v.started?.lo ?? null, v.started?.hi ?? null, v.started?.lo ?? MISSING_LAST, v.started ? -v.started.hi : MISSING_LAST, v.present, v.endpoints);
+      insertResource.run(rowid, v.resource);
+    },
+    studyToken: (parameter: number, code: string, system: string) => tokens.add(parameter, code, count.studies, system),
+  };
+  let next = batches.next();
+  for (; !next.done; next = batches.next()) takeRecords(next.value, sink);
   tokens.flush();
-  return { studies, patients, endpoints, skipped };
-}
-
-interface ParsedResource {
-  readonly id: string;
-  readonly [element: string]: unknown;
+  return { ...count, skipped: next.value };
 }
 
 /** Token rows go in many to a statement: most of the cost of a row is the call that inserts it. */
 class TokenInserter {
   private static readonly ROWS = 128;
-  private readonly many: ReturnType<Db["prepare"]>;
-  private readonly one: ReturnType<Db["prepare"]>;
-  private readonly pending: unknown[] = [];
+  private readonly many: Statement<unknown[]>;
+  private readonly one: Statement<unknown[]>;
+  // Filled in place and never shrunk: an array emptied by `length = 0` is reallocated as it grows again.
+  private readonly pending: unknown[] = new Array(TokenInserter.ROWS * 4);
+  private filled = 0;
 
   constructor(db: Db) {
-    // A study lists each value of a parameter once, but a modality repeats across its series: OR IGNORE.
+    // A study lists each value of a parameter once, but a modality repeats across its series: OR IGNORE (which is
+    // also faster than a plain INSERT, whose possible failure makes SQLite keep a statement journal).
     const sql = (rows: number) => `INSERT OR IGNORE INTO token (parameter, code, study, system) VALUES ${Array(rows).fill("(?, ?, ?, ?)").join(", ")}`;
-    this.many = db.prepare(sql(TokenInserter.ROWS));
-    this.one = db.prepare(sql(1));
+    this.many = db.prepare<unknown[]>(sql(TokenInserter.ROWS));
+    this.one = db.prepare<unknown[]>(sql(1));
   }
 
-  add(parameter: number, code: string, study: number | bigint, system: string): void {
-    this.pending.push(parameter, code, study, system);
-    if (this.pending.length === TokenInserter.ROWS * 4) {
-      this.many.run(this.pending);
-      this.pending.length = 0;
+  add(parameter: number, code: string, study: number, system: string): void {
+    const p = this.pending;
+    let i = this.filled;
+    p[i++] = parameter;
+    p[i++] = code;
+    p[i++] = study;
+    p[i++] = system;
+    this.filled = i;
+    if (i === p.length) {
+      // As arguments, not as one array: better-sqlite3 reads an array's elements through V8's generic (slow) lookup.
+      this.many.run(...p);
+      this.filled = 0;
     }
   }
 
   flush(): void {
-    for (let i = 0; i < this.pending.length; i += 4) this.one.run(this.pending.slice(i, i + 4));
-    this.pending.length = 0;
-  }
-}
-
-/** Calls `take` with each resource of an NDJSON file and its exact bytes; returns how many were taken. */
-function eachResource(
-  path: string | undefined,
-  resourceType: IndexedType,
-  skipped: SkippedLine[],
-  take: (resource: ParsedResource, bytes: Buffer) => void,
-): number {
-  if (!path) return 0;
-  const file = NDJSON_FILES[resourceType];
-  const ids = new Set<string>();
-  let taken = 0;
-  for (const { bytes, line } of ndjsonLines(path)) {
-    const skip = (problem: SkippedLine["problem"]) => skipped.push({ file, line, problem });
-    if (!isUtf8(bytes)) {
-      skip("not-utf8");
-      continue;
-    }
-    let resource: { resourceType?: unknown; id?: unknown };
-    try {
-      resource = JSON.parse(bytes.toString("utf8"));
-    } catch {
-      skip("not-json");
-      continue;
-    }
-    if (resource === null || typeof resource !== "object" || resource.resourceType !== resourceType) skip("wrong-resource-type");
-    else if (typeof resource.id !== "string" || resource.id === "") skip("no-id");
-    else if (ids.has(resource.id)) skip("duplicate-id");
-    else {
-      ids.add(resource.id);
-      take(resource as ParsedResource, bytes);
-      taken++;
-    }
-  }
-  return taken;
-}
-
-/** The lines of a file as bytes, without their line break; empty lines are left out. A line's bytes are valid until the next line is read. */
-function* ndjsonLines(path: string): Generator<{ readonly bytes: Buffer; readonly line: number }> {
-  const fd = openSync(path, "r");
-  try {
-    const chunk = Buffer.allocUnsafe(1 << 20);
-    // The start of a line that runs past the end of the chunk read before.
-    let carry = Buffer.alloc(0);
-    let line = 0;
-    const withoutCR = (bytes: Buffer) => (bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.subarray(0, -1) : bytes);
-    for (;;) {
-      const read = readSync(fd, chunk, 0, chunk.length, null);
-      if (read === 0) {
-        line++;
-        if (withoutCR(carry).length > 0) yield { bytes: withoutCR(carry), line };
-        return;
-      }
-      const data = chunk.subarray(0, read);
-      let start = 0;
-      for (let end = data.indexOf(10); end !== -1; end = data.indexOf(10, start)) {
-        line++;
-        const bytes = withoutCR(carry.length > 0 ? Buffer.concat([carry, data.subarray(0, end)]) : data.subarray(start, end));
-        carry = Buffer.alloc(0);
-        start = end + 1;
-        if (bytes.length > 0) yield { bytes, line };
-      }
-      // Copied: the chunk is read into again.
-      carry = carry.length > 0 ? Buffer.concat([carry, data.subarray(start)]) : Buffer.from(data.subarray(start));
-    }
-  } finally {
-    closeSync(fd);
+    for (let i = 0; i < this.filled; i += 4) this.one.run(this.pending.slice(i, i + 4));
+    this.filled = 0;
   }
 }
 
@@ -324,7 +283,7 @@ export class SearchIndex {
     const otherFormat = `the search index was made by another version of dcm2fhir; ${rebuild}`;
     if (meta.format !== INDEX_FORMAT) refuse("index-format", otherFormat);
     try {
-      db!.prepare("SELECT 1 FROM study, study_resource, token, patient, endpoint LIMIT 0").all();
+      db!.prepare("SELECT 1 FROM study, study_resource, token, patient, patient_identifier, endpoint LIMIT 0").all();
     } catch {
       refuse("index-format", otherFormat);
     }

@@ -7,7 +7,7 @@ import { sendFhir } from "../reply.js";
 
 export async function metadataRoutes(app: FastifyInstance, context: ServerContext, tokenRequired: boolean): Promise<void> {
   const started = new Date().toISOString();
-  app.get("/metadata", async (_request, reply) => sendFhir(reply, 200, capabilityStatement(context.base, started, tokenRequired)));
+  app.get("/metadata", async (_request, reply) => sendFhir(context.counts, reply, 200, capabilityStatement(context.base, started, tokenRequired)));
 }
 
 export function capabilityStatement(base: string, date: string, tokenRequired: boolean): object {

@@ -13,8 +13,8 @@ export async function readRoutes(app: FastifyInstance, context: ServerContext): 
       context.counts.reads++;
       const { id } = request.params;
       const resource = FHIR_ID.test(id) ? context.index.read(type, id) : undefined;
-      if (!resource) return sendOutcome(reply, 404, "not-found", `no ${type} with this id`);
-      return sendFhir(reply, 200, resource);
+      if (!resource) return sendOutcome(context.counts, reply, 404, "not-found", `no ${type} with this id`);
+      return sendFhir(context.counts, reply, 200, resource);
     });
   }
 }

@@ -1,6 +1,6 @@
 // ImagingStudy search: GET [base]ImagingStudy?… and POST [base]ImagingStudy/_search with a form (standard FHIR)
 // or the seed API's JSON object of arrays; the URL's own parameters count too (R4 http.html#search: a POST may carry parameters in both).
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Pairs, type SearchError, isSearchError, pairsFromJson, pairsFromQuery } from "../../search/request.js";
 import { runSearch } from "../../search/search.js";
 import type { ServerContext } from "../context.js";
@@ -10,24 +10,26 @@ import { sendFhir, sendOutcome } from "../reply.js";
 export type SearchBody = { readonly form: Buffer } | { readonly json: unknown };
 
 export async function searchRoutes(app: FastifyInstance, context: ServerContext): Promise<void> {
-  app.get("/ImagingStudy", async (request, reply) => answer(request, reply, pairsFromQuery(queryOf(request.url)), context));
+  // Plain functions that return nothing, not async ones: an answer is made synchronously, and fastify settles a
+  // returned promise one step later.
+  app.get("/ImagingStudy", (request, reply) => {
+    answer(request, reply, pairsFromQuery(queryOf(request.url)), context);
+  });
 
-  app.post("/ImagingStudy/_search", async (request, reply) => {
+  app.post("/ImagingStudy/_search", (request, reply) => {
     const fromUrl = pairsFromQuery(queryOf(request.url));
     const body = request.body as SearchBody | undefined;
     const fromBody: Pairs | SearchError = body === undefined ? [] : "form" in body ? pairsFromQuery(body.form) : pairsFromJson(body.json);
     const pairs = isSearchError(fromUrl) ? fromUrl : isSearchError(fromBody) ? fromBody : [...fromUrl, ...fromBody];
-    return answer(request, reply, pairs, context);
+    answer(request, reply, pairs, context);
   });
 }
 
-function answer(request: FastifyRequest, reply: Parameters<typeof sendFhir>[0], pairs: Pairs | SearchError, context: ServerContext) {
+function answer(request: FastifyRequest, reply: FastifyReply, pairs: Pairs | SearchError, context: ServerContext): void {
   context.counts.searches++;
   const result = runSearch(context.index, pairs, { base: context.base, strict: prefersStrict(request.headers.prefer), allowOpenSearch: context.allowOpenSearch });
-  if (isSearchError(result)) {
-    return sendOutcome(reply, 400, result.error === "unknown-parameter" || result.error === "unsupported-modifier" ? "not-supported" : result.error === "too-many" ? "too-costly" : "invalid", result.message);
-  }
-  return sendFhir(reply, 200, result);
+  if (!isSearchError(result)) sendFhir(context.counts, reply, 200, result);
+  else sendOutcome(context.counts, reply, 400, result.error === "unknown-parameter" || result.error === "unsupported-modifier" ? "not-supported" : result.error === "too-many" ? "too-costly" : "invalid", result.message);
 }
 
 /** The query component of a request target, as the bytes received (Node gives the target one character per byte). */

@@ -1,0 +1,267 @@
+// What the search index is built from: each resource of the NDJSON files with its exact bytes and the values it is
+// searched by. Reading and parsing them is the half of a build that needs no database, so for a large folder it
+// runs on its own thread (indexWorker.ts) while this one writes SQLite; records cross between the threads in
+// batches of a few flat arrays (one string for all the text, numbers in a typed array), which costs a small
+// fraction of cloning objects.
+import { isUtf8 } from "node:buffer";
+import { closeSync, openSync, readSync } from "node:fs";
+import { type JsonIdentifier, type JsonImagingStudy, patientIdentifierRows, studyValues } from "../search/parameters.js";
+
+export const NDJSON_FILES = { ImagingStudy: "ImagingStudy.ndjson", Patient: "Patient.ndjson", Endpoint: "Endpoint.ndjson" } as const;
+export type IndexedType = keyof typeof NDJSON_FILES;
+/** Patients first: a study's values need to know whether its Patient has an identifier. */
+const READ_ORDER: readonly IndexedType[] = ["Patient", "Endpoint", "ImagingStudy"];
+
+/** A line of an NDJSON file the index could not take: the run goes on without it. */
+export interface SkippedLine {
+  readonly file: string;
+  readonly line: number;
+  readonly problem: "not-utf8" | "not-json" | "wrong-resource-type" | "no-id" | "duplicate-id";
+}
+
+/** Records of one type, in file order. */
+export interface RecordBatch {
+  readonly type: IndexedType;
+  readonly count: number;
+  /** The records' NDJSON lines, one after another; `ends[i]` is where record i's ends. */
+  readonly bytes: Uint8Array;
+  readonly ends: Uint32Array;
+  readonly numbers: Float64Array;
+  /** Every string of the batch, one after another; `lengths[i]` is the i-th one's, -1 for none. */
+  readonly text: string;
+  readonly lengths: Int32Array;
+}
+
+/** After the last batch: what was left out, in file order. */
+export interface ReadSummary {
+  readonly skipped: readonly SkippedLine[];
+}
+
+/** Bytes of NDJSON lines in one batch: big enough that a batch costs little, small enough that a few in flight do not. */
+const BATCH_BYTES = 4 << 20;
+
+/**
+ * Reads the NDJSON files, in the order Patient, Endpoint, ImagingStudy, and hands over their records in batches.
+ * A batch's ArrayBuffers are its own (`transfer` may move them to another thread).
+ */
+export function readIndexRecords(files: Partial<Record<IndexedType, string>>, zone: string, emit: (batch: RecordBatch, transfer: ArrayBuffer[]) => void): ReadSummary {
+  const skipped: SkippedLine[] = [];
+  const patientsWithIdentifier = new Set<string>();
+  const hasIdentifier = (patient: string) => patientsWithIdentifier.has(patient);
+  for (const type of READ_ORDER) {
+    let batch = new BatchWriter(type);
+    const flush = () => {
+      if (batch.count === 0) return;
+      const { finished, transfer } = batch.finish();
+      emit(finished, transfer);
+      batch = new BatchWriter(type);
+    };
+    eachResource(files[type], type, skipped, (resource, bytes) => {
+      batch.resource(bytes);
+      batch.string(resource.id);
+      if (type === "Patient") {
+        const identifiers = patientIdentifierRows(resource as { identifier?: JsonIdentifier[] });
+        if (identifiers.length > 0) patientsWithIdentifier.add(resource.id);
+        batch.number(identifiers.length);
+        for (const i of identifiers) batch.string(i.code), batch.string(i.system);
+      } else if (type === "ImagingStudy") {
+        const v = studyValues(resource as JsonImagingStudy, zone, hasIdentifier);
+        batch.string(v.patient), batch.string(v.status), batch.string(v.endpoints.length > 0 ? JSON.stringify(v.endpoints) : undefined);
+        batch.number(v.started?.lo ?? Number.NaN), batch.number(v.started?.hi ?? Number.NaN), batch.number(v.present);
+        batch.number(v.tokens.length);
+        for (const t of v.tokens) batch.number(t.parameter), batch.string(t.code), batch.string(t.system);
+      }
+      if (batch.bytes >= BATCH_BYTES) flush();
+    });
+    flush();
+  }
+  return { skipped };
+}
+
+/** What the records of a batch are handed to, in file order; a Patient's identifiers and a study's token rows right after it. */
+export interface RecordSink {
+  patient(id: string, resource: Buffer): void;
+  patientIdentifier(code: string, system: string): void;
+  endpoint(id: string, resource: Buffer): void;
+  study(study: StudyRecord): void;
+  studyToken(parameter: number, code: string, system: string): void;
+}
+
+export interface StudyRecord {
+  readonly id: string;
+  readonly resource: Buffer;
+  readonly patient: string | null;
+  readonly status: string | null;
+  /** The Endpoint ids it references, as a JSON array. */
+  readonly endpoints: string | null;
+  readonly started: { readonly lo: number; readonly hi: number } | null;
+  readonly present: number;
+}
+
+/** Reads a batch back in the order readIndexRecords wrote it. */
+export function takeRecords(batch: RecordBatch, sink: RecordSink): void {
+  const r = new BatchReader(batch);
+  for (let i = 0; i < batch.count; i++) {
+    const resource = r.resource();
+    const id = r.string()!;
+    if (batch.type === "Patient") {
+      sink.patient(id, resource);
+      for (let n = r.number(); n > 0; n--) sink.patientIdentifier(r.string()!, r.string()!);
+    } else if (batch.type === "Endpoint") {
+      sink.endpoint(id, resource);
+    } else {
+      const patient = r.string() ?? null;
+      const status = r.string() ?? null;
+      const endpoints = r.string() ?? null;
+      const lo = r.number();
+      const hi = r.number();
+      const present = r.number();
+      sink.study({ id, resource, patient, status, endpoints, started: Number.isNaN(lo) ? null : { lo, hi }, present });
+      for (let n = r.number(); n > 0; n--) sink.studyToken(r.number(), r.string()!, r.string()!);
+    }
+  }
+}
+
+class BatchWriter {
+  count = 0;
+  bytes = 0;
+  // Its own ArrayBuffers (never one of Node's pooled ones), so that they can be handed to another thread.
+  private buffer = new Uint8Array(BATCH_BYTES + (64 << 10));
+  private ends = new Uint32Array(4096);
+  private numbers = new Float64Array(16384);
+  private numberCount = 0;
+  private lengths = new Int32Array(16384);
+  private readonly strings: string[] = [];
+
+  constructor(private readonly type: IndexedType) {}
+
+  resource(line: Uint8Array): void {
+    if (this.bytes + line.length > this.buffer.length) this.buffer = grown(this.buffer, this.bytes + line.length);
+    this.buffer.set(line, this.bytes);
+    this.bytes += line.length;
+    if (this.count === this.ends.length) this.ends = grown(this.ends, this.count + 1);
+    this.ends[this.count++] = this.bytes;
+  }
+
+  number(n: number): void {
+    if (this.numberCount === this.numbers.length) this.numbers = grown(this.numbers, this.numberCount + 1);
+    this.numbers[this.numberCount++] = n;
+  }
+
+  string(s: string | undefined): void {
+    const i = this.strings.length;
+    if (i === this.lengths.length) this.lengths = grown(this.lengths, i + 1);
+    this.lengths[i] = s === undefined ? -1 : s.length;
+    this.strings.push(s ?? "");
+  }
+
+  finish(): { finished: RecordBatch; transfer: ArrayBuffer[] } {
+    const bytes = this.buffer.subarray(0, this.bytes);
+    const ends = this.ends.subarray(0, this.count);
+    const numbers = this.numbers.subarray(0, this.numberCount);
+    const lengths = this.lengths.subarray(0, this.strings.length);
+    const finished: RecordBatch = { type: this.type, count: this.count, bytes, ends, numbers, text: this.strings.join(""), lengths };
+    return { finished, transfer: [bytes.buffer as ArrayBuffer, ends.buffer as ArrayBuffer, numbers.buffer as ArrayBuffer, lengths.buffer as ArrayBuffer] };
+  }
+}
+
+/** A copy at least `size` long, twice as long as `array` or more. */
+function grown<T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(array: T, size: number): T {
+  const larger = new (array.constructor as new (length: number) => T)(Math.max(array.length * 2, size));
+  larger.set(array as never);
+  return larger;
+}
+
+class BatchReader {
+  private record = 0;
+  private number_ = 0;
+  private string_ = 0;
+  private textAt = 0;
+  private readonly bytes: Buffer;
+
+  constructor(private readonly batch: RecordBatch) {
+    this.bytes = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
+  }
+
+  resource(): Buffer {
+    const start = this.record === 0 ? 0 : this.batch.ends[this.record - 1]!;
+    return this.bytes.subarray(start, this.batch.ends[this.record++]!);
+  }
+
+  number(): number {
+    return this.batch.numbers[this.number_++]!;
+  }
+
+  string(): string | undefined {
+    const length = this.batch.lengths[this.string_++]!;
+    if (length === -1) return undefined;
+    this.textAt += length;
+    return this.batch.text.slice(this.textAt - length, this.textAt);
+  }
+}
+
+interface ParsedResource {
+  readonly id: string;
+  readonly [element: string]: unknown;
+}
+
+/** Calls `take` with each resource of an NDJSON file and its exact bytes (valid until `take` returns). */
+function eachResource(path: string | undefined, resourceType: IndexedType, skipped: SkippedLine[], take: (resource: ParsedResource, bytes: Buffer) => void): void {
+  if (!path) return;
+  const file = NDJSON_FILES[resourceType];
+  const ids = new Set<string>();
+  for (const { bytes, line } of ndjsonLines(path)) {
+    const skip = (problem: SkippedLine["problem"]) => skipped.push({ file, line, problem });
+    if (!isUtf8(bytes)) {
+      skip("not-utf8");
+      continue;
+    }
+    let resource: { resourceType?: unknown; id?: unknown };
+    try {
+      resource = JSON.parse(bytes.toString("utf8"));
+    } catch {
+      skip("not-json");
+      continue;
+    }
+    if (resource === null || typeof resource !== "object" || resource.resourceType !== resourceType) skip("wrong-resource-type");
+    else if (typeof resource.id !== "string" || resource.id === "") skip("no-id");
+    else if (ids.has(resource.id)) skip("duplicate-id");
+    else {
+      ids.add(resource.id);
+      take(resource as ParsedResource, bytes);
+    }
+  }
+}
+
+/** The lines of a file as bytes, without their line break; empty lines are left out. A line's bytes are valid until the next line is read. */
+function* ndjsonLines(path: string): Generator<{ readonly bytes: Buffer; readonly line: number }> {
+  const fd = openSync(path, "r");
+  try {
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    // The start of a line that runs past the end of the chunk read before.
+    let carry = Buffer.alloc(0);
+    let line = 0;
+    const withoutCR = (bytes: Buffer) => (bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.subarray(0, -1) : bytes);
+    for (;;) {
+      const read = readSync(fd, chunk, 0, chunk.length, null);
+      if (read === 0) {
+        line++;
+        if (withoutCR(carry).length > 0) yield { bytes: withoutCR(carry), line };
+        return;
+      }
+      const data = chunk.subarray(0, read);
+      let start = 0;
+      for (let end = data.indexOf(10); end !== -1; end = data.indexOf(10, start)) {
+        line++;
+        const bytes = withoutCR(carry.length > 0 ? Buffer.concat([carry, data.subarray(0, end)]) : data.subarray(start, end));
+        carry = Buffer.alloc(0);
+        start = end + 1;
+        if (bytes.length > 0) yield { bytes, line };
+      }
+      // Copied: the chunk is read into again.
+      carry = carry.length > 0 ? Buffer.concat([carry, data.subarray(start)]) : Buffer.from(data.subarray(start));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
