@@ -459,6 +459,8 @@ async function main(): Promise<number> {
     dicomweb: () => dicomwebSection(context("dicomweb")),
   };
   const results: Partial<Record<SectionName, SectionResult & { seconds: number }>> = {};
+  /** A section that throws is named and the others still run: one broken section must not cost an hour of numbers. */
+  const failed: Partial<Record<SectionName, string>> = {};
   for (const name of selected) {
     log(`bench: section ${name}`);
     const t0 = performance.now();
@@ -469,25 +471,31 @@ async function main(): Promise<number> {
         log(`bench: ${error.message}`);
         return 2;
       }
-      throw error;
+      failed[name] = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      log(`bench: section ${name} failed: ${failed[name]}`);
     }
   }
+  const done = selected.filter((name) => results[name] !== undefined);
 
-  const printed = selected.map((name) => sectionText(results[name]!));
+  const printed = [...done.map((name) => sectionText(results[name]!)), ...Object.entries(failed).map(([name, why]) => `## ${name}: FAILED\n\n${why}`)];
   const totalSeconds = Math.round((performance.now() - benchStarted) / 100) / 10;
-  process.stdout.write(`\n${printed.join("\n\n")}\n\nBench run: ${totalSeconds} s (sections: ${selected.join(", ")}).\n`);
+  process.stdout.write(`\n${printed.join("\n\n")}\n\nBench run: ${totalSeconds} s (sections: ${done.join(", ")}${Object.keys(failed).length > 0 ? `; failed: ${Object.keys(failed).join(", ")}` : ""}).\n`);
 
   const now = new Date();
   const date = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}-${String(now.getDate()).padStart(2, "0")}`;
   mkdirSync(RESULTS, { recursive: true });
   const resultsFile = join(RESULTS, `${date}.json`);
   const commit = gitDescribe();
-  writeFileSync(resultsFile, `${JSON.stringify({ date: now.toISOString(), commit, quick: values.quick, sections: results, benchSeconds: totalSeconds }, null, 2)}\n`);
+  writeFileSync(resultsFile, `${JSON.stringify({ date: now.toISOString(), commit, quick: values.quick, sections: results, failed, benchSeconds: totalSeconds }, null, 2)}\n`);
   log(`bench: results written to ${relative(REPO, resultsFile)}`);
   if (values.quick) log("bench: --quick: BENCHMARKS.md left as it is (quick sizes are for checking the bench, not for numbers)");
   else {
-    updateBenchmarksFile(selected.map((name) => ({ name, result: results[name]! })), { date, commit, resultsFile: relative(REPO, resultsFile) });
-    log("bench: BENCHMARKS.md updated (the sections that ran)");
+    updateBenchmarksFile(done.map((name) => ({ name, result: results[name]! })), { date, commit, resultsFile: relative(REPO, resultsFile) });
+    log("bench: BENCHMARKS.md updated (the sections that ran; a failed section's block is left as it was)");
+  }
+  if (Object.keys(failed).length > 0) {
+    log(`bench: failed sections: ${Object.keys(failed).join(", ")}`);
+    return 1;
   }
   return 0;
 }
