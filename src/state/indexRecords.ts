@@ -37,8 +37,11 @@ export interface ReadSummary {
   readonly skipped: readonly SkippedLine[];
 }
 
-/** Bytes of NDJSON lines in one batch: big enough that a batch costs little, small enough that a few in flight do not. */
-const BATCH_BYTES = 4 << 20;
+/**
+ * Bytes of NDJSON lines in one batch: big enough that a batch costs little, small enough that a few in flight do not.
+ * Measured (index of 200,000 studies): 4 MiB batches 8.8 s and 280 MB peak RSS, 256 KiB 6.8 s and 179 MB.
+ */
+const BATCH_BYTES = 256 << 10;
 
 /**
  * Reads the NDJSON files, in the order Patient, Endpoint, ImagingStudy, and hands over their records in batches.
