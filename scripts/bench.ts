@@ -484,9 +484,13 @@ async function main(): Promise<number> {
   const now = new Date();
   const date = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}-${String(now.getDate()).padStart(2, "0")}`;
   mkdirSync(RESULTS, { recursive: true });
-  const resultsFile = join(RESULTS, `${date}.json`);
+  // One file a day; a later run that day (--only some sections) replaces those sections and keeps the others, each
+  // section with the time and commit it was measured at. Quick runs go to a file of their own.
+  const resultsFile = join(RESULTS, `${date}${values.quick ? "-quick" : ""}.json`);
   const commit = gitDescribe();
-  writeFileSync(resultsFile, `${JSON.stringify({ date: now.toISOString(), commit, quick: values.quick, sections: results, failed, benchSeconds: totalSeconds }, null, 2)}\n`);
+  const earlier = existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, "utf8")) as { sections?: Record<string, unknown> }) : {};
+  const sections = { ...earlier.sections, ...Object.fromEntries(done.map((name) => [name, { measured: now.toISOString(), commit, ...results[name] }])) };
+  writeFileSync(resultsFile, `${JSON.stringify({ date: now.toISOString(), commit, quick: values.quick, sections, failed, benchSeconds: totalSeconds }, null, 2)}\n`);
   log(`bench: results written to ${relative(REPO, resultsFile)}`);
   if (values.quick) log("bench: --quick: BENCHMARKS.md left as it is (quick sizes are for checking the bench, not for numbers)");
   else {
