@@ -86,7 +86,7 @@ export const shardsSection: BenchSection = async (context: BenchContext): Promis
   const archive = await ensureArchive({ files, log });
   const options = ["--timezone", "UTC"];
   const approaches: Array<{ key: string; label: string; run: (i: number) => Promise<Measured> }> = [
-    { key: "single", label: "convert, one process (2 reader threads)", run: (i) => measure(cli, ["convert", archive.data, "--out", join(tmp, `single-${i}`), ...options], tmp) },
+    { key: "single", label: "convert, one process (2 readers: it and a reader process)", run: (i) => measure(cli, ["convert", archive.data, "--out", join(tmp, `single-${i}`), ...options], tmp) },
     {
       key: "shards-1",
       label: "1 shard + merge",
@@ -97,7 +97,7 @@ export const shardsSection: BenchSection = async (context: BenchContext): Promis
     },
     {
       key: "shards-2",
-      label: "2 shards at once (1 reader thread each) + merge",
+      label: "2 shards at once (--workers 1: one process each) + merge",
       run: async (i) => {
         const dir = join(tmp, `two-${i}`);
         const shard = (index: number) => measure(cli, ["convert", archive.data, "--shard", `${index}/2`, "--workers", "1", "--out", join(dir, `part-${index}`), ...options], tmp);
