@@ -1,6 +1,5 @@
 import { type ChildProcess, fork } from "node:child_process";
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { compiledEntry } from "../entryFile.js";
 import type { FilePath } from "../reasons.js";
 import { DicomFileReader } from "./readFile.js";
 import type { ReadRequest } from "./readerProcess.js";
@@ -104,7 +103,7 @@ class ReaderProcess {
   constructor(private readonly readHere: (batch: readonly FilePath[]) => WireRead[]) {
     // No inherited flags (a debugger's port, a TypeScript loader): the reader is plain compiled JavaScript.
     // stdio ignored: a reader has nothing to say, and a crash is handled here rather than printed.
-    this.child = fork(readerFile(), [], { execArgv: [], env: readerEnvironment(), stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "json" });
+    this.child = fork(compiledEntry(import.meta.url, "dicom/readerProcess.js", "the reader process"), [], { execArgv: [], env: readerEnvironment(), stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "json" });
     this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()).once("error", () => resolve()));
     this.child.on("message", (message: { ready: true } | { id: number; batch: PackedBatch }) => {
       if ("ready" in message) {
@@ -170,11 +169,3 @@ function readerEnvironment(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** The compiled reader, beside this module (dist/, dist/bin/); from TypeScript sources (tests), the build's copy. */
-function readerFile(): string {
-  const beside = fileURLToPath(new URL("./readerProcess.js", import.meta.url));
-  if (existsSync(beside)) return beside;
-  const built = fileURLToPath(new URL("../../dist/dicom/readerProcess.js", import.meta.url));
-  if (existsSync(built)) return built;
-  throw new Error("the reader process's compiled code is missing: run npm run build");
-}

@@ -1,9 +1,8 @@
 // A large folder's NDJSON is read and parsed on a thread of its own (indexWorker.ts) while the building thread
 // writes SQLite. The build stays synchronous: this thread sleeps on a shared counter until the next batch is
 // posted and takes it off the port directly, and the reading thread stays at most a few batches ahead.
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from "node:worker_threads";
+import { compiledEntry } from "../entryFile.js";
 import type { IndexedType, RecordBatch, SkippedLine } from "./indexRecords.js";
 
 /** Indices into the shared counters. */
@@ -28,7 +27,7 @@ const SILENCE_MS = 60_000;
 export function* readOnThread(files: Partial<Record<IndexedType, string>>, zone: string): Generator<RecordBatch, readonly SkippedLine[]> {
   const counters = new Int32Array(new SharedArrayBuffer(8));
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(workerFile(), { workerData: { files, zone, port: port2, counters } satisfies WorkerInput, transferList: [port2] });
+  const worker = new Worker(compiledEntry(import.meta.url, "state/indexWorker.js", "the index reader thread"), { workerData: { files, zone, port: port2, counters } satisfies WorkerInput, transferList: [port2] });
   // It ends on its own after its last message; nothing here waits for that.
   worker.unref();
   try {
@@ -50,13 +49,4 @@ export function* readOnThread(files: Partial<Record<IndexedType, string>>, zone:
     port1.close();
     void worker.terminate();
   }
-}
-
-/** The compiled worker, beside this module (dist/, dist/bin/); from TypeScript sources (tests), the build's copy. */
-function workerFile(): string {
-  const beside = fileURLToPath(new URL("./indexWorker.js", import.meta.url));
-  if (existsSync(beside)) return beside;
-  const built = fileURLToPath(new URL("../../dist/state/indexWorker.js", import.meta.url));
-  if (existsSync(built)) return built;
-  throw new Error("the index reader thread's compiled code is missing: run npm run build");
 }
