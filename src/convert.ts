@@ -7,14 +7,14 @@ import type { WireRead } from "./dicom/wire.js";
 import type { ZoneRule } from "./fhir/datatypes.js";
 import { isTimeZone, systemTimeZone } from "./fhir/timezone.js";
 import type { ImagingStudy, Patient } from "./fhir/types.js";
-import { type Summary, emptySummary, writeOutputs } from "./outputs.js";
+import { type Summary, type WriteSettings, emptySummary, writeOutputs } from "./outputs.js";
 import { type FileFailure, type Reason, compareFailures } from "./reasons.js";
 import { checkShardInputs, commitPart } from "./shard/commit.js";
 import { PART_DATABASE, PART_FILES } from "./shard/part.js";
 import { type ShardSpec, outForShard } from "./shard/spec.js";
 import { type DicomWebSettings, planDicomWeb, readDicomWeb } from "./source/dicomweb.js";
 import { type FileSourceOptions, readFiles } from "./source/files.js";
-import type { FileChanges } from "./source/incremental.js";
+import type { FileChanges, IncrementalSink } from "./source/incremental.js";
 import { type RecordSet, RecordStore, SPILL_AT } from "./source/records.js";
 import { type InstanceSink, type SourceReport, SourceTally } from "./source/sink.js";
 import { SEARCH_INDEX_FILE } from "./state/searchIndex.js";
@@ -228,7 +228,9 @@ async function convertIncrementally(
     if (options.signal?.aborted) return run.interrupted(out, zoneRule);
     const elapsed = () => Math.round((performance.now() - run.started) / 10) / 100;
 
-    if (previous && scan.sameResults && previous.outputsMatch(out.dir, BOUND_OUTPUTS)) {
+    // The committed outputs are the ones the state was committed with: what they hold of a study can be kept.
+    const committedOutputs = previous !== undefined && previous.outputsMatch(out.dir, BOUND_OUTPUTS);
+    if (previous && scan.sameResults && committedOutputs) {
       const changes = writeNoChanges(out);
       const report = incrementalReport(previous.meta.report, scan.files, changes, run.bytesReadNow, elapsed());
       writeReport(out, report);
@@ -240,8 +242,10 @@ async function convertIncrementally(
     }
     if (previous && scan.sameResults) why = "the outputs in the folder are not the ones the state was committed with: written again from the state";
 
-    scan.deliverStored();
-    const result = await run.writeOutputs(out, zoneRule);
+    // Only the studies the changes touch are assembled, mapped and validated again; the others are kept.
+    const kept = committedOutputs ? scan.deliverTouched(join(out.dir, "ImagingStudy.ndjson")) : (scan.deliverStored(), undefined);
+    const result = await run.writeOutputs(out, zoneRule, { kept, onStudy: scan.storeStudy });
+    scan.finishStudies();
     const changes = writeChanges(out);
     checkDeletionLimit(changes, options.maxDelete ?? DEFAULT_MAX_DELETE_PERCENT);
     const report = incrementalReport(result.report, scan.files, changes, run.bytesReadNow, elapsed());
@@ -325,7 +329,7 @@ export type RunOptions = Pick<ConvertOptions, "endpoint" | "format" | "extraVali
  * The state of one run between reading and writing: every source delivers into it, and it writes the outputs.
  * Merge makes one too, over the records and counts shards stored (adopt), so that both write through one path.
  */
-export class Run implements InstanceSink {
+export class Run implements IncrementalSink {
   private readonly counts = new RecordCounts();
   private readonly sources: SourceTally[] = [];
   private adopted: { readonly records: RecordSet; readonly sources: readonly SourceReport[] } | undefined;
@@ -363,6 +367,14 @@ export class Run implements InstanceSink {
     this.progress(false);
   }
 
+  kept(counts: StoredCounts): void {
+    this.counts.addStored(counts);
+  }
+
+  readAgain(bytesRead: number): void {
+    this.counts.readAgain(bytesRead);
+  }
+
   /** Bytes read by this run; files an incremental run takes from its state count in the medians only. */
   get bytesReadNow(): number {
     return this.counts.bytesReadNow;
@@ -394,11 +406,14 @@ export class Run implements InstanceSink {
     return { report: this.report({ ...emptySummary(zoneRule), instances: this.records.instanceCount }), interrupted: true, failures };
   }
 
-  /** Groups, maps, validates and writes everything but report.json into the staging folder; returns the report. */
-  async writeOutputs(out: OutputDirectory, zoneRule: ZoneRule): Promise<{ report: Report }> {
+  /**
+   * Groups, maps, validates and writes everything but report.json into the staging folder; returns the report.
+   * `incremental`: the studies an incremental run keeps, and where what it assembles goes.
+   */
+  async writeOutputs(out: OutputDirectory, zoneRule: ZoneRule, incremental?: Pick<WriteSettings, "kept" | "onStudy">): Promise<{ report: Report }> {
     const records = this.adopted?.records ?? (await this.recordSet());
     try {
-      const summary = await writeOutputs(records, out, { ...this.options, zoneRule }, (failure) => this.counts.unread(failure));
+      const summary = await writeOutputs(records, out, { ...this.options, ...incremental, zoneRule }, (failure) => this.counts.unread(failure));
       return { report: this.report(summary) };
     } finally {
       if (!this.adopted) records.close();

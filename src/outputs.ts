@@ -16,6 +16,7 @@ import { type PatientAttributes, type PatientVariant, choosePatient, patientIdOf
 import { type Conflict, StudyAssembler, type StudyGroup, compareStrings, duplicateFailure } from "./group/studies.js";
 import { type FileFailure, type FilePath, comparePaths, displayPath } from "./reasons.js";
 import type { RecordSet } from "./source/records.js";
+import type { InstanceRead } from "./state/recordFile.js";
 import { pathFromKey, pathKey } from "./state/records.js";
 import { stageSearchIndex } from "./state/searchIndex.js";
 import { MemorySpool, type Spool, spoolFile, spoolKey } from "./state/spool.js";
@@ -34,6 +35,53 @@ export interface WriteSettings {
   readonly signal?: AbortSignal;
   /** After each partition is assembled, mapped and validated. */
   readonly onPartition?: (done: number, total: number) => void;
+  /**
+   * Studies an incremental run takes as the last run left them (kept): none of their files changed, so neither
+   * did what they give. Only the other studies' records are assembled, mapped and validated.
+   */
+  readonly kept?: KeptStudies;
+  /** Each study assembled, with what it gave (an incremental run keeps it in its state for the next run). */
+  readonly onStudy?: (studyInstanceUID: string, outcome: StudyOutcome) => void;
+}
+
+/**
+ * What one study gives the outputs besides its ImagingStudy line: what an incremental run keeps of a study whose
+ * files did not change, so that a later run takes it instead of assembling, mapping and validating the study again.
+ */
+export interface StudyOutcome {
+  /** Failures of its files found while writing (duplicates it lost, each file of a study failing validation), as the failures spool keeps them. */
+  readonly failures: readonly FailureRow[];
+  /** Absent when none of its files was used (each one a duplicate of a file of another study). */
+  readonly study?: {
+    readonly patientKey: string;
+    /** Its patient attributes: its say on its Patient, weighing `instances`. */
+    readonly patient: PatientAttributes;
+    readonly instances: number;
+    readonly series: number;
+    /** Its ImagingStudy passed validation (whether it was written depends on its Patient too). */
+    readonly valid: boolean;
+    readonly notes: MappingNotes;
+    readonly conflicts: readonly Conflict[];
+  };
+}
+
+/** A failure as the failures spool keeps it: [path key, reason, message, the study whose validation it is about]. */
+export type FailureRow = readonly [string, FileFailure["reason"], string, string | null];
+
+/**
+ * Studies taken from an incremental run's state. A kept study shares no SOP Instance UID with a study that is
+ * assembled (those are assembled with it), so that what it gave last time is what it gives now.
+ */
+export interface KeptStudies {
+  /** Every kept study with its outcome, in any order. */
+  outcomes(): Iterable<readonly [string, StudyOutcome]>;
+  /** A kept study's ImagingStudy line in the previous output; undefined when it was not written there (its Patient was rejected). */
+  line(studyInstanceUID: string): string | undefined;
+  /**
+   * The instance records of these kept studies and of every study sharing a SOP Instance UID with them: enough to
+   * assemble them as a full run does. For the rare run in which a kept study's Patient is rejected or no longer is.
+   */
+  records(studyInstanceUIDs: readonly string[]): Iterable<InstanceRead>;
 }
 
 /** What writing produced, for the report. */
@@ -66,13 +114,18 @@ export class WriteInterrupted extends Error {
   override readonly name = "WriteInterrupted";
 }
 
-/** A study as the studies spool keeps it until the patients are known. */
+/** A study as the studies spool keeps it until the patients are known; a kept study's line is in the previous output. */
 interface StudyRow {
+  /** The partition it was assembled in; KEPT for a kept study. */
   readonly partition: number;
+  readonly uid: string;
   readonly patient: string;
   readonly instances: number;
   readonly series: number;
+  readonly valid: boolean;
 }
+
+const KEPT = -1;
 
 /** One study's say on its patient, as the patients spool keeps it: [study UID, partition, attributes, instances, valid]. */
 type PatientRow = [string, number, PatientAttributes, number, boolean];
@@ -100,13 +153,33 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
 
   const spools = await openSpools(records.onDisk ? out : undefined);
   try {
-    const failure = (f: FileFailure, study?: string) => {
-      spools.failures.add(spoolKey(pathBytes(f.path), f.reason, f.message), JSON.stringify([pathKey(f.path), f.reason, f.message, study ?? null]));
+    const failure = (row: FailureRow) => {
+      spools.failures.add(spoolKey(pathBytes(pathFromKey(row[0])), row[1], row[2]), JSON.stringify(row));
     };
-    for (const f of records.failures()) failure(f);
-    const writeTimeFailure = (f: FileFailure, study?: string) => {
-      fail(f);
-      failure(f, study);
+    for (const f of records.failures()) failure([pathKey(f.path), f.reason, f.message, null]);
+    const writeTimeFailure = (row: FailureRow) => {
+      fail({ path: pathFromKey(row[0]), reason: row[1], message: row[2] });
+      failure(row);
+    };
+    const mapStudy = (study: StudyGroup, notes: MappingNotes) =>
+      toImagingStudy(study, { subject: { reference: `Patient/${patientIdOf(patientKey(study))}` }, endpoint: endpointReference, zoneRule }, notes);
+
+    // One study's outcome into the spools (and the counts), whether it was just assembled or kept.
+    const take = (uid: string, partition: number, outcome: StudyOutcome, resource: ImagingStudy | undefined) => {
+      for (const f of outcome.failures) {
+        if (f[1] === "duplicate") summary.duplicates++;
+        writeTimeFailure(f);
+      }
+      const study = outcome.study;
+      if (!study) return;
+      addNotes(summary.notes, study.notes);
+      studyConflicts.push(...study.conflicts);
+      if (!study.valid) summary.rejected.ImagingStudy++;
+      const patient = patientIdOf(study.patientKey);
+      const row: StudyRow = { partition, uid, patient, instances: study.instances, series: study.series, valid: study.valid };
+      spools.studies.add(spoolKey(uid), `${JSON.stringify(row)}\n${resource && study.valid ? JSON.stringify(resource) : ""}`);
+      const patientRow: PatientRow = [uid, partition, study.patient, study.instances, study.valid];
+      spools.patients.add(spoolKey(patient, study.patientKey, uid), JSON.stringify(patientRow));
     };
 
     // Partition by partition: studies assembled, mapped and validated; what the patients decide waits in spools.
@@ -114,27 +187,47 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
     const studyConflicts: Conflict[] = [];
     for (let p = 0; p < partitions; p++) {
       if (settings.signal?.aborted) throw new WriteInterrupted("stopped between two partitions");
-      const { studies, conflicts, duplicates } = assemble(records, p, partitions, winners);
-      summary.duplicates += duplicates.length;
-      for (const d of duplicates) writeTimeFailure(d);
-      studyConflicts.push(...conflicts);
+      const { studies, conflicts, duplicates } = assemble(records.instances(p, partitions), winners);
+      const failures = new Map<string, FailureRow[]>();
+      const failuresOf = (uid: string) => failures.get(uid) ?? failures.set(uid, []).get(uid)!;
+      for (const d of duplicates) failuresOf(d.studyInstanceUID).push([pathKey(d.failure.path), d.failure.reason, d.failure.message, null]);
+      const conflictsOf = new Map<string, Conflict[]>();
+      for (const c of conflicts) {
+        const list = conflictsOf.get(c.studyInstanceUID!);
+        if (list) list.push(c);
+        else conflictsOf.set(c.studyInstanceUID!, [c]);
+      }
       for (const study of studies) {
-        const key = patientKey(study);
-        const patient = patientIdOf(key);
-        const resource = toImagingStudy(study, { subject: { reference: `Patient/${patient}` }, endpoint: endpointReference, zoneRule }, summary.notes);
+        const uid = study.studyInstanceUID;
+        const notes = emptyNotes();
+        const resource = mapStudy(study, notes);
         const problem = validate(resource);
-        if (problem) {
-          summary.rejected.ImagingStudy++;
-          for (const path of instancePaths(study)) writeTimeFailure(invalidResource(path, study.studyInstanceUID, problem), study.studyInstanceUID);
-        }
-        const row: StudyRow = { partition: p, patient, instances: study.instanceCount, series: study.series.length };
-        spools.studies.add(spoolKey(study.studyInstanceUID), `${JSON.stringify(row)}\n${problem ? "" : JSON.stringify(resource)}`);
+        if (problem) for (const path of instancePaths(study)) failuresOf(uid).push([pathKey(path), "invalid-resource", invalidResourceMessage(uid, problem), uid]);
         const variant = patientVariant(study);
-        const patientRow: PatientRow = [study.studyInstanceUID, p, variant.attributes, variant.count, !problem];
-        spools.patients.add(spoolKey(patient, key, study.studyInstanceUID), JSON.stringify(patientRow));
+        const outcome: StudyOutcome = {
+          failures: failures.get(uid) ?? [],
+          study: {
+            patientKey: patientKey(study),
+            patient: variant.attributes,
+            instances: study.instanceCount,
+            series: study.series.length,
+            valid: !problem,
+            notes,
+            conflicts: conflictsOf.get(uid) ?? [],
+          },
+        };
+        failures.delete(uid);
+        take(uid, p, outcome, resource);
+        settings.onStudy?.(uid, outcome);
+      }
+      // Studies none of whose files was used: only their duplicates.
+      for (const [uid, rows] of failures) {
+        take(uid, p, { failures: rows }, undefined);
+        settings.onStudy?.(uid, { failures: rows });
       }
       settings.onPartition?.(p + 1, partitions);
     }
+    for (const [uid, outcome] of settings.kept?.outcomes() ?? []) take(uid, KEPT, outcome, undefined);
 
     // Patients, across partitions, in id order. A patient is written when valid and one of its studies is; a
     // study whose Patient is invalid would reference nothing, so it is rejected with it.
@@ -160,24 +253,29 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
     }
     patientWriter.close();
 
-    // The files of valid studies whose patient was rejected: their partitions are assembled again to list them.
-    const again = new Set([...rejectedWithPatient.values()].filter((s) => s.valid).map((s) => s.partition));
-    for (const p of [...again].sort((a, b) => a - b)) {
-      for (const study of assemble(records, p, partitions, winners).studies) {
+    // The files of valid studies whose patient was rejected: their partitions are assembled again to list them
+    // (kept studies from their records in the state).
+    const listRejected = (studies: readonly StudyGroup[]) => {
+      for (const study of studies) {
         const rejected = rejectedWithPatient.get(study.studyInstanceUID);
         if (!rejected?.valid) continue;
         summary.rejected.ImagingStudy++;
-        for (const path of instancePaths(study)) writeTimeFailure(invalidResource(path, study.studyInstanceUID, patientProblem(rejected.problem)), study.studyInstanceUID);
+        const message = invalidResourceMessage(study.studyInstanceUID, patientProblem(rejected.problem));
+        for (const path of instancePaths(study)) writeTimeFailure([pathKey(path), "invalid-resource", message, study.studyInstanceUID]);
       }
-    }
+    };
+    const again = new Set([...rejectedWithPatient.values()].filter((s) => s.valid).map((s) => s.partition));
+    for (const p of [...again].filter((p) => p !== KEPT).sort((a, b) => a - b)) listRejected(assemble(records.instances(p, partitions), winners).studies);
+    const keptAgain = [...rejectedWithPatient].filter(([, s]) => s.valid && s.partition === KEPT).map(([uid]) => uid);
+    if (keptAgain.length > 0) listRejected(assemble(settings.kept!.records(keptAgain), new Map()).studies);
 
     const studiesPath = out.stage("ImagingStudy.ndjson");
     const studyWriter = new LineWriter(studiesPath);
     for (const value of spools.studies.sorted()) {
       const newline = value.indexOf("\n");
       const row = JSON.parse(value.slice(0, newline)) as StudyRow;
-      if (newline === value.length - 1 || rejectedPatients.has(row.patient)) continue;
-      studyWriter.write(value.slice(newline + 1));
+      if (!row.valid || rejectedPatients.has(row.patient)) continue;
+      studyWriter.write(row.partition === KEPT ? keptLine(settings.kept!, row.uid, mapStudy) : value.slice(newline + 1));
       studyWriter.write("\n");
       summary.written.ImagingStudy++;
       summary.instances += row.instances;
@@ -213,7 +311,7 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
 
     const errorWriter = new LineWriter(out.stage("errors.ndjson"));
     for (const value of spools.failures.sorted()) {
-      const [key, reason, message, study] = JSON.parse(value) as [string, FileFailure["reason"], string, string | null];
+      const [key, reason, message, study] = JSON.parse(value) as FailureRow;
       // A study that failed validation itself and whose Patient was rejected: a single run names the Patient.
       const rejected = study === null ? undefined : rejectedWithPatient.get(study);
       const text = rejected ? `ImagingStudy ${study} failed validation: ${patientProblem(rejected.problem)}` : message;
@@ -228,32 +326,46 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
 }
 
 /**
- * The studies of partition `p`. A file whose SOP Instance UID a file in another partition also holds is left
- * out here when that file's path sorts first (`winners`), and named a duplicate exactly as the assembler names one.
+ * The studies of a partition's records. A file whose SOP Instance UID a file in another partition also holds is
+ * left out here when that file's path sorts first (`winners`), and named a duplicate exactly as the assembler names
+ * one. Each duplicate comes with the study of the file that lost.
  */
-function assemble(records: RecordSet, p: number, partitions: number, winners: ReadonlyMap<string, FilePath>) {
+function assemble(records: Iterable<InstanceRead>, winners: ReadonlyMap<string, FilePath>) {
   const assembler = new StudyAssembler();
-  const duplicates: FileFailure[] = [];
-  for (const read of records.instances(p, partitions)) {
+  const duplicates: Array<{ readonly failure: FileFailure; readonly studyInstanceUID: string }> = [];
+  for (const read of records) {
     const winner = winners.get(read.instance.sopInstanceUID);
     if (winner !== undefined && comparePaths(winner, read.instance.path) !== 0) {
-      duplicates.push(duplicateFailure(read.instance.path, read.instance.sopInstanceUID, winner));
+      duplicates.push({ failure: duplicateFailure(read.instance.path, read.instance.sopInstanceUID, winner), studyInstanceUID: read.instance.studyInstanceUID });
       continue;
     }
     assembler.add(read.instance, read.studyJSON, read.seriesJSON);
   }
   const { studies, conflicts } = assembler.finish();
-  duplicates.push(...assembler.duplicateFailures());
+  duplicates.push(...assembler.duplicateLosers());
   return { studies, conflicts, duplicates };
 }
 
+/**
+ * A kept study's ImagingStudy line: the previous output's, or (when its Patient was rejected last time and no
+ * longer is) its resource made again from its records.
+ */
+function keptLine(kept: KeptStudies, uid: string, map: (study: StudyGroup, notes: MappingNotes) => ImagingStudy): string {
+  const line = kept.line(uid);
+  if (line !== undefined) return line;
+  const study = assemble(kept.records([uid]), new Map()).studies.find((s) => s.studyInstanceUID === uid);
+  if (!study) throw new Error("internal: a kept study has no files in the state");
+  // Its notes were counted with its outcome.
+  return JSON.stringify(map(study, emptyNotes()));
+}
+
+const addNotes = (sum: MappingNotes, notes: MappingNotes) => {
+  for (const key of Object.keys(sum) as Array<keyof MappingNotes>) sum[key] += notes[key];
+};
+
 const instancePaths = (study: StudyGroup): FilePath[] => study.series.flatMap((s) => s.instances.map((i) => i.path));
 
-const invalidResource = (path: FilePath, studyInstanceUID: string, problem: string): FileFailure => ({
-  path,
-  reason: "invalid-resource",
-  message: `ImagingStudy ${studyInstanceUID} failed validation: ${problem}`,
-});
+const invalidResourceMessage = (studyInstanceUID: string, problem: string) => `ImagingStudy ${studyInstanceUID} failed validation: ${problem}`;
 
 const patientProblem = (problem: string) => `its Patient was rejected: ${problem}`;
 

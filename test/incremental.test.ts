@@ -7,9 +7,11 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type ConvertOptions, type ConvertResult, convert } from "../src/convert.js";
+import type { ImagingStudy, Patient } from "../src/fhir/types.js";
 import { SEARCH_INDEX_FILE } from "../src/state/searchIndex.js";
 import { changeFiles, comparableReport, copyFixtures, everyFile, expectedChanges, mainOutputs, withUid } from "./helpers/incremental.js";
 import { CLI, REPO, outputFiles, readNdjson, tempDir } from "./helpers/run.js";
+import { writeDicom } from "../scripts/lib/dicomWriter.js";
 
 const KNEE = "HOSP-A/Mueller Juergen PAT-0001/MR knee";
 
@@ -177,6 +179,56 @@ describe("convert --incremental", () => {
     expect(narrower.incremental?.mode).toBe("incremental");
     expect(narrower.report.duplicates).toBe(1);
     await expectSameAsFresh(archive, out);
+  });
+
+  it("a kept study whose Patient a new study gets rejected is listed with it, and written again when the Patient is valid again", async () => {
+    // Studies none of whose files changed are kept, not assembled again; their Patient is decided anew each run.
+    // A site's check rejects women's records: a new study of the same PatientID, with more instances saying F,
+    // turns the Patient female and takes the kept study with it; removing it brings the kept study back, though
+    // the previous output holds no line of it.
+    const archive = tempDir();
+    const out = join(tempDir(), "fhir");
+    const extraValidation = (resource: ImagingStudy | Patient) => (resource.resourceType === "Patient" && resource.gender === "female" ? "held back by the site" : undefined);
+    const root = "1.2.826.0.1.3680043.10.1513.77";
+    const study = (k: number, instances: number, sex: string, patientId: string) => {
+      mkdirSync(join(archive, `study-${k}`), { recursive: true });
+      for (let i = 1; i <= instances; i++) {
+        const dataset = {
+          SOPClassUID: "1.2.840.10008.5.1.4.1.1.2",
+          SOPInstanceUID: `${root}.${k}.1.${i}`,
+          StudyInstanceUID: `${root}.${k}`,
+          SeriesInstanceUID: `${root}.${k}.1`,
+          StudyDate: `2024010${k}`,
+          Modality: "CT",
+          PatientName: "Keller^Eva",
+          PatientID: patientId,
+          PatientSex: sex,
+        };
+        writeFileSync(join(archive, `study-${k}`, `${i}.dcm`), writeDicom(dataset));
+      }
+    };
+    const run = () => convert({ inputs: [archive], out, timezone: "UTC", workers: 1, incremental: true, maxDelete: 100, extraValidation });
+    study(1, 2, "M", "PAT-K");
+    study(2, 1, "M", "PAT-OTHER");
+    await waitOutRacyWindow();
+    expect((await run()).report.resources.written).toMatchObject({ ImagingStudy: 2, Patient: 2 });
+
+    study(3, 3, "F", "PAT-K");
+    await waitOutRacyWindow();
+    const rejected = await run();
+    expect(rejected.incremental?.mode).toBe("incremental");
+    expect(rejected.report.resources.written).toMatchObject({ ImagingStudy: 1, Patient: 1 });
+    const errors = readNdjson<{ path: string; reason: string; message: string }>(join(out, "errors.ndjson"));
+    expect(errors.filter((e) => e.path.includes("study-1"))).toHaveLength(2);
+    for (const e of errors) expect(e.message).toMatch(/its Patient was rejected: held back by the site/);
+    await expectSameAsFresh(archive, out, { extraValidation });
+
+    rmSync(join(archive, "study-3"), { recursive: true });
+    const back = await run();
+    expect(back.incremental?.mode).toBe("incremental");
+    expect(back.report.resources.written).toMatchObject({ ImagingStudy: 2, Patient: 2 });
+    expect(readFileSync(join(out, "ImagingStudy.ndjson"), "utf8")).toContain(`urn:oid:${root}.1"`);
+    await expectSameAsFresh(archive, out, { extraValidation });
   });
 
   it("a non-incremental run in the folder removes the state and changes/, which would no longer describe it", async () => {

@@ -77,7 +77,7 @@ export class StudyAssembler {
   private readonly studies = new Map<string, StudyEntry>();
   private readonly bySopInstanceUID = new Map<string, InstanceEntry>();
   /** Losers are named at the end: which file wins is only known once every file is in. */
-  private readonly duplicatePaths: Array<{ readonly path: FilePath; readonly sopInstanceUID: string }> = [];
+  private readonly duplicatePaths: Array<{ readonly path: FilePath; readonly sopInstanceUID: string; readonly studyInstanceUID: string }> = [];
 
   /**
    * Adds one instance, with its study and series attributes as JSON (see WireRead). When its SOP Instance UID
@@ -87,7 +87,11 @@ export class StudyAssembler {
     const existing = this.bySopInstanceUID.get(record.sopInstanceUID);
     if (existing) {
       const keepExisting = comparePaths(existing.record.path, record.path) <= 0;
-      this.duplicatePaths.push({ path: keepExisting ? record.path : existing.record.path, sopInstanceUID: record.sopInstanceUID });
+      this.duplicatePaths.push(
+        keepExisting
+          ? { path: record.path, sopInstanceUID: record.sopInstanceUID, studyInstanceUID: record.studyInstanceUID }
+          : { path: existing.record.path, sopInstanceUID: record.sopInstanceUID, studyInstanceUID: existing.study.uid },
+      );
       if (keepExisting) return;
       this.remove(existing);
     }
@@ -116,7 +120,15 @@ export class StudyAssembler {
 
   /** The files that lost to another with the same SOP Instance UID, each naming the file finally used. */
   duplicateFailures(): FileFailure[] {
-    return this.duplicatePaths.map(({ path, sopInstanceUID }) => duplicateFailure(path, sopInstanceUID, this.bySopInstanceUID.get(sopInstanceUID)!.record.path));
+    return this.duplicateLosers().map((d) => d.failure);
+  }
+
+  /** duplicateFailures, each with the Study Instance UID of the file that lost (the study it is counted with). */
+  duplicateLosers(): Array<{ readonly failure: FileFailure; readonly studyInstanceUID: string }> {
+    return this.duplicatePaths.map(({ path, sopInstanceUID, studyInstanceUID }) => ({
+      failure: duplicateFailure(path, sopInstanceUID, this.bySopInstanceUID.get(sopInstanceUID)!.record.path),
+      studyInstanceUID,
+    }));
   }
 
   get instanceCount(): number {

@@ -2,13 +2,23 @@
 // identity (size, mtime, ctime, inode, device) changed, and takes every other file's record from the state the
 // last run committed. All of them go into the same InstanceSink as a full run's, so one path turns records into
 // resources and the output is the one a full run would write.
+//
+// A study none of whose files changed gives what it gave last time: such studies are kept (their outcome and the
+// counts of their records come from the state, their ImagingStudy line from the previous output), and only the
+// studies the changed files touch are delivered record by record, with every study sharing a SOP Instance UID
+// with them (which file of a SOP Instance UID is used depends on all of them).
 import { statSync } from "node:fs";
 import { type CrawlEntry, type ResolvedInput, crawlInPieces } from "../crawl/walk.js";
 import type { HeaderReader } from "../dicom/readerPool.js";
 import type { WireRead } from "../dicom/wire.js";
+import type { KeptStudies, StudyOutcome } from "../outputs.js";
 import type { FileFailure, FilePath } from "../reasons.js";
-import { type EntryResult, encodeResult, pathKey } from "../state/records.js";
+import { sopHash } from "../shard/hash.js";
+import type { InstanceRead } from "../state/recordFile.js";
+import { type EncodedResult, type EntryResult, StateError, encodeResult, pathKey } from "../state/records.js";
 import { type CommittedState, type FileIdentity, type StagedState, StoredEntries } from "../state/runState.js";
+import { LinesById } from "../write/ndjson.js";
+import type { StoredCounts } from "../write/report.js";
 import { type FileSourceOptions, readEntries } from "./files.js";
 import type { InstanceSink } from "./sink.js";
 
@@ -29,6 +39,14 @@ export interface FileChanges {
   removed: number;
 }
 
+/** The sink of the incremental source: records of kept studies come as their counts, not one by one. */
+export interface IncrementalSink extends InstanceSink {
+  /** The instance records of a kept study, as the state counted them. */
+  kept(counts: StoredCounts): void;
+  /** A file read again that gave what the state holds: its bytes count as read now; its record comes later, if at all. */
+  readAgain(bytesRead: number): void;
+}
+
 export interface IncrementalScan {
   readonly files: FileChanges;
   /**
@@ -38,6 +56,16 @@ export interface IncrementalScan {
   readonly sameResults: boolean;
   /** Delivers into the sink the stored results of the entries not read again; call once, after the scan. */
   readonly deliverStored: () => void;
+  /**
+   * Instead of deliverStored, when the previous output is the committed one: delivers the stored records of the
+   * studies the changes touch (and the stored failures), and returns the other studies, kept, for the write path.
+   * `previousStudies`: the committed ImagingStudy.ndjson, where the kept studies' lines are.
+   */
+  readonly deliverTouched: (previousStudies: string) => KeptStudies;
+  /** The write path's onStudy: what a delivered study gave, stored for the next run. */
+  readonly storeStudy: (studyInstanceUID: string, outcome: StudyOutcome) => void;
+  /** After the write: forgets the studies the changes touched that no file holds any more. */
+  readonly finishStudies: () => void;
 }
 
 export interface IncrementalSourceOptions extends FileSourceOptions {
@@ -54,18 +82,23 @@ interface Pending {
   readonly identity: FileIdentity | null;
   times: number;
   result?: EntryResult;
+  encoded?: EncodedResult;
+  /** Whether `result` is the stored one. */
+  sameResult?: boolean;
+  /** Reads that gave the stored result, held back: their record is the stored one, delivered only with its study. */
+  withheld: number;
 }
 
 /**
  * Scans the inputs against `previous` (undefined: every entry is new) and reads what changed through `reader`.
  * Every entry goes to `sink` as `seen`; new and changed ones as `read`/`unread` during the scan, unchanged ones
- * when `deliverStored` is called. New results go to the staged state once the scan is over.
+ * when `deliverStored` or `deliverTouched` is called. New results go to the staged state once the scan is over.
  */
 export async function readIncremental(
   inputs: readonly ResolvedInput[],
   previous: CommittedState | undefined,
   reader: HeaderReader,
-  sink: InstanceSink,
+  sink: IncrementalSink,
   options: IncrementalSourceOptions,
 ): Promise<IncrementalScan> {
   const racyFrom = Date.now() - RACY_WINDOW_MS;
@@ -74,6 +107,11 @@ export async function readIncremental(
   /** Per stored id: how often this run found the entry unchanged (its stored result is delivered that often). */
   const kept = new Uint32Array(stored.seen.length);
   const pending = new Map<string, Pending>();
+  const counts = new StudyCounts();
+  /** Studies whose records are delivered one by one: the studies of new records; more are added after the scan. */
+  const touchedUids = new Set<string>();
+  /** SOP Instance UID hashes of the records delivered during the scan. */
+  const newSops = new Set<number>();
 
   const keep = (id: number) => {
     kept[id]! += 1;
@@ -106,7 +144,7 @@ export async function readIncremental(
           }
           if (id === undefined) files.added++;
           else files.modified++;
-          pending.set(key, { path: entry.path, id, identity: null, times: 1 });
+          pending.set(key, { path: entry.path, id, identity: null, times: 1, withheld: 0 });
           yield entry;
           continue;
         }
@@ -116,7 +154,7 @@ export async function readIncremental(
           continue;
         }
         count(id, identity);
-        pending.set(key, { path: entry.path, id, identity, times: 1 });
+        pending.set(key, { path: entry.path, id, identity, times: 1, withheld: 0 });
         yield entry;
       }
     }
@@ -129,10 +167,19 @@ export async function readIncremental(
     else files.modified++;
   };
 
-  // Refusals and reads pass through here on their way to the sink, to be compared and stored.
-  const record = (path: FilePath, result: EntryResult) => {
+  // Refusals and reads pass through here on their way to the sink, to be compared and stored. A read that gives
+  // the stored instance record is held back: its study may well be kept.
+  const record = (path: FilePath, result: EntryResult): { readonly p?: Pending; readonly same: boolean } => {
     const p = pending.get(pathKey(path));
-    if (p && p.result === undefined) p.result = result;
+    if (!p) return { same: false };
+    const encoded = encodeResult(result);
+    const same = p.id !== undefined && previous!.sameResult(p.id, encoded);
+    if (p.result === undefined) {
+      p.result = result;
+      p.encoded = encoded;
+      p.sameResult = same;
+    }
+    return { p, same };
   };
   const recording: InstanceSink = {
     seen: () => sink.seen(),
@@ -141,21 +188,36 @@ export async function readIncremental(
       sink.unread(failure);
     },
     read: (read: WireRead) => {
-      record("failure" in read ? read.failure.path : read.instance.path, { read });
+      const { p, same } = record("failure" in read ? read.failure.path : read.instance.path, { read });
+      if ("instance" in read) {
+        if (p && same) {
+          p.withheld++;
+          sink.readAgain(read.bytesRead);
+          return;
+        }
+        touchedUids.add(read.instance.studyInstanceUID);
+        newSops.add(sopHash(read.instance.sopInstanceUID));
+        counts.add(read);
+      }
       sink.read(read);
     },
   };
   await readEntries(toRead(), reader, recording, options);
 
+  /** Stored ids whose study must be delivered record by record: entries changed, gone, or found more or fewer times. */
+  const changedIds: number[] = [];
   let sameResults = previous !== undefined;
   for (const p of pending.values()) {
     if (!p.result) continue; // the run was stopped before this entry was read
-    const encoded = encodeResult(p.result);
-    const same = p.id !== undefined && stored.seen[p.id] === p.times && previous!.sameResult(p.id, encoded);
-    if (!same) sameResults = false;
+    const same = p.id !== undefined && stored.seen[p.id] === p.times && p.sameResult!;
+    if (!same) {
+      sameResults = false;
+      if (p.id !== undefined) changedIds.push(p.id);
+    }
     // A file read again for nothing (still too recent to trust) leaves its entry as it was.
     const sameEntry = same && p.identity !== null && stored.sameIdentity(p.id!, p.identity, false) && stored.isRacy(p.id!) === p.identity.racy;
-    if (!sameEntry) options.staged().put(p.path, p.id, p.identity, p.times, encoded);
+    const instance = "read" in p.result && "instance" in p.result.read ? p.result.read.instance : undefined;
+    if (!sameEntry) options.staged().put(p.path, p.id, p.identity, p.times, p.encoded!, instance);
   }
   let found = 0;
   for (const p of pending.values()) if (p.id !== undefined) found++;
@@ -165,6 +227,7 @@ export async function readIncremental(
     // A path the inputs list more or fewer times than before makes more or fewer duplicates.
     if (kept[id] !== stored.seen[id]) {
       sameResults = false;
+      changedIds.push(id);
       options.staged().setSeen(stored.keys[id]!, kept[id]!);
     }
   }
@@ -172,22 +235,133 @@ export async function readIncremental(
   if (files.removed > 0) {
     sameResults = false;
     for (const [key, id] of stored.ids) {
-      if (kept[id] === 0 && !pending.has(key)) options.staged().remove(key, id);
+      if (kept[id] === 0 && !pending.has(key)) {
+        changedIds.push(id);
+        options.staged().remove(key, id);
+      }
     }
   }
+
+  /** Per stored id: how often its stored result is delivered (found unchanged, or read again to the same result). */
+  const times = () => {
+    const all = kept.slice();
+    for (const p of pending.values()) if (p.id !== undefined) all[p.id]! += p.withheld;
+    return all;
+  };
+  const deliver = (result: EntryResult, n: number) => {
+    for (let i = 0; i < n; i++) {
+      if ("unread" in result) sink.unread(result.unread);
+      else {
+        if ("instance" in result.read) counts.add(result.read);
+        sink.read(result.read, true);
+      }
+    }
+  };
+  /** Studies of the state whose outcome this run stores anew (or forgets): all of them, or the touched ones. */
+  let replaced: ReadonlyMap<string, number> = new Map();
+  const storedStudies = new Set<string>();
 
   return {
     files,
     sameResults,
     deliverStored: () => {
-      previous?.forEach(stored, kept, (result, n) => {
-        for (let i = 0; i < n; i++) {
-          if ("unread" in result) sink.unread(result.unread);
-          else sink.read(result.read, true);
-        }
-      });
+      if (!previous) return;
+      previous.forEach(stored, times(), deliver);
+      replaced = new Map(previous.studies().map(([id, uid]) => [uid, id]));
+    },
+    deliverTouched: (previousStudies) => {
+      const studies = previous!.studies();
+      const idOf = new Map(studies.map(([id, uid]) => [uid, id]));
+      const touched = new Set<number>();
+      for (const id of changedIds) {
+        const owner = previous!.ownerOf(id);
+        if (owner !== null) touched.add(owner);
+      }
+      for (const uid of touchedUids) {
+        const id = idOf.get(uid);
+        if (id !== undefined) touched.add(id);
+      }
+      // A study without an outcome (none should be) is assembled again rather than trusted.
+      for (const [id, , countsJson, outcome] of studies) if (countsJson === null || outcome === null) touched.add(id);
+      for (const sop of newSops) for (const id of previous!.studiesWithSop(sop)) touched.add(id);
+      closeOverSops(previous!, touched);
+
+      const deliverable = times();
+      previous!.forEachOf(touched, stored, deliverable, deliver);
+      previous!.forEachFailure(stored, deliverable, deliver);
+      replaced = new Map(studies.filter(([id]) => touched.has(id)).map(([id, uid]) => [uid, id]));
+
+      const outcomes: Array<readonly [string, StudyOutcome]> = [];
+      for (const [id, uid, countsJson, outcome] of studies) {
+        if (touched.has(id)) continue;
+        sink.kept(JSON.parse(countsJson!) as StoredCounts);
+        outcomes.push([uid, JSON.parse(outcome!) as StudyOutcome]);
+      }
+      let lines: LinesById | undefined;
+      return {
+        outcomes: () => outcomes,
+        line: (uid) => (lines ??= new LinesById(previousStudies)).get(uid),
+        records: (uids) => {
+          const wanted = new Set<number>();
+          for (const uid of uids) {
+            const id = idOf.get(uid);
+            if (id === undefined) throw new StateError("a kept study is not in the state");
+            wanted.add(id);
+          }
+          closeOverSops(previous!, wanted);
+          const reads: InstanceRead[] = [];
+          previous!.forEachOf(wanted, stored, deliverable, (result, n) => {
+            if (!("read" in result) || !("instance" in result.read)) return;
+            for (let i = 0; i < n; i++) reads.push(result.read);
+          });
+          return reads;
+        },
+      };
+    },
+    storeStudy: (uid, outcome) => {
+      storedStudies.add(uid);
+      options.staged().putStudy(uid, JSON.stringify(counts.of(uid)), JSON.stringify(outcome));
+    },
+    finishStudies: () => {
+      for (const uid of replaced.keys()) if (!storedStudies.has(uid)) options.staged().dropStudyIfUnused(uid);
     },
   };
+}
+
+/** Adds to `studies` every study sharing a SOP Instance UID (hash) with one of them, and so on. */
+function closeOverSops(state: CommittedState, studies: Set<number>): void {
+  const frontier = [...studies];
+  while (frontier.length > 0) {
+    for (const other of state.studiesSharingSops(frontier.pop()!)) {
+      if (studies.has(other)) continue;
+      studies.add(other);
+      frontier.push(other);
+    }
+  }
+}
+
+/**
+ * What the instance records of each delivered study count in the report (RecordCounts for them alone): kept with
+ * the study, so that a run that keeps it counts them without reading them.
+ */
+class StudyCounts {
+  private readonly studies = new Map<string, { instances: number; readonly bytes: Map<number, number>; readonly warnings: Map<string, number> }>();
+
+  add(read: InstanceRead): void {
+    const uid = read.instance.studyInstanceUID;
+    let study = this.studies.get(uid);
+    if (!study) this.studies.set(uid, (study = { instances: 0, bytes: new Map(), warnings: new Map() }));
+    study.instances++;
+    study.bytes.set(read.bytesRead, (study.bytes.get(read.bytesRead) ?? 0) + 1);
+    for (const w of read.instance.warnings) study.warnings.set(w, (study.warnings.get(w) ?? 0) + 1);
+  }
+
+  of(uid: string): StoredCounts {
+    const study = this.studies.get(uid);
+    const bytes = study ? [...study.bytes].sort(([a], [b]) => a - b) : [];
+    const warnings = study ? Object.fromEntries([...study.warnings].sort(([a], [b]) => (a < b ? -1 : 1))) : {};
+    return { seen: 0, bytesRead: 0, bytesPerFile: bytes, bytesPerInstanceFile: bytes, reasons: {}, warnings };
+  }
 }
 
 /** A file's identity now; null when it cannot be stat'ed (it is read, and the reader says why). */

@@ -1,5 +1,7 @@
 import type { WireRead } from "../dicom/wire.js";
 import type { FileFailure } from "../reasons.js";
+import type { StoredCounts } from "../write/report.js";
+import type { IncrementalSink } from "./incremental.js";
 
 /**
  * Where every source (files, DICOMweb, incremental state, shard parts) delivers what it finds: the same
@@ -40,14 +42,14 @@ export interface StudyCounts {
 }
 
 /** Passes everything on to `sink`, counting it for the source's entry in the report. */
-export class SourceTally implements InstanceSink {
+export class SourceTally implements IncrementalSink {
   private seenCount = 0;
   private instances = 0;
   private readonly reasons = new Map<string, number>();
   studies: StudyCounts | undefined;
 
   constructor(
-    private readonly sink: InstanceSink,
+    private readonly sink: IncrementalSink,
     private readonly kind: SourceReport["kind"],
     private readonly root?: string,
   ) {}
@@ -66,6 +68,16 @@ export class SourceTally implements InstanceSink {
     if ("failure" in result) this.count(result.failure.reason);
     else this.instances++;
     this.sink.read(result, stored);
+  }
+
+  /** The instance records of a study an incremental run keeps, as its state counted them. */
+  kept(counts: StoredCounts): void {
+    for (const [, n] of counts.bytesPerInstanceFile) this.instances += n;
+    this.sink.kept(counts);
+  }
+
+  readAgain(bytesRead: number): void {
+    this.sink.readAgain(bytesRead);
   }
 
   private count(reason: string): void {

@@ -15,11 +15,13 @@ import type { FilePath } from "../reasons.js";
 import { openDatabase } from "./db.js";
 import type { Report } from "../write/report.js";
 import type { Fingerprint } from "./fingerprint.js";
+import { sopHash } from "../shard/hash.js";
 import { STATE_DATABASE, STATE_DIGEST } from "./layout.js";
 import { type EncodedResult, type EntryResult, StateError, decodeResult, pathFromKey, pathKey } from "./records.js";
 
 const FORMAT = "dcm2fhir-state";
-const SCHEMA_VERSION = 1;
+/** 2: results know their study and SOP Instance UID hash; studies keep their outcome. */
+const SCHEMA_VERSION = 2;
 /** PRAGMA application_id: "dcm2". Another program's SQLite file has another (most have 0). */
 const APPLICATION_ID = 0x64636d32;
 
@@ -28,15 +30,24 @@ const APPLICATION_ID = 0x64636d32;
 // twice), and the file's identity: null when unknown (the entry could not be stat'ed, or the crawl refused it),
 // `racy` when the file changed so shortly before it was looked at that a change in the same clock tick could go
 // unseen; either way it is read again. What reading gave is in `result`, by id; study and series attributes, the
-// same for every file of a series, are kept once in `variant`.
+// same for every file of a series, are kept once in `variant`. An instance's result also names its study (`owner`,
+// a row of `study`) and a hash of its SOP Instance UID (`sop`, shard/hash.ts): a run finds the studies a changed
+// file touches, and the studies sharing a SOP Instance UID with them, without reading every result. A study keeps
+// the counts of its records and what writing it gave (outputs.ts StudyOutcome): a study none of whose files
+// changed is taken as it is.
 const SCHEMA = `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
   CREATE TABLE entry (
     path TEXT PRIMARY KEY, id INTEGER NOT NULL, seen INTEGER NOT NULL,
     size INTEGER, mtime REAL, ctime REAL, ino INTEGER, dev INTEGER, racy INTEGER NOT NULL
   ) WITHOUT ROWID;
-  CREATE TABLE result (id INTEGER PRIMARY KEY, bytes INTEGER NOT NULL, record TEXT NOT NULL, study INTEGER, series INTEGER);
+  CREATE TABLE result (
+    id INTEGER PRIMARY KEY, bytes INTEGER NOT NULL, record TEXT NOT NULL, study INTEGER, series INTEGER, owner INTEGER, sop INTEGER
+  );
+  CREATE INDEX result_owner ON result (owner);
+  CREATE INDEX result_sop ON result (sop);
   CREATE TABLE variant (id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE);
+  CREATE TABLE study (id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, counts TEXT, outcome TEXT);
 `;
 
 /**
@@ -123,6 +134,12 @@ export type OpenedState = { readonly state: CommittedState } | { readonly absent
 export class CommittedState {
   private readonly resultRow: Database.Statement<[number], unknown[]>;
   private readonly variantRow: Database.Statement<[number], string>;
+  private readonly ownerRow: Database.Statement<[number], number | null>;
+  private readonly resultsOfStudy: Database.Statement<[number], ResultRow>;
+  private readonly failureRows: Database.Statement<[], ResultRow>;
+  private readonly sharingSops: Database.Statement<[number, number], number>;
+  private readonly withSop: Database.Statement<[number], number>;
+  private readonly variants = new Map<number, string>();
 
   private constructor(
     private readonly db: Database.Database,
@@ -131,6 +148,13 @@ export class CommittedState {
   ) {
     this.resultRow = db.prepare<[number], unknown[]>("SELECT bytes, record, study, series FROM result WHERE id = ?").raw();
     this.variantRow = db.prepare<[number], string>("SELECT json FROM variant WHERE id = ?").pluck();
+    this.ownerRow = db.prepare<[number], number | null>("SELECT owner FROM result WHERE id = ?").pluck();
+    this.resultsOfStudy = db.prepare<[number], ResultRow>("SELECT id, bytes, record, study, series FROM result WHERE owner = ?").raw();
+    this.failureRows = db.prepare<[], ResultRow>("SELECT id, bytes, record, study, series FROM result WHERE owner IS NULL").raw();
+    this.sharingSops = db
+      .prepare<[number, number], number>("SELECT DISTINCT other.owner FROM result AS mine JOIN result AS other ON other.sop = mine.sop WHERE mine.owner = ? AND other.owner <> ?")
+      .pluck();
+    this.withSop = db.prepare<[number], number>("SELECT DISTINCT owner FROM result WHERE sop = ?").pluck();
   }
 
   /** The state in `dir`, if there is one and it is whole and ours; otherwise why not. */
@@ -191,23 +215,61 @@ export class CommittedState {
 
   private variant(id: number | null): string | null {
     if (id === null) return null;
-    const json = this.variantRow.get(id);
-    if (json === undefined) throw new StateError("a result refers to attributes the state does not hold");
+    let json = this.variants.get(id);
+    if (json === undefined) {
+      json = this.variantRow.get(id);
+      if (json === undefined) throw new StateError("a result refers to attributes the state does not hold");
+      this.variants.set(id, json);
+    }
     return json;
   }
 
   /** Delivers the stored result of every entry `times` holds a count for, that many times, in id order. */
   forEach(entries: StoredEntries, times: Uint32Array, deliver: (result: EntryResult, times: number) => void): void {
     const variants = new Map(this.db.prepare<[], [number, string]>("SELECT id, json FROM variant").raw().all());
-    const rows = this.db.prepare<[], [number, number, string, number | null, number | null]>("SELECT id, bytes, record, study, series FROM result").raw();
-    for (const [id, bytes, record, study, series] of rows.iterate()) {
+    const rows = this.db.prepare<[], ResultRow>("SELECT id, bytes, record, study, series FROM result").raw();
+    this.deliver(rows.iterate(), entries, times, (id) => variants.get(id) ?? null, deliver);
+  }
+
+  /** As forEach, for the results of these studies (ids of the study table). */
+  forEachOf(studies: Iterable<number>, entries: StoredEntries, times: Uint32Array, deliver: (result: EntryResult, times: number) => void): void {
+    for (const study of studies) this.deliver(this.resultsOfStudy.iterate(study), entries, times, (id) => this.variant(id), deliver);
+  }
+
+  /** As forEach, for the results that are failures (of no study). */
+  forEachFailure(entries: StoredEntries, times: Uint32Array, deliver: (result: EntryResult, times: number) => void): void {
+    this.deliver(this.failureRows.iterate(), entries, times, (id) => this.variant(id), deliver);
+  }
+
+  private deliver(rows: Iterable<ResultRow>, entries: StoredEntries, times: Uint32Array, variant: (id: number) => string | null, deliver: (result: EntryResult, times: number) => void): void {
+    for (const [id, bytes, record, study, series] of rows) {
       const n = times[id] ?? 0;
       const key = entries.keys[id];
       if (n === 0 || key === undefined) continue;
-      const studyJSON = study === null ? null : (variants.get(study) ?? null);
-      const seriesJSON = series === null ? null : (variants.get(series) ?? null);
+      const studyJSON = study === null ? null : variant(study);
+      const seriesJSON = series === null ? null : variant(series);
       deliver(decodeResult(pathFromKey(key), { bytes, record, studyJSON, seriesJSON }), n);
     }
+  }
+
+  /** The study (id in the study table) the stored result of entry `id` belongs to: null for a failure or an unknown id. */
+  ownerOf(id: number): number | null {
+    return this.ownerRow.get(id) ?? null;
+  }
+
+  /** Every study of the state: [id, Study Instance UID, counts, outcome] (as JSON; null until the run that found it wrote it). */
+  studies(): Array<[number, string, string | null, string | null]> {
+    return this.db.prepare<[], [number, string, string | null, string | null]>("SELECT id, uid, counts, outcome FROM study").raw().all();
+  }
+
+  /** The other studies holding a file with the SOP Instance UID hash of one of this study's files. */
+  studiesSharingSops(study: number): number[] {
+    return this.sharingSops.all(study, study);
+  }
+
+  /** The studies holding a file with this SOP Instance UID hash. */
+  studiesWithSop(sop: number): number[] {
+    return this.withSop.all(sop);
   }
 
   /** Whether the main outputs in `dir` are the very files this state was committed with (not edited, not replaced). */
@@ -236,12 +298,18 @@ export class StagedState {
   private readonly addEntry: Database.Statement<[string, number, number, ...IdentityColumns]>;
   private readonly updateEntry: Database.Statement<[number, ...IdentityColumns, string]>;
   private readonly updateSeen: Database.Statement<[number, string]>;
-  private readonly putResult: Database.Statement<[number, number, string, number | null, number | null]>;
+  private readonly putResult: Database.Statement<[number, number, string, number | null, number | null, number | null, number | null]>;
   private readonly removeEntry: Database.Statement<[string]>;
   private readonly removeResult: Database.Statement<[number]>;
   private readonly addVariant: Database.Statement<[string]>;
   private readonly variantId: Database.Statement<[string], number>;
   private readonly variantIds = new Map<string, number>();
+  private readonly addStudy: Database.Statement<[string]>;
+  private readonly studyId: Database.Statement<[string], number>;
+  private readonly studyIds = new Map<string, number>();
+  private readonly updateStudy: Database.Statement<[string, string, string]>;
+  private readonly studyUsed: Database.Statement<[string], number>;
+  private readonly removeStudy: Database.Statement<[string]>;
   private nextId: number;
   private closed = false;
 
@@ -254,11 +322,16 @@ export class StagedState {
     this.addEntry = db.prepare("INSERT INTO entry (path, id, seen, size, mtime, ctime, ino, dev, racy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     this.updateEntry = db.prepare("UPDATE entry SET seen = ?, size = ?, mtime = ?, ctime = ?, ino = ?, dev = ?, racy = ? WHERE path = ?");
     this.updateSeen = db.prepare("UPDATE entry SET seen = ? WHERE path = ?");
-    this.putResult = db.prepare("INSERT OR REPLACE INTO result (id, bytes, record, study, series) VALUES (?, ?, ?, ?, ?)");
+    this.putResult = db.prepare("INSERT OR REPLACE INTO result (id, bytes, record, study, series, owner, sop) VALUES (?, ?, ?, ?, ?, ?, ?)");
     this.removeEntry = db.prepare("DELETE FROM entry WHERE path = ?");
     this.removeResult = db.prepare("DELETE FROM result WHERE id = ?");
     this.addVariant = db.prepare("INSERT OR IGNORE INTO variant (json) VALUES (?)");
     this.variantId = db.prepare<[string], number>("SELECT id FROM variant WHERE json = ?").pluck();
+    this.addStudy = db.prepare("INSERT OR IGNORE INTO study (uid) VALUES (?)");
+    this.studyId = db.prepare<[string], number>("SELECT id FROM study WHERE uid = ?").pluck();
+    this.updateStudy = db.prepare("UPDATE study SET counts = ?, outcome = ? WHERE uid = ?");
+    this.studyUsed = db.prepare<[string], number>("SELECT 1 FROM result WHERE owner = (SELECT id FROM study WHERE uid = ?) LIMIT 1").pluck();
+    this.removeStudy = db.prepare("DELETE FROM study WHERE uid = ?");
   }
 
   /** At `path`: a copy of `from`, or an empty state. */
@@ -279,12 +352,41 @@ export class StagedState {
     return new StagedState(db, path, from?.meta.nextId ?? 0);
   }
 
-  /** Stores what the entry at `path` gave now, under its identity (null: read it again next time); `id`: its stored id. */
-  put(path: FilePath, id: number | undefined, identity: FileIdentity | null, seen: number, encoded: EncodedResult): void {
+  /**
+   * Stores what the entry at `path` gave now, under its identity (null: read it again next time); `id`: its stored
+   * id. `instance`: the UIDs of the instance it holds, if it holds one.
+   */
+  put(path: FilePath, id: number | undefined, identity: FileIdentity | null, seen: number, encoded: EncodedResult, instance?: InstanceUIDs): void {
     const columns = identityColumns(identity);
     if (id === undefined) this.addEntry.run(pathKey(path), (id = this.nextId++), seen, ...columns);
     else this.updateEntry.run(seen, ...columns, pathKey(path));
-    this.putResult.run(id, encoded.bytes, encoded.record, this.variant(encoded.studyJSON), this.variant(encoded.seriesJSON));
+    const owner = instance ? this.study(instance.studyInstanceUID) : null;
+    const sop = instance ? sopHash(instance.sopInstanceUID) : null;
+    this.putResult.run(id, encoded.bytes, encoded.record, this.variant(encoded.studyJSON), this.variant(encoded.seriesJSON), owner, sop);
+  }
+
+  /** What a study's records count and what writing it gave, for the next run to take if none of its files changes. */
+  putStudy(studyInstanceUID: string, counts: string, outcome: string): void {
+    this.study(studyInstanceUID);
+    this.updateStudy.run(counts, outcome, studyInstanceUID);
+  }
+
+  /** Forgets a study no result belongs to any more (its files changed or went). */
+  dropStudyIfUnused(studyInstanceUID: string): void {
+    if (this.studyUsed.get(studyInstanceUID) === undefined) {
+      this.removeStudy.run(studyInstanceUID);
+      this.studyIds.delete(studyInstanceUID);
+    }
+  }
+
+  private study(uid: string): number {
+    let id = this.studyIds.get(uid);
+    if (id === undefined) {
+      this.addStudy.run(uid);
+      id = this.studyId.get(uid)!;
+      this.studyIds.set(uid, id);
+    }
+    return id;
   }
 
   setSeen(key: string, seen: number): void {
@@ -326,6 +428,15 @@ export class StagedState {
     this.db.close();
   }
 }
+
+/** The UIDs a result's row is found by. */
+export interface InstanceUIDs {
+  readonly studyInstanceUID: string;
+  readonly sopInstanceUID: string;
+}
+
+/** A result as it is delivered: [id, bytes, record, study variant, series variant]. */
+type ResultRow = [number, number, string, number | null, number | null];
 
 type IdentityColumns = [number | null, number | null, number | null, number | null, number | null, number];
 

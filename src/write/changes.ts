@@ -3,9 +3,9 @@
 // files themselves (the previous, committed ones against the ones just staged), so it is the true difference
 // whatever the previous run was: incremental, full, with other options, or none at all.
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, openSync, readSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { LineWriter } from "./ndjson.js";
+import { LineWriter, ndjsonLines, resourceIdOf } from "./ndjson.js";
 import { OutputError, type OutputDirectory } from "./outputDir.js";
 import type { ResourceType } from "./report.js";
 
@@ -62,8 +62,8 @@ export function writeChanges(out: OutputDirectory): Changes {
     let changed = 0;
     const staged = out.stagedPath(`${type}.ndjson`);
     if (staged) {
-      for (const line of lines(staged)) {
-        const id = idOf(line)!;
+      for (const { line } of ndjsonLines(staged)) {
+        const id = resourceIdOf(line)!;
         const before = previous.get(id);
         previous.delete(id);
         if (before === digest(line)) continue;
@@ -100,54 +100,12 @@ export function checkDeletionLimit(changes: Changes, maxDeletePercent: number): 
 function linesById(path: string): Map<string, string> {
   const byId = new Map<string, string>();
   if (!existsSync(path)) return byId;
-  for (const line of lines(path)) {
-    const id = idOf(line);
+  for (const { line } of ndjsonLines(path)) {
+    const id = resourceIdOf(line);
     // A line that is not a resource was not written by dcm2fhir: nothing to delete downstream.
     if (id !== undefined) byId.set(id, digest(line));
   }
   return byId;
-}
-
-/**
- * The lines of an NDJSON file as bytes, a megabyte read at a time: lines are hashed and their ids read from
- * their first bytes, so only the few that go into changes/ become strings (an ImagingStudy line is tens of kB).
- * A line is valid until the next one is asked for.
- */
-function* lines(path: string): Generator<Buffer> {
-  const fd = openSync(path, "r");
-  try {
-    const chunk = Buffer.allocUnsafe(1 << 20);
-    let carry: Buffer[] = [];
-    for (let n; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0; ) {
-      const data = chunk.subarray(0, n);
-      let start = 0;
-      for (let end = data.indexOf(10); end !== -1; end = data.indexOf(10, start)) {
-        const line = carry.length > 0 ? Buffer.concat([...carry, data.subarray(start, end)]) : data.subarray(start, end);
-        carry = [];
-        start = end + 1;
-        if (line.length > 0) yield line;
-      }
-      if (start < n) carry.push(Buffer.from(data.subarray(start)));
-    }
-    const last = Buffer.concat(carry);
-    if (last.length > 0) yield last;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-// Lines dcm2fhir writes begin with resourceType and id; anything else is parsed.
-const HEAD = /^\{"resourceType":"[A-Za-z]+","id":"([A-Za-z0-9\-.]{1,64})"/;
-
-function idOf(line: Buffer): string | undefined {
-  const m = HEAD.exec(line.toString("latin1", 0, 128));
-  if (m) return m[1]!;
-  try {
-    const id = (JSON.parse(line.toString("utf8")) as { id?: unknown }).id;
-    return typeof id === "string" ? id : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 const digest = (line: Buffer) => createHash("sha1").update(line).digest("base64");

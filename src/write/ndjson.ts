@@ -1,4 +1,4 @@
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
 
 /** Appends lines to a file through a buffer: one system call per megabyte, not per resource. */
 export class LineWriter {
@@ -41,5 +41,80 @@ export class LineWriter {
     }
     this.chunks = [];
     this.pending = 0;
+  }
+}
+
+/**
+ * The lines of an NDJSON file as bytes, a megabyte read at a time: lines are hashed and their ids read from
+ * their first bytes, so only the few that are needed whole become strings (an ImagingStudy line is tens of kB).
+ * A line is valid until the next one is asked for; `at` is where it starts in the file.
+ */
+export function* ndjsonLines(path: string): Generator<{ readonly line: Buffer; readonly at: number }> {
+  const fd = openSync(path, "r");
+  try {
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    let carry: Buffer[] = [];
+    let offset = 0;
+    let lineStart = 0;
+    for (let n; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0; offset += n) {
+      const data = chunk.subarray(0, n);
+      let start = 0;
+      for (let end = data.indexOf(10); end !== -1; end = data.indexOf(10, start)) {
+        const line = carry.length > 0 ? Buffer.concat([...carry, data.subarray(start, end)]) : data.subarray(start, end);
+        carry = [];
+        start = end + 1;
+        if (line.length > 0) yield { line, at: lineStart };
+        lineStart = offset + start;
+      }
+      if (start < n) carry.push(Buffer.from(data.subarray(start)));
+    }
+    const last = Buffer.concat(carry);
+    if (last.length > 0) yield { line: last, at: lineStart };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// Lines dcm2fhir writes begin with resourceType and id; anything else is parsed.
+const HEAD = /^\{"resourceType":"[A-Za-z]+","id":"([A-Za-z0-9\-.]{1,64})"/;
+
+/** The id of the resource a line holds; undefined for a line that holds none. */
+export function resourceIdOf(line: Buffer): string | undefined {
+  const m = HEAD.exec(line.toString("latin1", 0, 128));
+  if (m) return m[1]!;
+  try {
+    const id = (JSON.parse(line.toString("utf8")) as { id?: unknown }).id;
+    return typeof id === "string" ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An NDJSON file's lines found by resource id, each read when asked for: an index of where they lie, not the lines. */
+export class LinesById {
+  private readonly lines = new Map<string, { readonly at: number; readonly length: number }>();
+
+  constructor(private readonly path: string) {
+    for (const { line, at } of ndjsonLines(path)) {
+      const id = resourceIdOf(line);
+      if (id !== undefined) this.lines.set(id, { at, length: line.length });
+    }
+  }
+
+  get(id: string): string | undefined {
+    const where = this.lines.get(id);
+    if (!where) return undefined;
+    const bytes = Buffer.allocUnsafe(where.length);
+    const fd = openSync(this.path, "r");
+    try {
+      for (let read = 0; read < where.length; ) {
+        const n = readSync(fd, bytes, read, where.length - read, where.at + read);
+        if (n === 0) throw new Error("internal: an output file became shorter while it was read");
+        read += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return bytes.toString("utf8");
   }
 }

@@ -152,6 +152,12 @@ export class RecordCounts {
     this.reasons.add(failure.reason);
   }
 
+  /** A file read again whose record is taken from an incremental run's state (or counted with its study's). */
+  readAgain(bytesRead: number): void {
+    this.filesRead++;
+    this.bytesReadNow += bytesRead;
+  }
+
   read(read: WireRead, stored: boolean): void {
     if (!stored) {
       this.filesRead++;
