@@ -82,6 +82,8 @@ export interface KeptStudies {
    * assemble them as a full run does. For the rare run in which a kept study's Patient is rejected or no longer is.
    */
   records(studyInstanceUIDs: readonly string[]): Iterable<InstanceRead>;
+  /** The write is done with them (it calls this whether it finished or not). */
+  close(): void;
 }
 
 /** What writing produced, for the report. */
@@ -322,6 +324,7 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
     return summary;
   } finally {
     spools.close();
+    settings.kept?.close();
   }
 }
 

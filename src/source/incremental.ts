@@ -301,6 +301,7 @@ export async function readIncremental(
       return {
         outcomes: () => outcomes,
         line: (uid) => (lines ??= new LinesById(previousStudies)).get(uid),
+        close: () => lines?.close(),
         records: (uids) => {
           const wanted = new Set<number>();
           for (const uid of uids) {

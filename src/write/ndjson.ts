@@ -90,9 +90,13 @@ export function resourceIdOf(line: Buffer): string | undefined {
   }
 }
 
-/** An NDJSON file's lines found by resource id, each read when asked for: an index of where they lie, not the lines. */
+/**
+ * An NDJSON file's lines found by resource id, each read when asked for: an index of where they lie, not the lines.
+ * The file stays open from the first line asked for until `close`: a run may ask for a line per study it keeps.
+ */
 export class LinesById {
   private readonly lines = new Map<string, { readonly at: number; readonly length: number }>();
+  private fd: number | undefined;
 
   constructor(private readonly path: string) {
     for (const { line, at } of ndjsonLines(path)) {
@@ -105,16 +109,17 @@ export class LinesById {
     const where = this.lines.get(id);
     if (!where) return undefined;
     const bytes = Buffer.allocUnsafe(where.length);
-    const fd = openSync(this.path, "r");
-    try {
-      for (let read = 0; read < where.length; ) {
-        const n = readSync(fd, bytes, read, where.length - read, where.at + read);
-        if (n === 0) throw new Error("internal: an output file became shorter while it was read");
-        read += n;
-      }
-    } finally {
-      closeSync(fd);
+    this.fd ??= openSync(this.path, "r");
+    for (let read = 0; read < where.length; ) {
+      const n = readSync(this.fd, bytes, read, where.length - read, where.at + read);
+      if (n === 0) throw new Error("internal: an output file became shorter while it was read");
+      read += n;
     }
     return bytes.toString("utf8");
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }
