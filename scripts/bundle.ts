@@ -6,7 +6,7 @@
 import { fileURLToPath } from "node:url";
 import { type Plugin, build } from "esbuild";
 import { rmSync } from "node:fs";
-import { hashSources } from "../src/state/fingerprint.js";
+import { hashSources } from "../src/core/fingerprint.js";
 
 rmSync("dist/bin", { recursive: true, force: true });
 
@@ -20,7 +20,7 @@ const lightStringWidth: Plugin = {
 };
 
 await build({
-  entryPoints: { cli: "dist/cli.js", readerProcess: "dist/dicom/readerProcess.js", indexWorker: "dist/state/indexWorker.js" },
+  entryPoints: { cli: "dist/cli.js", readerProcess: "dist/read/readerProcess.js", indexWorker: "dist/index/indexWorker.js" },
   outdir: "dist/bin",
   bundle: true,
   splitting: true,
@@ -33,7 +33,7 @@ await build({
   plugins: [lightStringWidth],
   // fastify and its dependencies are CommonJS requiring Node's modules: an ESM bundle needs a real `require` for those.
   banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
-  // What an incremental run's state records of the converter (src/state/fingerprint.ts), computed once here.
+  // What an incremental run's state records of the converter (src/core/fingerprint.ts), computed once here.
   define: { __DCM2FHIR_CODE_HASH__: JSON.stringify(hashSources(process.cwd())) },
   minifyWhitespace: true,
   minifySyntax: true,

@@ -306,7 +306,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     // The converter's own output, reviewed by a person before it is committed; elapsed time zeroed.
     process.chdir(repo);
     const { convert } = await import("../src/convert.js");
-    const { SEARCH_INDEX_FILE } = await import("../src/state/searchIndex.js");
+    const { SEARCH_INDEX_FILE } = await import("../src/index/searchIndex.js");
     rmSync(EXPECTED_DIR, { recursive: true, force: true });
     const { report } = await convert({ ...EXPECTED_OPTIONS, out: EXPECTED_DIR, workers: 1 });
     writeFileSync(join(EXPECTED_DIR, "report.json"), `${JSON.stringify({ ...report, elapsedSeconds: 0 }, null, 2)}\n`);

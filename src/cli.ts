@@ -9,7 +9,7 @@ import { loadCommand } from "./cli/load.js";
 import { mergeCommand } from "./cli/merge.js";
 import { searchCommand } from "./cli/search.js";
 import { serveCommand } from "./cli/serve.js";
-import { VERSION } from "./version.js";
+import { VERSION } from "./core/version.js";
 
 const COMMANDS = [convertCommand, mergeCommand, serveCommand, searchCommand, indexCommand, loadCommand];
 

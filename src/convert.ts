@@ -2,32 +2,32 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { UsageError, outputFolderOf, resolveInputs } from "./crawl/walk.js";
-import type { HeaderReader } from "./dicom/readerPool.js";
-import type { WireRead } from "./dicom/wire.js";
+import type { HeaderReader } from "./read/readerPool.js";
+import type { WireRead } from "./read/wire.js";
 import type { ZoneRule } from "./fhir/datatypes.js";
 import { isTimeZone, systemTimeZone } from "./fhir/timezone.js";
 import type { ImagingStudy, Patient } from "./fhir/types.js";
-import { type Summary, type WriteSettings, emptySummary, writeOutputs } from "./outputs.js";
-import { type FileFailure, type Reason, compareFailures } from "./reasons.js";
+import { type Summary, type WriteSettings, emptySummary, writeOutputs } from "./write/writeOutputs.js";
+import { type FileFailure, type Reason, compareFailures } from "./core/reasons.js";
 import { checkShardInputs, commitPart } from "./shard/commit.js";
 import { PART_DATABASE, PART_FILES } from "./shard/part.js";
 import { type ShardSpec, outForShard } from "./shard/spec.js";
 import { type DicomWebSettings, planDicomWeb, readDicomWeb } from "./source/dicomweb.js";
 import { type FileSourceOptions, readFiles } from "./source/files.js";
-import type { FileChanges, IncrementalSink } from "./source/incremental.js";
-import { type RecordSet, RecordStore, SPILL_AT } from "./source/records.js";
+import type { FileChanges, IncrementalSink } from "./incremental/scan.js";
+import { type RecordSet, RecordStore, SPILL_AT } from "./records/recordStore.js";
 import { type InstanceSink, type SourceReport, SourceTally } from "./source/sink.js";
-import { SEARCH_INDEX_FILE } from "./state/searchIndex.js";
-import { fingerprintChanges, fingerprintOf } from "./state/fingerprint.js";
-import { STATE_DATABASE, STATE_DIGEST, STATE_FILES } from "./state/layout.js";
-import type { RecordFileWriter } from "./state/recordFile.js";
-import type { CommittedState, StagedState } from "./state/runState.js";
-import { CHANGE_FILES, type Changes, checkDeletionLimit, writeChanges, writeNoChanges } from "./write/changes.js";
+import { SEARCH_INDEX_FILE } from "./index/searchIndex.js";
+import { fingerprintChanges, fingerprintOf } from "./core/fingerprint.js";
+import { STATE_DATABASE, STATE_DIGEST, STATE_FILES } from "./core/outputFiles.js";
+import type { RecordFileWriter } from "./records/recordFile.js";
+import type { CommittedState, StagedState } from "./incremental/state.js";
+import { CHANGE_FILES, type Changes, checkDeletionLimit, writeChanges, writeNoChanges } from "./incremental/changes.js";
 import { OutputDirectory } from "./write/outputDir.js";
 import { type Report, type ResourceType, RecordCounts, type StoredCounts, incrementalReport, notesAsWarnings, sumByOutcome, writeReport } from "./write/report.js";
-import { VERSION } from "./version.js";
+import { VERSION } from "./core/version.js";
 
-export { studyFullUrl, writeSearchSetBundle } from "./outputs.js";
+export { studyFullUrl, writeSearchSetBundle } from "./write/writeOutputs.js";
 
 export interface ConvertOptions {
   /** Files, folders (walked recursively) and globs; http(s) URLs are DICOMweb service roots. */
@@ -183,7 +183,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
 
 /** The run's record file: a shard's part.sqlite, or scratch space for a run too large to keep its records in memory. */
 async function recordFile(out: OutputDirectory, kind: "part" | "records"): Promise<RecordFileWriter> {
-  const { RecordFileWriter } = await import("./state/recordFile.js");
+  const { RecordFileWriter } = await import("./records/recordFile.js");
   return RecordFileWriter.create(kind === "part" ? out.stage(PART_DATABASE) : out.scratch("records.sqlite"), out.scratch("records-pending.sqlite"));
 }
 
@@ -203,8 +203,8 @@ async function convertIncrementally(
   zoneRule: ZoneRule,
 ): Promise<ConvertResult> {
   // Loaded here: runs without --incremental need neither SQLite nor the state.
-  const { CommittedState, StagedState, outputIdentity } = await import("./state/runState.js");
-  const { readIncremental } = await import("./source/incremental.js");
+  const { CommittedState, StagedState, outputIdentity } = await import("./incremental/state.js");
+  const { readIncremental } = await import("./incremental/scan.js");
   const fingerprint = fingerprintOf({ zoneRule, endpoint: options.endpoint, format: options.format, extraValidation: options.extraValidation });
   const opened = CommittedState.open(out.dir);
   let previous: CommittedState | undefined;
@@ -277,7 +277,7 @@ const outcome = (mode: IncrementalOutcome["mode"], why: string | undefined, file
 function lazyHeaderReader(threads: number): HeaderReader {
   let reader: Promise<HeaderReader> | undefined;
   return {
-    read: async (batch) => (await (reader ??= import("./dicom/readerPool.js").then((m) => m.createHeaderReader(threads)))).read(batch),
+    read: async (batch) => (await (reader ??= import("./read/readerPool.js").then((m) => m.createHeaderReader(threads)))).read(batch),
     close: async () => {
       if (reader) await (await reader).close();
     },
@@ -423,8 +423,8 @@ export class Run implements IncrementalSink {
   private async recordSet(): Promise<RecordSet> {
     const sealed = await this.records.seal({});
     if ("memory" in sealed) return sealed.memory;
-    const { RecordFileReader } = await import("./state/recordFile.js");
-    const { FileRecords } = await import("./source/records.js");
+    const { RecordFileReader } = await import("./records/recordFile.js");
+    const { FileRecords } = await import("./records/recordStore.js");
     return new FileRecords([RecordFileReader.open(sealed.file)]);
   }
 

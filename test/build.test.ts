@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FIXTURES_DIR, fixtures } from "../scripts/make-fixtures.js";
 import { ROOTS, deriveSchemas, officialSchemaPath, schemaFile } from "../scripts/derive-schemas.js";
-import { REASONS } from "../src/reasons.js";
+import { REASONS } from "../src/core/reasons.js";
 import { validateResource } from "../src/validate/index.js";
 import { REPO } from "./helpers/run.js";
 

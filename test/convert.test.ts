@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EXPECTED_DIR, EXPECTED_OPTIONS } from "../scripts/make-fixtures.js";
 import { type ConvertResult, convert } from "../src/convert.js";
-import { REASONS } from "../src/reasons.js";
+import { REASONS } from "../src/core/reasons.js";
 import { officialValidator } from "./helpers/officialSchema.js";
 import { REPO, outputFiles, readNdjson, tempDir } from "./helpers/run.js";
 

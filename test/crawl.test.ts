@@ -6,8 +6,8 @@ import { type Server, createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { crawl, crawlInPieces, resolveInputs } from "../src/crawl/walk.js";
-import { DicomFileReader } from "../src/dicom/readFile.js";
-import type { FileFailure } from "../src/reasons.js";
+import { DicomFileReader } from "../src/read/readFile.js";
+import type { FileFailure } from "../src/core/reasons.js";
 import { REPO, readNdjson, tempDir } from "./helpers/run.js";
 import { unprivilegedCli, worldReadableDir } from "./helpers/unprivileged.js";
 

@@ -6,9 +6,9 @@ import { BufferSource } from "../src/dicom/byteSource.js";
 import { textDecoderFor } from "../src/dicom/charset.js";
 import { INSTANCE_SPEC, type InstanceRecord, isInstanceRecord, toInstanceRecord } from "../src/dicom/instance.js";
 import { parseHeader } from "../src/dicom/parser.js";
-import { DicomFileReader } from "../src/dicom/readFile.js";
+import { DicomFileReader } from "../src/read/readFile.js";
 import { parseDate, parsePersonName, parseTime, parseTimezoneOffset, parseUID, parseUnsignedInt } from "../src/dicom/values.js";
-import type { FileFailure } from "../src/reasons.js";
+import type { FileFailure } from "../src/core/reasons.js";
 import { UNDEFINED, el, implicitEl, item, minimalDataSet, nestedSequences, part10, sq } from "./helpers/bytes.js";
 import { REPO, tempDir } from "./helpers/run.js";
 

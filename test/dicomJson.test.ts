@@ -7,8 +7,8 @@ import dcmjs from "dcmjs";
 import { describe, expect, it } from "vitest";
 import { BadDicomJson, dicomJsonHeader, readDicomJsonInstance } from "../src/dicom/dicomJson.js";
 import { type InstanceRecord, isInstanceRecord } from "../src/dicom/instance.js";
-import { DicomFileReader } from "../src/dicom/readFile.js";
-import type { FileFailure } from "../src/reasons.js";
+import { DicomFileReader } from "../src/read/readFile.js";
+import type { FileFailure } from "../src/core/reasons.js";
 import { REPO } from "./helpers/run.js";
 
 const UIDS = {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConvertOptions, type ConvertResult, convert } from "../src/convert.js";
 import { isInstanceRecord } from "../src/dicom/instance.js";
-import { DicomFileReader } from "../src/dicom/readFile.js";
+import { DicomFileReader } from "../src/read/readFile.js";
 import type { SourceReport } from "../src/source/sink.js";
 import { type RunningOrthanc, type UploadResult, orthancMissing, startOrthanc } from "./helpers/orthanc.js";
 import type { LoggedRequest } from "./helpers/pacsProxy.js";

@@ -10,7 +10,7 @@ import { parseHeader } from "../src/dicom/parser.js";
 import { parseUID } from "../src/dicom/values.js";
 import { emptyNotes, toImagingStudy } from "../src/fhir/imagingStudy.js";
 import { StudyAssembler } from "../src/group/studies.js";
-import { REASONS } from "../src/reasons.js";
+import { REASONS } from "../src/core/reasons.js";
 import { validateResource } from "../src/validate/index.js";
 import { CORPUS, REPO } from "./helpers/run.js";
 

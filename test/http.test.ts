@@ -2,7 +2,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from "node:net";
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HttpFailure, type SendPolicy, retryAfter, send } from "../src/http/send.js";
+import { HttpFailure, type SendPolicy, retryAfter, send } from "../src/lib/http.js";
 import { REPO } from "./helpers/run.js";
 
 /** A real HTTP server on loopback whose answers the test scripts, request by request. */
@@ -124,7 +124,7 @@ describe("send", () => {
     // Alone in a process: nothing else holds its event loop open, as in a CLI run whose only work is the request.
     const script = `
       import { createServer } from "node:http";
-      import { send } from "./src/http/send.ts";
+      import { send } from "./src/lib/http.ts";
       const server = createServer().on("connection", (socket) => socket.destroy());
       server.listen(0, "127.0.0.1", () => {
         server.unref();

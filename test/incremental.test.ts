@@ -8,7 +8,7 @@ import Database from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type ConvertOptions, type ConvertResult, convert } from "../src/convert.js";
 import type { ImagingStudy, Patient } from "../src/fhir/types.js";
-import { SEARCH_INDEX_FILE } from "../src/state/searchIndex.js";
+import { SEARCH_INDEX_FILE } from "../src/index/searchIndex.js";
 import { changeFiles, comparableReport, copyFixtures, everyFile, expectedChanges, mainOutputs, withUid } from "./helpers/incremental.js";
 import { CLI, REPO, outputFiles, readNdjson, tempDir } from "./helpers/run.js";
 import { writeDicom } from "../scripts/lib/dicomWriter.js";
@@ -371,7 +371,7 @@ describe("safety", () => {
 describe("changes/ of large outputs", () => {
   it("compares outputs of many megabytes line by line, lines crossing every read boundary", async () => {
     const { OutputDirectory } = await import("../src/write/outputDir.js");
-    const { writeChanges } = await import("../src/write/changes.js");
+    const { writeChanges } = await import("../src/incremental/changes.js");
     const dir = tempDir();
     // Lines of 1 to 300 kB, so that they begin and end anywhere in the reader's 1 MiB windows.
     const line = (id: number, version: number) => `${JSON.stringify({ resourceType: "ImagingStudy", id: `1.2.${id}`, note: "x".repeat(((id * 7919) % 300_000) + 1), version })}\n`;

@@ -4,15 +4,15 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { WireRead } from "../src/dicom/wire.js";
+import type { WireRead } from "../src/read/wire.js";
 import type { SeriesAttributes, StudyAttributes } from "../src/dicom/instance.js";
 import type { ImagingStudy, Patient } from "../src/fhir/types.js";
-import { type WriteSettings, writeOutputs } from "../src/outputs.js";
-import type { FileFailure } from "../src/reasons.js";
-import { partitionOf, studyHash } from "../src/shard/hash.js";
-import { FileRecords, RecordStore } from "../src/source/records.js";
-import { RecordFileReader, RecordFileWriter } from "../src/state/recordFile.js";
-import type { EntryResult } from "../src/state/records.js";
+import { type WriteSettings, writeOutputs } from "../src/write/writeOutputs.js";
+import type { FileFailure } from "../src/core/reasons.js";
+import { partitionOf, studyHash } from "../src/core/hash.js";
+import { FileRecords, RecordStore } from "../src/records/recordStore.js";
+import { RecordFileReader, RecordFileWriter } from "../src/records/recordFile.js";
+import type { EntryResult } from "../src/core/recordCodec.js";
 import { OutputDirectory } from "../src/write/outputDir.js";
 import { outputFiles, readNdjson, tempDir } from "./helpers/run.js";
 

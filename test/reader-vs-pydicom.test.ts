@@ -16,7 +16,7 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { type InstanceRecord, isInstanceRecord } from "../src/dicom/instance.js";
-import { DicomFileReader } from "../src/dicom/readFile.js";
+import { DicomFileReader } from "../src/read/readFile.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const corpusRoot = resolve(repoRoot, "../shared/corpus");

@@ -1,10 +1,10 @@
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { DicomFileReader } from "../src/dicom/readFile.js";
-import { ReaderPool } from "../src/dicom/readerPool.js";
-import { type WireRead, toWire } from "../src/dicom/wire.js";
-import type { FilePath } from "../src/reasons.js";
+import { DicomFileReader } from "../src/read/readFile.js";
+import { ReaderPool } from "../src/read/readerPool.js";
+import { type WireRead, toWire } from "../src/read/wire.js";
+import type { FilePath } from "../src/core/reasons.js";
 import { REPO, tempDir } from "./helpers/run.js";
 
 process.chdir(REPO);

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MemoryRepository } from "@medplum/fhir-router";
 import { beforeAll, describe, expect, it } from "vitest";
-import { buildSearchIndex } from "../src/state/searchIndex.js";
+import { buildSearchIndex } from "../src/index/searchIndex.js";
 import { medplumRepository, medplumSearch } from "./helpers/medplum.js";
 import { REPO, readNdjson, tempDir } from "./helpers/run.js";
 import { ALL, handMadeFolder, s, uid } from "./helpers/searchData.js";

@@ -5,7 +5,7 @@ import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
 import { generateStudies } from "../scripts/bench/gen-studies.js";
-import { buildSearchIndex } from "../src/state/searchIndex.js";
+import { buildSearchIndex } from "../src/index/searchIndex.js";
 import { tempDir } from "./helpers/run.js";
 import { handMadeFolder, s } from "./helpers/searchData.js";
 import { type Answer, type TestServer, getJson, ids, serveFolder } from "./helpers/serve.js";

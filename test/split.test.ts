@@ -8,8 +8,8 @@ import { describe, expect, it } from "vitest";
 import { convert } from "../src/convert.js";
 import { ENTRIES_PER_SHARD, FRONTIER_DEPTH, crawlShare, frontier } from "../src/crawl/split.js";
 import { type CrawlEntry, type ResolvedInput, Walker, crawlInPieces, resolveInputs } from "../src/crawl/walk.js";
-import { displayPath } from "../src/reasons.js";
-import { ownerOf } from "../src/shard/hash.js";
+import { displayPath } from "../src/core/reasons.js";
+import { ownerOf } from "../src/core/hash.js";
 import { CLI, REPO, outputFiles, tempDir } from "./helpers/run.js";
 
 const FIXTURES = join(REPO, "fixtures/dicom");

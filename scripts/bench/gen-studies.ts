@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ACQUISITION_MODALITIES } from "../../src/fhir/codes/acquisitionModality.js";
-import { LineWriter } from "../../src/write/ndjson.js";
+import { LineWriter } from "../../src/lib/ndjson.js";
 import { Rng } from "./gen-archive.js";
 
 const DCM = "http://dicom.nema.org/resources/ontology/DCM";

@@ -16,7 +16,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { DicomFileReader } from "../../src/dicom/readFile.js";
+import { DicomFileReader } from "../../src/read/readFile.js";
 import { ensureArchive } from "./gen-archive.js";
 import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
 

@@ -12,8 +12,8 @@ import { parseArgs } from "node:util";
 import { BufferSource } from "../../src/dicom/byteSource.js";
 import { INSTANCE_SPEC, toInstanceRecord } from "../../src/dicom/instance.js";
 import { parseHeader } from "../../src/dicom/parser.js";
-import { FIRST_READ_BYTES } from "../../src/dicom/readFile.js";
-import { type WireRead, toWire } from "../../src/dicom/wire.js";
+import { FIRST_READ_BYTES } from "../../src/read/readFile.js";
+import { type WireRead, toWire } from "../../src/read/wire.js";
 import { StudyAssembler } from "../../src/group/studies.js";
 import { DEFAULT_SEED, instanceHeader, instancePath, instanceUID, junkCount, planArchive } from "./gen-archive.js";
 

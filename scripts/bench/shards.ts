@@ -4,7 +4,7 @@
 //
 //   npx tsx scripts/bench/shards.ts [--quick] [--runs N]      (alone; npm run build first)
 //
-// Synthetic parts are written through the same record-file writer a shard uses (src/state/recordFile.ts), from
+// Synthetic parts are written through the same record-file writer a shard uses (src/records/recordFile.ts), from
 // records shaped like a CT/MR archive's: studies of two series of 100 images, two studies per patient, one file
 // in 200 a failure, one SOP Instance UID in 10,000 held by a file of another study too (the cross-partition case).
 import { spawn } from "node:child_process";
@@ -12,11 +12,11 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { WireRead } from "../../src/dicom/wire.js";
+import type { WireRead } from "../../src/read/wire.js";
 import { PART_DATABASE, PART_MANIFEST, inputsDigest, manifestOf, newRunId } from "../../src/shard/part.js";
-import { fingerprintOf } from "../../src/state/fingerprint.js";
-import { RecordFileWriter } from "../../src/state/recordFile.js";
-import { VERSION } from "../../src/version.js";
+import { fingerprintOf } from "../../src/core/fingerprint.js";
+import { RecordFileWriter } from "../../src/records/recordFile.js";
+import { VERSION } from "../../src/core/version.js";
 import { runAlone } from "./alone.js";
 import { ensureArchive } from "./gen-archive.js";
 import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";

@@ -1,7 +1,7 @@
 // What every command of the CLI shares: exit codes, the console, and how bad usage is reported.
 import { readFileSync, statSync } from "node:fs";
 import type { Argv } from "yargs";
-import type { SearchIndex } from "../state/searchIndex.js";
+import type { SearchIndex } from "../index/searchIndex.js";
 
 /** Documented in the README ("Exit codes"). */
 export const EXIT = { ok: 0, failedFiles: 1, usage: 2, output: 3, internal: 4, SIGINT: 130, SIGTERM: 143 } as const;
@@ -28,7 +28,7 @@ export function internalError(error: unknown): number {
 
 /** The folder's search index for `serve` and `search`, or undefined once the reason it cannot be used is printed (exit 2). */
 export async function openSearchIndex(folder: string): Promise<SearchIndex | undefined> {
-  const { IndexError, SearchIndex } = await import("../state/searchIndex.js");
+  const { IndexError, SearchIndex } = await import("../index/searchIndex.js");
   try {
     return SearchIndex.open(folder);
   } catch (error) {

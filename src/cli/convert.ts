@@ -1,7 +1,7 @@
 // dcm2fhir convert: the command line over convert(). Only counts, reason codes and timings reach the
 // console; paths (archive folders are often named after patients) only with --verbose.
 import type { ConvertResult, Progress } from "../convert.js";
-import { REASONS, displayPath } from "../reasons.js";
+import { REASONS, displayPath } from "../core/reasons.js";
 import { BadUsage, type CommandModule, EXIT, internalError, print, readBearerToken, stopOnSignals } from "./common.js";
 
 export const convertCommand: CommandModule = (yargs, done) =>
@@ -91,7 +91,7 @@ async function runConvert(o: CliOptions): Promise<number> {
   const { convert } = await import("../convert.js");
   const { UsageError } = await import("../crawl/walk.js");
   const { OutputError, NoSpaceError } = await import("../write/outputDir.js");
-  const { DeletionLimitError } = await import("../write/changes.js");
+  const { DeletionLimitError } = await import("../incremental/changes.js");
   const { parseShard } = await import("../shard/spec.js");
   const stop = stopOnSignals("stopping; nothing will be written");
   // Once the event loop is empty everything is written and flushed: exit then, rather than let node free the

@@ -23,7 +23,7 @@ async function runIndex(folder: string, timezone: string | undefined): Promise<n
   const { isTimeZone, systemTimeZone } = await import("../fhir/timezone.js");
   if (timezone !== undefined && !isTimeZone(timezone)) return print(`dcm2fhir: unknown --timezone "${timezone}": use an IANA zone name such as Europe/Zurich or UTC`), EXIT.usage;
   const zone = timezone ?? zoneOfReport(folder);
-  const { IndexError, SEARCH_INDEX_FILE, buildSearchIndex } = await import("../state/searchIndex.js");
+  const { IndexError, SEARCH_INDEX_FILE, buildSearchIndex } = await import("../index/searchIndex.js");
   const { OutputDirectory, OutputError } = await import("../write/outputDir.js");
   let out: OutputDirectory;
   try {

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
-import type { FilePath } from "../reasons.js";
+import type { FilePath } from "../core/reasons.js";
 
 /** The list's SHA-256, known once it has been read to its end: a shard's part records it (see shard/part.ts). */
 export interface ListDigest {

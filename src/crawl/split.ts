@@ -11,8 +11,8 @@
 // Globs: every shard expands the whole glob (fast-glob lists what it must) and keeps the matches it owns, walking
 // the folders among them. Lists: every shard reads the whole list and keeps the lines it owns. Files named on the
 // command line: each is one entry.
-import { ownerOf } from "../shard/hash.js";
-import type { FilePath } from "../reasons.js";
+import { ownerOf } from "../core/hash.js";
+import type { FilePath } from "../core/reasons.js";
 import { listedPaths } from "./list.js";
 import { type CrawlEntry, type CrawlOptions, type Folder, type ResolvedInput, Walker } from "./walk.js";
 

@@ -4,8 +4,8 @@ import { lstat, opendir, stat } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
 import { basename, dirname, resolve } from "node:path";
 import type { Readable } from "node:stream";
-import { fromSystemError } from "../dicom/readFile.js";
-import type { FileFailure, FilePath } from "../reasons.js";
+import { fromSystemError } from "../read/readFile.js";
+import type { FileFailure, FilePath } from "../core/reasons.js";
 import { type ListDigest, listedPaths } from "./list.js";
 
 /** A file to read, or something found while crawling that will not be read, with its reason. */

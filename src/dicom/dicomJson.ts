@@ -1,7 +1,7 @@
 // DICOM JSON (PS3.18 F.2), as a WADO-RS metadata answer carries it, presented as the values a header parse
 // gives (parser.ts `Values`), so that one builder (instance.ts `toInstanceRecord`) makes the instance record
 // of a file and of an instance in a PACS alike. Only the attributes the builder reads (INSTANCE_SPEC) are taken.
-import type { FileFailure, FilePath } from "../reasons.js";
+import type { FileFailure, FilePath } from "../core/reasons.js";
 import { type TextKind, textDecoderFor } from "./charset.js";
 import { INSTANCE_SPEC, type InstanceRecord, toInstanceRecord } from "./instance.js";
 import type { ParsedHeader, Spec, Values } from "./parser.js";

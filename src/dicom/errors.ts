@@ -1,4 +1,4 @@
-import type { Reason } from "../reasons.js";
+import type { Reason } from "../core/reasons.js";
 
 /** A header that cannot be read; carries the byte position where reading stopped, like dicomParser's errors. */
 export class DicomReadError extends Error {

@@ -1,4 +1,4 @@
-import type { FileFailure, FilePath } from "../reasons.js";
+import type { FileFailure, FilePath } from "../core/reasons.js";
 import type { ByteSource } from "./byteSource.js";
 import { type ParsedHeader, type Spec, type Values, parseHeader } from "./parser.js";
 import * as T from "./tags.js";

@@ -1,6 +1,6 @@
 import type { InstanceRecord, SeriesAttributes, StudyAttributes } from "../dicom/instance.js";
-import type { InstanceCore } from "../dicom/wire.js";
-import { type FileFailure, type FilePath, comparePaths, displayPath } from "../reasons.js";
+import type { InstanceCore } from "../read/wire.js";
+import { type FileFailure, type FilePath, comparePaths, displayPath } from "../core/reasons.js";
 import { SERIES_UNITS, STUDY_UNITS, chooseAttributes } from "./choose.js";
 
 /** One distinct set of study (or series) attributes and how many instances carry it. */

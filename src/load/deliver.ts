@@ -2,7 +2,7 @@
 // checkpoint at once), refused (the server's status and OperationOutcome), or given up after the bounded retries.
 // A Bundle the server refuses as a whole (one bad entry in a transaction, or a Bundle too large for it) is split in
 // two halves, and each half sent again, until every good resource has landed and each bad one is alone.
-import { HttpFailure, type SendPolicy, type SendResponse, send } from "../http/send.js";
+import { HttpFailure, type SendPolicy, type SendResponse, send } from "../lib/http.js";
 import type { Credentials } from "./auth.js";
 import { type BundleType, bundleBody, entryAnswer, madeOutcome, outcomeOf, readBundleAnswer } from "./bundle.js";
 import type { LoadFailure } from "./errors.js";

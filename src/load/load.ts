@@ -5,7 +5,7 @@
 // one, which re-sends only what was in flight.
 import { join } from "node:path";
 import { UsageError } from "../crawl/walk.js";
-import { DEFAULT_POLICY, type HttpFailure, type SendPolicy, redact } from "../http/send.js";
+import { DEFAULT_POLICY, type HttpFailure, type SendPolicy, redact } from "../lib/http.js";
 import { folderState } from "../write/outputDir.js";
 import { type Credentials, NO_CREDENTIALS, bearerToken } from "./auth.js";
 import { type BundleType, madeOutcome } from "./bundle.js";
@@ -44,7 +44,7 @@ export interface LoadOptions {
   readonly oauth?: ClientCredentialsOptions;
   /** Or any other source of Authorization headers. */
   readonly credentials?: Credentials;
-  /** Timeouts, attempts and backoff of every request (see src/http/send.ts). */
+  /** Timeouts, attempts and backoff of every request (see src/lib/http.ts). */
   readonly policy?: Partial<Omit<SendPolicy, "signal" | "onRetry">>;
   /** A Bundle body grows to about this many bytes at most (default 4 MiB); a single larger resource goes alone. */
   readonly maxBundleBytes?: number;

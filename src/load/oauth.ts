@@ -5,7 +5,7 @@
 // The token endpoint comes from the option, or from the server's .well-known/smart-configuration.
 import { type KeyObject, createPrivateKey, randomUUID, sign } from "node:crypto";
 import { UsageError } from "../crawl/walk.js";
-import { HttpFailure, type SendPolicy, send } from "../http/send.js";
+import { HttpFailure, type SendPolicy, send } from "../lib/http.js";
 import type { Credentials } from "./auth.js";
 import { LoadFailure } from "./errors.js";
 

@@ -1,7 +1,7 @@
 // What a load did: counters, load-errors.ndjson (one line per resource not stored) and load-report.json. Both
 // files are written to a temporary name and renamed into place: a reader never sees half of one.
 import { closeSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
-import { VERSION } from "../version.js";
+import { VERSION } from "../core/version.js";
 import type { BundleType } from "./bundle.js";
 import { LoadFailure } from "./errors.js";
 

@@ -1,7 +1,7 @@
 // Before anything is sent: is this a FHIR server we may write to? GET [base]/metadata must answer a
 // CapabilityStatement (FHIR R4 3.1.0.11 "capabilities"). What it says is checked only for warnings: servers
 // often leave out what they do support.
-import { HttpFailure, type SendPolicy, send } from "../http/send.js";
+import { HttpFailure, type SendPolicy, send } from "../lib/http.js";
 import type { Credentials } from "./auth.js";
 import type { BundleType } from "./bundle.js";
 import { LoadFailure } from "./errors.js";

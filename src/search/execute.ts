@@ -2,7 +2,7 @@
 // the exact total, the included resources and where the next page starts. `serve` and `search` both call it.
 import { PRESENT_BIT, STUDY_COLUMN_PARAMETERS, TOKEN_PARAMETERS } from "./parameters.js";
 import type { DatePrefix, Filter, SearchRequest, SortRule, TokenValue } from "./request.js";
-import type { SearchIndex } from "../state/searchIndex.js";
+import type { SearchIndex } from "../index/searchIndex.js";
 
 export interface Match {
   readonly id: string;

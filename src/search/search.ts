@@ -1,6 +1,6 @@
 // FHIR search over a folder's index, from parameters to the searchset Bundle's bytes: what `serve` answers and
 // `dcm2fhir search` prints, through the same parse and the same executor.
-import type { SearchIndex } from "../state/searchIndex.js";
+import type { SearchIndex } from "../index/searchIndex.js";
 import { searchsetBundle } from "./bundle.js";
 import { executeSearch } from "./execute.js";
 import { type Pairs, type SearchError, isSearchError, parseSearch } from "./request.js";

@@ -4,7 +4,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Socket } from "node:net";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import type { SearchIndex } from "../state/searchIndex.js";
+import type { SearchIndex } from "../index/searchIndex.js";
 import type { ServerContext, ServerCounts } from "./context.js";
 import { rawOutcome, sendOutcome } from "./reply.js";
 import { metadataRoutes } from "./routes/metadata.js";

@@ -1,4 +1,4 @@
-import type { SearchIndex } from "../state/searchIndex.js";
+import type { SearchIndex } from "../index/searchIndex.js";
 
 /** What every route of one server shares. */
 export interface ServerContext {

@@ -5,13 +5,13 @@ import { join, resolve, sep } from "node:path";
 import type { ConvertOptions, ConvertResult, Run } from "../convert.js";
 import { type ResolvedInput, UsageError } from "../crawl/walk.js";
 import type { ZoneRule } from "../fhir/datatypes.js";
-import { emptySummary } from "../outputs.js";
-import { compareFailures } from "../reasons.js";
-import { fingerprintOf } from "../state/fingerprint.js";
-import { failureOf } from "../state/records.js";
-import { LineWriter } from "../write/ndjson.js";
+import { emptySummary } from "../write/writeOutputs.js";
+import { compareFailures } from "../core/reasons.js";
+import { fingerprintOf } from "../core/fingerprint.js";
+import { failureOf } from "../core/recordCodec.js";
+import { LineWriter } from "../lib/ndjson.js";
 import type { OutputDirectory } from "../write/outputDir.js";
-import { VERSION } from "../version.js";
+import { VERSION } from "../core/version.js";
 import { PART_DATABASE, PART_FILES, PART_MANIFEST, inputsDigest, manifestOf, newRunId } from "./part.js";
 
 /**
@@ -62,7 +62,7 @@ export async function commitPart(
   out.commit(knownFiles, PART_MANIFEST);
   const report = run.report({ ...emptySummary(zoneRule), instances: sealed.instances, outputs: [...PART_FILES] });
   // Loaded already: the part's records were written through it.
-  const { RecordFileReader } = await import("../state/recordFile.js");
+  const { RecordFileReader } = await import("../records/recordFile.js");
   const failures = () => {
     const part = RecordFileReader.open(join(out.dir, PART_DATABASE));
     try {

@@ -10,10 +10,10 @@ import { UsageError } from "../crawl/walk.js";
 import type { ListDigest } from "../crawl/list.js";
 import type { ZoneRule } from "../fhir/datatypes.js";
 import type { SourceReport } from "../source/sink.js";
-import { type Fingerprint, fingerprintChanges } from "../state/fingerprint.js";
+import { type Fingerprint, fingerprintChanges } from "../core/fingerprint.js";
 import { folderState } from "../write/outputDir.js";
 import type { StoredCounts } from "../write/report.js";
-import { PARTITIONING } from "./hash.js";
+import { PARTITIONING } from "../core/hash.js";
 import type { ShardShare } from "../crawl/split.js";
 
 export const PART_DATABASE = "part.sqlite";

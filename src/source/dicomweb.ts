@@ -7,9 +7,9 @@ import { UsageError, type ResolvedInput } from "../crawl/walk.js";
 import { BadDicomJson, dicomJsonString, readDicomJsonInstance } from "../dicom/dicomJson.js";
 import * as T from "../dicom/tags.js";
 import { parseDate, parseUID } from "../dicom/values.js";
-import { type WireRead, toWire } from "../dicom/wire.js";
-import { DEFAULT_POLICY, HttpFailure, type HttpFailureReason, type SendPolicy, type SendResponse, send } from "../http/send.js";
-import type { FileFailure, Reason } from "../reasons.js";
+import { type WireRead, toWire } from "../read/wire.js";
+import { DEFAULT_POLICY, HttpFailure, type HttpFailureReason, type SendPolicy, type SendResponse, send } from "../lib/http.js";
+import type { FileFailure, Reason } from "../core/reasons.js";
 import type { InstanceSink, StudyCounts } from "./sink.js";
 
 /** What `convert` takes for its DICOMweb inputs (the CLI's --concurrency, --studies-since/-until, token). */

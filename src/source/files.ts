@@ -1,8 +1,8 @@
 import pLimit from "p-limit";
 import { type ShardShare, crawlShare } from "../crawl/split.js";
 import { type CrawlEntry, type CrawlOptions, type ResolvedInput, crawlInPieces } from "../crawl/walk.js";
-import type { HeaderReader } from "../dicom/readerPool.js";
-import type { FilePath } from "../reasons.js";
+import type { HeaderReader } from "../read/readerPool.js";
+import type { FilePath } from "../core/reasons.js";
 import type { InstanceSink } from "./sink.js";
 
 const BATCH_SIZE = 64;

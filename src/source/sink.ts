@@ -1,7 +1,7 @@
-import type { WireRead } from "../dicom/wire.js";
-import type { FileFailure } from "../reasons.js";
+import type { WireRead } from "../read/wire.js";
+import type { FileFailure } from "../core/reasons.js";
 import type { StoredCounts } from "../write/report.js";
-import type { IncrementalSink } from "./incremental.js";
+import type { IncrementalSink } from "../incremental/scan.js";
 
 /**
  * Where every source (files, DICOMweb, incremental state, shard parts) delivers what it finds: the same

@@ -1,11 +1,11 @@
-import type { WireRead } from "../dicom/wire.js";
+import type { WireRead } from "../read/wire.js";
 import type { MappingNotes } from "../fhir/imagingStudy.js";
 import type { Conflict } from "../group/studies.js";
-import { REASONS, type Reason } from "../reasons.js";
-import type { FileChanges } from "../source/incremental.js";
+import { REASONS, type Reason } from "../core/reasons.js";
+import type { FileChanges } from "../incremental/scan.js";
 import type { SourceReport } from "../source/sink.js";
-import type { ChangeCounts } from "./changes.js";
-import { LineWriter } from "./ndjson.js";
+import type { ChangeCounts } from "../incremental/changes.js";
+import { LineWriter } from "../lib/ndjson.js";
 import type { OutputDirectory } from "./outputDir.js";
 
 export type ResourceType = "ImagingStudy" | "Patient" | "Endpoint";

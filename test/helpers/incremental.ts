@@ -2,7 +2,7 @@
 // (a UID rewritten in place), the outputs of a folder, and the difference changes/ must hold between two outputs.
 import { cpSync, existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { DicomFileReader } from "../../src/dicom/readFile.js";
+import { DicomFileReader } from "../../src/read/readFile.js";
 import { REPO } from "./run.js";
 
 export const FIXTURES = join(REPO, "fixtures/dicom");

@@ -3,7 +3,7 @@
 // no series, a series listing fewer instances than it has). No report.json: the zone is given when indexing.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildSearchIndex } from "../../src/state/searchIndex.js";
+import { buildSearchIndex } from "../../src/index/searchIndex.js";
 import { tempDir } from "./run.js";
 
 export const ZONE = "Europe/Zurich";

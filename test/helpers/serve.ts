@@ -1,7 +1,7 @@
 // A real server on 127.0.0.1 (port 0) over a folder, and the three ways a search reaches it.
 import { afterAll } from "vitest";
 import { type Limits, type RunningServer, startServer } from "../../src/serve/app.js";
-import { SearchIndex } from "../../src/state/searchIndex.js";
+import { SearchIndex } from "../../src/index/searchIndex.js";
 
 export interface Answer {
   readonly status: number;

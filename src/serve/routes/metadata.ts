@@ -1,7 +1,7 @@
 // GET [base]metadata: the CapabilityStatement (R4 http.html#capabilities), naming exactly what is supported.
 import type { FastifyInstance } from "fastify";
 import { PARAMETER_DEFINITIONS } from "../../search/parameters.js";
-import { VERSION } from "../../version.js";
+import { VERSION } from "../../core/version.js";
 import type { ServerContext } from "../context.js";
 import { sendFhir } from "../reply.js";
 

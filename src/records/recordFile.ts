@@ -2,7 +2,7 @@
 // and partitioned, so that the write path holds one partition at a time. SQLite through better-sqlite3, with the
 // encoding of the incremental state (records.ts): what a header read gave, attributes kept once per distinct text.
 //
-// Instances are clustered by a 32-bit hash of their Study Instance UID (shard/hash.ts): a partition is a range
+// Instances are clustered by a 32-bit hash of their Study Instance UID (core/hash.ts): a partition is a range
 // of that hash, so whoever reads the file chooses the partition count (merge knows the total, no shard does),
 // and reads a partition as one range of the table. An index by a hash of the SOP Instance UID finds the few UIDs
 // held by files in several partitions. Failures (no study to place them by) have a table of their own.
@@ -11,10 +11,10 @@
 // file once, so the file holds each record once, in partition order, with no free pages.
 import { rmSync, statSync } from "node:fs";
 import Database from "better-sqlite3";
-import type { WireRead } from "../dicom/wire.js";
-import type { FileFailure } from "../reasons.js";
-import { sopHash, studyHash } from "../shard/hash.js";
-import { type EntryResult, StateError, decodeResult, encodeResult, pathFromKey, pathKey } from "./records.js";
+import type { WireRead } from "../read/wire.js";
+import type { FileFailure } from "../core/reasons.js";
+import { sopHash, studyHash } from "../core/hash.js";
+import { type EntryResult, StateError, decodeResult, encodeResult, pathFromKey, pathKey } from "../core/recordCodec.js";
 
 const FORMAT = "dcm2fhir-records";
 const SCHEMA_VERSION = 1;

@@ -2,7 +2,7 @@
 // writes SQLite. The build stays synchronous: this thread sleeps on a shared counter until the next batch is
 // posted and takes it off the port directly, and the reading thread stays at most a few batches ahead.
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from "node:worker_threads";
-import { compiledEntry } from "../entryFile.js";
+import { compiledEntry } from "../lib/entryFile.js";
 import type { IndexedType, RecordBatch, SkippedLine } from "./indexRecords.js";
 
 /** Indices into the shared counters. */
@@ -27,7 +27,7 @@ const SILENCE_MS = 60_000;
 export function* readOnThread(files: Partial<Record<IndexedType, string>>, zone: string): Generator<RecordBatch, readonly SkippedLine[]> {
   const counters = new Int32Array(new SharedArrayBuffer(8));
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(compiledEntry(import.meta.url, "state/indexWorker.js", "the index reader thread"), { workerData: { files, zone, port: port2, counters } satisfies WorkerInput, transferList: [port2] });
+  const worker = new Worker(compiledEntry(import.meta.url, "index/indexWorker.js", "the index reader thread"), { workerData: { files, zone, port: port2, counters } satisfies WorkerInput, transferList: [port2] });
   // It ends on its own after its last message; nothing here waits for that.
   worker.unref();
   try {

@@ -5,9 +5,9 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { LineWriter, ndjsonLines, resourceIdOf } from "./ndjson.js";
-import { OutputError, type OutputDirectory } from "./outputDir.js";
-import type { ResourceType } from "./report.js";
+import { LineWriter, ndjsonLines, resourceIdOf } from "../lib/ndjson.js";
+import { OutputError, type OutputDirectory } from "../write/outputDir.js";
+import type { ResourceType } from "../write/report.js";
 
 export const CHANGE_FILES = ["changes/ImagingStudy.ndjson", "changes/Patient.ndjson", "changes/deleted.ndjson"] as const;
 

@@ -6,23 +6,23 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { UsageError } from "./crawl/walk.js";
-import type { ZoneRule } from "./fhir/datatypes.js";
-import { toEndpoint } from "./fhir/endpoint.js";
-import { type MappingNotes, emptyNotes, toImagingStudy } from "./fhir/imagingStudy.js";
-import { toPatient } from "./fhir/patient.js";
-import type { Endpoint, ImagingStudy, Patient, Reference } from "./fhir/types.js";
-import { type PatientAttributes, type PatientVariant, choosePatient, patientIdOf, patientKey, patientVariant } from "./group/patients.js";
-import { type Conflict, StudyAssembler, type StudyGroup, compareStrings, duplicateFailure } from "./group/studies.js";
-import { type FileFailure, type FilePath, comparePaths, displayPath } from "./reasons.js";
-import type { RecordSet } from "./source/records.js";
-import type { InstanceRead } from "./state/recordFile.js";
-import { pathFromKey, pathKey } from "./state/records.js";
-import { stageSearchIndex } from "./state/searchIndex.js";
-import { MemorySpool, type Spool, spoolFile, spoolKey } from "./state/spool.js";
-import { LineWriter } from "./write/ndjson.js";
-import type { OutputDirectory } from "./write/outputDir.js";
-import type { Report, ResourceType } from "./write/report.js";
+import { UsageError } from "../crawl/walk.js";
+import type { ZoneRule } from "../fhir/datatypes.js";
+import { toEndpoint } from "../fhir/endpoint.js";
+import { type MappingNotes, emptyNotes, toImagingStudy } from "../fhir/imagingStudy.js";
+import { toPatient } from "../fhir/patient.js";
+import type { Endpoint, ImagingStudy, Patient, Reference } from "../fhir/types.js";
+import { type PatientAttributes, type PatientVariant, choosePatient, patientIdOf, patientKey, patientVariant } from "../group/patients.js";
+import { type Conflict, StudyAssembler, type StudyGroup, compareStrings, duplicateFailure } from "../group/studies.js";
+import { type FileFailure, type FilePath, comparePaths, displayPath } from "../core/reasons.js";
+import type { RecordSet } from "../records/recordStore.js";
+import type { InstanceRead } from "../records/recordFile.js";
+import { pathFromKey, pathKey } from "../core/recordCodec.js";
+import { stageSearchIndex } from "../index/searchIndex.js";
+import { MemorySpool, type Spool, spoolFile, spoolKey } from "./spool.js";
+import { LineWriter } from "../lib/ndjson.js";
+import type { OutputDirectory } from "./outputDir.js";
+import type { Report, ResourceType } from "./report.js";
 
 export interface WriteSettings {
   readonly zoneRule: ZoneRule;
@@ -139,7 +139,7 @@ type PatientRow = [string, number, PatientAttributes, number, boolean];
  */
 export async function writeOutputs(records: RecordSet, out: OutputDirectory, settings: WriteSettings, fail: (failure: FileFailure) => void): Promise<Summary> {
   // Loaded here: an incremental run that finds nothing changed validates nothing.
-  const { validateResource } = await import("./validate/index.js");
+  const { validateResource } = await import("../validate/index.js");
   const validate = (resource: ImagingStudy | Patient) => validateResource(resource) ?? settings.extraValidation?.(resource);
   const { zoneRule } = settings;
   const summary = emptySummary(zoneRule);

@@ -11,13 +11,13 @@ import { createHash } from "node:crypto";
 import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
-import type { FilePath } from "../reasons.js";
-import { openDatabase } from "./db.js";
+import type { FilePath } from "../core/reasons.js";
+import { openDatabase } from "../lib/sqlite.js";
 import type { Report } from "../write/report.js";
-import type { Fingerprint } from "./fingerprint.js";
-import { sopHash } from "../shard/hash.js";
-import { STATE_DATABASE, STATE_DIGEST } from "./layout.js";
-import { type EncodedResult, type EntryResult, StateError, decodeResult, pathFromKey, pathKey } from "./records.js";
+import type { Fingerprint } from "../core/fingerprint.js";
+import { sopHash } from "../core/hash.js";
+import { STATE_DATABASE, STATE_DIGEST } from "../core/outputFiles.js";
+import { type EncodedResult, type EntryResult, StateError, decodeResult, pathFromKey, pathKey } from "../core/recordCodec.js";
 
 const FORMAT = "dcm2fhir-state";
 /** 2: results know their study and SOP Instance UID hash; studies keep their outcome. */
@@ -31,9 +31,9 @@ const APPLICATION_ID = 0x64636d32;
 // `racy` when the file changed so shortly before it was looked at that a change in the same clock tick could go
 // unseen; either way it is read again. What reading gave is in `result`, by id; study and series attributes, the
 // same for every file of a series, are kept once in `variant`. An instance's result also names its study (`owner`,
-// a row of `study`) and a hash of its SOP Instance UID (`sop`, shard/hash.ts): a run finds the studies a changed
+// a row of `study`) and a hash of its SOP Instance UID (`sop`, core/hash.ts): a run finds the studies a changed
 // file touches, and the studies sharing a SOP Instance UID with them, without reading every result. A study keeps
-// the counts of its records and what writing it gave (outputs.ts StudyOutcome): a study none of whose files
+// the counts of its records and what writing it gave (write/writeOutputs.ts StudyOutcome): a study none of whose files
 // changed is taken as it is.
 const SCHEMA = `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

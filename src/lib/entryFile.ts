@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 export function compiledEntry(callerUrl: string, srcPath: string, what: string): string {
   const beside = fileURLToPath(new URL(`./${basename(srcPath)}`, callerUrl));
   if (existsSync(beside)) return beside;
-  const built = fileURLToPath(new URL(`../dist/${srcPath}`, import.meta.url));
+  const built = fileURLToPath(new URL(`../../dist/${srcPath}`, import.meta.url));
   if (existsSync(built)) return built;
   throw new Error(`${what}'s compiled code is missing: run npm run build`);
 }

@@ -1,18 +1,18 @@
 // merge: the parts of a sharded run (convert --shard i/N) written as the outputs one convert over the same inputs
 // would write, byte for byte, report.json's counts included. The parts' records are read where they lie, a
-// partition at a time, through the same Run and write path as convert's (outputs.ts).
+// partition at a time, through the same Run and write path as convert's (write/writeOutputs.ts).
 import { join } from "node:path";
-import { type ConvertResult, KNOWN_FILES, Run, type RunOptions, withFailuresFrom } from "./convert.js";
-import { UsageError } from "./crawl/walk.js";
-import { PART_DATABASE, PartSetError, type CheckedPart, checkParts, isOneOf } from "./shard/part.js";
-import { FileRecords } from "./source/records.js";
-import { converterHash } from "./state/fingerprint.js";
-import type { RecordFileReader } from "./state/recordFile.js";
-import { OutputDirectory } from "./write/outputDir.js";
-import { writeReport } from "./write/report.js";
-import { WriteInterrupted, emptySummary } from "./outputs.js";
-import { VERSION } from "./version.js";
-import type { ImagingStudy, Patient } from "./fhir/types.js";
+import { type ConvertResult, KNOWN_FILES, Run, type RunOptions, withFailuresFrom } from "../convert.js";
+import { UsageError } from "../crawl/walk.js";
+import { PART_DATABASE, PartSetError, type CheckedPart, checkParts, isOneOf } from "./part.js";
+import { FileRecords } from "../records/recordStore.js";
+import { converterHash } from "../core/fingerprint.js";
+import type { RecordFileReader } from "../records/recordFile.js";
+import { OutputDirectory } from "../write/outputDir.js";
+import { writeReport } from "../write/report.js";
+import { WriteInterrupted, emptySummary } from "../write/writeOutputs.js";
+import { VERSION } from "../core/version.js";
+import type { ImagingStudy, Patient } from "../fhir/types.js";
 
 export interface MergeOptions {
   /** The parts' folders (each a shard's --out), one per shard, in any order. */
@@ -85,7 +85,7 @@ export async function merge(options: MergeOptions): Promise<ConvertResult> {
 /** Each part's record file, checked to be the one its manifest describes (the same run). */
 async function openRecords(parts: readonly CheckedPart[], verbose: boolean): Promise<RecordFileReader[]> {
   // Loaded here: importing the library does not load SQLite.
-  const { RecordFileError, RecordFileReader } = await import("./state/recordFile.js");
+  const { RecordFileError, RecordFileReader } = await import("../records/recordFile.js");
   const readers: RecordFileReader[] = [];
   const problems: string[] = [];
   for (const part of parts) {

@@ -1,5 +1,5 @@
-import type { FileFailure, FilePath } from "../reasons.js";
-import type { InstanceRecord } from "./instance.js";
+import type { FileFailure, FilePath } from "../core/reasons.js";
+import type { InstanceRecord } from "../dicom/instance.js";
 import type { FileRead } from "./readFile.js";
 
 /** An instance record without its study and series attributes, which travel as JSON (see WireRead). */

@@ -1,11 +1,11 @@
 // Where the records a run's sources deliver wait until they are written: in memory while the run is small, in a
-// record file (state/recordFile.ts), partitioned by study, once it is large, and in the record files of shards'
-// parts for merge. The write path (outputs.ts) reads every kind the same way, one partition at a time.
-import type { FileFailure, FilePath } from "../reasons.js";
-import { comparePaths } from "../reasons.js";
-import { SOP_HASH_LIMIT, partitionOf, partitionRange, studyHash } from "../shard/hash.js";
-import { type EntryResult, failureOf } from "../state/records.js";
-import type { InstanceRead, RecordFileReader, RecordFileWriter } from "../state/recordFile.js";
+// record file (records/recordFile.ts), partitioned by study, once it is large, and in the record files of shards'
+// parts for merge. The write path (write/writeOutputs.ts) reads every kind the same way, one partition at a time.
+import type { FileFailure, FilePath } from "../core/reasons.js";
+import { comparePaths } from "../core/reasons.js";
+import { SOP_HASH_LIMIT, partitionOf, partitionRange, studyHash } from "../core/hash.js";
+import { type EntryResult, failureOf } from "../core/recordCodec.js";
+import type { InstanceRead, RecordFileReader, RecordFileWriter } from "./recordFile.js";
 
 /**
  * Instance records per partition: one partition's studies are assembled, mapped and validated while the others
@@ -28,7 +28,7 @@ export interface RecordSet {
   readonly instanceCount: number;
   /** The partition count the size asks for (1 for records in memory). */
   readonly partitions: number;
-  /** Records on disk are written through spools on disk too (outputs.ts); records in memory through memory. */
+  /** Records on disk are written through spools on disk too (write/writeOutputs.ts); records in memory through memory. */
   readonly onDisk: boolean;
   /** The instance records of partition `p` of `count`, in no particular order. */
   instances(p: number, count: number): Iterable<InstanceRead>;

@@ -5,10 +5,10 @@
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { VERSION } from "../version.js";
+import { VERSION } from "../core/version.js";
 import type { OutputDirectory } from "../write/outputDir.js";
 import type { Statement } from "better-sqlite3";
-import { type Db, openDatabase } from "./db.js";
+import { type Db, openDatabase } from "../lib/sqlite.js";
 import { type IndexedType, NDJSON_FILES, type RecordBatch, type SkippedLine, type StudyRecord, readIndexRecords, takeRecords } from "./indexRecords.js";
 import { readOnThread } from "./indexThread.js";
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from "node:child_process";
-import { compiledEntry } from "../entryFile.js";
-import type { FilePath } from "../reasons.js";
+import { compiledEntry } from "../lib/entryFile.js";
+import type { FilePath } from "../core/reasons.js";
 import { DicomFileReader } from "./readFile.js";
 import type { ReadRequest } from "./readerProcess.js";
 import { BatchUnpacker, type PackedBatch, type WireRead, packPath, toWire } from "./wire.js";
@@ -103,7 +103,7 @@ class ReaderProcess {
   constructor(private readonly readHere: (batch: readonly FilePath[]) => WireRead[]) {
     // No inherited flags (a debugger's port, a TypeScript loader): the reader is plain compiled JavaScript.
     // stdio ignored: a reader has nothing to say, and a crash is handled here rather than printed.
-    this.child = fork(compiledEntry(import.meta.url, "dicom/readerProcess.js", "the reader process"), [], { execArgv: [], env: readerEnvironment(), stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "json" });
+    this.child = fork(compiledEntry(import.meta.url, "read/readerProcess.js", "the reader process"), [], { execArgv: [], env: readerEnvironment(), stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "json" });
     this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()).once("error", () => resolve()));
     this.child.on("message", (message: { ready: true } | { id: number; batch: PackedBatch }) => {
       if ("ready" in message) {

@@ -1,8 +1,8 @@
 import { type Stats, closeSync, constants, fstatSync, openSync } from "node:fs";
-import type { FileFailure, FilePath } from "../reasons.js";
-import { FileSource } from "./byteSource.js";
-import { DicomReadError } from "./errors.js";
-import { type InstanceRecord, readInstance } from "./instance.js";
+import type { FileFailure, FilePath } from "../core/reasons.js";
+import { FileSource } from "../dicom/byteSource.js";
+import { DicomReadError } from "../dicom/errors.js";
+import { type InstanceRecord, readInstance } from "../dicom/instance.js";
 
 /** What reading one file gave, and what it cost. */
 export interface FileRead {

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ZoneRule } from "../fhir/datatypes.js";
-import { VERSION } from "../version.js";
+import { VERSION } from "./version.js";
 
 export interface Fingerprint {
   /** The version and a hash of the code and tables that read headers and map them (see converterHash). */

@@ -9,18 +9,18 @@
 // with them (which file of a SOP Instance UID is used depends on all of them).
 import { statSync } from "node:fs";
 import { type CrawlEntry, type ResolvedInput, crawlInPieces } from "../crawl/walk.js";
-import type { HeaderReader } from "../dicom/readerPool.js";
-import type { WireRead } from "../dicom/wire.js";
-import type { KeptStudies, StudyOutcome } from "../outputs.js";
-import type { FileFailure, FilePath } from "../reasons.js";
-import { sopHash } from "../shard/hash.js";
-import type { InstanceRead } from "../state/recordFile.js";
-import { type EncodedResult, type EntryResult, StateError, encodeResult, pathKey } from "../state/records.js";
-import { type CommittedState, type FileIdentity, type StagedState, StoredEntries } from "../state/runState.js";
-import { LinesById } from "../write/ndjson.js";
+import type { HeaderReader } from "../read/readerPool.js";
+import type { WireRead } from "../read/wire.js";
+import type { KeptStudies, StudyOutcome } from "../write/writeOutputs.js";
+import type { FileFailure, FilePath } from "../core/reasons.js";
+import { sopHash } from "../core/hash.js";
+import type { InstanceRead } from "../records/recordFile.js";
+import { type EncodedResult, type EntryResult, StateError, encodeResult, pathKey } from "../core/recordCodec.js";
+import { type CommittedState, type FileIdentity, type StagedState, StoredEntries } from "./state.js";
+import { LinesById } from "../lib/ndjson.js";
 import type { StoredCounts } from "../write/report.js";
-import { type FileSourceOptions, readEntries } from "./files.js";
-import type { InstanceSink } from "./sink.js";
+import { type FileSourceOptions, readEntries } from "../source/files.js";
+import type { InstanceSink } from "../source/sink.js";
 
 /**
  * A file whose mtime or ctime is this close to the moment it was looked at may change again within the same
