@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { UsageError, outputFolderOf, resolveInputs } from "./crawl/walk.js";
+import { outputFolderOf, resolveInputs } from "./crawl/walk.js";
+import { UsageError } from "./core/errors.js";
 import type { HeaderReader } from "./read/readerPool.js";
-import type { WireRead } from "./read/wire.js";
+import { type HeaderRead } from "./core/record.js";
 import type { ZoneRule } from "./fhir/datatypes.js";
 import { isTimeZone, systemTimeZone } from "./fhir/timezone.js";
 import type { ImagingStudy, Patient } from "./fhir/types.js";
@@ -360,7 +361,7 @@ export class Run implements IncrementalSink {
     this.records.add({ unread: failure });
   }
 
-  read(read: WireRead, stored = false): void {
+  read(read: HeaderRead, stored = false): void {
     this.counts.read(read, stored);
     if ("failure" in read) this.failed++;
     this.records.add({ read });

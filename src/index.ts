@@ -3,7 +3,7 @@ export { convert, OUTPUT_FILES, type ConvertOptions, type ConvertResult, type Pr
 export { merge, type MergeOptions } from "./shard/merge.js";
 export { parseShard, type ShardSpec } from "./shard/spec.js";
 export { PartSetError } from "./shard/part.js";
-export { UsageError } from "./crawl/walk.js";
+export { UsageError } from "./core/errors.js";
 export { OutputError } from "./write/outputDir.js";
 export type { Report } from "./write/report.js";
 export { REASONS, type Reason, type FileFailure } from "./core/reasons.js";

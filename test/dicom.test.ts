@@ -4,7 +4,7 @@ import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { BufferSource } from "../src/dicom/byteSource.js";
 import { textDecoderFor } from "../src/dicom/charset.js";
-import { INSTANCE_SPEC, type InstanceRecord, isInstanceRecord, toInstanceRecord } from "../src/dicom/instance.js";
+import { INSTANCE_SPEC, type ParsedInstance, isParsedInstance, toParsedInstance } from "../src/dicom/instance.js";
 import { parseHeader } from "../src/dicom/parser.js";
 import { DicomFileReader } from "../src/read/readFile.js";
 import { parseDate, parsePersonName, parseTime, parseTimezoneOffset, parseUID, parseUnsignedInt } from "../src/dicom/values.js";
@@ -14,13 +14,13 @@ import { REPO, tempDir } from "./helpers/run.js";
 
 const fixture = (path: string) => join(REPO, "fixtures/dicom", path);
 
-function read(bytes: Buffer): InstanceRecord | FileFailure {
-  return toInstanceRecord("memory", parseHeader(new BufferSource(bytes), INSTANCE_SPEC, { firstWindowBytes: 8192 }));
+function read(bytes: Buffer): ParsedInstance | FileFailure {
+  return toParsedInstance("memory", parseHeader(new BufferSource(bytes), INSTANCE_SPEC, { firstWindowBytes: 8192 }));
 }
 
-function instance(bytes: Buffer): InstanceRecord {
+function instance(bytes: Buffer): ParsedInstance {
   const r = read(bytes);
-  if (!isInstanceRecord(r)) throw new Error(`expected an instance, got ${r.reason}: ${r.message}`);
+  if (!isParsedInstance(r)) throw new Error(`expected an instance, got ${r.reason}: ${r.message}`);
   return r;
 }
 
@@ -134,12 +134,12 @@ describe("header reader", () => {
     ];
     for (const [path, layout] of cases) {
       const { result } = reader.read(fixture(path));
-      expect(isInstanceRecord(result), `${layout}: ${"message" in result ? result.message : ""}`).toBe(true);
+      expect(isParsedInstance(result), `${layout}: ${"message" in result ? result.message : ""}`).toBe(true);
     }
-    const mr = reader.read(fixture("HOSP-A/Mueller Juergen PAT-0001/MR knee/1.dcm")).result as InstanceRecord;
+    const mr = reader.read(fixture("HOSP-A/Mueller Juergen PAT-0001/MR knee/1.dcm")).result as ParsedInstance;
     expect(mr.study.patientName).toEqual({ alphabetic: { family: "Müller", given: "Jürgen", middle: "Karl", prefix: "Dr." } });
     expect(mr.series.laterality).toBe("L");
-    const yamada = reader.read(fixture("jp/yamada.dcm")).result as InstanceRecord;
+    const yamada = reader.read(fixture("jp/yamada.dcm")).result as ParsedInstance;
     expect(yamada.study.patientName?.ideographic).toEqual({ family: "山田", given: "太郎" });
     expect(yamada.study.description).toBe("腹部超音波");
   });
@@ -151,7 +151,7 @@ describe("header reader", () => {
     // A sparse file: 2 GB on paper, almost nothing on disk.
     truncateSync(path, header.length + 0x7ffffff0);
     const { result, bytesRead } = new DicomFileReader().read(path);
-    expect(isInstanceRecord(result)).toBe(true);
+    expect(isParsedInstance(result)).toBe(true);
     expect(bytesRead).toBeLessThanOrEqual(8192);
   });
 
@@ -161,13 +161,13 @@ describe("header reader", () => {
     const dir = tempDir();
     writeFileSync(join(dir, "blob.dcm"), bytes);
     const { result, bytesRead } = new DicomFileReader().read(join(dir, "blob.dcm"));
-    expect((result as InstanceRecord).study.patientName?.alphabetic?.family).toBe("After");
+    expect((result as ParsedInstance).study.patientName?.alphabetic?.family).toBe("After");
     expect(bytesRead).toBeLessThan(64 * 1024);
   });
 
   it("keeps an instance whose pixel data is cut short", () => {
     const { result } = new DicomFileReader().read(fixture("HOSP-A/Mueller Juergen PAT-0001/CT 2024-03-15/axial/IM0004.dcm"));
-    expect(isInstanceRecord(result)).toBe(true);
+    expect(isParsedInstance(result)).toBe(true);
   });
 });
 

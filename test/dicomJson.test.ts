@@ -6,7 +6,7 @@ import { join } from "node:path";
 import dcmjs from "dcmjs";
 import { describe, expect, it } from "vitest";
 import { BadDicomJson, dicomJsonHeader, readDicomJsonInstance } from "../src/dicom/dicomJson.js";
-import { type InstanceRecord, isInstanceRecord } from "../src/dicom/instance.js";
+import { type ParsedInstance, isParsedInstance } from "../src/dicom/instance.js";
 import { DicomFileReader } from "../src/read/readFile.js";
 import type { FileFailure } from "../src/core/reasons.js";
 import { REPO } from "./helpers/run.js";
@@ -18,9 +18,9 @@ const UIDS = {
   "00080016": { vr: "UI", Value: ["1.2.840.10008.5.1.4.1.1.2"] },
 };
 
-function record(dataSet: Record<string, unknown>): InstanceRecord {
+function record(dataSet: Record<string, unknown>): ParsedInstance {
   const result = readDicomJsonInstance("x", { ...UIDS, ...dataSet });
-  if (!isInstanceRecord(result)) throw new Error(`not an instance: ${result.message}`);
+  if (!isParsedInstance(result)) throw new Error(`not an instance: ${result.message}`);
   return result;
 }
 
@@ -112,7 +112,7 @@ describe("DICOM JSON from a second writer (dcmjs) gives the record the file give
     let compared = 0;
     for (const path of walk(join(REPO, "fixtures/dicom"))) {
       const fromFile = reader.read(path).result;
-      if (!isInstanceRecord(fromFile)) continue;
+      if (!isParsedInstance(fromFile)) continue;
       const bytes = readFileSync(path);
       let dict: Record<string, unknown>;
       try {

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConvertOptions, type ConvertResult, convert } from "../src/convert.js";
-import { isInstanceRecord } from "../src/dicom/instance.js";
+import { isParsedInstance } from "../src/dicom/instance.js";
 import { DicomFileReader } from "../src/read/readFile.js";
 import type { SourceReport } from "../src/source/sink.js";
 import { type RunningOrthanc, type UploadResult, orthancMissing, startOrthanc } from "./helpers/orthanc.js";
@@ -76,7 +76,7 @@ describe.skipIf(missing !== "")(`convert from a PACS (Orthanc + DICOMweb plugin)
     const reader = new DicomFileReader();
     sameInstances = upload.stored.filter((path) => {
       const r = reader.read(path).result;
-      return !(isInstanceRecord(r) && ambiguous.has(r.studyInstanceUID));
+      return !(isParsedInstance(r) && ambiguous.has(r.studyInstanceUID));
     });
     pacs.proxy.reset();
     ({ out: baselineOut, result: baseline } = await web());
@@ -363,7 +363,7 @@ describe.skipIf(missing !== "")(`convert from a PACS (Orthanc + DICOMweb plugin)
     expect(report.duplicates).toBe(duplicates.length);
     // Every instance Orthanc holds from a fixture file is read twice, and the file's path sorts first.
     const reader = new DicomFileReader();
-    const fixtureInstances = upload.stored.filter((p) => p.startsWith(FIXTURES) && isInstanceRecord(reader.read(p).result));
+    const fixtureInstances = upload.stored.filter((p) => p.startsWith(FIXTURES) && isParsedInstance(reader.read(p).result));
     expect(duplicates.filter((d) => d.path.startsWith(pacs.shownRoot))).toHaveLength(fixtureInstances.length);
     expect(duplicates.filter((d) => !d.path.startsWith(pacs.shownRoot)).map((d) => d.path)).toEqual([join(FIXTURES, "conflict/copy of a.dcm")]);
     const [endpoint] = readNdjson<{ address: string }>(join(out, "Endpoint.ndjson"));

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BufferSource } from "../src/dicom/byteSource.js";
-import { INSTANCE_SPEC, isInstanceRecord, toInstanceRecord } from "../src/dicom/instance.js";
+import { INSTANCE_SPEC, isParsedInstance, toParsedInstance } from "../src/dicom/instance.js";
 import { parseHeader } from "../src/dicom/parser.js";
 import { parseUID } from "../src/dicom/values.js";
 import { emptyNotes, toImagingStudy } from "../src/fhir/imagingStudy.js";
@@ -108,8 +108,8 @@ describe(`fuzz: ${sources.length} files of fixtures/${existsSync(CORPUS) ? " and
       for (const [mutation, bytes] of mutants(readFileSync(path), index + 1)) {
         const where = `${path.replace(REPO, "")}: ${mutation}`;
         const t0 = performance.now();
-        const result = toInstanceRecord("fuzz", parseHeader(new BufferSource(bytes), INSTANCE_SPEC, { firstWindowBytes: 8192 }));
-        if (isInstanceRecord(result)) {
+        const result = toParsedInstance("fuzz", parseHeader(new BufferSource(bytes), INSTANCE_SPEC, { firstWindowBytes: 8192 }));
+        if (isParsedInstance(result)) {
           instances++;
           for (const uid of [result.studyInstanceUID, result.seriesInstanceUID, result.sopInstanceUID, result.sopClassUID]) expect(parseUID(uid), where).toBe(uid);
           const assembler = new StudyAssembler();

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { UsageError } from "../src/crawl/walk.js";
+import { UsageError } from "../src/core/errors.js";
 import { type LoadOptions, load } from "../src/load/load.js";
 import { type FhirTestServer, startFhirServer } from "./helpers/fhirServer.js";
 import { expectServerHolds, fixtureFolder, resourcesOf } from "./helpers/loadData.js";

@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, readFileSync, readdirSync, renameSync, utimes
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { UsageError } from "../src/crawl/walk.js";
+import { UsageError } from "../src/core/errors.js";
 import { Checkpoint } from "../src/load/checkpoint.js";
 import { type LoadOptions, load } from "../src/load/load.js";
 import { LoadFailure } from "../src/load/errors.js";

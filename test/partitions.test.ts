@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { WireRead } from "../src/read/wire.js";
+import { type HeaderRead } from "../src/core/record.js";
 import type { SeriesAttributes, StudyAttributes } from "../src/dicom/instance.js";
 import type { ImagingStudy, Patient } from "../src/fhir/types.js";
 import { type WriteSettings, writeOutputs } from "../src/write/writeOutputs.js";
@@ -35,7 +35,7 @@ const record = (path: string, study: string, sop: string, attributes: StudyAttri
     instance: { path, studyInstanceUID: study, seriesInstanceUID: `${study}.1`, sopInstanceUID: sop, sopClassUID: "1.2.840.10008.5.1.4.1.1.2", warnings: [] },
     studyJSON: JSON.stringify(attributes),
     seriesJSON: JSON.stringify(series),
-  } satisfies WireRead,
+  } satisfies HeaderRead,
 });
 
 const failure = (path: string): EntryResult => ({ unread: { path, reason: "not-a-regular-file", message: "a FIFO; never opened" } });

@@ -15,7 +15,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { type InstanceRecord, isInstanceRecord } from "../src/dicom/instance.js";
+import { type ParsedInstance, isParsedInstance } from "../src/dicom/instance.js";
 import { DicomFileReader } from "../src/read/readFile.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -220,7 +220,7 @@ const ATTRIBUTES: ReadonlyArray<{
   readonly name: string;
   readonly pydicom: (p: PyFile) => unknown;
   readonly expected: (p: PyFile) => Expectation;
-  readonly ours: (r: InstanceRecord) => unknown;
+  readonly ours: (r: ParsedInstance) => unknown;
 }> = [
   { name: "studyInstanceUID", pydicom: (p) => p.StudyInstanceUID, expected: (p) => plain(str(p.StudyInstanceUID, "StudyInstanceUID")), ours: (r) => r.studyInstanceUID },
   { name: "seriesInstanceUID", pydicom: (p) => p.SeriesInstanceUID, expected: (p) => plain(str(p.SeriesInstanceUID, "SeriesInstanceUID")), ours: (r) => r.seriesInstanceUID },
@@ -333,7 +333,7 @@ describe.skipIf(!corpusPresent)(title, () => {
 
   it.each(referenced)("%s: same attributes as pydicom", (key) => {
     const result = readCorpusFile(key);
-    if (!isInstanceRecord(result)) throw new Error(`pydicom reads an instance, we fail with ${result.reason}: ${result.message}`);
+    if (!isParsedInstance(result)) throw new Error(`pydicom reads an instance, we fail with ${result.reason}: ${result.message}`);
     const py = reference.files[key]!;
     const disagreements: string[] = [];
     for (const attribute of ATTRIBUTES) {
@@ -365,11 +365,11 @@ describe.skipIf(!corpusPresent)(title, () => {
 
   it.each(Object.keys(reference.skipped))("%s: pydicom skips it, and it is no instance for us either", (key) => {
     const result = readCorpusFile(key);
-    expect(isInstanceRecord(result), isInstanceRecord(result) ? `an instance for us: ${result.sopInstanceUID}` : "").toBe(false);
+    expect(isParsedInstance(result), isParsedInstance(result) ? `an instance for us: ${result.sopInstanceUID}` : "").toBe(false);
   });
 
   it("no file is an instance for us that pydicom does not read as one", () => {
-    const extra = corpusFiles(corpusRoot).filter((key) => !(key in reference.files) && isInstanceRecord(readCorpusFile(key)));
+    const extra = corpusFiles(corpusRoot).filter((key) => !(key in reference.files) && isParsedInstance(readCorpusFile(key)));
     expect(extra).toEqual([]);
   });
 

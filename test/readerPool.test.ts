@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DicomFileReader } from "../src/read/readFile.js";
 import { ReaderPool } from "../src/read/readerPool.js";
-import { type WireRead, toWire } from "../src/read/wire.js";
+import { type HeaderRead } from "../src/core/record.js";
+import { toHeaderRead } from "../src/dicom/instance.js";
 import type { FilePath } from "../src/core/reasons.js";
 import { REPO, tempDir } from "./helpers/run.js";
 
@@ -46,8 +47,8 @@ const isAlive = (pid: number) => {
 };
 
 /** Feeds batches the way the file source does (a few in flight) until `until` holds; every answer is kept with its batch. */
-async function feed(reader: ReaderPool, all: FilePath[][], until: () => boolean): Promise<Array<{ batch: FilePath[]; reads: WireRead[] }>> {
-  const answered: Array<{ batch: FilePath[]; reads: WireRead[] }> = [];
+async function feed(reader: ReaderPool, all: FilePath[][], until: () => boolean): Promise<Array<{ batch: FilePath[]; reads: HeaderRead[] }>> {
+  const answered: Array<{ batch: FilePath[]; reads: HeaderRead[] }> = [];
   const inFlight = new Set<Promise<void>>();
   const deadline = Date.now() + 30_000;
   for (let i = 0; !until() || i < 8; i++) {
@@ -68,7 +69,7 @@ describe("reader processes", () => {
   const paths = samplePaths();
   const all = batches(paths, 24);
   const here = new DicomFileReader();
-  const expected = new Map(all.map((b) => [b, b.map((path) => toWire(here.read(path)))]));
+  const expected = new Map(all.map((b) => [b, b.map((path) => toHeaderRead(here.read(path)))]));
 
   it("read exactly what this process reads, failures, non-UTF-8 names and study and series JSON included, in batch order", async () => {
     const reader = pool(2);
@@ -84,7 +85,7 @@ describe("reader processes", () => {
     const reader = pool(2);
     let killed: number | undefined;
     let answeredAtKill = 0;
-    const answered: Array<{ batch: FilePath[]; reads: WireRead[] }> = [];
+    const answered: Array<{ batch: FilePath[]; reads: HeaderRead[] }> = [];
     answered.push(
       ...(await feed(reader, all, () => {
         if (killed === undefined && reader.counts.inProcesses > 0 && reader.inFlight > 0) {

@@ -1,19 +1,20 @@
 // Heap bytes per instance that the grouping stage keeps: drives src/group/studies.ts's StudyAssembler in-process
-// with records shaped exactly like the ones reader threads send (WireRead), and weighs the heap after forced GCs.
+// with records shaped exactly like the ones reader threads send (HeaderRead), and weighs the heap after forced GCs.
 //
 //   node --expose-gc --import tsx scripts/bench/memory.ts --instances 100000 [--seed 1]
 //
 // Records come from the benchmark archive's plan (scripts/bench/gen-archive.ts) at that many instances: for each
 // series, the first image's header is encoded with the project's writer and parsed by the converter's own
-// parser (parseHeader → toInstanceRecord → toWire); every image of the series is that record with its own path,
+// parser (parseHeader → toParsedInstance → toHeaderRead); every image of the series is that record with its own path,
 // SOP Instance UID and Instance Number. Batches of 64 go through structuredClone, as they do between threads, so
 // each record brings its own strings, as it does in a real run. Prints one JSON line.
 import { parseArgs } from "node:util";
 import { BufferSource } from "../../src/dicom/byteSource.js";
-import { INSTANCE_SPEC, toInstanceRecord } from "../../src/dicom/instance.js";
+import { INSTANCE_SPEC, toParsedInstance } from "../../src/dicom/instance.js";
 import { parseHeader } from "../../src/dicom/parser.js";
 import { FIRST_READ_BYTES } from "../../src/read/readFile.js";
-import { type WireRead, toWire } from "../../src/read/wire.js";
+import { type HeaderRead } from "../../src/core/record.js";
+import { toHeaderRead } from "../../src/dicom/instance.js";
 import { StudyAssembler } from "../../src/group/studies.js";
 import { DEFAULT_SEED, instanceHeader, instancePath, instanceUID, junkCount, planArchive } from "./gen-archive.js";
 
@@ -54,7 +55,7 @@ function measure(instances: number, seed: number): MemoryResult {
   const templates = plan.series.map((s) => {
     const header = instanceHeader(s, 0);
     const parsed = parseHeader(new BufferSource(header), INSTANCE_SPEC, { firstWindowBytes: FIRST_READ_BYTES });
-    const wire = toWire({ result: toInstanceRecord(ARCHIVE_PREFIX + instancePath(s, 0), parsed), bytesRead: Math.min(header.length, FIRST_READ_BYTES) });
+    const wire = toHeaderRead({ result: toParsedInstance(ARCHIVE_PREFIX + instancePath(s, 0), parsed), bytesRead: Math.min(header.length, FIRST_READ_BYTES) });
     if (!("instance" in wire)) throw new Error(`internal: the template of series ${s.uid} did not parse: ${wire.failure.reason} ${wire.failure.message}`);
     return wire;
   });
@@ -62,7 +63,7 @@ function measure(instances: number, seed: number): MemoryResult {
   const before = heapUsed();
   const assembler = new StudyAssembler();
   let pathChars = 0;
-  let batch: WireRead[] = [];
+  let batch: HeaderRead[] = [];
   const flush = () => {
     // Between threads, a batch is structured-cloned: every string arrives as a fresh copy.
     for (const read of structuredClone(batch)) {

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { WireRead } from "../../src/read/wire.js";
+import { type HeaderRead } from "../../src/core/record.js";
 import { PART_DATABASE, PART_MANIFEST, inputsDigest, manifestOf, newRunId } from "../../src/shard/part.js";
 import { fingerprintOf } from "../../src/core/fingerprint.js";
 import { RecordFileWriter } from "../../src/records/recordFile.js";
@@ -223,7 +223,7 @@ export function writeSyntheticParts(dir: string, records: number, parts: number)
         }
         // One in 10,000 holds the SOP Instance UID of an image of the study before: another partition, most often.
         const sop = written % 10_000 === 5_000 && s > 0 ? `1.2.826.0.1.3680043.10.543.${(s - 1) >> 1}.${s - 1}.1.${i}` : `${series}.${i}`;
-        const read: WireRead = {
+        const read: HeaderRead = {
           bytesRead: 4096 + (i % 7) * 512,
           instance: { path, studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop, sopClassUID: "1.2.840.10008.5.1.4.1.1.2", instanceNumber: i, warnings: [] },
           studyJSON,

@@ -89,7 +89,7 @@ interface CliOptions {
 async function runConvert(o: CliOptions): Promise<number> {
   // Loaded here so that --help does not pay for the converter and its validators.
   const { convert } = await import("../convert.js");
-  const { UsageError } = await import("../crawl/walk.js");
+  const { UsageError } = await import("../core/errors.js");
   const { OutputError, NoSpaceError } = await import("../write/outputDir.js");
   const { DeletionLimitError } = await import("../incremental/changes.js");
   const { parseShard } = await import("../shard/spec.js");

@@ -79,7 +79,7 @@ interface CliOptions {
 async function runLoad(o: CliOptions): Promise<number> {
   const { load } = await import("../load/load.js");
   const { LoadFailure } = await import("../load/errors.js");
-  const { UsageError } = await import("../crawl/walk.js");
+  const { UsageError } = await import("../core/errors.js");
   let token: string | undefined;
   let oauth: ClientCredentialsOptions | undefined;
   try {

@@ -38,7 +38,7 @@ interface MergeCliOptions {
 async function runMerge(o: MergeCliOptions): Promise<number> {
   // Loaded here so that --help does not pay for the converter, SQLite and the validators.
   const { merge } = await import("../shard/merge.js");
-  const { UsageError } = await import("../crawl/walk.js");
+  const { UsageError } = await import("../core/errors.js");
   const { OutputError, NoSpaceError } = await import("../write/outputDir.js");
   const stop = stopOnSignals("stopping; nothing will be written");
   try {

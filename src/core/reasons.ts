@@ -73,3 +73,19 @@ function compareCodePoints(a: string, b: string): number {
   }
   return a.length - b.length;
 }
+
+/** System errors name the file in their message; ours must not (paths can hold patient names). */
+export function fromSystemError(path: FilePath, error: unknown, operation: string): FileFailure {
+  const code = (error as NodeJS.ErrnoException).code ?? "UNKNOWN";
+  if (code === "ENXIO") return { path, reason: "not-a-regular-file", message: `a socket or a device without a reader (${code} on ${operation})` };
+  if (code === "ELOOP") return { path, reason: "symlink-loop", message: `too many levels of symbolic links (${code} on ${operation})` };
+  const what: Record<string, string> = {
+    ENOENT: "the file vanished after it was listed",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EISDIR: "a folder where a file was expected",
+    EIO: "I/O error",
+    EMFILE: "too many open files",
+  };
+  return { path, reason: "unreadable", message: `${what[code] ?? "system error"} (${code} on ${operation})` };
+}

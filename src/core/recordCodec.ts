@@ -2,11 +2,11 @@
 // files of shard parts and large runs (recordFile.ts) keep the same encoding, so a record read back is the one
 // a header read made. Study and series attributes travel beside the record as their JSON text, which a store
 // keeps once per distinct text (the same for every file of a series).
-import type { InstanceCore, WireRead } from "../read/wire.js";
+import { type InstanceCore, type HeaderRead } from "./record.js";
 import type { FileFailure, FilePath, Reason } from "./reasons.js";
 
 /** What an entry gave: a header read (an instance or a reasoned failure), or the crawl's refusal (a FIFO, a link). */
-export type EntryResult = { readonly read: WireRead } | { readonly unread: FileFailure };
+export type EntryResult = { readonly read: HeaderRead } | { readonly unread: FileFailure };
 
 /** The failure an EntryResult that is not an instance holds. */
 export const failureOf = (result: EntryResult): FileFailure => ("unread" in result ? result.unread : (result.read as { failure: FileFailure }).failure);

@@ -4,8 +4,8 @@ import { lstat, opendir, stat } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
 import { basename, dirname, resolve } from "node:path";
 import type { Readable } from "node:stream";
-import { fromSystemError } from "../read/readFile.js";
-import type { FileFailure, FilePath } from "../core/reasons.js";
+import { UsageError } from "../core/errors.js";
+import { type FileFailure, type FilePath, fromSystemError } from "../core/reasons.js";
 import { type ListDigest, listedPaths } from "./list.js";
 
 /** A file to read, or something found while crawling that will not be read, with its reason. */
@@ -63,11 +63,6 @@ export type ResolvedInput =
   | { readonly kind: "dicomweb"; readonly url: string }
   /** --files-from: a list of files and folders (crawl/list.ts), "-" for standard input. */
   | { readonly kind: "list"; readonly source: string; readonly digest: ListDigest };
-
-/** Bad usage that names the problem and the fix; the CLI prints it as one line and exits 2. */
-export class UsageError extends Error {
-  override readonly name = "UsageError";
-}
 
 /**
  * Resolves inputs: an existing path is taken literally even if it contains glob characters (folder names

@@ -1,9 +1,9 @@
 // DICOM JSON (PS3.18 F.2), as a WADO-RS metadata answer carries it, presented as the values a header parse
-// gives (parser.ts `Values`), so that one builder (instance.ts `toInstanceRecord`) makes the instance record
+// gives (parser.ts `Values`), so that one builder (instance.ts `toParsedInstance`) makes the instance record
 // of a file and of an instance in a PACS alike. Only the attributes the builder reads (INSTANCE_SPEC) are taken.
 import type { FileFailure, FilePath } from "../core/reasons.js";
 import { type TextKind, textDecoderFor } from "./charset.js";
-import { INSTANCE_SPEC, type InstanceRecord, toInstanceRecord } from "./instance.js";
+import { INSTANCE_SPEC, type ParsedInstance, toParsedInstance } from "./instance.js";
 import type { ParsedHeader, Spec, Values } from "./parser.js";
 import { hexTag } from "./parser.js";
 import * as T from "./tags.js";
@@ -19,8 +19,8 @@ const TEXT_VRS = new Set(["SH", "LO", "ST", "LT", "UT", "UC", "PN"]);
 const UTF8 = "ISO_IR 192";
 
 /** One data set of a WADO-RS metadata answer as an instance record, or why it is not an instance. Throws BadDicomJson. */
-export function readDicomJsonInstance(path: FilePath, dataSet: unknown): InstanceRecord | FileFailure {
-  return toInstanceRecord(path, dicomJsonHeader(dataSet));
+export function readDicomJsonInstance(path: FilePath, dataSet: unknown): ParsedInstance | FileFailure {
+  return toParsedInstance(path, dicomJsonHeader(dataSet));
 }
 
 /** A DICOM JSON data set as the parsed header of a file holding the same values in UTF-8. Throws BadDicomJson. */

@@ -1,4 +1,5 @@
 import type { FileFailure, FilePath } from "../core/reasons.js";
+import type { HeaderRead, InstanceCore } from "../core/record.js";
 import type { ByteSource } from "./byteSource.js";
 import { type ParsedHeader, type Spec, type Values, parseHeader } from "./parser.js";
 import * as T from "./tags.js";
@@ -71,23 +72,13 @@ export interface SeriesAttributes {
   readonly laterality?: string;
 }
 
-/** What one file contributes: an instance, and the study and series attributes it carries. */
-export interface InstanceRecord {
-  readonly path: FilePath;
-  readonly studyInstanceUID: string;
-  readonly seriesInstanceUID: string;
-  readonly sopInstanceUID: string;
-  readonly sopClassUID: string;
-  readonly instanceNumber?: number;
-  /** SR Concept Name or Document Title; the SOP class name stands in when absent. */
-  readonly title?: string;
+/** What the parser makes of one file: an instance, and the study and series attributes it carries. */
+export interface ParsedInstance extends InstanceCore {
   readonly study: StudyAttributes;
   readonly series: SeriesAttributes;
   /** The attributes as JSON: grouping keys variants by this text, so equal attributes must give equal text. */
   readonly studyJSON: string;
   readonly seriesJSON: string;
-  /** Value problems that did not stop the instance (an impossible date is dropped, not guessed). */
-  readonly warnings: readonly string[];
 }
 
 const CODE_ITEM: Spec = new Map([
@@ -167,9 +158,9 @@ const REQUIRED_UIDS = [
  * Reads one instance from a stream that can be opened more than once. The instances of a series carry the same
  * study and series attributes byte for byte: a first pass collects those elements as raw keys without decoding
  * them, and only for keys not seen before does a second, full pass decode, parse and serialize them. That
- * saves most of a reader's work; the result is the same as `toInstanceRecord` on a full parse.
+ * saves most of a reader's work; the result is the same as `toParsedInstance` on a full parse.
  */
-export function readInstance(path: FilePath, open: () => ByteSource, firstWindowBytes: number): InstanceRecord | FileFailure {
+export function readInstance(path: FilePath, open: () => ByteSource, firstWindowBytes: number): ParsedInstance | FileFailure {
   const quick = parseHeader(open(), INSTANCE_SPEC, { firstWindowBytes, keyTags: KEY_TAGS });
   const required = requiredUIDs(path, quick);
   if ("reason" in required) return required;
@@ -188,7 +179,7 @@ export function readInstance(path: FilePath, open: () => ByteSource, firstWindow
 }
 
 /** Turns a complete parsed header into an instance record, or says why the file is not one. */
-export function toInstanceRecord(path: FilePath, header: ParsedHeader): InstanceRecord | FileFailure {
+export function toParsedInstance(path: FilePath, header: ParsedHeader): ParsedInstance | FileFailure {
   const required = requiredUIDs(path, header);
   if ("reason" in required) return required;
   const text = new TextReader(ascii(header.dataSet, T.SpecificCharacterSet) ?? "");
@@ -233,7 +224,7 @@ function assemble(
   [studyInstanceUID, seriesInstanceUID, sopInstanceUID, sopClassUID]: [string, string, string, string],
   study: Built<StudyAttributes>,
   series: Built<SeriesAttributes>,
-): InstanceRecord {
+): ParsedInstance {
   const ds = header.dataSet;
   const warnings = header.warnings;
   if (header.stoppedEarly) warnings.push(`stopped-early:${header.stoppedEarly.reason}`);
@@ -254,7 +245,7 @@ function assemble(
   };
 }
 
-export const isInstanceRecord = (r: InstanceRecord | FileFailure): r is InstanceRecord => "sopInstanceUID" in r;
+export const isParsedInstance = (r: ParsedInstance | FileFailure): r is ParsedInstance => "sopInstanceUID" in r;
 
 function studyAttributes(ds: Values, text: TextReader): Built<StudyAttributes> {
   const warnings: string[] = [];
@@ -457,3 +448,10 @@ const unique = (values: string[]) => [...new Set(values)];
  * grouped by it, and JSON.stringify leaves undefined members out).
  */
 const nonEmpty = <T>(list: T[]): T[] | undefined => (list.length > 0 ? list : undefined);
+
+/** A parse as the pipeline's record (core/record.ts): the attributes travel as their JSON text only. */
+export function toHeaderRead({ result, bytesRead }: { readonly result: ParsedInstance | FileFailure; readonly bytesRead: number }): HeaderRead {
+  if ("reason" in result) return { bytesRead, failure: result };
+  const { study: _study, series: _series, studyJSON, seriesJSON, ...instance } = result;
+  return { bytesRead, instance, studyJSON, seriesJSON };
+}

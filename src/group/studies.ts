@@ -1,5 +1,5 @@
-import type { InstanceRecord, SeriesAttributes, StudyAttributes } from "../dicom/instance.js";
-import type { InstanceCore } from "../read/wire.js";
+import type { SeriesAttributes, StudyAttributes } from "../dicom/instance.js";
+import type { InstanceCore } from "../core/record.js";
 import { type FileFailure, type FilePath, comparePaths, displayPath } from "../core/reasons.js";
 import { SERIES_UNITS, STUDY_UNITS, chooseAttributes } from "./choose.js";
 
@@ -11,7 +11,7 @@ interface Variant<A> {
 }
 
 interface InstanceEntry {
-  readonly record: Pick<InstanceRecord, "sopInstanceUID" | "sopClassUID" | "instanceNumber" | "title" | "path">;
+  readonly record: Pick<InstanceCore, "sopInstanceUID" | "sopClassUID" | "instanceNumber" | "title" | "path">;
   readonly study: StudyEntry;
   readonly series: SeriesEntry;
   readonly studyVariant: Variant<StudyAttributes>;
@@ -80,7 +80,7 @@ export class StudyAssembler {
   private readonly duplicatePaths: Array<{ readonly path: FilePath; readonly sopInstanceUID: string; readonly studyInstanceUID: string }> = [];
 
   /**
-   * Adds one instance, with its study and series attributes as JSON (see WireRead). When its SOP Instance UID
+   * Adds one instance, with its study and series attributes as JSON (see HeaderRead). When its SOP Instance UID
    * is already known, the file whose path sorts first is kept and the other becomes a `duplicate`.
    */
   add(record: InstanceCore, studyJSON: string, seriesJSON: string): void {

@@ -10,11 +10,11 @@
 import { statSync } from "node:fs";
 import { type CrawlEntry, type ResolvedInput, crawlInPieces } from "../crawl/walk.js";
 import type { HeaderReader } from "../read/readerPool.js";
-import type { WireRead } from "../read/wire.js";
+import { type HeaderRead } from "../core/record.js";
 import type { KeptStudies, StudyOutcome } from "../write/writeOutputs.js";
 import type { FileFailure, FilePath } from "../core/reasons.js";
 import { sopHash } from "../core/hash.js";
-import type { InstanceRead } from "../records/recordFile.js";
+import type { InstanceRecord } from "../core/record.js";
 import { type EncodedResult, type EntryResult, StateError, encodeResult, pathKey } from "../core/recordCodec.js";
 import { type CommittedState, type FileIdentity, type StagedState, StoredEntries } from "./state.js";
 import { LinesById } from "../lib/ndjson.js";
@@ -187,7 +187,7 @@ export async function readIncremental(
       record(failure.path, { unread: failure });
       sink.unread(failure);
     },
-    read: (read: WireRead) => {
+    read: (read: HeaderRead) => {
       const { p, same } = record("failure" in read ? read.failure.path : read.instance.path, { read });
       if ("instance" in read) {
         if (p && same) {
@@ -310,7 +310,7 @@ export async function readIncremental(
             wanted.add(id);
           }
           closeOverSops(previous!, wanted);
-          const reads: InstanceRead[] = [];
+          const reads: InstanceRecord[] = [];
           previous!.forEachOf(wanted, stored, deliverable, (result, n) => {
             if (!("read" in result) || !("instance" in result.read)) return;
             for (let i = 0; i < n; i++) reads.push(result.read);
@@ -348,7 +348,7 @@ function closeOverSops(state: CommittedState, studies: Set<number>): void {
 class StudyCounts {
   private readonly studies = new Map<string, { instances: number; readonly bytes: Map<number, number>; readonly warnings: Map<string, number> }>();
 
-  add(read: InstanceRead): void {
+  add(read: InstanceRecord): void {
     const uid = read.instance.studyInstanceUID;
     let study = this.studies.get(uid);
     if (!study) this.studies.set(uid, (study = { instances: 0, bytes: new Map(), warnings: new Map() }));

@@ -1,5 +1,5 @@
 // The state of incremental runs (`convert --incremental`): for every entry the last run found, its identity
-// (size, mtime, ctime, inode, device) and what reading it gave — the WireRead every source yields, or the
+// (size, mtime, ctime, inode, device) and what reading it gave — the HeaderRead every source yields, or the
 // crawl's refusal — so that a later run re-reads only files that are new or changed. SQLite through
 // better-sqlite3: embedded, synchronous, one file.
 //

@@ -4,7 +4,7 @@
 // A checkpoint per server, saved after every answer, lets a run killed at any moment be finished by the next
 // one, which re-sends only what was in flight.
 import { join } from "node:path";
-import { UsageError } from "../crawl/walk.js";
+import { UsageError } from "../core/errors.js";
 import { DEFAULT_POLICY, type HttpFailure, type SendPolicy, redact } from "../lib/http.js";
 import { folderState } from "../write/outputDir.js";
 import { type Credentials, NO_CREDENTIALS, bearerToken } from "./auth.js";

@@ -4,7 +4,7 @@
 // (client_secret_basic, RFC 6749 2.3.1), and gets an access token it sends as a bearer token until it expires.
 // The token endpoint comes from the option, or from the server's .well-known/smart-configuration.
 import { type KeyObject, createPrivateKey, randomUUID, sign } from "node:crypto";
-import { UsageError } from "../crawl/walk.js";
+import { UsageError } from "../core/errors.js";
 import { HttpFailure, type SendPolicy, send } from "../lib/http.js";
 import type { Credentials } from "./auth.js";
 import { LoadFailure } from "./errors.js";

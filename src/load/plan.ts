@@ -3,7 +3,7 @@
 // upserts, in the reverse order (a study is deleted before the Patient it references).
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { UsageError } from "../crawl/walk.js";
+import { UsageError } from "../core/errors.js";
 
 export type LoadResourceType = "Endpoint" | "Patient" | "ImagingStudy";
 

@@ -1,12 +1,12 @@
 import { type Stats, closeSync, constants, fstatSync, openSync } from "node:fs";
-import type { FileFailure, FilePath } from "../core/reasons.js";
+import { type FileFailure, type FilePath, fromSystemError } from "../core/reasons.js";
 import { FileSource } from "../dicom/byteSource.js";
 import { DicomReadError } from "../dicom/errors.js";
-import { type InstanceRecord, readInstance } from "../dicom/instance.js";
+import { type ParsedInstance, readInstance } from "../dicom/instance.js";
 
 /** What reading one file gave, and what it cost. */
 export interface FileRead {
-  readonly result: InstanceRecord | FileFailure;
+  readonly result: ParsedInstance | FileFailure;
   readonly bytesRead: number;
 }
 
@@ -62,21 +62,6 @@ function notARegularFile(fd: number, path: FilePath): FileFailure | undefined {
   return undefined;
 }
 
-/** System errors name the file in their message; ours must not (paths can hold patient names). */
-export function fromSystemError(path: FilePath, error: unknown, operation: string): FileFailure {
-  const code = (error as NodeJS.ErrnoException).code ?? "UNKNOWN";
-  if (code === "ENXIO") return { path, reason: "not-a-regular-file", message: `a socket or a device without a reader (${code} on ${operation})` };
-  if (code === "ELOOP") return { path, reason: "symlink-loop", message: `too many levels of symbolic links (${code} on ${operation})` };
-  const what: Record<string, string> = {
-    ENOENT: "the file vanished after it was listed",
-    EACCES: "permission denied",
-    EPERM: "operation not permitted",
-    EISDIR: "a folder where a file was expected",
-    EIO: "I/O error",
-    EMFILE: "too many open files",
-  };
-  return { path, reason: "unreadable", message: `${what[code] ?? "system error"} (${code} on ${operation})` };
-}
 
 function kindOf(stat: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
   if (stat.isDirectory()) return "a folder";

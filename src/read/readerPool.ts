@@ -3,11 +3,13 @@ import { compiledEntry } from "../lib/entryFile.js";
 import type { FilePath } from "../core/reasons.js";
 import { DicomFileReader } from "./readFile.js";
 import type { ReadRequest } from "./readerProcess.js";
-import { BatchUnpacker, type PackedBatch, type WireRead, packPath, toWire } from "./wire.js";
+import { BatchUnpacker, type PackedBatch, packPath } from "./wire.js";
+import { type HeaderRead } from "../core/record.js";
+import { toHeaderRead } from "../dicom/instance.js";
 
 /** Reads headers in batches; results come back in batch order. */
 export interface HeaderReader {
-  read(batch: readonly FilePath[]): Promise<WireRead[]>;
+  read(batch: readonly FilePath[]): Promise<HeaderRead[]>;
   close(): Promise<void>;
 }
 
@@ -41,7 +43,7 @@ export class ReaderPool implements HeaderReader {
 
   constructor(private readonly readers: number) {}
 
-  async read(batch: readonly FilePath[]): Promise<WireRead[]> {
+  async read(batch: readonly FilePath[]): Promise<HeaderRead[]> {
     if (this.readers > 1 && ++this.batches === BATCHES_BEFORE_PROCESSES) {
       for (let i = 1; i < this.readers; i++) {
         try {
@@ -79,15 +81,15 @@ export class ReaderPool implements HeaderReader {
     await Promise.all(this.processes.map((p) => p.close()));
   }
 
-  private readHere(batch: readonly FilePath[]): WireRead[] {
+  private readHere(batch: readonly FilePath[]): HeaderRead[] {
     this.counts.here++;
-    return batch.map((path) => toWire(this.here.read(path)));
+    return batch.map((path) => toHeaderRead(this.here.read(path)));
   }
 }
 
 interface Pending {
   readonly paths: readonly FilePath[];
-  readonly done: (result: { reads: WireRead[]; byProcess: boolean }) => void;
+  readonly done: (result: { reads: HeaderRead[]; byProcess: boolean }) => void;
 }
 
 /** One reader process and the batches it holds. If it dies, they are read here instead, and it gets no more. */
@@ -100,7 +102,7 @@ class ReaderProcess {
   private gone = false;
   private readonly exited: Promise<void>;
 
-  constructor(private readonly readHere: (batch: readonly FilePath[]) => WireRead[]) {
+  constructor(private readonly readHere: (batch: readonly FilePath[]) => HeaderRead[]) {
     // No inherited flags (a debugger's port, a TypeScript loader): the reader is plain compiled JavaScript.
     // stdio ignored: a reader has nothing to say, and a crash is handled here rather than printed.
     this.child = fork(compiledEntry(import.meta.url, "read/readerProcess.js", "the reader process"), [], { execArgv: [], env: readerEnvironment(), stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "json" });
@@ -131,7 +133,7 @@ class ReaderProcess {
     return this.ready && !this.gone && this.pending.size < BATCHES_PER_PROCESS;
   }
 
-  read(paths: readonly FilePath[]): Promise<{ reads: WireRead[]; byProcess: boolean }> {
+  read(paths: readonly FilePath[]): Promise<{ reads: HeaderRead[]; byProcess: boolean }> {
     const id = this.nextId++;
     return new Promise((done) => {
       this.pending.set(id, { paths, done });

@@ -1,27 +1,9 @@
 import type { FileFailure, FilePath } from "../core/reasons.js";
-import type { InstanceRecord } from "../dicom/instance.js";
+import type { HeaderRead, InstanceCore } from "../core/record.js";
 import type { FileRead } from "./readFile.js";
 
-/** An instance record without its study and series attributes, which travel as JSON (see WireRead). */
-export type InstanceCore = Omit<InstanceRecord, "study" | "series" | "studyJSON" | "seriesJSON">;
-
-/**
- * What a reader sends back for one file. Study and series attributes travel as JSON text: the grouping stage
- * keys variants by exactly that text, and parses it only for a variant it has not seen (a few per series)
- * rather than for every instance.
- */
-export type WireRead =
-  | { readonly bytesRead: number; readonly failure: FileFailure }
-  | { readonly bytesRead: number; readonly instance: InstanceCore; readonly studyJSON: string; readonly seriesJSON: string };
-
-export function toWire({ result, bytesRead }: FileRead): WireRead {
-  if ("reason" in result) return { bytesRead, failure: result };
-  const { study, series, studyJSON, seriesJSON, ...instance } = result;
-  return { bytesRead, instance, studyJSON, seriesJSON };
-}
-
-// ---- between processes ------------------------------------------------------------------------------------
-
+// How reader processes send their reads (read/readerProcess.ts → read/readerPool.ts): compact, and with the
+// strings a series shares sent once.
 /** A path as JSON carries it: names that are not valid UTF-8 go as base64 of their bytes. */
 export type PackedPath = string | { readonly base64: string };
 
@@ -102,12 +84,12 @@ const NO_WARNINGS: readonly string[] = Object.freeze([]);
 export class BatchUnpacker {
   private texts: string[] = [];
 
-  unpack(paths: readonly FilePath[], batch: PackedBatch): WireRead[] {
+  unpack(paths: readonly FilePath[], batch: PackedBatch): HeaderRead[] {
     if (batch.reset) this.texts = [];
     for (const text of batch.texts) this.texts.push(text);
     if (batch.reads.length !== paths.length) throw new Error(`internal: a reader answered ${batch.reads.length} reads for ${paths.length} paths`);
     const t = this.texts;
-    return batch.reads.map((read, i): WireRead => {
+    return batch.reads.map((read, i): HeaderRead => {
       const path = paths[i]!;
       if (read.length === 3) return { bytesRead: read[0], failure: { path, reason: read[1], message: read[2] } };
       const [bytesRead, study, series, studyUID, seriesUID, sopClass, sopInstanceUID, instanceNumber, title, warnings] = read;

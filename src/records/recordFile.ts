@@ -11,7 +11,7 @@
 // file once, so the file holds each record once, in partition order, with no free pages.
 import { rmSync, statSync } from "node:fs";
 import Database from "better-sqlite3";
-import type { WireRead } from "../read/wire.js";
+import type { HeaderRead, InstanceRecord } from "../core/record.js";
 import type { FileFailure } from "../core/reasons.js";
 import { sopHash, studyHash } from "../core/hash.js";
 import { type EntryResult, StateError, decodeResult, encodeResult, pathFromKey, pathKey } from "../core/recordCodec.js";
@@ -34,8 +34,6 @@ const PENDING_SCHEMA = `
   CREATE TABLE pending.instance (h INTEGER NOT NULL, sop INTEGER NOT NULL, path TEXT NOT NULL, bytes INTEGER NOT NULL, record TEXT NOT NULL, study INTEGER NOT NULL, series INTEGER NOT NULL);
 `;
 
-/** An instance record as every source delivers it. */
-export type InstanceRead = Extract<WireRead, { readonly instance: unknown }>;
 
 /** Attribute texts remembered by the writer: a series' files mostly arrive together, so a few suffice. */
 const VARIANT_CACHE = 4096;
@@ -197,7 +195,7 @@ export class RecordFileReader {
   }
 
   /** The instance records whose study hash lies in [from, to), in hash order. */
-  *instances(from: number, to: number): Generator<InstanceRead> {
+  *instances(from: number, to: number): Generator<InstanceRecord> {
     this.variants = new Map();
     for (const row of this.inRange.iterate(from, to)) yield this.decode(row);
   }
@@ -208,7 +206,7 @@ export class RecordFileReader {
   }
 
   /** The instance records with this SOP hash. */
-  instancesWithSop(sop: number): InstanceRead[] {
+  instancesWithSop(sop: number): InstanceRecord[] {
     return this.withSop.all(sop).map((row) => this.decode(row));
   }
 
@@ -218,7 +216,7 @@ export class RecordFileReader {
     for (const [key, bytes, record] of rows.iterate()) yield decodeResult(pathFromKey(key), { bytes, record, studyJSON: null, seriesJSON: null });
   }
 
-  private decode(row: unknown[]): InstanceRead {
+  private decode(row: unknown[]): InstanceRecord {
     const [key, bytes, record, study, series] = row as [string, number, string, number, number];
     const decoded = decodeResult(pathFromKey(key), { bytes, record, studyJSON: this.variant(study), seriesJSON: this.variant(series) });
     if (!("read" in decoded) || !("instance" in decoded.read)) throw new StateError("an instance row holds no instance");

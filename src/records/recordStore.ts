@@ -5,7 +5,8 @@ import type { FileFailure, FilePath } from "../core/reasons.js";
 import { comparePaths } from "../core/reasons.js";
 import { SOP_HASH_LIMIT, partitionOf, partitionRange, studyHash } from "../core/hash.js";
 import { type EntryResult, failureOf } from "../core/recordCodec.js";
-import type { InstanceRead, RecordFileReader, RecordFileWriter } from "./recordFile.js";
+import type { InstanceRecord } from "../core/record.js";
+import type { RecordFileReader, RecordFileWriter } from "./recordFile.js";
 
 /**
  * Instance records per partition: one partition's studies are assembled, mapped and validated while the others
@@ -31,7 +32,7 @@ export interface RecordSet {
   /** Records on disk are written through spools on disk too (write/writeOutputs.ts); records in memory through memory. */
   readonly onDisk: boolean;
   /** The instance records of partition `p` of `count`, in no particular order. */
-  instances(p: number, count: number): Iterable<InstanceRead>;
+  instances(p: number, count: number): Iterable<InstanceRecord>;
   /**
    * For each SOP Instance UID whose files lie in more than one of `count` partitions: the path of the file used,
    * the one whose path sorts first (as group/studies.ts decides within a partition).
@@ -48,7 +49,7 @@ class MemoryRecords implements RecordSet {
   readonly onDisk = false;
 
   constructor(
-    private readonly records: readonly InstanceRead[],
+    private readonly records: readonly InstanceRecord[],
     private readonly failed: readonly EntryResult[],
   ) {}
 
@@ -56,7 +57,7 @@ class MemoryRecords implements RecordSet {
     return this.records.length;
   }
 
-  instances(p: number, count: number): Iterable<InstanceRead> {
+  instances(p: number, count: number): Iterable<InstanceRecord> {
     if (count !== 1 || p !== 0) throw new Error("internal: records in memory are one partition");
     return this.records;
   }
@@ -85,7 +86,7 @@ export class FileRecords implements RecordSet {
     return Math.max(1, Math.ceil(this.instanceCount / PARTITION_INSTANCES));
   }
 
-  *instances(p: number, count: number): Iterable<InstanceRead> {
+  *instances(p: number, count: number): Iterable<InstanceRecord> {
     const [from, to] = partitionRange(p, count);
     for (const file of this.files) yield* file.instances(from, to);
   }
@@ -112,7 +113,7 @@ export class FileRecords implements RecordSet {
     }
     // Then the records of the candidates, compared by UID: a hash shared by two UIDs is no duplicate.
     for (const sop of candidates) {
-      const byUID = new Map<string, InstanceRead[]>();
+      const byUID = new Map<string, InstanceRecord[]>();
       for (const file of this.files) {
         for (const read of file.instancesWithSop(sop)) {
           const list = byUID.get(read.instance.sopInstanceUID);
@@ -143,7 +144,7 @@ export class FileRecords implements RecordSet {
  * ones held so far included. With `spillAt` 0 the file is opened by start(), before the first record.
  */
 export class RecordStore {
-  private records: InstanceRead[] = [];
+  private records: InstanceRecord[] = [];
   private failed: EntryResult[] = [];
   private file: RecordFileWriter | undefined;
   private opening: Promise<void> | undefined;

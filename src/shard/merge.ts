@@ -3,7 +3,7 @@
 // partition at a time, through the same Run and write path as convert's (write/writeOutputs.ts).
 import { join } from "node:path";
 import { type ConvertResult, KNOWN_FILES, Run, type RunOptions, withFailuresFrom } from "../convert.js";
-import { UsageError } from "../crawl/walk.js";
+import { UsageError } from "../core/errors.js";
 import { PART_DATABASE, PartSetError, type CheckedPart, checkParts, isOneOf } from "./part.js";
 import { FileRecords } from "../records/recordStore.js";
 import { converterHash } from "../core/fingerprint.js";

@@ -6,7 +6,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { UsageError } from "../crawl/walk.js";
+import { UsageError } from "../core/errors.js";
 import type { ListDigest } from "../crawl/list.js";
 import type { ZoneRule } from "../fhir/datatypes.js";
 import type { SourceReport } from "../source/sink.js";

@@ -3,7 +3,7 @@
 //   Kubernetes Indexed Job: JOB_COMPLETION_INDEX, 0-based; the count (spec.completions) is not in the environment.
 //   Slurm job array: SLURM_ARRAY_TASK_ID, between SLURM_ARRAY_TASK_MIN and _MAX, SLURM_ARRAY_TASK_COUNT tasks.
 //   AWS Batch array job: AWS_BATCH_JOB_ARRAY_INDEX, 0-based, AWS_BATCH_JOB_ARRAY_SIZE tasks.
-import { UsageError } from "../crawl/walk.js";
+import { UsageError } from "../core/errors.js";
 import type { ShardShare } from "../crawl/split.js";
 
 export interface ShardSpec extends ShardShare {

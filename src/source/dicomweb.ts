@@ -3,11 +3,13 @@
 // (dicom/dicomJson.ts), delivered into the same sink. Headers only: pixel data, frames, rendered and bulk data
 // are never requested. Every request goes through send() (timeouts, retries, backoff, Retry-After).
 import pLimit from "p-limit";
-import { UsageError, type ResolvedInput } from "../crawl/walk.js";
+import { type ResolvedInput } from "../crawl/walk.js";
+import { UsageError } from "../core/errors.js";
 import { BadDicomJson, dicomJsonString, readDicomJsonInstance } from "../dicom/dicomJson.js";
 import * as T from "../dicom/tags.js";
 import { parseDate, parseUID } from "../dicom/values.js";
-import { type WireRead, toWire } from "../read/wire.js";
+import { type HeaderRead } from "../core/record.js";
+import { toHeaderRead } from "../dicom/instance.js";
 import { DEFAULT_POLICY, HttpFailure, type HttpFailureReason, type SendPolicy, type SendResponse, send } from "../lib/http.js";
 import type { FileFailure, Reason } from "../core/reasons.js";
 import type { InstanceSink, StudyCounts } from "./sink.js";
@@ -242,7 +244,7 @@ class Service {
 }
 
 /** The records of a metadata answer, one per instance, or why the answer is not usable as a whole. */
-function instancesOf(studyUID: string, studyPath: string, body: Buffer): WireRead[] | string {
+function instancesOf(studyUID: string, studyPath: string, body: Buffer): HeaderRead[] | string {
   let dataSets: unknown;
   try {
     dataSets = JSON.parse(body.toString("utf8"));
@@ -252,7 +254,7 @@ function instancesOf(studyUID: string, studyPath: string, body: Buffer): WireRea
   if (!Array.isArray(dataSets)) return "the answer is not a JSON array of instances";
   if (dataSets.length === 0) return "the answer lists no instances";
   const share = Math.floor(body.length / dataSets.length);
-  const reads: WireRead[] = [];
+  const reads: HeaderRead[] = [];
   for (const [i, dataSet] of dataSets.entries()) {
     try {
       const inStudy = dicomJsonString(dataSet, T.StudyInstanceUID);
@@ -262,7 +264,7 @@ function instancesOf(studyUID: string, studyPath: string, body: Buffer): WireRea
       // The instance's WADO-RS URL: stable, unique, and free of patient data; the item's place when UIDs are missing.
       const path = series && sop ? `${studyPath}/series/${encodeURIComponent(series)}/instances/${encodeURIComponent(sop)}` : `${studyPath}/metadata#${i + 1}`;
       const bytesRead = i === 0 ? body.length - share * (dataSets.length - 1) : share;
-      reads.push(toWire({ result: readDicomJsonInstance(path, dataSet), bytesRead }));
+      reads.push(toHeaderRead({ result: readDicomJsonInstance(path, dataSet), bytesRead }));
     } catch (error) {
       if (!(error instanceof BadDicomJson)) throw error;
       return `instance ${i + 1}: ${error.message}`;

@@ -1,4 +1,4 @@
-import type { WireRead } from "../read/wire.js";
+import { type HeaderRead } from "../core/record.js";
 import type { FileFailure } from "../core/reasons.js";
 import type { StoredCounts } from "../write/report.js";
 import type { IncrementalSink } from "../incremental/scan.js";
@@ -17,7 +17,7 @@ export interface InstanceSink {
    * not read now but taken from an incremental run's state (the file has not changed since it was read), so
    * its bytes count in what reading the archive costs (the medians) but not in what this run read.
    */
-  read(result: WireRead, stored?: boolean): void;
+  read(result: HeaderRead, stored?: boolean): void;
 }
 
 /** What one source delivered: an entry of report.json's `sources` (README, "From a PACS"). */
@@ -64,7 +64,7 @@ export class SourceTally implements IncrementalSink {
     this.sink.unread(failure);
   }
 
-  read(result: WireRead, stored?: boolean): void {
+  read(result: HeaderRead, stored?: boolean): void {
     if ("failure" in result) this.count(result.failure.reason);
     else this.instances++;
     this.sink.read(result, stored);

@@ -1,4 +1,4 @@
-import type { WireRead } from "../read/wire.js";
+import { type HeaderRead } from "../core/record.js";
 import type { MappingNotes } from "../fhir/imagingStudy.js";
 import type { Conflict } from "../group/studies.js";
 import { REASONS, type Reason } from "../core/reasons.js";
@@ -158,7 +158,7 @@ export class RecordCounts {
     this.bytesReadNow += bytesRead;
   }
 
-  read(read: WireRead, stored: boolean): void {
+  read(read: HeaderRead, stored: boolean): void {
     if (!stored) {
       this.filesRead++;
       this.bytesReadNow += read.bytesRead;

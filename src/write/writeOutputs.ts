@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { UsageError } from "../crawl/walk.js";
+import { UsageError } from "../core/errors.js";
 import type { ZoneRule } from "../fhir/datatypes.js";
 import { toEndpoint } from "../fhir/endpoint.js";
 import { type MappingNotes, emptyNotes, toImagingStudy } from "../fhir/imagingStudy.js";
@@ -16,7 +16,7 @@ import { type PatientAttributes, type PatientVariant, choosePatient, patientIdOf
 import { type Conflict, StudyAssembler, type StudyGroup, compareStrings, duplicateFailure } from "../group/studies.js";
 import { type FileFailure, type FilePath, comparePaths, displayPath } from "../core/reasons.js";
 import type { RecordSet } from "../records/recordStore.js";
-import type { InstanceRead } from "../records/recordFile.js";
+import type { InstanceRecord } from "../core/record.js";
 import { pathFromKey, pathKey } from "../core/recordCodec.js";
 import { stageSearchIndex } from "../index/searchIndex.js";
 import { MemorySpool, type Spool, spoolFile, spoolKey } from "./spool.js";
@@ -81,7 +81,7 @@ export interface KeptStudies {
    * The instance records of these kept studies and of every study sharing a SOP Instance UID with them: enough to
    * assemble them as a full run does. For the rare run in which a kept study's Patient is rejected or no longer is.
    */
-  records(studyInstanceUIDs: readonly string[]): Iterable<InstanceRead>;
+  records(studyInstanceUIDs: readonly string[]): Iterable<InstanceRecord>;
   /** The write is done with them (it calls this whether it finished or not). */
   close(): void;
 }
@@ -333,7 +333,7 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
  * left out here when that file's path sorts first (`winners`), and named a duplicate exactly as the assembler names
  * one. Each duplicate comes with the study of the file that lost.
  */
-function assemble(records: Iterable<InstanceRead>, winners: ReadonlyMap<string, FilePath>) {
+function assemble(records: Iterable<InstanceRecord>, winners: ReadonlyMap<string, FilePath>) {
   const assembler = new StudyAssembler();
   const duplicates: Array<{ readonly failure: FileFailure; readonly studyInstanceUID: string }> = [];
   for (const read of records) {
