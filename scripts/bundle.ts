@@ -20,7 +20,7 @@ const lightStringWidth: Plugin = {
 };
 
 await build({
-  entryPoints: { cli: "dist/cli.js", readerProcess: "dist/read/readerProcess.js", indexWorker: "dist/index/indexWorker.js" },
+  entryPoints: { cli: "dist/cli/main.js", readerProcess: "dist/read/readerProcess.js", indexWorker: "dist/index/indexWorker.js" },
   outdir: "dist/bin",
   bundle: true,
   splitting: true,

@@ -1,10 +1,10 @@
 // The library: `import { convert } from "dcm2fhir"` does what `dcm2fhir convert` does, without the CLI.
 export { convert, OUTPUT_FILES, type ConvertOptions, type ConvertResult, type Progress } from "./convert.js";
-export { merge, type MergeOptions } from "./shard/merge.js";
+export { merge, type MergeOptions } from "./merge.js";
 export { parseShard, type ShardSpec } from "./shard/spec.js";
 export { PartSetError } from "./shard/part.js";
 export { UsageError } from "./core/errors.js";
-export { OutputError } from "./write/outputDir.js";
+export { OutputError } from "./lib/outputFolder.js";
 export type { Report } from "./write/report.js";
 export { REASONS, type Reason, type FileFailure } from "./core/reasons.js";
 export type { ImagingStudy, Patient, Endpoint, SearchSetBundle } from "./fhir/types.js";

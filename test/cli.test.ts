@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SEARCH_INDEX_FILE, SearchIndex } from "../src/index/searchIndex.js";
-import { OutputDirectory } from "../src/write/outputDir.js";
+import { OutputDirectory } from "../src/lib/outputFolder.js";
 import { CLI, REPO, bigArchive, outputFiles, tempDir } from "./helpers/run.js";
 import { unprivilegedCli, worldReadableDir } from "./helpers/unprivileged.js";
 

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, readdirSync, renameSync, truncateSync, unlinkS
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type ConvertResult, convert } from "../src/convert.js";
-import { OutputDirectory } from "../src/write/outputDir.js";
+import { OutputDirectory } from "../src/lib/outputFolder.js";
 import { FIXTURES, changeFiles, comparableReport, copyFixtures, expectedChanges, mainOutputs, withUid } from "./helpers/incremental.js";
 import { CLI, readNdjson, tempDir } from "./helpers/run.js";
 

@@ -370,7 +370,7 @@ describe("safety", () => {
 
 describe("changes/ of large outputs", () => {
   it("compares outputs of many megabytes line by line, lines crossing every read boundary", async () => {
-    const { OutputDirectory } = await import("../src/write/outputDir.js");
+    const { OutputDirectory } = await import("../src/lib/outputFolder.js");
     const { writeChanges } = await import("../src/incremental/changes.js");
     const dir = tempDir();
     // Lines of 1 to 300 kB, so that they begin and end anywhere in the reader's 1 MiB windows.

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { convert } from "../src/convert.js";
 import { SEARCH_INDEX_FILE } from "../src/index/searchIndex.js";
-import { NoSpaceError } from "../src/write/outputDir.js";
+import { NoSpaceError } from "../src/lib/outputFolder.js";
 import { copyFixtures, everyFile, mainOutputs } from "./helpers/incremental.js";
 import { CLI, REPO, tempDir } from "./helpers/run.js";
 

@@ -13,7 +13,7 @@ import { partitionOf, studyHash } from "../src/core/hash.js";
 import { FileRecords, RecordStore } from "../src/records/recordStore.js";
 import { RecordFileReader, RecordFileWriter } from "../src/records/recordFile.js";
 import type { EntryResult } from "../src/core/recordCodec.js";
-import { OutputDirectory } from "../src/write/outputDir.js";
+import { OutputDirectory } from "../src/lib/outputFolder.js";
 import { outputFiles, readNdjson, tempDir } from "./helpers/run.js";
 
 const PARTITIONS = 4;

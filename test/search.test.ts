@@ -6,7 +6,7 @@ import Database from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EXPECTED_OPTIONS } from "../scripts/make-fixtures.js";
 import { convert } from "../src/convert.js";
-import { dateRange } from "../src/search/dates.js";
+import { dateRange } from "../src/fhir/dateRange.js";
 import { type SearchError, type SearchRequest, isSearchError, pairsFromJson, pairsFromQuery, parseSearch } from "../src/search/request.js";
 import { runSearch } from "../src/search/search.js";
 import { openDatabase } from "../src/lib/sqlite.js";

@@ -7,7 +7,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync,
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type ConvertOptions, type ConvertResult, convert } from "../src/convert.js";
-import { merge } from "../src/shard/merge.js";
+import { merge } from "../src/merge.js";
 import { PartSetError } from "../src/shard/part.js";
 import { CLI, CORPUS, REPO, bigArchive, outputFiles, tempDir } from "./helpers/run.js";
 

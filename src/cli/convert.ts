@@ -90,7 +90,7 @@ async function runConvert(o: CliOptions): Promise<number> {
   // Loaded here so that --help does not pay for the converter and its validators.
   const { convert } = await import("../convert.js");
   const { UsageError } = await import("../core/errors.js");
-  const { OutputError, NoSpaceError } = await import("../write/outputDir.js");
+  const { OutputError, NoSpaceError } = await import("../lib/outputFolder.js");
   const { DeletionLimitError } = await import("../incremental/changes.js");
   const { parseShard } = await import("../shard/spec.js");
   const stop = stopOnSignals("stopping; nothing will be written");

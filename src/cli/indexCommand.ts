@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type CommandModule, EXIT, print } from "./common.js";
-import type { OutputDirectory } from "../write/outputDir.js";
+import type { OutputDirectory } from "../lib/outputFolder.js";
 
 export const indexCommand: CommandModule = (yargs, done) =>
   yargs.command(
@@ -24,7 +24,7 @@ async function runIndex(folder: string, timezone: string | undefined): Promise<n
   if (timezone !== undefined && !isTimeZone(timezone)) return print(`dcm2fhir: unknown --timezone "${timezone}": use an IANA zone name such as Europe/Zurich or UTC`), EXIT.usage;
   const zone = timezone ?? zoneOfReport(folder);
   const { IndexError, SEARCH_INDEX_FILE, buildSearchIndex } = await import("../index/searchIndex.js");
-  const { OutputDirectory, OutputError } = await import("../write/outputDir.js");
+  const { OutputDirectory, OutputError } = await import("../lib/outputFolder.js");
   let out: OutputDirectory;
   try {
     out = OutputDirectory.open(folder);

@@ -37,9 +37,9 @@ interface MergeCliOptions {
 
 async function runMerge(o: MergeCliOptions): Promise<number> {
   // Loaded here so that --help does not pay for the converter, SQLite and the validators.
-  const { merge } = await import("../shard/merge.js");
+  const { merge } = await import("../merge.js");
   const { UsageError } = await import("../core/errors.js");
-  const { OutputError, NoSpaceError } = await import("../write/outputDir.js");
+  const { OutputError, NoSpaceError } = await import("../lib/outputFolder.js");
   const stop = stopOnSignals("stopping; nothing will be written");
   try {
     const onPartition = o.progress ? (done: number, total: number) => print(`merged partition ${done} of ${total}`) : undefined;

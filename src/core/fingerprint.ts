@@ -4,7 +4,6 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { ZoneRule } from "../fhir/datatypes.js";
 import { VERSION } from "./version.js";
 
 export interface Fingerprint {
@@ -28,7 +27,8 @@ const NAMES: Record<keyof Fingerprint, string> = {
 };
 
 export function fingerprintOf(options: {
-  zoneRule: ZoneRule;
+  /** The zone times without an offset are read in (fhir/datatypes.ts ZoneRule). */
+  zoneRule: { readonly zone: string; readonly source: string };
   endpoint?: string;
   format?: string;
   extraValidation?: (resource: never) => string | undefined;

@@ -128,3 +128,6 @@ export interface SearchSetBundle {
 }
 
 export type Resource = ImagingStudy | Patient | Endpoint;
+
+/** The resource types dcm2fhir writes (and `load` sends, in this order of dependence reversed). */
+export type ResourceType = "ImagingStudy" | "Patient" | "Endpoint";

@@ -6,21 +6,17 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LineWriter, ndjsonLines, resourceIdOf } from "../lib/ndjson.js";
-import { OutputError, type OutputDirectory } from "../write/outputDir.js";
-import type { ResourceType } from "../write/report.js";
+import { OutputError, type OutputDirectory } from "../lib/outputFolder.js";
+import type { ResourceType } from "../fhir/types.js";
+import type { ChangeCounts } from "../write/report.js";
+import { CHANGE_FILES } from "../core/outputFiles.js";
 
-export const CHANGE_FILES = ["changes/ImagingStudy.ndjson", "changes/Patient.ndjson", "changes/deleted.ndjson"] as const;
+export { CHANGE_FILES };
 
 /** The resource types whose files are compared, in the order deleted.ndjson lists them (a loader deletes studies before their patients). */
 const COMPARED: readonly ResourceType[] = ["ImagingStudy", "Patient", "Endpoint"];
 /** Types whose new and changed resources have a file in changes/; the one Endpoint is always loaded whole. */
 const LISTED = new Set<ResourceType>(["ImagingStudy", "Patient"]);
-
-export interface ChangeCounts {
-  readonly new: number;
-  readonly changed: number;
-  readonly deleted: number;
-}
 
 export type Changes = Record<ResourceType, ChangeCounts> & {
   /** ImagingStudy resources in the previous output: what --max-delete is a percentage of. */

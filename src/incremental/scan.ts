@@ -18,9 +18,10 @@ import type { InstanceRecord } from "../core/record.js";
 import { type EncodedResult, type EntryResult, StateError, encodeResult, pathKey } from "../core/recordCodec.js";
 import { type CommittedState, type FileIdentity, type StagedState, StoredEntries } from "./state.js";
 import { LinesById } from "../lib/ndjson.js";
-import type { StoredCounts } from "../write/report.js";
+import type { StoredCounts } from "../core/counts.js";
+import type { FileChanges } from "../write/report.js";
 import { type FileSourceOptions, readEntries } from "../source/files.js";
-import type { InstanceSink } from "../source/sink.js";
+import type { IncrementalSink, InstanceSink } from "../source/sink.js";
 
 /**
  * A file whose mtime or ctime is this close to the moment it was looked at may change again within the same
@@ -29,23 +30,6 @@ import type { InstanceSink } from "../source/sink.js";
  * a little behind this machine's.
  */
 const RACY_WINDOW_MS = 2000;
-
-/** How the entries found compare with the last run's: each one found is unchanged, added or modified. */
-export interface FileChanges {
-  unchanged: number;
-  added: number;
-  modified: number;
-  /** Paths the last run found and this one did not. */
-  removed: number;
-}
-
-/** The sink of the incremental source: records of kept studies come as their counts, not one by one. */
-export interface IncrementalSink extends InstanceSink {
-  /** The instance records of a kept study, as the state counted them. */
-  kept(counts: StoredCounts): void;
-  /** A file read again that gave what the state holds: its bytes count as read now; its record comes later, if at all. */
-  readAgain(bytesRead: number): void;
-}
 
 export interface IncrementalScan {
   readonly files: FileChanges;

@@ -5,9 +5,10 @@
 // fraction of cloning objects.
 import { isUtf8 } from "node:buffer";
 import { closeSync, openSync, readSync } from "node:fs";
-import { type JsonIdentifier, type JsonImagingStudy, patientIdentifierRows, studyValues } from "../search/parameters.js";
+import { NDJSON_FILES } from "../core/outputFiles.js";
+import { type JsonIdentifier, type JsonImagingStudy, patientIdentifierRows, studyValues } from "./parameters.js";
 
-export const NDJSON_FILES = { ImagingStudy: "ImagingStudy.ndjson", Patient: "Patient.ndjson", Endpoint: "Endpoint.ndjson" } as const;
+export { NDJSON_FILES };
 export type IndexedType = keyof typeof NDJSON_FILES;
 /** Patients first: a study's values need to know whether its Patient has an identifier. */
 const READ_ORDER: readonly IndexedType[] = ["Patient", "Endpoint", "ImagingStudy"];

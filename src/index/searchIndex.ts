@@ -6,7 +6,8 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { VERSION } from "../core/version.js";
-import type { OutputDirectory } from "../write/outputDir.js";
+import { SEARCH_INDEX_FILE } from "../core/outputFiles.js";
+import type { OutputDirectory } from "../lib/outputFolder.js";
 import type { Statement } from "better-sqlite3";
 import { type Db, openDatabase } from "../lib/sqlite.js";
 import { type IndexedType, NDJSON_FILES, type RecordBatch, type SkippedLine, type StudyRecord, readIndexRecords, takeRecords } from "./indexRecords.js";
@@ -14,11 +15,7 @@ import { readOnThread } from "./indexThread.js";
 
 export type { SkippedLine } from "./indexRecords.js";
 
-/**
- * Hidden, like the lock and the commit journal: it is derived from the NDJSON (which are the output), its bytes
- * depend on the SQLite library that wrote it, and tools that take every file of the folder must not pick it up.
- */
-export const SEARCH_INDEX_FILE = ".dcm2fhir.search.sqlite";
+export { SEARCH_INDEX_FILE };
 /** Bumped whenever the schema or the meaning of a stored value changes; an index of another format is rebuilt. */
 export const INDEX_FORMAT = "2";
 

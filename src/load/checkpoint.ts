@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { closeSync, constants, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { isStale } from "../write/outputDir.js";
+import { isStale } from "../lib/outputFolder.js";
 import { LoadFailure } from "./errors.js";
 import { type Range, LineRanges } from "./ranges.js";
 

@@ -3,10 +3,11 @@
 // complete phases (Endpoint, Patient, ImagingStudy, then deletions), so every reference resolves when it lands.
 // A checkpoint per server, saved after every answer, lets a run killed at any moment be finished by the next
 // one, which re-sends only what was in flight.
+import { LOAD_OUTPUT_FILES } from "../core/outputFiles.js";
 import { join } from "node:path";
 import { UsageError } from "../core/errors.js";
 import { DEFAULT_POLICY, type HttpFailure, type SendPolicy, redact } from "../lib/http.js";
-import { folderState } from "../write/outputDir.js";
+import { folderState } from "../lib/outputFolder.js";
 import { type Credentials, NO_CREDENTIALS, bearerToken } from "./auth.js";
 import { type BundleType, madeOutcome } from "./bundle.js";
 import { Checkpoint, STATE_DIR } from "./checkpoint.js";
@@ -78,7 +79,7 @@ export interface LoadResult {
   readonly outdatedCheckpoint: readonly string[];
 }
 
-export const LOAD_OUTPUT_FILES = ["load-errors.ndjson", "load-report.json"] as const;
+export { LOAD_OUTPUT_FILES };
 const [ERRORS_FILE, REPORT_FILE] = LOAD_OUTPUT_FILES;
 const DEFAULT_BATCH = 50;
 const DEFAULT_CONCURRENCY = 4;

@@ -1,6 +1,6 @@
 // The one executor: a parsed SearchRequest against the index, as parameterised SQL, giving a page of matches,
 // the exact total, the included resources and where the next page starts. `serve` and `search` both call it.
-import { PRESENT_BIT, STUDY_COLUMN_PARAMETERS, TOKEN_PARAMETERS } from "./parameters.js";
+import { PRESENT_BIT, STUDY_COLUMN_PARAMETERS, TOKEN_PARAMETERS } from "../index/parameters.js";
 import type { DatePrefix, Filter, SearchRequest, SortRule, TokenValue } from "./request.js";
 import type { SearchIndex } from "../index/searchIndex.js";
 

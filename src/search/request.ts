@@ -1,7 +1,7 @@
 // A search, parsed once from a query string, a form body or the JSON object-of-arrays, into a typed request
 // that knows nothing of HTTP or SQL. Everything wrong with a query is found here and returned as a value.
-import { type Range, dateRange } from "./dates.js";
-import { FHIR_ID, type SearchParameter, TOKEN_PARAMETERS, type TokenParameter } from "./parameters.js";
+import { type Range, dateRange } from "../fhir/dateRange.js";
+import { FHIR_ID, type SearchParameter, TOKEN_PARAMETERS, type TokenParameter } from "../index/parameters.js";
 
 export const DEFAULT_COUNT = 50;
 export const MAX_COUNT = 1000;

@@ -2,18 +2,20 @@
 // starts; and its part, committed when it has read its share. In between it is a convert like any other.
 import { statSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
-import type { ConvertOptions, ConvertResult, Run } from "../convert.js";
 import { type ResolvedInput } from "../crawl/walk.js";
 import { UsageError } from "../core/errors.js";
 import type { ZoneRule } from "../fhir/datatypes.js";
-import { emptySummary } from "../write/writeOutputs.js";
-import { compareFailures } from "../core/reasons.js";
+import { type Report, buildReport, emptySummary } from "../write/report.js";
+import type { RecordCollector } from "../records/collector.js";
+import { KNOWN_FILES, PART_DATABASE, PART_FILES, PART_MANIFEST } from "../core/outputFiles.js";
+import type { ShardSpec } from "./spec.js";
+import { type FileFailure, compareFailures } from "../core/reasons.js";
 import { fingerprintOf } from "../core/fingerprint.js";
 import { failureOf } from "../core/recordCodec.js";
 import { LineWriter } from "../lib/ndjson.js";
-import type { OutputDirectory } from "../write/outputDir.js";
+import type { OutputDirectory } from "../lib/outputFolder.js";
 import { VERSION } from "../core/version.js";
-import { PART_DATABASE, PART_FILES, PART_MANIFEST, inputsDigest, manifestOf, newRunId } from "./part.js";
+import { inputsDigest, manifestOf, newRunId } from "./part.js";
 
 /**
  * A shard's inputs: files and folders only (a PACS has no tree to split), and its part outside them, where the
@@ -31,21 +33,35 @@ export function checkShardInputs(inputs: readonly ResolvedInput[], out: string, 
   }
 }
 
+/** The options of a shard's run that its part records: what merge checks every part agrees on. */
+export interface ShardRunOptions {
+  readonly shard: ShardSpec;
+  readonly inputs: readonly string[];
+  readonly endpoint?: string;
+  readonly format?: "ndjson" | "bundle";
+  readonly followSymlinks?: boolean;
+}
+
+/** A committed part: the shard's report (counting what was read, as an interrupted run's does) and its failures. */
+export interface CommittedPart {
+  readonly report: Report;
+  readonly part: { readonly shard: ShardSpec; readonly instanceRecords: number; readonly out: string };
+  /** The part's failures in path order, read from its record file when called. */
+  readonly failures: () => FileFailure[];
+}
+
 /** A shard's end: its records sorted into their file, its manifest beside it, both committed at once. */
 export async function commitPart(
-  run: Run,
+  collector: RecordCollector,
   out: OutputDirectory,
   inputs: readonly ResolvedInput[],
-  options: ConvertOptions,
+  options: ShardRunOptions,
   zoneRule: ZoneRule,
-  knownFiles: readonly string[],
-  withFailures: (read: () => ReturnType<typeof failureOf>[], result: Omit<ConvertResult, "failures">) => ConvertResult,
-): Promise<ConvertResult> {
-  const shard = options.shard!;
+): Promise<CommittedPart> {
+  const { shard } = options;
   const runId = newRunId();
   const list = inputs.find((input) => input.kind === "list");
-  const sealed = await run.seal({ run: runId });
-  const { counts, sources } = run.stored();
+  const sealed = await collector.sealPart({ run: runId });
   const manifest = manifestOf({
     dcm2fhir: VERSION,
     shard: { index: shard.index, count: shard.count },
@@ -54,14 +70,14 @@ export async function commitPart(
     options: { zoneRule, endpoint: options.endpoint ?? null, format: options.format ?? "ndjson", followSymlinks: options.followSymlinks ?? false },
     inputs: inputsDigest(options.inputs, list?.kind === "list" ? list.digest : undefined),
     records: { instances: sealed.instances, failures: sealed.failures, bytes: statSync(sealed.file).size },
-    counts,
-    sources,
+    counts: collector.counts.toJSON(),
+    sources: collector.sources(),
   });
   const writer = new LineWriter(out.stage(PART_MANIFEST));
   writer.write(`${JSON.stringify(manifest, null, 2)}\n`);
   writer.close();
-  out.commit(knownFiles, PART_MANIFEST);
-  const report = run.report({ ...emptySummary(zoneRule), instances: sealed.instances, outputs: [...PART_FILES] });
+  out.commit(KNOWN_FILES, PART_MANIFEST);
+  const report = buildReport(collector.counts, collector.sources(), { ...emptySummary(zoneRule), instances: sealed.instances, outputs: [...PART_FILES] }, collector.started);
   // Loaded already: the part's records were written through it.
   const { RecordFileReader } = await import("../records/recordFile.js");
   const failures = () => {
@@ -72,6 +88,5 @@ export async function commitPart(
       part.close();
     }
   };
-  return withFailures(failures, { report, interrupted: false, part: { shard, instanceRecords: sealed.instances, out: out.dir } });
+  return { report, part: { shard, instanceRecords: sealed.instances, out: out.dir }, failures };
 }
-

@@ -11,14 +11,13 @@ import type { ListDigest } from "../crawl/list.js";
 import type { ZoneRule } from "../fhir/datatypes.js";
 import type { SourceReport } from "../source/sink.js";
 import { type Fingerprint, fingerprintChanges } from "../core/fingerprint.js";
-import { folderState } from "../write/outputDir.js";
-import type { StoredCounts } from "../write/report.js";
+import { folderState } from "../lib/outputFolder.js";
+import type { StoredCounts } from "../core/counts.js";
 import { PARTITIONING } from "../core/hash.js";
+import { PART_DATABASE, PART_FILES, PART_MANIFEST, STAGING_PREFIX } from "../core/outputFiles.js";
 import type { ShardShare } from "../crawl/split.js";
 
-export const PART_DATABASE = "part.sqlite";
-export const PART_MANIFEST = "part.json";
-export const PART_FILES = [PART_DATABASE, PART_MANIFEST] as const;
+export { PART_DATABASE, PART_FILES, PART_MANIFEST };
 
 const FORMAT = "dcm2fhir-part";
 const SCHEMA_VERSION = 1;
@@ -135,7 +134,7 @@ function readManifest(dir: string): { manifest: PartManifest } | { problem: stri
   if (state === "interrupted") return { problem: "is incomplete: its shard was killed while committing; run that shard again" };
   const manifestPath = join(dir, PART_MANIFEST);
   if (!existsSync(manifestPath)) {
-    const killed = readdirSync(dir).some((n) => n.startsWith(".dcm2fhir-staging-"));
+    const killed = readdirSync(dir).some((n) => n.startsWith(STAGING_PREFIX));
     return { problem: killed ? "is incomplete: its shard was killed before it finished; run that shard again" : `holds no part (no ${PART_MANIFEST}): is it a shard's --out?` };
   }
   let manifest: Partial<PartManifest>;

@@ -1,7 +1,6 @@
 import { type HeaderRead } from "../core/record.js";
 import type { FileFailure } from "../core/reasons.js";
-import type { StoredCounts } from "../write/report.js";
-import type { IncrementalSink } from "../incremental/scan.js";
+import type { StoredCounts } from "../core/counts.js";
 
 /**
  * Where every source (files, DICOMweb, incremental state, shard parts) delivers what it finds: the same
@@ -18,6 +17,14 @@ export interface InstanceSink {
    * its bytes count in what reading the archive costs (the medians) but not in what this run read.
    */
   read(result: HeaderRead, stored?: boolean): void;
+}
+
+/** The sink of the incremental source: records of kept studies come as their counts, not one by one. */
+export interface IncrementalSink extends InstanceSink {
+  /** The instance records of a kept study, as the state counted them. */
+  kept(counts: StoredCounts): void;
+  /** A file read again that gave what the state holds: its bytes count as read now; its record comes later, if at all. */
+  readAgain(bytesRead: number): void;
 }
 
 /** What one source delivered: an entry of report.json's `sources` (README, "From a PACS"). */

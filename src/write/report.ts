@@ -1,14 +1,57 @@
-import { type HeaderRead } from "../core/record.js";
-import type { MappingNotes } from "../fhir/imagingStudy.js";
+// report.json: what a run did, counted. Built once at the end of a run from what its sources delivered (the
+// counts, core/counts.ts), what writing produced (the summary, write/writeOutputs.ts) and, for an incremental
+// run, how its files and resources compare with the last run's.
+import { type RecordCounts, sumByOutcome } from "../core/counts.js";
+import { VERSION } from "../core/version.js";
+import type { ResourceType } from "../fhir/types.js";
 import type { Conflict } from "../group/studies.js";
-import { REASONS, type Reason } from "../core/reasons.js";
-import type { FileChanges } from "../incremental/scan.js";
-import type { SourceReport } from "../source/sink.js";
-import type { ChangeCounts } from "../incremental/changes.js";
+import type { Reason } from "../core/reasons.js";
 import { LineWriter } from "../lib/ndjson.js";
-import type { OutputDirectory } from "./outputDir.js";
+import type { OutputDirectory } from "../lib/outputFolder.js";
+import type { SourceReport } from "../source/sink.js";
+import { type MappingNotes, emptyNotes } from "../fhir/imagingStudy.js";
+import type { ZoneRule } from "../fhir/datatypes.js";
 
-export type ResourceType = "ImagingStudy" | "Patient" | "Endpoint";
+/** How the entries an incremental run found compare with the last run's: each one found is unchanged, added or modified. */
+export interface FileChanges {
+  unchanged: number;
+  added: number;
+  modified: number;
+  /** Paths the last run found and this one did not. */
+  removed: number;
+}
+
+/** Resources of one type new, changed and deleted since the previous output (changes/ lists them). */
+export interface ChangeCounts {
+  readonly new: number;
+  readonly changed: number;
+  readonly deleted: number;
+}
+
+/** What writing produced, for the report. */
+export interface Summary {
+  readonly zoneRule: ZoneRule;
+  readonly notes: MappingNotes;
+  readonly written: Record<ResourceType, number>;
+  readonly rejected: Record<ResourceType, number>;
+  readonly outputs: string[];
+  conflicts: Report["conflicts"];
+  instances: number;
+  series: number;
+  duplicates: number;
+}
+
+export const emptySummary = (zoneRule: ZoneRule): Summary => ({
+  zoneRule,
+  notes: emptyNotes(),
+  written: { ImagingStudy: 0, Patient: 0, Endpoint: 0 },
+  rejected: { ImagingStudy: 0, Patient: 0, Endpoint: 0 },
+  outputs: [],
+  conflicts: [],
+  instances: 0,
+  series: 0,
+  duplicates: 0,
+});
 
 /** report.json: the run's summary. Everything but `elapsedSeconds` is the same for the same input. */
 export interface Report {
@@ -60,6 +103,45 @@ export interface Report {
 }
 
 /**
+ * The report of a run: what its sources delivered (`counts`, `sources`) and what writing gave (`summary`). For
+ * an interrupted run or a shard, `summary` is empty and `instances` counts what was read.
+ */
+export function buildReport(counts: RecordCounts, sources: readonly SourceReport[], summary: Summary, started: number): Report {
+  notesAsWarnings(summary.notes, counts.warnings);
+  return {
+    dcm2fhir: VERSION,
+    files: {
+      seen: counts.seen,
+      converted: summary.instances,
+      skipped: sumByOutcome(counts.reasons, "skipped"),
+      failed: sumByOutcome(counts.reasons, "failed"),
+      reasons: counts.reasons.toJSON(),
+    },
+    sources,
+    bytesRead: { total: counts.bytesReadNow, medianPerFile: counts.bytesPerFile.median(), medianPerInstanceFile: counts.bytesPerInstanceFile.median() },
+    patients: summary.written.Patient,
+    studies: summary.written.ImagingStudy,
+    series: summary.series,
+    instances: summary.instances,
+    duplicates: summary.duplicates,
+    conflicts: summary.conflicts,
+    resources: { written: summary.written, rejected: summary.rejected },
+    dateTimes: {
+      zone: summary.zoneRule.zone,
+      zoneSource: summary.zoneRule.source,
+      offsetFromZone: summary.notes.zoneFromRule,
+      hourOnlyTimesDropped: summary.notes.timeDropped,
+    },
+    warnings: counts.warnings.toJSON(),
+    outputs: summary.outputs,
+    elapsedSeconds: secondsSince(started),
+  };
+}
+
+/** Seconds since `started` (performance.now()), to the hundredth: report.json's elapsedSeconds. */
+export const secondsSince = (started: number): number => Math.round((performance.now() - started) / 10) / 100;
+
+/**
  * The report of an incremental run: a full run's (every key equal) with what only this run did — how its files
  * compare with the last run's, the resources that changed, and the bytes it read itself.
  */
@@ -80,134 +162,7 @@ export function writeReport(out: OutputDirectory, report: Report): void {
   writer.close();
 }
 
-/** Counts values without keeping them: an exact median of millions of numbers that take few distinct values. */
-export class Histogram {
-  private readonly counts = new Map<number, number>();
-  private n = 0;
-  total = 0;
-
-  add(value: number, times = 1): void {
-    this.counts.set(value, (this.counts.get(value) ?? 0) + times);
-    this.n += times;
-    this.total += value * times;
-  }
-
-  /** [value, count] pairs in value order: what a shard's part stores, so that merge's median is exact. */
-  toJSON(): Array<[number, number]> {
-    return [...this.counts.entries()].sort(([a], [b]) => a - b);
-  }
-
-  median(): number {
-    if (this.n === 0) return 0;
-    const sorted = [...this.counts.entries()].sort(([a], [b]) => a - b);
-    const lower = rank(sorted, Math.floor((this.n - 1) / 2));
-    const upper = rank(sorted, Math.floor(this.n / 2));
-    return (lower + upper) / 2;
-  }
-}
-
-function rank(sorted: ReadonlyArray<[number, number]>, index: number): number {
-  let seen = 0;
-  for (const [value, count] of sorted) {
-    seen += count;
-    if (index < seen) return value;
-  }
-  return sorted[sorted.length - 1]?.[0] ?? 0;
-}
-
-/** Counts by key, listed in key order so that the report is byte-identical from run to run. */
-export class Tally<K extends string = string> {
-  private readonly counts = new Map<K, number>();
-
-  add(key: K, n = 1): void {
-    this.counts.set(key, (this.counts.get(key) ?? 0) + n);
-  }
-
-  get(key: K): number {
-    return this.counts.get(key) ?? 0;
-  }
-
-  toJSON(): Partial<Record<K, number>> {
-    return Object.fromEntries([...this.counts.entries()].filter(([, n]) => n > 0).sort(([a], [b]) => (a < b ? -1 : 1))) as Partial<Record<K, number>>;
-  }
-}
-
-/**
- * What report.json counts of the records a run's sources delivered, as they come: items seen, reasons of the
- * items that did not become instance records, bytes read, values dropped while reading. A shard stores these
- * with its part and merge sums them; every count is a sum, and the medians come from the summed histograms.
- */
-export class RecordCounts {
-  seen = 0;
-  /** Items read now (the progress line); not stored. */
-  filesRead = 0;
-  /** Bytes read now; files an incremental run takes from its state count in the medians only. */
-  bytesReadNow = 0;
-  readonly bytesPerFile = new Histogram();
-  readonly bytesPerInstanceFile = new Histogram();
-  readonly reasons = new Tally<Reason>();
-  readonly warnings = new Tally();
-
-  unread(failure: { readonly reason: Reason }): void {
-    this.reasons.add(failure.reason);
-  }
-
-  /** A file read again whose record is taken from an incremental run's state (or counted with its study's). */
-  readAgain(bytesRead: number): void {
-    this.filesRead++;
-    this.bytesReadNow += bytesRead;
-  }
-
-  read(read: HeaderRead, stored: boolean): void {
-    if (!stored) {
-      this.filesRead++;
-      this.bytesReadNow += read.bytesRead;
-    }
-    this.bytesPerFile.add(read.bytesRead);
-    if ("failure" in read) this.reasons.add(read.failure.reason);
-    else {
-      this.bytesPerInstanceFile.add(read.bytesRead);
-      for (const w of read.instance.warnings) this.warnings.add(w);
-    }
-  }
-
-  toJSON(): StoredCounts {
-    return {
-      seen: this.seen,
-      bytesRead: this.bytesReadNow,
-      bytesPerFile: this.bytesPerFile.toJSON(),
-      bytesPerInstanceFile: this.bytesPerInstanceFile.toJSON(),
-      reasons: this.reasons.toJSON(),
-      warnings: this.warnings.toJSON(),
-    };
-  }
-
-  /** Adds counts another run stored (a shard's). */
-  addStored(stored: StoredCounts): void {
-    this.seen += stored.seen;
-    this.bytesReadNow += stored.bytesRead;
-    for (const [value, n] of stored.bytesPerFile) this.bytesPerFile.add(value, n);
-    for (const [value, n] of stored.bytesPerInstanceFile) this.bytesPerInstanceFile.add(value, n);
-    for (const [reason, n] of Object.entries(stored.reasons)) this.reasons.add(reason as Reason, n ?? 0);
-    for (const [warning, n] of Object.entries(stored.warnings)) this.warnings.add(warning, n ?? 0);
-  }
-}
-
-/** RecordCounts as JSON. */
-export interface StoredCounts {
-  readonly seen: number;
-  readonly bytesRead: number;
-  readonly bytesPerFile: ReadonlyArray<readonly [number, number]>;
-  readonly bytesPerInstanceFile: ReadonlyArray<readonly [number, number]>;
-  readonly reasons: Partial<Record<string, number>>;
-  readonly warnings: Partial<Record<string, number>>;
-}
-
-export function sumByOutcome(reasons: Tally<Reason>, outcome: "skipped" | "failed"): number {
-  return (Object.keys(REASONS) as Reason[]).filter((r) => REASONS[r].outcome === outcome).reduce((n, r) => n + reasons.get(r), 0);
-}
-
-export function notesAsWarnings(notes: MappingNotes, warnings: Tally): void {
+function notesAsWarnings(notes: MappingNotes, warnings: RecordCounts["warnings"]): void {
   if (notes.modalityAbsent > 0) warnings.add("series-without-modality", notes.modalityAbsent);
   if (notes.bodyPartUncoded > 0) warnings.add("body-part-without-snomed-code", notes.bodyPartUncoded);
 }

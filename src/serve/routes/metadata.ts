@@ -1,6 +1,6 @@
 // GET [base]metadata: the CapabilityStatement (R4 http.html#capabilities), naming exactly what is supported.
 import type { FastifyInstance } from "fastify";
-import { PARAMETER_DEFINITIONS } from "../../search/parameters.js";
+import { PARAMETER_DEFINITIONS } from "../../index/parameters.js";
 import { VERSION } from "../../core/version.js";
 import type { ServerContext } from "../context.js";
 import { sendFhir } from "../reply.js";

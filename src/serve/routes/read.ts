@@ -1,7 +1,7 @@
 // The read interaction (R4 http.html#read): GET [base]{type}/{id} for the three types the folder holds; the body is
 // the resource's NDJSON line.
 import type { FastifyInstance } from "fastify";
-import { FHIR_ID } from "../../search/parameters.js";
+import { FHIR_ID } from "../../index/parameters.js";
 import type { ServerContext } from "../context.js";
 import { sendFhir, sendOutcome } from "../reply.js";
 

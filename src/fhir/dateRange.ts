@@ -1,6 +1,6 @@
 // FHIR dates as ranges: R4 search (search.html#date) treats every date value, in a resource or in a query,
 // as the range its precision implies ("2024-03" is all of March), and compares ranges, not points.
-import { offsetOfLocalTime } from "../fhir/timezone.js";
+import { offsetOfLocalTime } from "./timezone.js";
 
 /** Milliseconds since the epoch, the upper bound excluded: [lo, hi). */
 export interface Range {

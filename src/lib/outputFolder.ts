@@ -18,6 +18,7 @@ import {
 } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
+import { JOURNAL_FILE, LOCK_FILE, OUTPUT_FOLDERS, REPORT_FILE, STAGING_PREFIX } from "../core/outputFiles.js";
 
 /** The output folder cannot be used (not writable, not a folder, or another run holds it); the CLI exits 3. */
 export class OutputError extends Error {
@@ -38,12 +39,9 @@ export function isNoSpace(error: unknown): boolean {
   return code === "ENOSPC" || code === "EDQUOT" || code === "SQLITE_FULL";
 }
 
-const LOCK = ".dcm2fhir.lock";
+const LOCK = LOCK_FILE;
 /** Lists the renames of a commit in progress, so that a run killed between two renames is completed by the next one. */
-const JOURNAL = ".dcm2fhir.commit.json";
-const STAGING_PREFIX = ".dcm2fhir-staging-";
-/** Subfolders of outputs (changes/, the incremental state), counted when a full disk asks how much a run needs. */
-const OUTPUT_FOLDERS = new Set(["changes", ".dcm2fhir"]);
+const JOURNAL = JOURNAL_FILE;
 
 interface Journal {
   readonly staging: string;
@@ -150,7 +148,7 @@ export class OutputDirectory {
    * write (an Endpoint.ndjson from a run with --endpoint must not outlive it). Files are synced first.
    * `last` is renamed after all the others: the file that says the rest is complete (report.json, a part's manifest).
    */
-  commit(knownOutputs: readonly string[], last = "report.json"): void {
+  commit(knownOutputs: readonly string[], last: string = REPORT_FILE): void {
     const names = [...this.staged].sort((a, b) => Number(a === last) - Number(b === last) || (a < b ? -1 : 1));
     for (const name of names) syncFile(join(this.staging, name));
     // Folders are made before the journal, so that applying it needs no space that might be missing.

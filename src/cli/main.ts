@@ -2,14 +2,14 @@
 // The command line: a thin yargs shell; each command lives in src/cli/ and loads its library code only when run.
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { BadUsage, EXIT, internalError, print } from "./cli/common.js";
-import { convertCommand } from "./cli/convert.js";
-import { indexCommand } from "./cli/indexCommand.js";
-import { loadCommand } from "./cli/load.js";
-import { mergeCommand } from "./cli/merge.js";
-import { searchCommand } from "./cli/search.js";
-import { serveCommand } from "./cli/serve.js";
-import { VERSION } from "./core/version.js";
+import { BadUsage, EXIT, internalError, print } from "./common.js";
+import { convertCommand } from "./convert.js";
+import { indexCommand } from "./indexCommand.js";
+import { loadCommand } from "./load.js";
+import { mergeCommand } from "./merge.js";
+import { searchCommand } from "./search.js";
+import { serveCommand } from "./serve.js";
+import { VERSION } from "../core/version.js";
 
 const COMMANDS = [convertCommand, mergeCommand, serveCommand, searchCommand, indexCommand, loadCommand];
 

@@ -1,18 +1,21 @@
 // merge: the parts of a sharded run (convert --shard i/N) written as the outputs one convert over the same inputs
 // would write, byte for byte, report.json's counts included. The parts' records are read where they lie, a
-// partition at a time, through the same Run and write path as convert's (write/writeOutputs.ts).
+// partition at a time, through the same write path as convert's (write/writeOutputs.ts).
 import { join } from "node:path";
-import { type ConvertResult, KNOWN_FILES, Run, type RunOptions, withFailuresFrom } from "../convert.js";
-import { UsageError } from "../core/errors.js";
-import { PART_DATABASE, PartSetError, type CheckedPart, checkParts, isOneOf } from "./part.js";
-import { FileRecords } from "../records/recordStore.js";
-import { converterHash } from "../core/fingerprint.js";
-import type { RecordFileReader } from "../records/recordFile.js";
-import { OutputDirectory } from "../write/outputDir.js";
-import { writeReport } from "../write/report.js";
-import { WriteInterrupted, emptySummary } from "../write/writeOutputs.js";
-import { VERSION } from "../core/version.js";
-import type { ImagingStudy, Patient } from "../fhir/types.js";
+import { RecordCounts } from "./core/counts.js";
+import { ERRORS_FILE, KNOWN_FILES } from "./core/outputFiles.js";
+import type { ConvertResult } from "./convertOptions.js";
+import { readErrors, withFailures } from "./write/errorsFile.js";
+import { UsageError } from "./core/errors.js";
+import { PART_DATABASE, PartSetError, type CheckedPart, checkParts, isOneOf } from "./shard/part.js";
+import { FileRecords } from "./records/recordStore.js";
+import { converterHash } from "./core/fingerprint.js";
+import type { RecordFileReader } from "./records/recordFile.js";
+import { OutputDirectory } from "./lib/outputFolder.js";
+import { buildReport, emptySummary, writeReport } from "./write/report.js";
+import { WriteInterrupted, type WriteSettings, writeAndReport } from "./write/writeOutputs.js";
+import { VERSION } from "./core/version.js";
+import type { ImagingStudy, Patient } from "./fhir/types.js";
 
 export interface MergeOptions {
   /** The parts' folders (each a shard's --out), one per shard, in any order. */
@@ -45,34 +48,33 @@ export async function merge(options: MergeOptions): Promise<ConvertResult> {
   const records = new FileRecords(readers);
   const first = parts[0]!.manifest;
   const zoneRule = first.options.zoneRule;
+  const counts = new RecordCounts();
+  for (const part of parts) counts.addStored(part.manifest.counts);
+  const sources = [sumSources(parts)];
+  const settings: WriteSettings = {
+    zoneRule,
+    endpoint: first.options.endpoint ?? undefined,
+    format: first.options.format,
+    extraValidation: options.extraValidation,
+    partitions: options.partitions,
+    signal: options.signal,
+    onPartition: options.onPartition,
+  };
   let out: OutputDirectory | undefined;
   try {
     out = OutputDirectory.open(options.out);
-    const runOptions: RunOptions = {
-      endpoint: first.options.endpoint ?? undefined,
-      format: first.options.format,
-      extraValidation: options.extraValidation,
-      partitions: options.partitions,
-      signal: options.signal,
-      onPartition: options.onPartition,
-    };
-    const run = new Run(runOptions, started);
-    run.adopt(
-      records,
-      parts.map((p) => p.manifest.counts),
-      [sumSources(parts)],
-    );
-    let result;
+    let report;
     try {
-      result = await run.writeOutputs(out, zoneRule);
+      report = await writeAndReport(records, counts, sources, out, settings, started);
     } catch (error) {
       if (!(error instanceof WriteInterrupted)) throw error;
       out.abort();
-      return { report: run.report({ ...emptySummary(zoneRule) }), interrupted: true, failures: [] };
+      return { report: buildReport(counts, sources, emptySummary(zoneRule), started), interrupted: true, failures: [] };
     }
-    writeReport(out, result.report);
+    writeReport(out, report);
     out.commit(KNOWN_FILES);
-    return withFailuresFrom(join(out.dir, "errors.ndjson"), { ...result, interrupted: false });
+    const errors = join(out.dir, ERRORS_FILE);
+    return withFailures(() => readErrors(errors), { report, interrupted: false });
   } catch (error) {
     const full = out?.noSpace(error);
     out?.abort();
@@ -85,7 +87,7 @@ export async function merge(options: MergeOptions): Promise<ConvertResult> {
 /** Each part's record file, checked to be the one its manifest describes (the same run). */
 async function openRecords(parts: readonly CheckedPart[], verbose: boolean): Promise<RecordFileReader[]> {
   // Loaded here: importing the library does not load SQLite.
-  const { RecordFileError, RecordFileReader } = await import("../records/recordFile.js");
+  const { RecordFileError, RecordFileReader } = await import("./records/recordFile.js");
   const readers: RecordFileReader[] = [];
   const problems: string[] = [];
   for (const part of parts) {

@@ -1,6 +1,6 @@
 // The ImagingStudy search parameters dcm2fhir answers (R4 https://hl7.org/fhir/R4/imagingstudy.html#search),
 // each with the values it finds in a resource: what the index stores, one row per value.
-import { type Range, dateRange } from "./dates.js";
+import { type Range, dateRange } from "../fhir/dateRange.js";
 
 export const IMAGING_STUDY_STATUS = "http://hl7.org/fhir/imagingstudy-status";
 
