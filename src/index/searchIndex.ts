@@ -8,8 +8,7 @@ import { dirname, join } from "node:path";
 import { VERSION } from "../core/version.js";
 import { SEARCH_INDEX_FILE } from "../core/outputFiles.js";
 import type { OutputDirectory } from "../lib/outputFolder.js";
-import type { Statement } from "better-sqlite3";
-import { type Db, openDatabase } from "../lib/sqlite.js";
+import { type Db, type Statement, openDatabase } from "../lib/sqlite.js";
 import { type IndexedType, NDJSON_FILES, type RecordBatch, type SkippedLine, type StudyRecord, readIndexRecords, takeRecords } from "./indexRecords.js";
 import { readOnThread } from "./indexThread.js";
 

@@ -10,20 +10,19 @@
 // While a run writes, records are appended to a scratch file in arrival order; finish() sorts them into the
 // file once, so the file holds each record once, in partition order, with no free pages.
 import { rmSync, statSync } from "node:fs";
-import Database from "better-sqlite3";
+import { type Db, type Statement, VARIANT_TABLE, VariantIds, VariantTexts, attachScratch, kindMismatch, openDatabase, stampKind } from "../lib/sqlite.js";
 import type { HeaderRead, InstanceRecord } from "../core/record.js";
 import type { FileFailure } from "../core/reasons.js";
 import { sopHash, studyHash } from "../core/hash.js";
 import { type EntryResult, StateError, decodeResult, encodeResult, pathFromKey, pathKey } from "../core/recordCodec.js";
 
 const FORMAT = "dcm2fhir-records";
-const SCHEMA_VERSION = 1;
-/** PRAGMA application_id: "dcmr". */
-const APPLICATION_ID = 0x64636d72;
+/** PRAGMA application_id "dcmr", schema 1. */
+const KIND = { applicationId: 0x64636d72, schemaVersion: 1 };
 
 const SCHEMA = `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-  CREATE TABLE variant (id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE);
+  ${VARIANT_TABLE}
   CREATE TABLE instance (
     h INTEGER NOT NULL, seq INTEGER NOT NULL, sop INTEGER NOT NULL, path TEXT NOT NULL, bytes INTEGER NOT NULL,
     record TEXT NOT NULL, study INTEGER NOT NULL, series INTEGER NOT NULL, PRIMARY KEY (h, seq)
@@ -40,41 +39,34 @@ const VARIANT_CACHE = 4096;
 
 /** Writes a record file: add() as records come, finish() once. */
 export class RecordFileWriter {
-  private readonly addInstance: Database.Statement<[number, number, string, number, string, number, number]>;
-  private readonly addFailure: Database.Statement<[string, number, string]>;
-  private readonly addVariant: Database.Statement<[string]>;
-  private readonly variantId: Database.Statement<[string], number>;
-  private readonly variants = new Map<string, number>();
+  private readonly addInstance: Statement<[number, number, string, number, string, number, number]>;
+  private readonly addFailure: Statement<[string, number, string]>;
+  private readonly variants: VariantIds;
   private pendingRows = 0;
   instances = 0;
   failures = 0;
   private closed = false;
 
   private constructor(
-    private readonly db: Database.Database,
+    private readonly db: Db,
     readonly path: string,
     private readonly pendingPath: string,
   ) {
     this.addInstance = db.prepare("INSERT INTO pending.instance (h, sop, path, bytes, record, study, series) VALUES (?, ?, ?, ?, ?, ?, ?)");
     this.addFailure = db.prepare("INSERT INTO failure (path, bytes, record) VALUES (?, ?, ?)");
-    this.addVariant = db.prepare("INSERT OR IGNORE INTO variant (json) VALUES (?)");
-    this.variantId = db.prepare<[string], number>("SELECT id FROM variant WHERE json = ?").pluck();
+    this.variants = new VariantIds(db, VARIANT_CACHE);
   }
 
   /** A new record file at `path`; `pendingPath` is scratch space for records before they are sorted. */
   static create(path: string, pendingPath: string): RecordFileWriter {
     rmSync(path, { force: true });
     rmSync(pendingPath, { force: true });
-    const db = new Database(path);
+    // Scratch until committed: a run that stops removes the file with its staging folder.
+    const db = openDatabase(path, "scratch");
     try {
-      // Scratch until committed: a run that stops removes the file with its staging folder.
-      db.pragma("journal_mode = OFF");
-      db.pragma("synchronous = OFF");
-      db.pragma(`application_id = ${APPLICATION_ID}`);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      stampKind(db, KIND);
       db.exec(SCHEMA);
-      db.prepare("ATTACH DATABASE ? AS pending").run(pendingPath);
-      db.exec("PRAGMA pending.journal_mode = OFF; PRAGMA pending.synchronous = OFF;");
+      attachScratch(db, pendingPath, "pending");
       db.exec(PENDING_SCHEMA);
       db.exec("BEGIN");
     } catch (error) {
@@ -94,8 +86,8 @@ export class RecordFileWriter {
         pathKey(instance.path),
         encoded.bytes,
         encoded.record,
-        this.variant(encoded.studyJSON!),
-        this.variant(encoded.seriesJSON!),
+        this.variants.idOf(encoded.studyJSON!),
+        this.variants.idOf(encoded.seriesJSON!),
       );
       this.instances++;
     } else {
@@ -107,17 +99,6 @@ export class RecordFileWriter {
       this.pendingRows = 0;
       this.db.exec("COMMIT; BEGIN");
     }
-  }
-
-  private variant(json: string): number {
-    let id = this.variants.get(json);
-    if (id === undefined) {
-      this.addVariant.run(json);
-      id = this.variantId.get(json)!;
-      if (this.variants.size === VARIANT_CACHE) this.variants.clear();
-      this.variants.set(json, id);
-    }
-    return id;
   }
 
   /** Sorts the records into partition order, indexes them, writes `meta` and closes the file. */
@@ -158,31 +139,30 @@ export class RecordFileError extends Error {
 
 /** A finished record file, read-only. */
 export class RecordFileReader {
-  private readonly inRange: Database.Statement<[number, number], unknown[]>;
-  private readonly sopsInRange: Database.Statement<[number, number], unknown[]>;
-  private readonly withSop: Database.Statement<[number], unknown[]>;
-  private readonly variantJson: Database.Statement<[number], string>;
+  private readonly inRange: Statement<[number, number], unknown[]>;
+  private readonly sopsInRange: Statement<[number, number], unknown[]>;
+  private readonly withSop: Statement<[number], unknown[]>;
   /** Attribute texts by id, for the partition being read: a partition's records use few of them. */
-  private variants = new Map<number, string>();
+  private readonly variants: VariantTexts;
 
   private constructor(
-    private readonly db: Database.Database,
+    private readonly db: Db,
     readonly meta: Readonly<Record<string, unknown>> & { readonly instances: number; readonly failures: number },
   ) {
     this.inRange = db.prepare<[number, number], unknown[]>("SELECT path, bytes, record, study, series FROM instance WHERE h >= ? AND h < ?").raw();
     this.sopsInRange = db.prepare<[number, number], unknown[]>("SELECT sop, h FROM instance INDEXED BY instance_sop WHERE sop >= ? AND sop < ?").raw();
     this.withSop = db.prepare<[number], unknown[]>("SELECT path, bytes, record, study, series FROM instance INDEXED BY instance_sop WHERE sop = ?").raw();
-    this.variantJson = db.prepare<[number], string>("SELECT json FROM variant WHERE id = ?").pluck();
+    this.variants = new VariantTexts(db);
   }
 
   static open(path: string): RecordFileReader {
-    let db: Database.Database | undefined;
+    let db: Db | undefined;
     try {
-      db = new Database(path, { readonly: true, fileMustExist: true });
       // Merge reads many parts at once: each keeps a small page cache, the operating system caches the rest.
-      db.pragma("cache_size = -1024");
-      if (db.pragma("application_id", { simple: true }) !== APPLICATION_ID) throw new RecordFileError("it is not a dcm2fhir record file");
-      if (db.pragma("user_version", { simple: true }) !== SCHEMA_VERSION) throw new RecordFileError("it was written by another version of dcm2fhir");
+      db = openDatabase(path, "read", 1);
+      const mismatch = kindMismatch(db, KIND);
+      if (mismatch === "other-file") throw new RecordFileError("it is not a dcm2fhir record file");
+      if (mismatch === "other-version") throw new RecordFileError("it was written by another version of dcm2fhir");
       const rows = db.prepare<[], [string, string]>("SELECT key, value FROM meta").raw().all();
       const meta = Object.fromEntries(rows.map(([key, value]) => [key, JSON.parse(value)])) as Record<string, unknown>;
       if (meta.format !== FORMAT || typeof meta.instances !== "number" || typeof meta.failures !== "number") throw new RecordFileError("it was not finished");
@@ -196,7 +176,7 @@ export class RecordFileReader {
 
   /** The instance records whose study hash lies in [from, to), in hash order. */
   *instances(from: number, to: number): Generator<InstanceRecord> {
-    this.variants = new Map();
+    this.variants.forget();
     for (const row of this.inRange.iterate(from, to)) yield this.decode(row);
   }
 
@@ -224,12 +204,8 @@ export class RecordFileReader {
   }
 
   private variant(id: number): string {
-    let json = this.variants.get(id);
-    if (json === undefined) {
-      json = this.variantJson.get(id);
-      if (json === undefined) throw new StateError("a record refers to attributes the file does not hold");
-      this.variants.set(id, json);
-    }
+    const json = this.variants.textOf(id);
+    if (json === undefined) throw new StateError("a record refers to attributes the file does not hold");
     return json;
   }
 

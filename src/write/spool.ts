@@ -3,7 +3,6 @@
 // the same way in memory (Buffer.compare) and in SQLite (BLOB: memcmp, then length), so the order is the same
 // whichever keeps them: memory for a run whose records are in memory, an SQLite file (sorted by SQLite's external
 // sort, in bounded memory) for a partitioned one. Equal keys keep the order they were added in.
-import type Database from "better-sqlite3";
 
 export interface Spool {
   add(key: Buffer, value: string): void;
@@ -40,13 +39,10 @@ export class MemorySpool implements Spool {
  * so that one can be read while another is written.
  */
 export async function spoolFile(path: string): Promise<Spool & { close(): void }> {
-  // Loaded here: runs whose records are in memory need no SQLite.
-  const { default: Sqlite } = await import("better-sqlite3");
-  const db: Database.Database = new Sqlite(path);
-  db.pragma("journal_mode = OFF");
-  db.pragma("synchronous = OFF");
-  // Written once, read once in order: a small page cache does (this build's default is 16 MB per connection).
-  db.pragma("cache_size = -2048");
+  // Loaded here: runs whose records are in memory need no SQLite. Written once, read once in order: a small page
+  // cache does (this build's default is 16 MB per connection).
+  const { openDatabase } = await import("../lib/sqlite.js");
+  const db = openDatabase(path, "scratch", 2);
   db.exec("CREATE TABLE spool (seq INTEGER PRIMARY KEY, key BLOB NOT NULL, value TEXT NOT NULL)");
   const insert = db.prepare<[Buffer, string]>("INSERT INTO spool (key, value) VALUES (?, ?)");
   let pending = 0;
