@@ -1,11 +1,7 @@
 import {
-  closeSync,
-  constants,
   existsSync,
-  fsyncSync,
   lstatSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -14,10 +10,9 @@ import {
   statfsSync,
   statSync,
   unlinkSync,
-  writeSync,
 } from "node:fs";
-import { hostname } from "node:os";
 import { dirname, join } from "node:path";
+import { isStale, syncPath, takeLock, writeFileSynced } from "./atomicFile.js";
 import { JOURNAL_FILE, LOCK_FILE, OUTPUT_FOLDERS, REPORT_FILE, STAGING_PREFIX } from "../core/outputFiles.js";
 
 /** The output folder cannot be used (not writable, not a folder, or another run holds it); the CLI exits 3. */
@@ -150,7 +145,7 @@ export class OutputDirectory {
    */
   commit(knownOutputs: readonly string[], last: string = REPORT_FILE): void {
     const names = [...this.staged].sort((a, b) => Number(a === last) - Number(b === last) || (a < b ? -1 : 1));
-    for (const name of names) syncFile(join(this.staging, name));
+    for (const name of names) syncPath(join(this.staging, name));
     // Folders are made before the journal, so that applying it needs no space that might be missing.
     const folders = [...new Set(names.map((name) => dirname(join(this.dir, name))))];
     for (const folder of folders) mkdirSync(folder, { recursive: true });
@@ -170,7 +165,7 @@ export class OutputDirectory {
     this.journaled = true;
     applyJournal(journal);
     unlinkSync(journalPath);
-    for (const folder of folders) syncFile(folder);
+    for (const folder of folders) syncPath(folder);
     this.release();
   }
 
@@ -180,28 +175,16 @@ export class OutputDirectory {
   }
 
   private lock(foreignLocksAreStale: boolean): void {
-    const path = join(this.dir, LOCK);
-    const owner = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        writeFileSynced(path, owner, constants.O_EXCL);
-        return;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== "EEXIST") {
-          // Not EEXIST: any lock file there is ours, created but not written (a full disk), and it goes.
-          rmSync(path, { force: true });
-          throw this.noSpace(error, "the lock file") ?? new OutputError(`cannot write in the output folder (${code}): choose a writable --out`);
-        }
-      }
-      if (!isStale(path, foreignLocksAreStale)) {
-        throw new OutputError(
-          `another dcm2fhir run is writing this output folder (see ${LOCK} in it); wait for it to finish, or delete ${LOCK} if no run is active`,
-        );
-      }
-      rmSync(path, { force: true });
+    let taken;
+    try {
+      taken = takeLock(join(this.dir, LOCK), { foreignLocksAreStale });
+    } catch (error) {
+      throw this.noSpace(error, "the lock file") ?? new OutputError(`cannot write in the output folder (${(error as NodeJS.ErrnoException).code}): choose a writable --out`);
     }
-    throw new OutputError(`could not take the lock ${LOCK} in the output folder; delete it if no run is active`);
+    if (taken === "held") {
+      throw new OutputError(`another dcm2fhir run is writing this output folder (see ${LOCK} in it); wait for it to finish, or delete ${LOCK} if no run is active`);
+    }
+    if (taken === "raced") throw new OutputError(`could not take the lock ${LOCK} in the output folder; delete it if no run is active`);
   }
 
   release(): void {
@@ -222,27 +205,6 @@ export function folderState(dir: string): "running" | "interrupted" | "idle" {
   if (existsSync(join(dir, JOURNAL))) return "interrupted";
   const lock = join(dir, LOCK);
   return existsSync(lock) && !isStale(lock) ? "running" : "idle";
-}
-
-/**
- * A lock is stale when its run is gone: same host and no such process, or a lock file a crash left unreadable;
- * with `foreignLocksAreStale`, any lock of another host.
- */
-export function isStale(path: string, foreignLocksAreStale = false): boolean {
-  let owner: { pid?: number; host?: string };
-  try {
-    owner = JSON.parse(readFileSync(path, "utf8"));
-  } catch {
-    return true;
-  }
-  if (owner.host !== hostname()) return foreignLocksAreStale;
-  if (typeof owner.pid !== "number") return false;
-  try {
-    process.kill(owner.pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ESRCH";
-  }
 }
 
 function completeInterruptedCommit(dir: string): void {
@@ -287,16 +249,6 @@ function applyJournal(journal: Journal): void {
   rmSync(journal.staging, { recursive: true, force: true });
 }
 
-function writeFileSynced(path: string, text: string, extraFlags = 0): void {
-  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | extraFlags, 0o644);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Bytes of the files under a path (0 when it is gone). */
 function treeBytes(path: string): number {
   try {
@@ -309,12 +261,3 @@ function treeBytes(path: string): number {
 }
 
 const bytes = (n: number) => (n < 1e6 ? `${Math.ceil(n / 1e3)} kB` : n < 1e9 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e9).toFixed(2)} GB`);
-
-function syncFile(path: string): void {
-  const fd = openSync(path, constants.O_RDONLY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}

@@ -8,10 +8,9 @@
 // A file whose size, mtime or inode changed (a new convert run) invalidates what was acknowledged for it.
 // A lock per server keeps two loads from sharing a checkpoint; a lock whose process is gone is taken over.
 import { createHash } from "node:crypto";
-import { closeSync, constants, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { hostname } from "node:os";
+import { closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { isStale } from "../lib/outputFolder.js";
+import { replaceFile, takeLock } from "../lib/atomicFile.js";
 import { LoadFailure } from "./errors.js";
 import { type Range, LineRanges } from "./ranges.js";
 
@@ -134,8 +133,7 @@ export class Checkpoint {
       files: Object.fromEntries([...this.files].map(([file, { fingerprint, acked }]) => [file, { ...fingerprint, acked: acked.toJSON() }])),
     };
     try {
-      writeFileSync(this.tempPath("checkpoint"), JSON.stringify(snapshot));
-      renameSync(this.tempPath("checkpoint"), `${this.base}.json`);
+      replaceFile(`${this.base}.json`, JSON.stringify(snapshot), this.tempPath("checkpoint"));
       this.log = openSync(`${this.base}.log`, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND, 0o644);
     } catch (error) {
       throw new LoadFailure("folder-unwritable", `cannot save the checkpoint in ${STATE_DIR}/ (${(error as NodeJS.ErrnoException).code})`);
@@ -193,21 +191,14 @@ function readStored(base: string, server: string): Files {
 }
 
 function lock(path: string): void {
-  const owner = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
-      writeSync(fd, owner);
-      closeSync(fd);
-      return;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== "EEXIST") throw new LoadFailure("folder-unwritable", `cannot write the lock in ${STATE_DIR}/ (${code})`);
-    }
-    if (!isStale(path)) {
-      throw new LoadFailure("folder-busy", `another load of this folder into this server is running (see ${STATE_DIR}/ in the folder); wait for it to finish`);
-    }
-    rmSync(path, { force: true });
+  let taken;
+  try {
+    taken = takeLock(path);
+  } catch (error) {
+    throw new LoadFailure("folder-unwritable", `cannot write the lock in ${STATE_DIR}/ (${(error as NodeJS.ErrnoException).code})`);
   }
-  throw new LoadFailure("folder-busy", `could not take the lock in ${STATE_DIR}/; delete it if no load is running`);
+  if (taken === "held") {
+    throw new LoadFailure("folder-busy", `another load of this folder into this server is running (see ${STATE_DIR}/ in the folder); wait for it to finish`);
+  }
+  if (taken === "raced") throw new LoadFailure("folder-busy", `could not take the lock in ${STATE_DIR}/; delete it if no load is running`);
 }

@@ -1,6 +1,7 @@
 // What a load did: counters, load-errors.ndjson (one line per resource not stored) and load-report.json. Both
 // files are written to a temporary name and renamed into place: a reader never sees half of one.
-import { closeSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, rmSync, writeSync } from "node:fs";
+import { moveIntoPlace, replaceFile } from "../lib/atomicFile.js";
 import { VERSION } from "../core/version.js";
 import type { BundleType } from "./bundle.js";
 import { LoadFailure } from "./errors.js";
@@ -120,7 +121,7 @@ export class ErrorLog {
     closeSync(this.fd);
     this.fd = undefined;
     try {
-      renameSync(this.temp, path);
+      moveIntoPlace(this.temp, path);
     } catch (error) {
       throw new LoadFailure("folder-unwritable", `cannot write load-errors.ndjson in the folder (${(error as NodeJS.ErrnoException).code})`);
     }
@@ -144,8 +145,7 @@ export class ErrorLog {
 
 export function writeReport(temp: string, path: string, report: LoadReport): void {
   try {
-    writeFileSync(temp, `${JSON.stringify(report, null, 2)}\n`);
-    renameSync(temp, path);
+    replaceFile(path, `${JSON.stringify(report, null, 2)}\n`, temp);
   } catch (error) {
     throw new LoadFailure("folder-unwritable", `cannot write load-report.json in the folder (${(error as NodeJS.ErrnoException).code})`);
   }

@@ -11,7 +11,7 @@
 // file once, so the file holds each record once, in partition order, with no free pages.
 import { rmSync, statSync } from "node:fs";
 import { type Db, type Statement, VARIANT_TABLE, VariantIds, VariantTexts, attachScratch, kindMismatch, openDatabase, stampKind } from "../lib/sqlite.js";
-import type { HeaderRead, InstanceRecord } from "../core/record.js";
+import type { InstanceRecord } from "../core/record.js";
 import type { FileFailure } from "../core/reasons.js";
 import { sopHash, studyHash } from "../core/hash.js";
 import { type EntryResult, StateError, decodeResult, encodeResult, pathFromKey, pathKey } from "../core/recordCodec.js";

@@ -13,7 +13,6 @@ import { UsageError } from "../core/errors.js";
 import { BUNDLE_FILE, ERRORS_FILE, NDJSON_FILES, REPORT_FILE } from "../core/outputFiles.js";
 import type { FileFailure } from "../core/reasons.js";
 import { pathFromKey } from "../core/recordCodec.js";
-import type { ZoneRule } from "../fhir/datatypes.js";
 import { toEndpoint } from "../fhir/endpoint.js";
 import { type MappingNotes, emptyNotes, toImagingStudy } from "../fhir/imagingStudy.js";
 import type { Endpoint, ImagingStudy, Patient, Reference } from "../fhir/types.js";
