@@ -1,6 +1,7 @@
 // The one way dcm2fhir talks to someone else's server (a PACS, a FHIR server): every request goes through
 // send(), which keeps the politeness in one place: a timeout per attempt, a bounded number of attempts,
 // exponential backoff with full jitter, and Retry-After honoured. Node's fetch (undici) keeps connections alive.
+import { type BackoffPolicy, backoffDelay, sleep } from "./retry.js";
 
 /** Why a request could not be completed: a stable code the caller records (errors.ndjson, load-errors.ndjson). */
 export type HttpFailureReason = "unreachable" | "timeout" | "http-error";
@@ -20,21 +21,16 @@ export class HttpFailure extends Error {
   }
 }
 
-export interface SendPolicy {
+export interface SendPolicy extends BackoffPolicy {
   /** Per attempt, from sending to the last byte of the body. */
   readonly timeoutMs: number;
   /** Tries in all, the first included. */
   readonly attempts: number;
-  /** The first backoff; each retry doubles it, up to `maxDelayMs`; the wait is drawn from [0, that] (full jitter). */
-  readonly baseDelayMs: number;
-  readonly maxDelayMs: number;
   /** A Retry-After longer than this is not waited for: the request fails at once instead. */
   readonly maxRetryAfterMs: number;
   readonly signal?: AbortSignal;
   /** Told before each wait, e.g. to count retries. Must not log URLs: they can carry patient identifiers. */
   readonly onRetry?: (retry: { readonly attempt: number; readonly delayMs: number; readonly cause: string; readonly status?: number }) => void;
-  /** For tests: the jitter's random source. */
-  readonly random?: () => number;
 }
 
 export const DEFAULT_POLICY: SendPolicy = { timeoutMs: 30_000, attempts: 5, baseDelayMs: 250, maxDelayMs: 10_000, maxRetryAfterMs: 120_000 };
@@ -65,11 +61,10 @@ export async function send(url: string | URL, request: SendRequest, policy: Send
   const { target, authorization } = splitCredentials(url);
   const headers = { ...(authorization ? { authorization } : {}), ...request.headers };
   const shown = `${request.method} ${redact(target)}`;
-  const random = policy.random ?? Math.random;
   let last: { reason: HttpFailureReason; cause: string; status?: number; body?: Buffer; retryAfterMs?: number } | undefined;
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
     if (last) {
-      const backoff = random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 2));
+      const backoff = backoffDelay(policy, attempt - 1);
       if (last.retryAfterMs !== undefined && last.retryAfterMs > policy.maxRetryAfterMs) break;
       const delayMs = Math.max(backoff, last.retryAfterMs ?? 0);
       policy.onRetry?.({ attempt, delayMs, cause: last.cause, status: last.status });
@@ -122,19 +117,4 @@ export function redact(url: URL): string {
 function networkCause(error: unknown): string {
   const cause = (error as { cause?: { code?: string } }).cause;
   return cause?.code ? `connection failed (${cause.code})` : `connection failed (${(error as Error).message})`;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

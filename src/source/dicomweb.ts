@@ -10,6 +10,7 @@ import * as T from "../dicom/tags.js";
 import { parseDate, parseUID } from "../dicom/values.js";
 import { type HeaderRead } from "../core/record.js";
 import { toHeaderRead } from "../dicom/instance.js";
+import { FailureStreak } from "../lib/retry.js";
 import { DEFAULT_POLICY, HttpFailure, type HttpFailureReason, type SendPolicy, type SendResponse, send } from "../lib/http.js";
 import type { FileFailure, Reason } from "../core/reasons.js";
 import type { InstanceSink, StudyCounts } from "./sink.js";
@@ -144,7 +145,7 @@ class Service {
   private readonly shownBase: string;
   private readonly policy: SendPolicy;
   private readonly headers: Record<string, string>;
-  private failuresInARow = 0;
+  private readonly failures: FailureStreak;
   private down: { reason: HttpFailureReason; cause: string } | undefined;
 
   constructor(
@@ -155,6 +156,7 @@ class Service {
     this.base = root.request.replace(/\/+$/, "");
     this.shownBase = root.shown.replace(/\/+$/, "");
     this.policy = { ...plan.policy, signal };
+    this.failures = new FailureStreak(breakerLimit(plan.concurrency));
     this.headers = { accept: ACCEPT, ...(plan.token ? { authorization: `Bearer ${plan.token}` } : {}) };
   }
 
@@ -228,18 +230,18 @@ class Service {
   private async get(url: string): Promise<SendResponse | HttpFailure | undefined> {
     try {
       const response = await send(url, { method: "GET", headers: this.headers }, this.policy);
-      this.failuresInARow = 0;
+      this.failures.succeeded();
       return response;
     } catch (error) {
       if (this.signal?.aborted) return undefined;
       if (!(error instanceof HttpFailure)) throw error;
-      if (++this.failuresInARow >= breakerLimit(this.plan.concurrency) && !this.down) this.down = { reason: error.reason, cause: error.message };
+      if (this.failures.failed() && !this.down) this.down = { reason: error.reason, cause: error.message };
       return error;
     }
   }
 
   private downMessage(): string {
-    return `not requested: ${breakerLimit(this.plan.concurrency)} requests in a row failed after every retry, the last: ${this.down!.cause}`;
+    return `not requested: ${this.failures.limit} requests in a row failed after every retry, the last: ${this.down!.cause}`;
   }
 }
 
