@@ -10,7 +10,8 @@
 // each record brings its own strings, as it does in a real run. Prints one JSON line.
 import { parseArgs } from "node:util";
 import { BufferSource } from "../../src/dicom/byteSource.js";
-import { INSTANCE_SPEC, toParsedInstance } from "../../src/dicom/instance.js";
+import { INSTANCE_SPEC } from "../../src/dicom/instanceSpec.js";
+import { toParsedInstance } from "../../src/dicom/instance.js";
 import { parseHeader } from "../../src/dicom/parser.js";
 import { FIRST_READ_BYTES } from "../../src/read/readFile.js";
 import { type HeaderRead } from "../../src/core/record.js";

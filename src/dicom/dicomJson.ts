@@ -3,9 +3,9 @@
 // of a file and of an instance in a PACS alike. Only the attributes the builder reads (INSTANCE_SPEC) are taken.
 import type { FileFailure, FilePath } from "../core/reasons.js";
 import { type TextKind, textDecoderFor } from "./charset.js";
-import { INSTANCE_SPEC, type ParsedInstance, toParsedInstance } from "./instance.js";
-import type { ParsedHeader, Spec, Values } from "./parser.js";
-import { hexTag } from "./parser.js";
+import { INSTANCE_SPEC } from "./instanceSpec.js";
+import { type ParsedInstance, toParsedInstance } from "./instance.js";
+import { type ParsedHeader, type Spec, type Values, hexTag } from "./header.js";
 import * as T from "./tags.js";
 
 /** An answer that is not the DICOM JSON it should be; the message says where, never a value. */

@@ -1,76 +1,20 @@
 import { type ByteSource, InflateSource } from "./byteSource.js";
 import { DicomReadError } from "./errors.js";
 import * as T from "./tags.js";
+import { ByteWindow } from "./byteWindow.js";
+import { type ParseOptions, type ParsedHeader, type Spec, type Values, hexTag } from "./header.js";
+import { KeyArena, NO_KEYS, keyArenas, keyCountOf } from "./keys.js";
+import { DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, IS_VR, UNDEFINED_LENGTH, VR_FORM, VR_UN } from "./vr.js";
 
-/**
- * What to read from a data set: a tag mapped to the VR of a value to keep, or to the spec of the items of a
- * sequence to descend into. Every other element is skipped without being read.
- */
-export type Spec = ReadonlyMap<number, string | Spec>;
-/**
- * Values as their bytes, one character per byte (latin1, lossless), untrimmed; and the items of sequences.
- * Text is decoded later, by whoever knows its character set (see instance.ts).
- */
-export type Values = Map<number, string | Values[]>;
-
-export interface ParsedHeader {
-  readonly meta: Values;
-  /**
-   * With `ParseOptions.keyTags`: per key, the bytes of the top-level elements of its tags (headers included,
-   * prefixed by the encoding); undefined when an element was too large to copy. Those elements are then not in
-   * `dataSet`. The bytes are a view of this process's key buffer, valid until the next parse with keys.
-   */
-  readonly keys: readonly (Buffer | undefined)[];
-  readonly dataSet: Values;
-  readonly transferSyntaxUID: string | undefined;
-  /** Group 0004 (Directory Information) seen: a DICOMDIR. */
-  readonly isMediaDirectory: boolean;
-  /** Set when the data ended, or stopped making sense, before parsing reached its stop tag; the values read so far are kept. */
-  readonly stoppedEarly: DicomReadError | undefined;
-  /** Owned by the caller, which adds its own. */
-  readonly warnings: string[];
-}
-
-export const IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2";
-export const EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2";
-export const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99";
-
-const UNDEFINED_LENGTH = 0xffffffff;
-/** VRs whose explicit encoding has 2 reserved bytes and a 32-bit length (PS3.5 7.1.2). */
-const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]);
-const KNOWN_VRS = new Set([
-  ...LONG_VRS,
-  ...["AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"],
-]);
-const vrCode = (vr: string) => (vr.charCodeAt(0) << 8) | vr.charCodeAt(1);
-const VR_UN = vrCode("UN");
-/** Per two-letter code: 1 a VR with a 16-bit length, 2 one with a 32-bit length. Unknown codes read as 2 (PS3.5 6.2). */
-const VR_FORM = new Uint8Array(65536).fill(2);
-for (const vr of KNOWN_VRS) VR_FORM[vrCode(vr)] = LONG_VRS.has(vr) ? 2 : 1;
-/** Per two-letter code: 1 where it names a VR. */
-const IS_VR = new Uint8Array(65536);
-for (const vr of KNOWN_VRS) IS_VR[vrCode(vr)] = 1;
 /** No value we keep is longer than this; a longer one is skipped, so a lying length never becomes an allocation. */
 const MAX_KEPT_VALUE_BYTES = 1024 * 1024;
 const MAX_KEPT_ITEMS = 256;
-const MAX_WINDOW_BYTES = 4 * 1024 * 1024;
 
 const META_SPEC: Spec = new Map([
   [T.MediaStorageSOPClassUID, "UI"],
   [T.MediaStorageSOPInstanceUID, "UI"],
   [T.TransferSyntaxUID, "UI"],
 ]);
-
-export interface ParseOptions {
-  /** Bytes read first; the window grows only when the header goes beyond it. */
-  readonly firstWindowBytes: number;
-  /**
-   * Top-level tags whose elements are collected as raw bytes into keys instead of being read as values: tag →
-   * bit mask of the keys (bit k: key k). Files that share these bytes share what is made of them, so the caller
-   * can build it once (see instance.ts).
-   */
-  readonly keyTags?: ReadonlyMap<number, number>;
-}
 
 /** An element larger than this is not copied into a key (the key is then undefined: no caching). */
 const MAX_KEY_ELEMENT_BYTES = 256 * 1024;
@@ -84,62 +28,17 @@ export function parseHeader(source: ByteSource, top: Spec, options: ParseOptions
   return new HeaderParser(source, options.firstWindowBytes, options.keyTags).parse(top);
 }
 
-/** Growable byte arena for keys, one per key and process: keys are built by appending, then looked at in place. */
-class KeyArena {
-  private bytes = Buffer.allocUnsafe(4096);
-  length = 0;
-  valid = true;
-
-  reset(prefix: number): void {
-    this.length = 0;
-    this.valid = true;
-    this.bytes[this.length++] = prefix;
-  }
-
-  append(source: Buffer, start: number, end: number): void {
-    const n = end - start;
-    if (this.length + n > this.bytes.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + n));
-      this.bytes.copy(grown, 0, 0, this.length);
-      this.bytes = grown;
-    }
-    // Values are mostly a few bytes: a loop beats Buffer.copy's argument checks.
-    if (n < 128) for (let k = 0; k < n; k++) this.bytes[this.length + k] = source[start + k]!;
-    else this.bytes.set(source.subarray(start, end), this.length);
-    this.length += n;
-  }
-
-  view(): Buffer | undefined {
-    return this.valid ? this.bytes.subarray(0, this.length) : undefined;
-  }
-}
-
-const keyArenas: KeyArena[] = [];
-const NO_KEYS: ReadonlyMap<number, number> = new Map();
-/** How many keys a keyTags map makes (its highest bit), worked out once per map rather than per file. */
-const keyCounts = new WeakMap<ReadonlyMap<number, number>, number>();
-function keyCountOf(keyTags: ReadonlyMap<number, number>): number {
-  let count = keyCounts.get(keyTags);
-  if (count === undefined) keyCounts.set(keyTags, (count = Math.max(0, ...[...keyTags.values()].map((mask) => 32 - Math.clz32(mask)))));
-  return count;
-}
 const wantedCache = new WeakMap<Spec, WeakMap<ReadonlyMap<number, number>, ReadonlySet<number>>>();
 
-class HeaderParser {
-  private buf: Buffer = Buffer.alloc(0);
-  /** Stream offset of buf[0]. */
-  private base = 0;
-  private pos = 0;
-  private littleEndian = true;
+class HeaderParser extends ByteWindow {
   private implicit = false;
   private readonly meta: Values = new Map();
   private readonly dataSet: Values = new Map();
   private readonly warnings: string[] = [];
   private transferSyntaxUID: string | undefined;
   private isMediaDirectory = false;
-  // Set by readElementHeader.
+  // Set by readElementHeader (and `tag`, in ByteWindow).
   private group = 0;
-  private tag = 0;
   /** Two VR letters as one number (0 where the encoding has none). */
   private vr = 0;
   private length = 0;
@@ -147,10 +46,12 @@ class HeaderParser {
   private readonly keys: KeyArena[] = [];
 
   constructor(
-    private source: ByteSource,
-    private window: number,
+    source: ByteSource,
+    window: number,
     private readonly keyTags?: ReadonlyMap<number, number>,
-  ) {}
+  ) {
+    super(source, window);
+  }
 
   parse(top: Spec): ParsedHeader {
     let stoppedEarly: DicomReadError | undefined;
@@ -176,47 +77,6 @@ class HeaderParser {
       stoppedEarly,
       warnings: this.warnings,
     };
-  }
-
-  // ---- bytes -------------------------------------------------------------------------------------------
-
-  /** Makes `n` bytes at `pos` available; false where the data ends first. */
-  private has(n: number): boolean {
-    if (this.pos + n <= this.base + this.buf.length) return true;
-    this.buf = this.source.read(this.pos, Math.max(n, this.window));
-    this.base = this.pos;
-    this.window = Math.min(this.window * 2, MAX_WINDOW_BYTES);
-    return this.buf.length >= n;
-  }
-
-  /** `what` is a constant: the message is built only when the data really ends. */
-  private need(n: number, what: "an element header" | "a value" | "a sequence item header"): void {
-    if (!this.has(n)) {
-      const of = what === "a value" ? ` of ${hexTag(this.tag)}` : "";
-      throw new DicomReadError("truncated", `data ends inside ${what}${of} at byte ${this.pos} (needed ${n} bytes, ${this.buf.length} left)`, this.pos);
-    }
-  }
-
-  /** Skipping moves past values without reading them; only here, at the end, do we learn whether the last one was whole. */
-  private endsExactlyHere(): boolean {
-    const whole = this.pos === 0 || this.source.read(this.pos - 1, 1).length === 1;
-    this.buf = Buffer.alloc(0);
-    this.base = this.pos;
-    return whole;
-  }
-
-  private at(): number {
-    return this.pos - this.base;
-  }
-
-  private u16(offset: number): number {
-    const i = this.pos - this.base + offset;
-    return this.littleEndian ? this.buf.readUInt16LE(i) : this.buf.readUInt16BE(i);
-  }
-
-  private u32(offset: number): number {
-    const i = this.pos - this.base + offset;
-    return this.littleEndian ? this.buf.readUInt32LE(i) : this.buf.readUInt32BE(i);
   }
 
   // ---- layout ------------------------------------------------------------------------------------------
@@ -553,8 +413,3 @@ class HeaderParser {
     this.littleEndian = implicitLittleEndian || outerLittleEndian;
   }
 }
-
-export const hexTag = (tag: number): string => {
-  const hex = tag.toString(16).toUpperCase().padStart(8, "0");
-  return `(${hex.slice(0, 4)},${hex.slice(4)})`;
-};
