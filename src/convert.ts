@@ -24,6 +24,7 @@ import type { RecordFileWriter } from "./state/recordFile.js";
 import type { CommittedState, StagedState } from "./state/runState.js";
 import { CHANGE_FILES, type Changes, checkDeletionLimit, writeChanges, writeNoChanges } from "./write/changes.js";
 import { OutputDirectory } from "./write/outputDir.js";
+import { REPORT_PAGE, stageReportPage } from "./pages/stage.js";
 import { type Report, type ResourceType, RecordCounts, type StoredCounts, incrementalReport, notesAsWarnings, sumByOutcome, writeReport } from "./write/report.js";
 import { VERSION } from "./version.js";
 
@@ -81,6 +82,9 @@ export interface ConvertOptions {
   /** Aborting stops reading; nothing is written and the previous output stays. */
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: Progress) => void;
+  /** report.html beside report.json (default true); `reportDetails` adds the failing files' paths to it. */
+  readonly htmlReport?: boolean;
+  readonly reportDetails?: boolean;
 }
 
 export interface Progress {
@@ -118,11 +122,11 @@ export interface IncrementalOutcome {
 }
 
 /** Every file convert may write; files of an earlier run that this run does not write are removed at commit. */
-export const OUTPUT_FILES = ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.ndjson", "ImagingStudy.bundle.json", "errors.ndjson", "report.json", SEARCH_INDEX_FILE] as const;
+export const OUTPUT_FILES = ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.ndjson", "ImagingStudy.bundle.json", "errors.ndjson", "report.json", REPORT_PAGE, SEARCH_INDEX_FILE] as const;
 /** What a folder may hold of any earlier run: a run removes what it does not write (a part, outputs, a state). */
 export const KNOWN_FILES = [...OUTPUT_FILES, ...CHANGE_FILES, ...STATE_FILES, ...PART_FILES] as const;
-/** The outputs an incremental state is committed with: every run rewrites report.json and changes/. */
-const BOUND_OUTPUTS = OUTPUT_FILES.filter((name) => name !== "report.json");
+/** The outputs an incremental state is committed with: every run rewrites report.json, report.html and changes/. */
+const BOUND_OUTPUTS = OUTPUT_FILES.filter((name) => name !== "report.json" && name !== REPORT_PAGE);
 const DEFAULT_MAX_DELETE_PERCENT = 10;
 
 /** Each reader process adds its own memory (a node process, ~50 MB here); more than 4 rarely pays. */
@@ -168,6 +172,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     if (options.shard) return await commitPart(run, out, inputs, options, zoneRule, KNOWN_FILES, withFailuresOf);
     const result = await run.writeOutputs(out, zoneRule);
     writeReport(out, result.report);
+    await stageReportPage(out, result.report, options);
     // An incremental run's state and changes/ would no longer describe this output: they go.
     out.commit(KNOWN_FILES);
     return withFailuresFrom(join(out.dir, "errors.ndjson"), { ...result, interrupted: false });
@@ -234,9 +239,10 @@ async function convertIncrementally(
       const changes = writeNoChanges(out);
       const report = incrementalReport(previous.meta.report, scan.files, changes, run.bytesReadNow, elapsed());
       writeReport(out, report);
+      await stageReportPage(out, report, options);
       next.state?.finish(previous.meta, out.stage(STATE_DIGEST));
-      // The main outputs stay as committed: nothing is removed.
-      out.commit([]);
+      // The main outputs stay as committed: nothing is removed (but a report.html this run does not write).
+      out.commit([REPORT_PAGE]);
       const errors = join(out.dir, "errors.ndjson");
       return withFailuresFrom(errors, { report, interrupted: false, incremental: outcome("unchanged", undefined, scan.files, changes) });
     }
@@ -250,6 +256,7 @@ async function convertIncrementally(
     checkDeletionLimit(changes, options.maxDelete ?? DEFAULT_MAX_DELETE_PERCENT);
     const report = incrementalReport(result.report, scan.files, changes, run.bytesReadNow, elapsed());
     writeReport(out, report);
+    await stageReportPage(out, report, options);
     const outputs = BOUND_OUTPUTS.map((name) => {
       const path = out.stagedPath(name);
       return { name, identity: path && outputIdentity(path) };

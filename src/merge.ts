@@ -10,6 +10,7 @@ import { converterHash } from "./state/fingerprint.js";
 import type { RecordFileReader } from "./state/recordFile.js";
 import { OutputDirectory } from "./write/outputDir.js";
 import { writeReport } from "./write/report.js";
+import { stageReportPage } from "./pages/stage.js";
 import { WriteInterrupted, emptySummary } from "./outputs.js";
 import { VERSION } from "./version.js";
 import type { ImagingStudy, Patient } from "./fhir/types.js";
@@ -28,6 +29,9 @@ export interface MergeOptions {
   readonly signal?: AbortSignal;
   /** After each partition is written. */
   readonly onPartition?: (done: number, total: number) => void;
+  /** report.html beside report.json (default true); `reportDetails` adds the failing files' paths to it. */
+  readonly htmlReport?: boolean;
+  readonly reportDetails?: boolean;
 }
 
 /**
@@ -71,6 +75,7 @@ export async function merge(options: MergeOptions): Promise<ConvertResult> {
       return { report: run.report({ ...emptySummary(zoneRule) }), interrupted: true, failures: [] };
     }
     writeReport(out, result.report);
+    await stageReportPage(out, result.report, { ...options, parts: parts.length });
     out.commit(KNOWN_FILES);
     return withFailuresFrom(join(out.dir, "errors.ndjson"), { ...result, interrupted: false });
   } catch (error) {

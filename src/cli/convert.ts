@@ -38,7 +38,12 @@ export const convertCommand: CommandModule = (yargs, done) =>
           .option("studies-since", { type: "string", describe: "DICOMweb: only studies with a Study Date on or after this day (YYYY-MM-DD)" })
           .option("studies-until", { type: "string", describe: "DICOMweb: only studies with a Study Date on or before this day (YYYY-MM-DD)" })
           .option("token-file", { type: "string", describe: "DICOMweb: a file holding the bearer token (default: $DCM2FHIR_TOKEN)" })
-          .option("verbose", { type: "boolean", default: false, describe: "also print the path and reason of every file not converted (paths can hold patient names)" }),
+          .option("verbose", { type: "boolean", default: false, describe: "also print the path and reason of every file not converted (paths can hold patient names)" })
+          .option("html-report", { type: "boolean", default: true, describe: "also write report.html, report.json as a page with charts (--no-html-report: not)" })
+          .option("report-details", { type: "boolean", default: false, describe: "list the failing files' paths in report.html (paths can hold patient names)" })
+          .example("$0 convert /archive/dicom --out /data/fhir", "convert a folder; outputs, report.json and report.html in /data/fhir")
+          .example("$0 convert /archive/dicom --out /data/fhir --incremental", "a nightly run: read only new and changed files, write changes/")
+          .example("$0 convert https://pacs.example.org/dicom-web --out /data/fhir --studies-since 2024-01-01", "read the studies of a PACS over DICOMweb"),
       async (args) => {
         done(
           await runConvert({
@@ -60,6 +65,8 @@ export const convertCommand: CommandModule = (yargs, done) =>
             tokenFile: args["token-file"],
             progress: args.progress ?? process.stderr.isTTY === true,
             verbose: args.verbose,
+            htmlReport: args["html-report"],
+            reportDetails: args["report-details"],
           }),
         );
       },
@@ -84,6 +91,8 @@ interface CliOptions {
   tokenFile?: string;
   progress: boolean;
   verbose: boolean;
+  htmlReport: boolean;
+  reportDetails: boolean;
 }
 
 async function runConvert(o: CliOptions): Promise<number> {
