@@ -80,5 +80,5 @@ button[aria-expanded]{background:#fff;color:var(--accent);padding:.2rem .6rem;mi
 tr.series-row>td{background:#f6f8fa}
 .pager{margin:1rem 0;display:flex;gap:.6rem}
 td .links a{margin-right:.6rem;white-space:nowrap}
-@media (max-width:700px){#studies thead{display:none}#studies tr.study{display:grid;grid-template-columns:1fr 1fr;border-bottom:1px solid var(--line);padding:.4rem 0}#studies tr.study td{border:0;padding:.15rem .3rem}#studies tr.study td:nth-child(3),#studies tr.study td:nth-child(5){grid-column:1/3}#studies td.n{text-align:left}#studies tr.series-row{display:block}#studies tr.series-row>td{display:block}}
+@media (max-width:700px){#studies thead{display:none}#studies tr.study{display:grid;grid-template-columns:1fr 1fr;border-bottom:1px solid var(--line);padding:.4rem 0}#studies tr.study td{border:0;padding:.15rem .3rem}#studies tr.study td:nth-child(3),#studies tr.study td:nth-child(5){grid-column:1/3}#studies td.n{text-align:left}#studies tr.series-row:not([hidden]){display:block}#studies tr.series-row>td{display:block}}
 `;
