@@ -5,7 +5,7 @@ import { readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { ServerContext } from "../context.js";
-import { COMMON_HEADERS, sendOutcome } from "../reply.js";
+import { COMMON_HEADERS } from "../reply.js";
 
 export interface PageOptions {
   readonly basePath: string;
@@ -16,9 +16,8 @@ export interface PageOptions {
 export async function pageRoutes(app: FastifyInstance, context: ServerContext, options: PageOptions): Promise<void> {
   let html: Buffer | undefined;
   app.get("/", async (request, reply) => {
-    if (!wantsHtml(request.headers.accept)) {
-      return sendOutcome(context.counts, reply, 404, "not-found", "no such resource or operation: this server answers GET ImagingStudy?…, POST ImagingStudy/_search, GET {ImagingStudy|Patient|Endpoint}/{id} and GET metadata");
-    }
+    // What the base URL answered before there was a page: the server's FHIR 404.
+    if (!wantsHtml(request.headers.accept)) return reply.callNotFound();
     // Made on the first request: a server only API clients use never loads the page's code.
     if (!html) {
       const { renderSearchPage } = await import("../../pages/searchPage.js");
