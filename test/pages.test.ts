@@ -189,6 +189,19 @@ describe.runIf(haveChromium)("report.html", () => {
     expect(existsSync(join(out, "report.html"))).toBe(false);
   });
 
+  it("after merge: the shards' report, report.json's numbers", async () => {
+    const parts = [1, 2].map((i) => {
+      const part = tempDir(`dcm2fhir-pages-shard-${i}-`);
+      cli("convert", "fixtures/dicom", "--shard", `${i}/2`, "--out", part, "--timezone", "Europe/Zurich");
+      return part;
+    });
+    const out = tempDir("dcm2fhir-pages-merge-");
+    cli("merge", ...parts, "--out", out);
+    const { page, context } = await checkReport(join(out, "report.html"), join(out, "report.json"));
+    expect(await page.locator("[data-parts]").textContent()).toBe("2");
+    await context.close();
+  });
+
   it("load-report.html: load's counts, drawn, from disk", async () => {
     const dir = tempDir("dcm2fhir-pages-load-");
     const report = {

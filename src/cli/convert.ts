@@ -131,7 +131,7 @@ function showProgress(p: Progress): void {
   else print(line);
 }
 
-export function summarize(result: ConvertResult, o: { readonly verbose: boolean }): void {
+export function summarize(result: ConvertResult, o: { readonly verbose: boolean; readonly htmlReport?: boolean }): void {
   const { report: r, interrupted, incremental, part } = result;
   const reasons = (outcome: "skipped" | "failed") =>
     Object.entries(r.files.reasons)
@@ -167,7 +167,7 @@ export function summarize(result: ConvertResult, o: { readonly verbose: boolean 
   if (r.dateTimes.offsetFromZone > 0 && r.dateTimes.zoneSource === "system") {
     print(`  note: ${r.dateTimes.offsetFromZone} date-times had no Timezone Offset From UTC (0008,0201) and were read in this machine's zone, ${r.dateTimes.zone}; pass --timezone to choose`);
   }
-  print(`  outputs: ${r.outputs.join(", ")}`);
+  print(`  outputs: ${[...r.outputs, ...(o.htmlReport === false ? [] : ["report.html"])].join(", ")}`);
   if (incremental) {
     const f = incremental.files;
     const counts = (type: "ImagingStudy" | "Patient") => `${type} ${incremental.changes[type].new} new, ${incremental.changes[type].changed} changed, ${incremental.changes[type].deleted} deleted`;

@@ -61,7 +61,7 @@ export function renderRunReport(report: Report, extras: RunReportExtras = {}): s
 ${extras.peakRssBytes ? `<tr><th scope="row">Peak memory</th><td>${megabytes(extras.peakRssBytes)} resident</td></tr>` : ""}
 <tr><th scope="row">Times read in</th><td>${escapeHtml(report.dateTimes.zone)} (${report.dateTimes.zoneSource === "option" ? "--timezone" : "this machine's zone"}) where a file gives no offset from UTC</td></tr>
 <tr><th scope="row">Converter</th><td>dcm2fhir ${escapeHtml(report.dcm2fhir)}</td></tr>
-${extras.parts ? `<tr><th scope="row">Shards</th><td>merged from <span data-report="parts">${num(extras.parts)}</span> parts (convert --shard)</td></tr>` : ""}
+${extras.parts ? `<tr><th scope="row">Shards</th><td>merged from <span data-parts>${num(extras.parts)}</span> parts (convert --shard)</td></tr>` : ""}
 </tbody></table></section>`);
 
   sections.push(`<section aria-labelledby="files"><h2 id="files">Files</h2>
