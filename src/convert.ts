@@ -3,7 +3,7 @@
 // PACS; incremental/ for a nightly run) → records (records/) → group, map, validate, write (write/) → commit
 // (lib/outputFolder.ts; shard/commit.ts for a shard's part).
 import { join } from "node:path";
-import { KNOWN_FILES, NDJSON_FILES, ERRORS_FILE, OUTPUT_FILES, PART_DATABASE, PART_FILES, REPORT_FILE, STATE_DATABASE, STATE_DIGEST } from "./core/outputFiles.js";
+import { ERRORS_FILE, KNOWN_FILES, NDJSON_FILES, OUTPUT_FILES, PART_DATABASE, PART_FILES, REPORT_FILE, REPORT_PAGE, STATE_DATABASE, STATE_DIGEST } from "./core/outputFiles.js";
 import { UsageError } from "./core/errors.js";
 import { fingerprintChanges, fingerprintOf } from "./core/fingerprint.js";
 import { type ConvertOptions, type ConvertResult, DEFAULT_MAX_DELETE_PERCENT, DEFAULT_WORKERS, type IncrementalOutcome, checkOptions } from "./convertOptions.js";
@@ -20,6 +20,7 @@ import { checkShardInputs, commitPart } from "./shard/commit.js";
 import { outForShard } from "./shard/spec.js";
 import { planDicomWeb, readDicomWeb } from "./source/dicomweb.js";
 import { type FileSourceOptions, readFiles } from "./source/files.js";
+import { stageReportPage } from "./pages/stage.js";
 import { readErrors, withFailures } from "./write/errorsFile.js";
 import { type FileChanges, type Report, buildReport, incrementalReport, secondsSince, writeReport } from "./write/report.js";
 import { type WriteSettings, emptySummary, writeAndReport } from "./write/writeOutputs.js";
@@ -28,8 +29,8 @@ export { studyFullUrl, writeSearchSetBundle } from "./write/bundle.js";
 export type { ConvertOptions, ConvertResult, IncrementalOutcome, Progress } from "./convertOptions.js";
 export { OUTPUT_FILES };
 
-/** The outputs an incremental state is committed with: every run rewrites report.json and changes/. */
-const BOUND_OUTPUTS = OUTPUT_FILES.filter((name) => name !== REPORT_FILE);
+/** The outputs an incremental state is committed with: every run rewrites report.json, report.html and changes/. */
+const BOUND_OUTPUTS = OUTPUT_FILES.filter((name) => name !== REPORT_FILE && name !== REPORT_PAGE);
 
 /**
  * Converts DICOM files to FHIR R4 ImagingStudy, Patient and Endpoint resources: crawl → read → group → map →
@@ -81,6 +82,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     }
     const report = await writeRun(collector, out, settings);
     writeReport(out, report);
+    await stageReportPage(out, report, options);
     // An incremental run's state and changes/ would no longer describe this output: they go.
     out.commit(KNOWN_FILES);
     return withFailures(failuresIn(out), { report, interrupted: false });
@@ -166,9 +168,10 @@ async function convertIncrementally(
       const changes = writeNoChanges(out);
       const report = incrementalReport(previous.meta.report, scan.files, changes, collector.counts.bytesReadNow, secondsSince(collector.started));
       writeReport(out, report);
+      await stageReportPage(out, report, options);
       next.state?.finish(previous.meta, out.stage(STATE_DIGEST));
-      // The main outputs stay as committed: nothing is removed.
-      out.commit([]);
+      // The main outputs stay as committed: nothing is removed (but a report.html this run does not write).
+      out.commit([REPORT_PAGE]);
       return withFailures(failuresIn(out), { report, interrupted: false, incremental: outcome("unchanged", undefined, scan.files, changes) });
     }
     if (previous && scan.sameResults) why = "the outputs in the folder are not the ones the state was committed with: written again from the state";
@@ -181,6 +184,7 @@ async function convertIncrementally(
     checkDeletionLimit(changes, options.maxDelete ?? DEFAULT_MAX_DELETE_PERCENT);
     const report = incrementalReport(written, scan.files, changes, collector.counts.bytesReadNow, secondsSince(collector.started));
     writeReport(out, report);
+    await stageReportPage(out, report, options);
     const outputs = BOUND_OUTPUTS.map((name) => {
       const path = out.stagedPath(name);
       return { name, identity: path && outputIdentity(path) };

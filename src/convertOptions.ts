@@ -65,6 +65,9 @@ export interface ConvertOptions {
   /** Aborting stops reading; nothing is written and the previous output stays. */
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: Progress) => void;
+  /** report.html beside report.json (default true); `reportDetails` adds the failing files' paths to it. */
+  readonly htmlReport?: boolean;
+  readonly reportDetails?: boolean;
 }
 
 export interface ConvertResult {

@@ -15,6 +15,7 @@ import { OutputDirectory } from "./lib/outputFolder.js";
 import { buildReport, emptySummary, writeReport } from "./write/report.js";
 import { WriteInterrupted, type WriteSettings, writeAndReport } from "./write/writeOutputs.js";
 import { VERSION } from "./core/version.js";
+import { stageReportPage } from "./pages/stage.js";
 import type { ImagingStudy, Patient } from "./fhir/types.js";
 
 export interface MergeOptions {
@@ -31,6 +32,9 @@ export interface MergeOptions {
   readonly signal?: AbortSignal;
   /** After each partition is written. */
   readonly onPartition?: (done: number, total: number) => void;
+  /** report.html beside report.json (default true); `reportDetails` adds the failing files' paths to it. */
+  readonly htmlReport?: boolean;
+  readonly reportDetails?: boolean;
 }
 
 /**
@@ -72,6 +76,7 @@ export async function merge(options: MergeOptions): Promise<ConvertResult> {
       return { report: buildReport(counts, sources, emptySummary(zoneRule), started), interrupted: true, failures: [] };
     }
     writeReport(out, report);
+    await stageReportPage(out, report, { ...options, parts: parts.length });
     out.commit(KNOWN_FILES);
     const errors = join(out.dir, ERRORS_FILE);
     return withFailures(() => readErrors(errors), { report, interrupted: false });

@@ -44,7 +44,7 @@ describe("load into a FHIR server", () => {
     expect(written.sent).toBe(28);
     expect(readFileSync(join(folder, "load-errors.ndjson"), "utf8")).toBe("");
     expect(ndjsonHashes(folder)).toEqual(before);
-    expect(readdirSync(folder).sort()).toEqual([...filesBefore, ".dcm2fhir", "load-errors.ndjson", "load-report.json"].sort());
+    expect(readdirSync(folder).sort()).toEqual([...filesBefore, ".dcm2fhir", "load-errors.ndjson", "load-report.html", "load-report.json"].sort());
     // A complete run leaves nothing to resume: no checkpoint, no lock, no temporary file.
     expect(readdirSync(join(folder, ".dcm2fhir"))).toEqual([]);
     // Every request is a transaction of PUT <type>/<id> entries, one type per Bundle, Endpoint before Patient before ImagingStudy.

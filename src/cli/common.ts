@@ -1,5 +1,6 @@
 // What every command of the CLI shares: exit codes, the console, and how bad usage is reported.
 import { readFileSync, statSync } from "node:fs";
+import { closest, distance } from "fastest-levenshtein";
 import type { Argv } from "yargs";
 import type { SearchIndex } from "../index/searchIndex.js";
 
@@ -13,6 +14,46 @@ export const print = (line: string): void => {
 
 /** Usage that yargs or a command refuses: printed as one line, exit 2. */
 export class BadUsage extends Error {}
+
+export const COMMAND_NAMES = ["convert", "merge", "serve", "search", "index", "load"] as const;
+
+/**
+ * yargs's refusal, with the command or option the user probably meant, as git and npm suggest: "conver" is not
+ * "Unknown arguments: out, conver, fixtures/dicom" but "unknown command conver: did you mean convert?".
+ */
+export function withSuggestions(message: string, usage: unknown, argv: readonly string[]): string {
+  const first = argv[0];
+  if (first !== undefined && !first.startsWith("-") && !(COMMAND_NAMES as readonly string[]).includes(first)) {
+    const meant = near(first, COMMAND_NAMES);
+    return `unknown command "${first}"${meant ? `: did you mean ${meant}?` : `; the commands are ${COMMAND_NAMES.join(", ")}`}`;
+  }
+  // Whatever yargs says ("Unknown argument", or "Missing required argument: out" after --outt), a typed option it
+  // does not know is named with the one meant.
+  const known = knownOptions(usage);
+  if (known.length === 0) return message;
+  const typed = argv.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=")[0]!);
+  const hints = typed
+    .filter((name) => !known.includes(name) && !(name.startsWith("no-") && known.includes(name.slice(3))))
+    .map((name) => {
+      const meant = near(name.replace(/^no-/, ""), known);
+      return meant ? `--${name}: did you mean --${name.startsWith("no-") ? "no-" : ""}${meant}?` : undefined;
+    })
+    .filter((hint): hint is string => hint !== undefined);
+  return hints.length > 0 ? `${message} (${hints.join("; ")})` : message;
+}
+
+/** The nearest of `candidates` if it is near enough to be a typo: a third of the word's letters at most. */
+function near(word: string, candidates: readonly string[]): string | undefined {
+  if (candidates.length === 0) return undefined;
+  const best = closest(word, [...candidates]);
+  return distance(word, best) <= Math.max(1, Math.floor(best.length / 3)) ? best : undefined;
+}
+
+/** The long options of the command being parsed: yargs hands its fail handler the usage, which knows their descriptions. */
+function knownOptions(usage: unknown): string[] {
+  const descriptions = (usage as { getDescriptions?: () => Record<string, unknown> } | undefined)?.getDescriptions?.() ?? {};
+  return Object.keys(descriptions).filter((name) => name.length > 1);
+}
 
 /**
  * One command of the CLI: adds itself to the parser. `done` receives the exit code, since yargs handlers

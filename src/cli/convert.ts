@@ -38,7 +38,12 @@ export const convertCommand: CommandModule = (yargs, done) =>
           .option("studies-since", { type: "string", describe: "DICOMweb: only studies with a Study Date on or after this day (YYYY-MM-DD)" })
           .option("studies-until", { type: "string", describe: "DICOMweb: only studies with a Study Date on or before this day (YYYY-MM-DD)" })
           .option("token-file", { type: "string", describe: "DICOMweb: a file holding the bearer token (default: $DCM2FHIR_TOKEN)" })
-          .option("verbose", { type: "boolean", default: false, describe: "also print the path and reason of every file not converted (paths can hold patient names)" }),
+          .option("verbose", { type: "boolean", default: false, describe: "also print the path and reason of every file not converted (paths can hold patient names)" })
+          .option("html-report", { type: "boolean", default: true, describe: "also write report.html, report.json as a page with charts (--no-html-report: not)" })
+          .option("report-details", { type: "boolean", default: false, describe: "list the failing files' paths in report.html (paths can hold patient names)" })
+          .example("$0 convert /archive/dicom --out /data/fhir", "convert a folder; outputs, report.json and report.html in /data/fhir")
+          .example("$0 convert /archive/dicom --out /data/fhir --incremental", "a nightly run: read only new and changed files, write changes/")
+          .example("$0 convert https://pacs.example.org/dicom-web --out /data/fhir --studies-since 2024-01-01", "read the studies of a PACS over DICOMweb"),
       async (args) => {
         done(
           await runConvert({
@@ -60,6 +65,8 @@ export const convertCommand: CommandModule = (yargs, done) =>
             tokenFile: args["token-file"],
             progress: args.progress ?? process.stderr.isTTY === true,
             verbose: args.verbose,
+            htmlReport: args["html-report"],
+            reportDetails: args["report-details"],
           }),
         );
       },
@@ -84,6 +91,8 @@ interface CliOptions {
   tokenFile?: string;
   progress: boolean;
   verbose: boolean;
+  htmlReport: boolean;
+  reportDetails: boolean;
 }
 
 async function runConvert(o: CliOptions): Promise<number> {
@@ -122,7 +131,7 @@ function showProgress(p: Progress): void {
   else print(line);
 }
 
-export function summarize(result: ConvertResult, o: { readonly verbose: boolean }): void {
+export function summarize(result: ConvertResult, o: { readonly verbose: boolean; readonly htmlReport?: boolean }): void {
   const { report: r, interrupted, incremental, part } = result;
   const reasons = (outcome: "skipped" | "failed") =>
     Object.entries(r.files.reasons)
@@ -158,7 +167,7 @@ export function summarize(result: ConvertResult, o: { readonly verbose: boolean 
   if (r.dateTimes.offsetFromZone > 0 && r.dateTimes.zoneSource === "system") {
     print(`  note: ${r.dateTimes.offsetFromZone} date-times had no Timezone Offset From UTC (0008,0201) and were read in this machine's zone, ${r.dateTimes.zone}; pass --timezone to choose`);
   }
-  print(`  outputs: ${r.outputs.join(", ")}`);
+  print(`  outputs: ${[...r.outputs, ...(o.htmlReport === false ? [] : ["report.html"])].join(", ")}`);
   if (incremental) {
     const f = incremental.files;
     const counts = (type: "ImagingStudy" | "Patient") => `${type} ${incremental.changes[type].new} new, ${incremental.changes[type].changed} changed, ${incremental.changes[type].deleted} deleted`;

@@ -12,7 +12,9 @@ export const indexCommand: CommandModule = (yargs, done) =>
     (y) =>
       y
         .positional("folder", { type: "string", demandOption: true, describe: "folder holding ImagingStudy.ndjson (Patient.ndjson, Endpoint.ndjson if any)" })
-        .option("timezone", { type: "string", describe: "IANA zone for dates without one (default: report.json's, else this machine's)" }),
+        .option("timezone", { type: "string", describe: "IANA zone for dates without one (default: report.json's, else this machine's)" })
+        .example("$0 index /data/fhir", "index a folder of NDJSON made elsewhere, for serve and search")
+        .example("$0 index /data/fhir --timezone Europe/Zurich", "the same, reading dates without a zone in Zurich's"),
     async (args) => {
       done(await runIndex(args.folder, args.timezone));
     },

@@ -28,7 +28,11 @@ export const loadCommand: CommandModule = (yargs, done) =>
         .option("scope", { type: "string", describe: "scopes to ask for (default: system/Endpoint.write system/Patient.write system/ImagingStudy.write)" })
         .option("restart", { type: "boolean", default: false, describe: "ignore the checkpoint of an earlier run: send everything again" })
         .option("progress", { type: "boolean", describe: "print progress to stderr (default: when stderr is a terminal)" })
-        .option("verbose", { type: "boolean", default: false, describe: "also print the server's message for every resource it refused (it may quote values)" }),
+        .option("verbose", { type: "boolean", default: false, describe: "also print the server's message for every resource it refused (it may quote values)" })
+        .option("html-report", { type: "boolean", default: true, describe: "also write load-report.html, load-report.json as a page with charts (--no-html-report: not)" })
+        .example("$0 load /data/fhir --server https://fhir.example.org/R4", "put a converted folder into a FHIR server (token from $DCM2FHIR_TOKEN)")
+        .example("$0 load /data/fhir --server https://fhir.example.org/R4 --changes --delete", "after a convert --incremental run: send only changes/, and delete what is gone")
+        .example("$0 load /data/fhir --server https://fhir.example.org/R4 --dry-run", "check the folder and the server, send nothing"),
     async (args) => {
       done(
         await runLoad({
@@ -50,6 +54,7 @@ export const loadCommand: CommandModule = (yargs, done) =>
           restart: args.restart,
           progress: args.progress ?? process.stderr.isTTY === true,
           verbose: args.verbose,
+          htmlReport: args["html-report"],
         }),
       );
     },
@@ -74,6 +79,7 @@ interface CliOptions {
   restart: boolean;
   progress: boolean;
   verbose: boolean;
+  htmlReport: boolean;
 }
 
 async function runLoad(o: CliOptions): Promise<number> {
@@ -100,6 +106,7 @@ async function runLoad(o: CliOptions): Promise<number> {
       delete: o.delete,
       dryRun: o.dryRun,
       restart: o.restart,
+      htmlReport: o.htmlReport,
       token,
       oauth,
       signal: signals.signal,

@@ -2,7 +2,7 @@
 // The command line: a thin yargs shell; each command lives in src/cli/ and loads its library code only when run.
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { BadUsage, EXIT, internalError, print } from "./common.js";
+import { BadUsage, EXIT, internalError, print, withSuggestions } from "./common.js";
 import { convertCommand } from "./convert.js";
 import { indexCommand } from "./indexCommand.js";
 import { loadCommand } from "./load.js";
@@ -25,12 +25,15 @@ async function main(argv: string[]): Promise<number> {
   parser = parser
     .demandCommand(1, "name a command: dcm2fhir convert <inputs..> --out <folder>")
     .strict()
+    .recommendCommands()
+    .example("$0 convert /archive/dicom --out /data/fhir", "convert an archive; report.html shows what happened")
+    .example("$0 serve /data/fhir", "search the result in a browser at http://127.0.0.1:8080/")
     .help()
     .version(VERSION)
-    .fail((message, error) => {
+    .fail((message, error, y) => {
       // Throwing is what stops yargs: a fail handler that returns lets the command run anyway.
       if (error && error.name !== "YError") throw error;
-      throw new BadUsage(message || error?.message);
+      throw new BadUsage(withSuggestions(message || error?.message, y, argv));
     });
   skipHelpCache(parser);
   try {

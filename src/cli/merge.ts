@@ -13,7 +13,11 @@ export const mergeCommand: CommandModule = (yargs, done) =>
         .option("out", { type: "string", demandOption: true, describe: "output folder (created if missing)" })
         .option("fail-on-error", { type: "boolean", default: false, describe: "exit 1 when any file failed (skips are not failures)" })
         .option("progress", { type: "boolean", describe: "print progress to stderr (default: when stderr is a terminal)" })
-        .option("verbose", { type: "boolean", default: false, describe: "also print the path and reason of every file not converted (paths can hold patient names)" }),
+        .option("verbose", { type: "boolean", default: false, describe: "also print the path and reason of every file not converted (paths can hold patient names)" })
+        .option("html-report", { type: "boolean", default: true, describe: "also write report.html, report.json as a page with charts (--no-html-report: not)" })
+        .option("report-details", { type: "boolean", default: false, describe: "list the failing files' paths in report.html (paths can hold patient names)" })
+        .example("$0 merge out/shard-1 out/shard-2 out/shard-3 out/shard-4 --out /data/fhir", "the four parts of convert --shard i/4 as one convert's outputs")
+        .example("$0 merge out/shard-* --out /data/fhir --fail-on-error", "the same for every part (the shell expands the glob); exit 1 when a file failed"),
     async (args) => {
       done(
         await runMerge({
@@ -22,6 +26,8 @@ export const mergeCommand: CommandModule = (yargs, done) =>
           failOnError: args["fail-on-error"],
           progress: args.progress ?? process.stderr.isTTY === true,
           verbose: args.verbose,
+          htmlReport: args["html-report"],
+          reportDetails: args["report-details"],
         }),
       );
     },
@@ -33,6 +39,8 @@ interface MergeCliOptions {
   failOnError: boolean;
   progress: boolean;
   verbose: boolean;
+  htmlReport: boolean;
+  reportDetails: boolean;
 }
 
 async function runMerge(o: MergeCliOptions): Promise<number> {
@@ -43,7 +51,7 @@ async function runMerge(o: MergeCliOptions): Promise<number> {
   const stop = stopOnSignals("stopping; nothing will be written");
   try {
     const onPartition = o.progress ? (done: number, total: number) => print(`merged partition ${done} of ${total}`) : undefined;
-    const result = await merge({ parts: o.parts, out: o.out, verbose: o.verbose, signal: stop.signal, onPartition });
+    const result = await merge({ parts: o.parts, out: o.out, verbose: o.verbose, signal: stop.signal, onPartition, htmlReport: o.htmlReport, reportDetails: o.reportDetails });
     summarize(result, o);
     if (result.interrupted) return EXIT[stop.received() ?? "SIGINT"];
     return o.failOnError && result.report.files.failed > 0 ? EXIT.failedFiles : EXIT.ok;

@@ -14,7 +14,9 @@ export const searchCommand: CommandModule = (yargs, done) =>
         .positional("query", { type: "string", demandOption: true, describe: "e.g. 'patient.identifier=PAT-0001&started=ge2024-01-01' (quote it)" })
         .option("base", { type: "string", default: DEFAULT_BASE, describe: "FHIR base URL for fullUrl and links" })
         .option("strict", { type: "boolean", default: false, describe: "unknown parameters are an error (as Prefer: handling=strict)" })
-        .option("allow-open-search", { type: "boolean", default: false, describe: "allow searches without patient, patient.identifier or identifier" }),
+        .option("allow-open-search", { type: "boolean", default: false, describe: "allow searches without patient, patient.identifier or identifier" })
+        .example("$0 search /data/fhir 'patient.identifier=PAT-0001'", "the studies of one patient, as a searchset Bundle")
+        .example("$0 search /data/fhir 'patient.identifier=PAT-0001&modality=CT&started=ge2024-01-01'", "their CT studies since 2024"),
     async (args) => {
       done(await runSearchCommand(args.folder, args.query, { base: args.base, strict: args.strict, allowOpenSearch: args["allow-open-search"] }));
     },

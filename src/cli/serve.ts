@@ -13,7 +13,11 @@ export const serveCommand: CommandModule = (yargs, done) =>
         .option("port", { type: "number", default: 8080, describe: "port (0: any free port)" })
         .option("base-path", { type: "string", default: "", describe: "path prefix of the FHIR base, e.g. /fhir" })
         .option("token-file", { type: "string", describe: "file holding the bearer token every request must carry (or set DCM2FHIR_TOKEN)" })
-        .option("allow-open-search", { type: "boolean", default: false, describe: "allow searches without patient, patient.identifier or identifier (internal use)" }),
+        .option("allow-open-search", { type: "boolean", default: false, describe: "allow searches without patient, patient.identifier or identifier (internal use)" })
+        .option("viewer-url", { type: "string", describe: "the search page links each study to this viewer URL, {study} standing for its Study Instance UID" })
+        .example("$0 serve /data/fhir", "the search API and page on http://127.0.0.1:8080/ (open it in a browser)")
+        .example("$0 serve /data/fhir --viewer-url 'https://viewer.example.org/viewer?StudyInstanceUIDs={study}'", "with a link from each study to an OHIF viewer")
+        .example("DCM2FHIR_TOKEN=secret $0 serve /data/fhir --host 0.0.0.0 --port 8080", "on the network: every search needs the token (the page asks for it)"),
     async (args) => {
       done(
         await runServe({
@@ -23,6 +27,7 @@ export const serveCommand: CommandModule = (yargs, done) =>
           basePath: args["base-path"],
           tokenFile: args["token-file"],
           allowOpenSearch: args["allow-open-search"],
+          viewerUrl: args["viewer-url"],
         }),
       );
     },
@@ -35,11 +40,15 @@ interface ServeCliOptions {
   basePath: string;
   tokenFile?: string;
   allowOpenSearch: boolean;
+  viewerUrl?: string;
 }
 
 async function runServe(o: ServeCliOptions): Promise<number> {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new BadUsage("--port takes a whole number from 0 (any free port) to 65535");
   const basePath = normalizeBasePath(o.basePath);
+  if (o.viewerUrl !== undefined && !/^https?:\/\/\S*\{study\}/.test(o.viewerUrl)) {
+    throw new BadUsage("--viewer-url is an http(s) URL with {study} where the Study Instance UID goes, e.g. https://viewer.example.org/viewer?StudyInstanceUIDs={study}");
+  }
   const token = readBearerToken(o.tokenFile);
   if (!isLoopback(o.host) && token === undefined) {
     throw new BadUsage(`--host ${o.host} would expose patient data to the network: set DCM2FHIR_TOKEN or pass --token-file (requests then need Authorization: Bearer <token>)`);
@@ -49,7 +58,7 @@ async function runServe(o: ServeCliOptions): Promise<number> {
   const { startServer } = await import("../serve/app.js");
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer({ index, host: o.host, port: o.port, basePath, token, allowOpenSearch: o.allowOpenSearch });
+    server = await startServer({ index, host: o.host, port: o.port, basePath, token, allowOpenSearch: o.allowOpenSearch, viewerUrl: o.viewerUrl });
   } catch (error) {
     index.close();
     const code = (error as NodeJS.ErrnoException).code;

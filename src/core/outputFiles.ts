@@ -10,11 +10,13 @@ export const BUNDLE_FILE = "ImagingStudy.bundle.json";
 export const ERRORS_FILE = "errors.ndjson";
 /** The run's summary: written last, so that its presence says the run completed. */
 export const REPORT_FILE = "report.json";
+/** The run's summary as a page to look at (pages/runReport.ts): self-contained, no patient data. */
+export const REPORT_PAGE = "report.html";
 /** The index `serve` and `search` answer from; hidden: derived from the NDJSON, not an output to hand on. */
 export const SEARCH_INDEX_FILE = ".dcm2fhir.search.sqlite";
 
 /** Every file convert may write; files of an earlier run that this run does not write are removed at commit. */
-export const OUTPUT_FILES = [NDJSON_FILES.ImagingStudy, NDJSON_FILES.Patient, NDJSON_FILES.Endpoint, BUNDLE_FILE, ERRORS_FILE, REPORT_FILE, SEARCH_INDEX_FILE] as const;
+export const OUTPUT_FILES = [NDJSON_FILES.ImagingStudy, NDJSON_FILES.Patient, NDJSON_FILES.Endpoint, BUNDLE_FILE, ERRORS_FILE, REPORT_FILE, REPORT_PAGE, SEARCH_INDEX_FILE] as const;
 
 /** With --incremental: the difference from the previous output. */
 export const CHANGES_FOLDER = "changes";
@@ -49,4 +51,5 @@ export const STAGING_PREFIX = ".dcm2fhir-staging-";
 /** What `load` writes into the folder it loads from. */
 export const LOAD_ERRORS_FILE = "load-errors.ndjson";
 export const LOAD_REPORT_FILE = "load-report.json";
-export const LOAD_OUTPUT_FILES = [LOAD_ERRORS_FILE, LOAD_REPORT_FILE] as const;
+export const LOAD_REPORT_PAGE = "load-report.html";
+export const LOAD_OUTPUT_FILES = [LOAD_ERRORS_FILE, LOAD_REPORT_FILE, LOAD_REPORT_PAGE] as const;

@@ -39,6 +39,8 @@ export interface LoadOptions {
   readonly dryRun?: boolean;
   /** Ignore the checkpoint: send everything again. */
   readonly restart?: boolean;
+  /** load-report.html beside load-report.json (default true). */
+  readonly htmlReport?: boolean;
   /** Sent as `Authorization: Bearer <token>`. */
   readonly token?: string;
   /** OAuth2 client credentials (SMART Backend Services): tokens fetched, renewed before they expire and after a 401. */
@@ -80,7 +82,7 @@ export interface LoadResult {
 }
 
 export { LOAD_OUTPUT_FILES };
-const [ERRORS_FILE, REPORT_FILE] = LOAD_OUTPUT_FILES;
+const [ERRORS_FILE, REPORT_FILE, REPORT_PAGE] = LOAD_OUTPUT_FILES;
 const DEFAULT_BATCH = 50;
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_BUNDLE_BYTES = 4 << 20;
@@ -265,6 +267,8 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   try {
     if (!options.dryRun) {
       errors.commit(join(options.folder, ERRORS_FILE));
+      // The page first: load-report.json, renamed last, says the run's files are complete.
+      if (options.htmlReport !== false) (await import("./reportPage.js")).writeLoadReportPage(checkpoint.tempPath(REPORT_PAGE), join(options.folder, REPORT_PAGE), report);
       writeReport(checkpoint.tempPath(REPORT_FILE), join(options.folder, REPORT_FILE), report);
       // Everything this run read is on the server: nothing is left to resume, and the next load starts afresh.
       if (complete && errors.lines === 0) checkpoint.forget(files);

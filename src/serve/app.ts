@@ -8,6 +8,7 @@ import type { SearchIndex } from "../index/searchIndex.js";
 import type { ServerContext, ServerCounts } from "./context.js";
 import { rawOutcome, sendOutcome } from "./reply.js";
 import { metadataRoutes } from "./routes/metadata.js";
+import { pageRoutes } from "./routes/page.js";
 import { READABLE_TYPES, readRoutes } from "./routes/read.js";
 import { type SearchBody, searchRoutes } from "./routes/search.js";
 
@@ -21,6 +22,8 @@ export interface ServeOptions {
   /** When set, every request but metadata needs `Authorization: Bearer <token>`. */
   readonly token?: string;
   readonly allowOpenSearch: boolean;
+  /** The search page links each study to this URL, `{study}` standing for its Study Instance UID (--viewer-url). */
+  readonly viewerUrl?: string;
   /** Tests shorten these; defaults suit a server. */
   readonly limits?: Partial<Limits>;
 }
@@ -102,6 +105,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   await app.register(
     async (api) => {
       await api.register(async (open) => metadataRoutes(open, context, options.token !== undefined));
+      await api.register(async (open) => pageRoutes(open, context, { basePath: options.basePath, tokenRequired: options.token !== undefined, viewerUrl: options.viewerUrl }));
       await api.register(async (secured) => {
         if (options.token !== undefined) secured.addHook("onRequest", bearerCheck(options.token, context.counts));
         await searchRoutes(secured, context);
