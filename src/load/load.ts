@@ -15,6 +15,7 @@ import { LoadFailure } from "./errors.js";
 import { type ClientCredentialsOptions, clientCredentials } from "./oauth.js";
 import { type LoadEntry, isInvalid, readPhase } from "./ndjson.js";
 import { Pace } from "./pace.js";
+import { nodeTransport } from "./transport.js";
 import { type Phase, planPhases } from "./plan.js";
 import { ErrorLog, type LoadErrorLine, type LoadReport, Tally, buildReport, writeReport } from "./report.js";
 import { type ServerInfo, checkServer } from "./server.js";
@@ -104,9 +105,11 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     controller.abort(failure);
   };
   const pace = new Pace(concurrency);
+  const http = nodeTransport();
   const policy: SendPolicy = {
     ...DEFAULT_POLICY,
     timeoutMs: LOAD_TIMEOUT_MS,
+    transport: http.transport,
     ...options.policy,
     signal: controller.signal,
     onRetry: (retry) => {
@@ -130,6 +133,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     checkpoint = Checkpoint.open(options.folder, shown, files, { restart: options.restart, readOnly: options.dryRun });
   } catch (error) {
     options.signal?.removeEventListener("abort", onAbort);
+    http.close();
     throw error;
   }
   try {
@@ -137,6 +141,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   } catch (error) {
     checkpoint.release();
     options.signal?.removeEventListener("abort", onAbort);
+    http.close();
     throw new LoadFailure("folder-unwritable", `cannot write in ${STATE_DIR}/ (${(error as NodeJS.ErrnoException).code})`);
   }
   let internal: unknown;
@@ -205,25 +210,27 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     let batch: LoadEntry[] = [];
     let bytes = 0;
     try {
-      for await (const item of readPhase(join(options.folder, phase.file), phase, firstDelete)) {
-        if (controller.signal.aborted) break;
-        if (isInvalid(item)) {
-          tally.invalid++;
-          errors.settle(errors.take(), [{ resourceType: item.resourceType, id: item.id, status: 0, outcome: madeOutcome("structure", item.problem) }]);
-          continue;
+      reading: for await (const items of readPhase(join(options.folder, phase.file), phase, firstDelete)) {
+        for (const item of items) {
+          if (controller.signal.aborted) break reading;
+          if (isInvalid(item)) {
+            tally.invalid++;
+            errors.settle(errors.take(), [{ resourceType: item.resourceType, id: item.id, status: 0, outcome: madeOutcome("structure", item.problem) }]);
+            continue;
+          }
+          if (acked.has(item.line)) {
+            tally.skipped++;
+            continue;
+          }
+          const size = item.text?.length ?? 64;
+          if (batch.length > 0 && (batch.length >= batchLimit || bytes + size > (options.maxBundleBytes ?? DEFAULT_BUNDLE_BYTES))) {
+            await dispatch(batch);
+            batch = [];
+            bytes = 0;
+          }
+          batch.push(item);
+          bytes += size;
         }
-        if (acked.has(item.line)) {
-          tally.skipped++;
-          continue;
-        }
-        const size = item.text?.length ?? 64;
-        if (batch.length > 0 && (batch.length >= batchLimit || bytes + size > (options.maxBundleBytes ?? DEFAULT_BUNDLE_BYTES))) {
-          await dispatch(batch);
-          batch = [];
-          bytes = 0;
-        }
-        batch.push(item);
-        bytes += size;
       }
       if (batch.length > 0 && !controller.signal.aborted) await dispatch(batch);
     } catch (error) {
@@ -248,6 +255,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   } finally {
     if (progress) clearInterval(progress);
     options.signal?.removeEventListener("abort", onAbort);
+    http.close();
   }
 
   const interrupted = stopped === undefined && controller.signal.aborted;
