@@ -9,7 +9,9 @@
 // same run as a load of empty files and subtracted from wall time and CPU; whole-process figures are printed beside.
 // CPU and peak RSS are the loader process's own (GNU time's %U %S %M).
 //
-//   npx tsx scripts/bench/load.ts [--quick]
+//   npx tsx scripts/bench/load.ts [--quick] [--compare <another build's dist/bin/cli.js>]
+// --compare runs that build in the same rounds, each run next to ours (an A/B pair on a noisy machine), and
+// prints its table too.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
@@ -47,7 +49,15 @@ interface Runs {
   readonly byConcurrency: Record<number, Measured[]>;
 }
 
-export const loadSection: BenchSection = async (ctx) => {
+export const loadSection: BenchSection = (ctx) => measureSection(ctx);
+
+/** The section; with `compare`, that build is run beside ours in every round, and its result is returned second. */
+async function measureSection(ctx: BenchContext, compare?: string): Promise<SectionResult> {
+  const results = await measureBuilds(ctx, compare ? [ctx.cli, compare] : [ctx.cli]);
+  return results[0]!;
+}
+
+async function measureBuilds(ctx: BenchContext, clis: readonly string[]): Promise<SectionResult[]> {
   mkdirSync(ctx.tmp, { recursive: true });
   // 3,200 patients with 2 studies each, and the Endpoint: 9,601 resources.
   const patients = ctx.quick ? 320 : 3200;
@@ -61,31 +71,48 @@ export const loadSection: BenchSection = async (ctx) => {
   try {
     servers.sink = await startProcess(ctx.repo, ["scripts/bench/load-sink.ts", "--latency", String(LATENCY_MS)]);
     servers.medplum = await startProcess(ctx.repo, ["test/helpers/fhirServer.ts", "--latency", String(LATENCY_MS), "--skip-validation"]);
-    const measured: Runs[] = (["sink", "medplum"] as const).map((server) => ({ server, byConcurrency: { 1: [], 4: [], 16: [] } }));
-    const emptyRuns: Measured[] = [];
-    // Rounds of every setup and concurrency in turn, so that a busy spell of the machine spreads over all of them.
+    const builds = clis.map((cli) => ({
+      ctx: { ...ctx, cli },
+      measured: (["sink", "medplum"] as const).map((server): Runs => ({ server, byConcurrency: { 1: [], 4: [], 16: [] } })),
+      emptyRuns: [] as Measured[],
+    }));
+    const name = (cli: string) => (clis.length > 1 ? `${cli}: ` : "");
+    // Rounds of every setup and concurrency in turn, so that a busy spell of the machine spreads over all of them;
+    // with builds to compare, each run of one is next to the same run of the other.
     for (let round = 0; round < runs; round++) {
-      for (let e = 0; e < EMPTY_RUNS_PER_ROUND; e++) emptyRuns.push(await measureLoad(ctx, empty, servers.sink.base, []));
-      for (const r of measured) {
+      for (let e = 0; e < EMPTY_RUNS_PER_ROUND; e++) for (const b of builds) b.emptyRuns.push(await measureLoad(b.ctx, empty, servers.sink.base, []));
+      for (let setup = 0; setup < 2; setup++) {
         for (const concurrency of CONCURRENCIES) {
-          const m = await measureLoad(ctx, small, servers[r.server]!.base, ["--concurrency", String(concurrency), "--batch-size", String(BATCH)]);
-          r.byConcurrency[concurrency]!.push(m);
-          ctx.log(`  ${r.server}, concurrency ${concurrency}: ${m.wallSeconds.toFixed(2)} s whole process, loader CPU ${m.cpuSeconds?.toFixed(2) ?? "?"} s, ${Math.round(m.report["resources/s"])} resources/s by its report`);
+          for (const b of builds) {
+            const r = b.measured[setup]!;
+            const m = await measureLoad(b.ctx, small, servers[r.server]!.base, ["--concurrency", String(concurrency), "--batch-size", String(BATCH)]);
+            r.byConcurrency[concurrency]!.push(m);
+            ctx.log(`  ${name(b.ctx.cli)}${r.server}, concurrency ${concurrency}: ${m.wallSeconds.toFixed(2)} s whole process, loader CPU ${m.cpuSeconds?.toFixed(2) ?? "?"} s, ${Math.round(m.report["resources/s"])} resources/s by its report`);
+          }
         }
       }
-      ctx.log(`  empty files: ${emptyRuns.slice(-EMPTY_RUNS_PER_ROUND).map((m) => `${m.wallSeconds.toFixed(2)} s (CPU ${m.cpuSeconds?.toFixed(2) ?? "?"} s)`).join(", ")}`);
+      for (const b of builds) ctx.log(`  ${name(b.ctx.cli)}empty files: ${b.emptyRuns.slice(-EMPTY_RUNS_PER_ROUND).map((m) => `${m.wallSeconds.toFixed(2)} s (CPU ${m.cpuSeconds?.toFixed(2) ?? "?"} s)`).join(", ")}`);
     }
     await checkStored(servers.medplum.base, small);
     // With V8's old space capped, what peak RSS still grows with the archive is memory the loader keeps, not garbage
     // a roomy heap has not collected yet.
     const heapCap = [`--max-old-space-size=${HEAP_CAP_MB}`];
-    const smallRss = await measureLoad(ctx, small, servers.sink.base, ["--concurrency", "16"], heapCap);
-    const largeRss = await measureLoad(ctx, large, servers.sink.base, ["--concurrency", "16"], heapCap);
-    return result(ctx, { small, large, emptyRuns, measured, smallRss, largeRss });
+    const results: SectionResult[] = [];
+    const rss: Array<{ smallRss: Measured; largeRss: Measured }> = [];
+    for (const b of builds) {
+      const smallRss = await measureLoad(b.ctx, small, servers.sink.base, ["--concurrency", "16"], heapCap);
+      const largeRss = await measureLoad(b.ctx, large, servers.sink.base, ["--concurrency", "16"], heapCap);
+      rss.push({ smallRss, largeRss });
+    }
+    builds.forEach((b, i) => {
+      if (clis.length > 1) ctx.log(`\n### ${b.ctx.cli}`);
+      results.push(result(b.ctx, { small, large, emptyRuns: b.emptyRuns, measured: b.measured, ...rss[i]! }));
+    });
+    return results;
   } finally {
     for (const server of Object.values(servers)) server.stop();
   }
-};
+}
 
 export default loadSection;
 
@@ -297,5 +324,6 @@ const round = (n: number) => Math.round(n * 100) / 100;
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const repo = fileURLToPath(new URL("../../", import.meta.url));
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  await loadSection({ log, repo, cli: join(repo, "dist/bin/cli.js"), tmp: join(repo, "bench/tmp/load"), quick: process.argv.includes("--quick") });
+  const at = process.argv.indexOf("--compare");
+  await measureSection({ log, repo, cli: join(repo, "dist/bin/cli.js"), tmp: join(repo, "bench/tmp/load"), quick: process.argv.includes("--quick") }, at > 0 ? process.argv[at + 1] : undefined);
 }

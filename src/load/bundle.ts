@@ -32,12 +32,14 @@ export function bundleBody(type: BundleType, entries: readonly LoadEntry[], base
     }
   });
   parts.push("]}");
+  // The framing is ASCII (a URL's href, FHIR types and ids): then latin1 writes it byte for byte, without encoding.
+  const encoding = parts.every((part) => typeof part !== "string" || /^[\x20-\x7e]*$/.test(part)) ? "latin1" : "utf8";
   let length = 0;
-  for (const part of parts) length += typeof part === "string" ? Buffer.byteLength(part) : part.length;
+  for (const part of parts) length += typeof part === "string" ? Buffer.byteLength(part, encoding) : part.length;
   const body = Buffer.allocUnsafe(length);
   let at = 0;
   for (const part of parts) {
-    if (typeof part === "string") at += body.write(part, at);
+    if (typeof part === "string") at += body.write(part, at, encoding);
     else {
       body.set(part, at);
       at += part.length;

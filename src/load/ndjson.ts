@@ -100,10 +100,28 @@ export async function* readLines(path: string): AsyncGenerator<Buffer[]> {
       const chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
       const { bytesRead } = await file.read(chunk, 0, CHUNK_BYTES, null);
       if (bytesRead === 0) break;
-      const data = rest ? Buffer.concat([rest, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      const data = chunk.subarray(0, bytesRead);
       const lines: Buffer[] = [];
       let start = crBefore && data[0] === LF ? 1 : 0;
       crBefore = false;
+      if (rest) {
+        // Only the cut line is copied, not the chunk.
+        const lf = data.indexOf(LF);
+        const cr = data.indexOf(CR);
+        const end = cr >= 0 && (lf < 0 || cr < lf) ? cr : lf;
+        if (end < 0) {
+          rest = Buffer.concat([rest, data]);
+          continue;
+        }
+        lines.push(Buffer.concat([rest, data.subarray(0, end)]));
+        rest = undefined;
+        if (end === cr && end + 1 === data.length) {
+          crBefore = true;
+          yield lines;
+          continue;
+        }
+        start = end === cr && data[end + 1] === LF ? end + 2 : end + 1;
+      }
       let nextCr = data.indexOf(CR, start);
       for (;;) {
         let end = data.indexOf(LF, start);
