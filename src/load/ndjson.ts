@@ -83,7 +83,8 @@ function judge(line: number, phase: Phase, reportUnknownTypes: boolean, resource
   return { line, resourceType: phase.resourceType, id: validId, text };
 }
 
-const CHUNK_BYTES = 1 << 20;
+// 64 KiB: peak RSS grew less with 4× the resources than with 1 MiB chunks (external memory the GC returns lazily).
+const CHUNK_BYTES = 1 << 16;
 const LF = 0x0a;
 const CR = 0x0d;
 
