@@ -1,148 +1,203 @@
-// The load section of `npm run bench`: resources/s that `dcm2fhir load` puts into the test FHIR server
-// (test/helpers/fhirServer.ts: Medplum's router, memory repository and validator) with 20 ms added to every
-// request, at concurrency 1, 4 and 8 (target: 4 ≥ 3 × 1: the loader keeps a slow server busy); the loader's
-// own CPU time per 1,000 resources; and its peak RSS at two archive sizes (streaming: it must not grow).
-// The server runs in a process of its own, so the loader's CPU and memory are its own (GNU time's %U %S %M).
+// The load section of `npm run bench`: what `dcm2fhir load` costs and how it scales when the server is not the
+// limit. The target's server is a sink in a process of its own (scripts/bench/load-sink.ts): it waits 20 ms per
+// request and answers a valid transaction-response, so that the rate at concurrency 1, 4 and 16 says how well the
+// loader keeps a slow server busy, and nothing else. The test FHIR server (test/helpers/fhirServer.ts: Medplum's
+// router and memory repository, without its validator, in a process of its own, same 20 ms) is the correctness
+// check: every run's report must say every resource was stored, and resources read back from it must be the ones
+// sent. Its rates are printed too, but it shares the two cores with the loader and saturates on its own CPU.
+// The loader's fixed start-up (node's start, the bundled CLI, the metadata check, the report) is measured in the
+// same run as a load of empty files and subtracted from wall time and CPU; whole-process figures are printed beside.
+// CPU and peak RSS are the loader process's own (GNU time's %U %S %M).
 //
-//   npx tsx scripts/bench/load.ts [--quick]
+//   npx tsx scripts/bench/load.ts [--quick] [--compare <another build's dist/bin/cli.js>]
+// --compare runs that build in the same rounds, each run next to ours (an A/B pair on a noisy machine), and
+// prints its table too.
 import { spawn } from "node:child_process";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
 
 const LATENCY_MS = 20;
-const CONCURRENCIES = [1, 4, 8] as const;
-const TARGET_SCALING = 3;
+const BATCH = 50;
+const CONCURRENCIES = [1, 4, 16] as const;
+/** Rate at concurrency c ÷ rate at concurrency 1, start-up subtracted. */
+const TARGET_SCALING: Record<number, number> = { 4: 3.5, 16: 8 };
+/** Loader CPU (user + system) per resource, start-up subtracted. */
+const TARGET_CPU_US = 50;
 /** Peak RSS at 4× the resources may exceed the smaller run's by this much at most (noise, JIT, allocator). */
 const RSS_GROWTH_LIMIT = 1.25;
 const GNU_TIME = "/usr/bin/time";
-/** The V8 old-space limit of the memory runs: 4× the archive must fit in it too (18,001 resources are 81 MB of NDJSON). */
+/** The V8 old-space limit of the memory runs: 4× the archive must fit in it too. */
 const HEAP_CAP_MB = 32;
+/** Loads of empty files per round: the start-up to subtract is their median. */
+const EMPTY_RUNS_PER_ROUND = 2;
 
 interface Measured {
   readonly wallSeconds: number;
   readonly cpuSeconds: number | null;
   readonly peakRssBytes: number | null;
-  readonly exitCode: number | null;
-  readonly report: { sent: number; rejected: number; failed: number; elapsed: number; "resources/s": number };
-  readonly stderr: string;
+  readonly report: { sent: number; created: number; updated: number; rejected: number; failed: number; invalid: number; elapsed: number; "resources/s": number };
 }
 
-/** One way of running the loader against the server; the first is the target's. */
-interface Setup {
-  readonly name: string;
-  /** The test FHIR server, with or without Medplum's validator; or a sink that only waits (not a FHIR server). */
-  readonly server: "latency-only" | "validating" | "sink";
-  readonly batchSize: number;
+type ServerKind = "sink" | "medplum";
+const SERVER_NAMES: Record<ServerKind, string> = { sink: "sink (waits 20 ms, answers a valid transaction-response)", medplum: "test FHIR server (Medplum router, no validator)" };
+
+interface Runs {
+  readonly server: ServerKind;
+  readonly byConcurrency: Record<number, Measured[]>;
 }
 
-const SETUPS: readonly Setup[] = [
-  // The target's: the defaults (--batch-size 50) against a server whose work per request is mostly the latency.
-  { name: "server: latency only, batch 50", server: "latency-only", batchSize: 50 },
-  // Latency a larger share of each request: what concurrency buys when the server's own CPU matters less.
-  { name: "server: latency only, batch 10", server: "latency-only", batchSize: 10 },
-  { name: "server: validating, batch 50", server: "validating", batchSize: 50 },
-  // No server work at all: the loader's own limit.
-  { name: "sink (waits, stores nothing), batch 50", server: "sink", batchSize: 50 },
-];
+export const loadSection: BenchSection = (ctx) => measureSection(ctx);
 
-interface Rates {
-  readonly setup: Setup;
-  readonly rates: Record<number, number[]>;
-  readonly cpuSeconds: number[];
+/** The section; with `compare`, that build is run beside ours in every round, and its result is returned second. */
+async function measureSection(ctx: BenchContext, compare?: string): Promise<SectionResult> {
+  const results = await measureBuilds(ctx, compare ? [ctx.cli, compare] : [ctx.cli]);
+  return results[0]!;
 }
 
-export const loadSection: BenchSection = async (ctx) => {
+async function measureBuilds(ctx: BenchContext, clis: readonly string[]): Promise<SectionResult[]> {
   mkdirSync(ctx.tmp, { recursive: true });
-  const patients = ctx.quick ? 150 : 1500;
+  // 3,200 patients with 2 studies each, and the Endpoint: 9,601 resources.
+  const patients = ctx.quick ? 320 : 3200;
   const runs = ctx.quick ? 1 : 3;
   const small = writeArchive(join(ctx.tmp, "archive"), ctx.repo, patients, 2);
   const large = writeArchive(join(ctx.tmp, "archive-4x"), ctx.repo, patients * 4, 2);
-  const empty = writeArchive(join(ctx.tmp, "archive-empty"), ctx.repo, 0, 0);
-  ctx.log(`load: ${small.resources} resources (${large.resources} for the memory check), ${LATENCY_MS} ms added per request, ${runs} run(s) per concurrency`);
+  const empty = writeArchive(join(ctx.tmp, "archive-empty"), ctx.repo, 0, 0, { endpoint: false });
+  ctx.log(`load: ${small.resources} resources (${large.resources} for the memory check), Bundles of ${BATCH}, ${LATENCY_MS} ms per request, ${runs} round(s); load average ${loadavg()[0]!.toFixed(2)} (${availableParallelism()} CPUs)`);
 
-  const servers: Partial<Record<Setup["server"], Server>> = {};
+  const servers: Partial<Record<ServerKind, Server>> = {};
   try {
-    servers["latency-only"] = await startServer(ctx.repo, LATENCY_MS, false);
-    servers.validating = await startServer(ctx.repo, LATENCY_MS, true);
-    servers.sink = await startSink(LATENCY_MS);
-    const measured: Rates[] = SETUPS.map((setup) => ({ setup, rates: { 1: [], 4: [], 8: [] }, cpuSeconds: [] }));
-    // Rounds of every setup and concurrency in turn, so that a busy spell of the machine spreads over all of them.
+    servers.sink = await startProcess(ctx.repo, ["scripts/bench/load-sink.ts", "--latency", String(LATENCY_MS)]);
+    servers.medplum = await startProcess(ctx.repo, ["test/helpers/fhirServer.ts", "--latency", String(LATENCY_MS), "--skip-validation"]);
+    const builds = clis.map((cli) => ({
+      ctx: { ...ctx, cli },
+      measured: (["sink", "medplum"] as const).map((server): Runs => ({ server, byConcurrency: { 1: [], 4: [], 16: [] } })),
+      emptyRuns: [] as Measured[],
+    }));
+    const name = (cli: string) => (clis.length > 1 ? `${cli}: ` : "");
+    // Rounds of every setup and concurrency in turn, so that a busy spell of the machine spreads over all of them;
+    // with builds to compare, each run of one is next to the same run of the other.
     for (let round = 0; round < runs; round++) {
-      for (const r of measured) {
-        const server = servers[r.setup.server]!;
+      for (let e = 0; e < EMPTY_RUNS_PER_ROUND; e++) for (const b of builds) b.emptyRuns.push(await measureLoad(b.ctx, empty, servers.sink.base, []));
+      for (let setup = 0; setup < 2; setup++) {
         for (const concurrency of CONCURRENCIES) {
-          const m = await measureLoad(ctx, small.dir, server.base, ["--concurrency", String(concurrency), "--batch-size", String(r.setup.batchSize)]);
-          r.rates[concurrency]!.push(m.report["resources/s"]);
-          if (m.cpuSeconds !== null) r.cpuSeconds.push(m.cpuSeconds);
-          ctx.log(`  ${r.setup.name}, concurrency ${concurrency}: ${Math.round(m.report["resources/s"])} resources/s (${m.report.elapsed} s; loader CPU ${m.cpuSeconds?.toFixed(2) ?? "?"} s)`);
+          for (const b of builds) {
+            const r = b.measured[setup]!;
+            const m = await measureLoad(b.ctx, small, servers[r.server]!.base, ["--concurrency", String(concurrency), "--batch-size", String(BATCH)]);
+            r.byConcurrency[concurrency]!.push(m);
+            ctx.log(`  ${name(b.ctx.cli)}${r.server}, concurrency ${concurrency}: ${m.wallSeconds.toFixed(2)} s whole process, loader CPU ${m.cpuSeconds?.toFixed(2) ?? "?"} s, ${Math.round(m.report["resources/s"])} resources/s by its report`);
+          }
         }
       }
+      for (const b of builds) ctx.log(`  ${name(b.ctx.cli)}empty files: ${b.emptyRuns.slice(-EMPTY_RUNS_PER_ROUND).map((m) => `${m.wallSeconds.toFixed(2)} s (CPU ${m.cpuSeconds?.toFixed(2) ?? "?"} s)`).join(", ")}`);
     }
-    // Start-up, the metadata check and the report: what a run costs whatever its size, subtracted from the CPU time.
-    const baseline = await measureLoad(ctx, empty.dir, servers["latency-only"].base, []);
+    await checkStored(servers.medplum.base, small);
     // With V8's old space capped, what peak RSS still grows with the archive is memory the loader keeps, not garbage
-    // a roomy heap has not collected yet (measured once uncapped: 147 MB, then 183 MB at 4× the resources).
+    // a roomy heap has not collected yet.
     const heapCap = [`--max-old-space-size=${HEAP_CAP_MB}`];
-    const smallRss = await measureLoad(ctx, small.dir, servers["latency-only"].base, ["--concurrency", "8"], heapCap);
-    const largeRss = await measureLoad(ctx, large.dir, servers["latency-only"].base, ["--concurrency", "8"], heapCap);
-    return result(ctx, { small, large, baseline, measured, smallRss, largeRss });
+    const results: SectionResult[] = [];
+    const rss: Array<{ smallRss: Measured; largeRss: Measured }> = [];
+    for (const b of builds) {
+      const smallRss = await measureLoad(b.ctx, small, servers.sink.base, ["--concurrency", "16"], heapCap);
+      const largeRss = await measureLoad(b.ctx, large, servers.sink.base, ["--concurrency", "16"], heapCap);
+      rss.push({ smallRss, largeRss });
+    }
+    builds.forEach((b, i) => {
+      if (clis.length > 1) ctx.log(`\n### ${b.ctx.cli}`);
+      results.push(result(b.ctx, { small, large, emptyRuns: b.emptyRuns, measured: b.measured, ...rss[i]! }));
+    });
+    return results;
   } finally {
     for (const server of Object.values(servers)) server.stop();
   }
-};
+}
 
 export default loadSection;
 
-function result(ctx: BenchContext, m: { small: Archive; large: Archive; baseline: Measured; measured: readonly Rates[]; smallRss: Measured; largeRss: Measured }): SectionResult {
-  const rate = (r: Rates, c: number) => median(r.rates[c]!);
-  const scaling = (r: Rates, c: number) => rate(r, c) / rate(r, 1);
-  const cpu = m.measured.filter((r) => r.setup.batchSize === 50 && r.setup.server !== "sink").flatMap((r) => r.cpuSeconds);
-  const cpuPer1000Ms = cpu.length > 0 && m.baseline.cpuSeconds !== null ? ((median(cpu) - m.baseline.cpuSeconds) / m.small.resources) * 1e6 : null;
+function result(ctx: BenchContext, m: { small: Archive; large: Archive; emptyRuns: readonly Measured[]; measured: readonly Runs[]; smallRss: Measured; largeRss: Measured }): SectionResult {
+  const startWall = median(m.emptyRuns.map((r) => r.wallSeconds));
+  const cpuKnown = m.emptyRuns.every((r) => r.cpuSeconds !== null);
+  const startCpu = cpuKnown ? median(m.emptyRuns.map((r) => r.cpuSeconds!)) : null;
+  const n = m.small.resources;
+  // Per run, then the median: a run's wall and CPU belong together.
+  const netRate = (r: Measured) => n / Math.max(1e-3, r.wallSeconds - startWall);
+  const wholeRate = (r: Measured) => n / r.wallSeconds;
+  const netCpuUs = (r: Measured) => (r.cpuSeconds === null || startCpu === null ? null : ((r.cpuSeconds - startCpu) / n) * 1e6);
+  const wholeCpuUs = (r: Measured) => (r.cpuSeconds === null ? null : (r.cpuSeconds / n) * 1e6);
+  const med = (values: ReadonlyArray<number | null>) => (values.some((v) => v === null) || values.length === 0 ? null : median(values as number[]));
+  const range = (values: readonly number[]) => `${Math.round(Math.min(...values))}–${Math.round(Math.max(...values))}`;
+  const rows = m.measured.map((r) => {
+    const at = (c: number) => r.byConcurrency[c]!;
+    const rate = (c: number) => median(at(c).map(netRate));
+    return {
+      r,
+      rate,
+      whole: (c: number) => median(at(c).map(wholeRate)),
+      scaling: (c: number) => rate(c) / rate(1),
+      cpuUs: (c: number) => med(at(c).map(netCpuUs)),
+      wholeCpuUs: (c: number) => med(at(c).map(wholeCpuUs)),
+      ranges: (c: number) => range(at(c).map(netRate)),
+    };
+  });
+  const sink = rows[0]!;
+  const sinkCpuAll = m.measured[0]!.byConcurrency;
+  const cpuUs = med(CONCURRENCIES.flatMap((c) => sinkCpuAll[c]!.map(netCpuUs)));
   const rssGrowth = m.smallRss.peakRssBytes && m.largeRss.peakRssBytes ? m.largeRss.peakRssBytes / m.smallRss.peakRssBytes : null;
   const mb = (bytes: number | null) => (bytes === null ? "?" : `${Math.round(bytes / 1e6)} MB`);
-  const main = m.measured[0]!;
-  const scaling4 = scaling(main, 4);
+  const noTime = { note: `no ${GNU_TIME} on this machine` };
   const targets: Target[] = [
-    { name: `load: resources/s at concurrency 4 ÷ at concurrency 1 (${LATENCY_MS} ms per request, ${main.setup.name})`, value: round(scaling4), target: `≥ ${TARGET_SCALING}`, pass: scaling4 >= TARGET_SCALING },
+    ...[4, 16].map((c): Target => ({
+      name: `load: resources/s at concurrency ${c} ÷ at concurrency 1 (sink, ${LATENCY_MS} ms per request, Bundles of ${BATCH}, start-up subtracted)`,
+      value: round(sink.scaling(c)),
+      target: `≥ ${TARGET_SCALING[c]}`,
+      pass: sink.scaling(c) >= TARGET_SCALING[c]!,
+    })),
     {
-      name: `load: peak RSS at ${m.large.resources} ÷ at ${m.small.resources} resources (old space capped at ${HEAP_CAP_MB} MB)`,
+      name: "load: loader CPU (user + system) per resource, start-up subtracted (µs, median of the sink runs)",
+      value: cpuUs === null ? null : Math.round(cpuUs),
+      target: `≤ ${TARGET_CPU_US}`,
+      pass: cpuUs === null ? null : cpuUs <= TARGET_CPU_US,
+      ...(cpuUs === null ? noTime : {}),
+    },
+    {
+      name: `load: peak RSS at ${m.large.resources} ÷ at ${m.small.resources} resources (concurrency 16, old space capped at ${HEAP_CAP_MB} MB)`,
       value: rssGrowth === null ? null : round(rssGrowth),
       target: `≤ ${RSS_GROWTH_LIMIT}`,
       pass: rssGrowth === null ? null : rssGrowth <= RSS_GROWTH_LIMIT,
-      ...(rssGrowth === null ? { note: `no ${GNU_TIME} on this machine` } : {}),
+      ...(rssGrowth === null ? noTime : {}),
     },
   ];
+  const fmt = (v: number | null) => (v === null ? "?" : String(Math.round(v)));
   const lines = [
-    `\`dcm2fhir load\` into the test FHIR server (test/helpers/fhirServer.ts: Medplum fhir-router 4.5.2 and its memory repository, in a process of its own) with ${LATENCY_MS} ms added to every request;`,
-    `${m.small.resources} resources (${m.small.resources - 1 - m.small.patients} ImagingStudy of ${m.small.studyBytes} bytes, ${m.small.patients} Patient, 1 Endpoint) in transaction Bundles;`,
-    `resources/s as load-report.json gives it (the run without Node's start-up), median of ${main.rates[1]!.length} run(s); × is the rate over concurrency 1's.`,
+    `\`dcm2fhir load\` of ${n} resources (${n - 1 - m.small.patients} ImagingStudy of ${m.small.studyBytes} bytes, ${m.small.patients} Patient, 1 Endpoint) in transaction Bundles of ${BATCH}, ${LATENCY_MS} ms added to every request, ${m.measured[0]!.byConcurrency[1]!.length} run(s) per cell (median; the range in brackets).`,
+    `Start-up (a load of empty files against the sink, ${m.emptyRuns.length} runs, median): ${startWall.toFixed(2)} s wall, ${startCpu?.toFixed(2) ?? "?"} s CPU; subtracted in "net" columns. "Whole" columns: the whole process, start-up included.`,
     "",
-    `| concurrency | ${m.measured.map((r) => `${r.setup.name} | ×`).join(" | ")} |`,
-    `| --- | ${m.measured.map(() => "--- | ---").join(" | ")} |`,
-    ...CONCURRENCIES.map((c) => `| ${c} | ${m.measured.map((r) => `${Math.round(rate(r, c))} | ${scaling(r, c).toFixed(2)}`).join(" | ")} |`),
+    "| server | concurrency | net resources/s | × c1 | whole-process resources/s | × c1 | loader CPU µs/resource, net | whole |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...rows.flatMap((row) =>
+      CONCURRENCIES.map((c) => `| ${SERVER_NAMES[row.r.server]} | ${c} | ${Math.round(row.rate(c))} (${row.ranges(c)}) | ${row.scaling(c).toFixed(2)} | ${Math.round(row.whole(c))} | ${(row.whole(c) / row.whole(1)).toFixed(2)} | ${fmt(row.cpuUs(c))} | ${fmt(row.wholeCpuUs(c))} |`),
+    ),
     "",
-    `The sink is no FHIR server: it waits ${LATENCY_MS} ms and answers 201 for every entry, so that only the loader's own CPU limits the rate. "Latency only": the test server stores without Medplum's validator, so that its work per request is mostly the added latency, as a remote server's is. Medplum's router still costs this single-threaded server CPU per resource (deep copies), on the same ${availableParallelism()} cores as the loader, and with the validator (~0.5 ms per resource) that CPU is what limits the rate.`,
-    `Loader CPU (user + system, GNU time) per 1,000 resources: ${cpuPer1000Ms === null ? "not measured" : `${Math.round(cpuPer1000Ms)} ms`} (median run with Bundles of 50, less a run over an empty folder: ${m.baseline.cpuSeconds?.toFixed(2) ?? "?"} s of start-up, metadata check and report).`,
-    `Loader peak RSS at concurrency 8 with V8's old space capped at ${HEAP_CAP_MB} MB: ${mb(m.smallRss.peakRssBytes)} for ${m.small.resources} resources, ${mb(m.largeRss.peakRssBytes)} for ${m.large.resources} (it streams the NDJSON).`,
+    `The sink is no FHIR server: it waits ${LATENCY_MS} ms and answers each Bundle's entries 201 with a location, so that only the loader limits the rate (at most ${Math.round((BATCH * 1000) / LATENCY_MS)} resources/s per request in flight). The test FHIR server checks correctness: every run stored every resource (the reports), and resources read back from it are the ones sent; it shares the ${availableParallelism()} cores with the loader, and its own CPU per Bundle bounds its rate.`,
+    `Loader peak RSS at concurrency 16 with V8's old space capped at ${HEAP_CAP_MB} MB: ${mb(m.smallRss.peakRssBytes)} for ${m.small.resources} resources, ${mb(m.largeRss.peakRssBytes)} for ${m.large.resources} (it streams the NDJSON).`,
   ];
   for (const line of lines) ctx.log(line);
   for (const t of targets) ctx.log(`${t.pass === null ? "n/a " : t.pass ? "PASS" : "FAIL"} ${t.name}: ${t.value ?? "?"} (target ${t.target})`);
+  const raw = (r: Measured) => ({ wallSeconds: round(r.wallSeconds), cpuSeconds: r.cpuSeconds, peakRssBytes: r.peakRssBytes, reportRate: r.report["resources/s"] });
   return {
     title: "Load into a FHIR server",
     lines,
     targets,
     data: {
       latencyMs: LATENCY_MS,
-      resources: m.small.resources,
-      resourcesPerSecond: Object.fromEntries(m.measured.map((r) => [r.setup.name, r.rates])),
-      loaderCpuSeconds: Object.fromEntries(m.measured.map((r) => [r.setup.name, r.cpuSeconds])),
-      baselineCpuSeconds: m.baseline.cpuSeconds,
-      cpuMsPer1000Resources: cpuPer1000Ms === null ? null : round(cpuPer1000Ms),
+      batchSize: BATCH,
+      resources: n,
+      startup: { wallSeconds: round(startWall), cpuSeconds: startCpu, runs: m.emptyRuns.map(raw) },
+      runs: Object.fromEntries(m.measured.map((r) => [r.server, Object.fromEntries(CONCURRENCIES.map((c) => [c, r.byConcurrency[c]!.map(raw)]))])),
+      netResourcesPerSecond: Object.fromEntries(rows.map((row) => [row.r.server, Object.fromEntries(CONCURRENCIES.map((c) => [c, Math.round(row.rate(c))]))])),
+      cpuUsPerResource: cpuUs === null ? null : round(cpuUs),
       heapCapMb: HEAP_CAP_MB,
       peakRssBytes: { [m.small.resources]: m.smallRss.peakRssBytes, [m.large.resources]: m.largeRss.peakRssBytes },
     },
@@ -156,71 +211,80 @@ interface Archive {
   readonly resources: number;
   readonly patients: number;
   readonly studyBytes: number;
+  /** A few of the resources, to read back from the test FHIR server. */
+  readonly samples: ReadonlyArray<{ readonly key: string; readonly resource: Record<string, unknown> }>;
 }
 
 /** Patients and studies made from fixtures/expected's first Patient and ImagingStudy, with ids of their own. */
-function writeArchive(dir: string, repo: string, patients: number, studiesPerPatient: number): Archive {
+function writeArchive(dir: string, repo: string, patients: number, studiesPerPatient: number, options: { endpoint?: boolean } = {}): Archive {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const first = (name: string) => JSON.parse(readFileSync(join(repo, "fixtures/expected", name), "utf8").split("\n")[0]!) as Record<string, unknown>;
   const patient = first("Patient.ndjson");
   const study = first("ImagingStudy.ndjson");
-  writeFileSync(join(dir, "Endpoint.ndjson"), readFileSync(join(repo, "fixtures/expected/Endpoint.ndjson")));
+  const endpoint = options.endpoint ?? true;
+  writeFileSync(join(dir, "Endpoint.ndjson"), endpoint ? readFileSync(join(repo, "fixtures/expected/Endpoint.ndjson")) : "");
   const patientLines: string[] = [];
   const studyLines: string[] = [];
+  const samples: Array<{ key: string; resource: Record<string, unknown> }> = [];
   for (let p = 0; p < patients; p++) {
     const id = `${p.toString(16).padStart(8, "0")}${"0".repeat(24)}`;
-    patientLines.push(`${JSON.stringify({ ...patient, id, identifier: [{ value: `BENCH-${p}` }] })}\n`);
+    const patientResource = { ...patient, id, identifier: [{ value: `BENCH-${p}` }] };
+    patientLines.push(`${JSON.stringify(patientResource)}\n`);
+    if (p === 0 || p === patients - 1) samples.push({ key: `Patient/${id}`, resource: patientResource });
     for (let s = 0; s < studiesPerPatient; s++) {
       const uid = `2.25.${100000 + p}.${s + 1}`;
-      studyLines.push(`${JSON.stringify({ ...study, id: uid, identifier: [{ system: "urn:dicom:uid", value: `urn:oid:${uid}` }], subject: { reference: `Patient/${id}` } })}\n`);
+      const studyResource = { ...study, id: uid, identifier: [{ system: "urn:dicom:uid", value: `urn:oid:${uid}` }], subject: { reference: `Patient/${id}` } };
+      studyLines.push(`${JSON.stringify(studyResource)}\n`);
+      if (p === patients >> 1 || p === patients - 1) samples.push({ key: `ImagingStudy/${uid}`, resource: studyResource });
     }
   }
   writeFileSync(join(dir, "Patient.ndjson"), patientLines.join(""));
   writeFileSync(join(dir, "ImagingStudy.ndjson"), studyLines.join(""));
-  return { dir, resources: 1 + patients * (1 + studiesPerPatient), patients, studyBytes: studyLines[0]?.length ?? 0 };
+  return { dir, resources: (endpoint ? 1 : 0) + patients * (1 + studiesPerPatient), patients, studyBytes: studyLines[0]?.length ?? 0, samples };
+}
+
+/** The correctness check: resources read back from the test FHIR server are the ones sent (its meta aside). */
+async function checkStored(base: string, archive: Archive): Promise<void> {
+  for (const { key, resource } of archive.samples) {
+    const answer = await fetch(`${base}/${key}`, { headers: { accept: "application/fhir+json" } });
+    const { meta: _meta, ...stored } = (await answer.json()) as Record<string, unknown>;
+    if (answer.status !== 200 || JSON.stringify(sortKeys(stored)) !== JSON.stringify(sortKeys(resource))) {
+      throw new Error(`the test FHIR server holds another ${key} than the one loaded (HTTP ${answer.status})`);
+    }
+  }
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
 }
 
 // ---- processes ----------------------------------------------------------------------------------------
-
-/** In this process (idle while a run is measured): answers GET metadata and every Bundle after `latencyMs`. */
-async function startSink(latencyMs: number): Promise<Server> {
-  const sink = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () =>
-      setTimeout(() => {
-        if (req.url?.endsWith("/metadata")) return void res.writeHead(200, { "content-type": "application/fhir+json" }).end('{"resourceType":"CapabilityStatement","fhirVersion":"4.0.1"}');
-        const entries = Buffer.concat(chunks).toString("latin1").split('"request":{"method"').length - 1;
-        const entry = Array.from({ length: entries }, () => '{"response":{"status":"201 Created"}}').join(",");
-        res.writeHead(200, { "content-type": "application/fhir+json" }).end(`{"resourceType":"Bundle","type":"transaction-response","entry":[${entry}]}`);
-      }, latencyMs),
-    );
-  });
-  await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve));
-  return { base: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/fhir`, stop: () => void sink.close() };
-}
 
 interface Server {
   readonly base: string;
   readonly stop: () => void;
 }
 
-async function startServer(repo: string, latencyMs: number, validate: boolean): Promise<Server> {
-  const args = ["--import", "tsx", "test/helpers/fhirServer.ts", "--latency", String(latencyMs), ...(validate ? [] : ["--skip-validation"])];
-  const child = spawn(process.execPath, args, { cwd: repo, stdio: ["ignore", "pipe", "inherit"] });
+/** A server script run with tsx in a process of its own, which prints its base URL on its first line. */
+async function startProcess(repo: string, script: readonly string[]): Promise<Server> {
+  const child = spawn(process.execPath, ["--import", "tsx", ...script], { cwd: repo, stdio: ["ignore", "pipe", "inherit"] });
   const base = await new Promise<string>((resolve, reject) => {
     let out = "";
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       out += chunk;
       if (out.includes("\n")) resolve(out.trim());
     });
-    child.on("exit", (code) => reject(new Error(`the test FHIR server exited (${code}) before it listened`)));
+    child.on("exit", (code) => reject(new Error(`${script[0]} exited (${code}) before it listened`)));
   });
   return { base, stop: () => void (child.exitCode === null && child.kill("SIGTERM")) };
 }
 
-async function measureLoad(ctx: BenchContext, folder: string, server: string, options: readonly string[], nodeArgs: readonly string[] = []): Promise<Measured> {
+/** One `dcm2fhir load` of the archive, timed; it must have stored every resource. */
+async function measureLoad(ctx: BenchContext, archive: Archive, server: string, options: readonly string[], nodeArgs: readonly string[] = []): Promise<Measured> {
+  const folder = archive.dir;
   rmSync(join(folder, "load-report.json"), { force: true });
   const args = [...nodeArgs, ctx.cli, "load", folder, "--server", server, ...options, "--restart"];
   const timeFile = join(ctx.tmp, "time.txt");
@@ -242,7 +306,11 @@ async function measureLoad(ctx: BenchContext, folder: string, server: string, op
   const reportPath = join(folder, "load-report.json");
   if (exitCode !== 0 || !existsSync(reportPath)) throw new Error(`load exited ${exitCode}: ${stderr.slice(-500)}`);
   const report = JSON.parse(readFileSync(reportPath, "utf8")) as Measured["report"];
-  return { wallSeconds, cpuSeconds, peakRssBytes, exitCode, report, stderr };
+  const stored = report.created + report.updated;
+  if (stored !== archive.resources || report.rejected + report.failed + report.invalid > 0) {
+    throw new Error(`load stored ${stored} of ${archive.resources} resources (rejected ${report.rejected}, failed ${report.failed}, invalid ${report.invalid})`);
+  }
+  return { wallSeconds, cpuSeconds, peakRssBytes, report };
 }
 
 function median(values: readonly number[]): number {
@@ -256,5 +324,6 @@ const round = (n: number) => Math.round(n * 100) / 100;
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const repo = fileURLToPath(new URL("../../", import.meta.url));
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  await loadSection({ log, repo, cli: join(repo, "dist/bin/cli.js"), tmp: join(repo, "bench/tmp/load"), quick: process.argv.includes("--quick") });
+  const at = process.argv.indexOf("--compare");
+  await measureSection({ log, repo, cli: join(repo, "dist/bin/cli.js"), tmp: join(repo, "bench/tmp/load"), quick: process.argv.includes("--quick") }, at > 0 ? process.argv[at + 1] : undefined);
 }

@@ -14,22 +14,38 @@ export type EntryAnswer =
 
 /**
  * `base` is the server's base URL without credentials or trailing slash: entry.fullUrl is the absolute URL the
- * resource will have (R4 3.1.0.11.2: a PUT entry's fullUrl is the resource's own URL). Built as bytes: each line
- * is encoded once, and no string of the whole Bundle is ever made (flattening one cost more than the sending).
+ * resource will have (R4 3.1.0.11.2: a PUT entry's fullUrl is the resource's own URL). Built as bytes, in one
+ * buffer: the lines' bytes are copied in once, and no string of the whole Bundle is ever made (flattening one
+ * cost more than the sending).
  */
 export function bundleBody(type: BundleType, entries: readonly LoadEntry[], base: string): Buffer {
-  const parts: Buffer[] = [Buffer.from(`{"resourceType":"Bundle","type":"${type}","entry":[`)];
+  // Types and ids are plain ASCII (FHIR_ID), but the base URL may not be: its JSON is encoded once.
+  const fullBase = JSON.stringify(`${base}/`).slice(0, -1);
+  const parts: Array<string | Uint8Array> = [`{"resourceType":"Bundle","type":"${type}","entry":[`];
   entries.forEach((e, i) => {
-    const url = `${e.resourceType}/${e.id}`;
+    const url = JSON.stringify(`${e.resourceType}/${e.id}`);
     const comma = i > 0 ? "," : "";
     if (e.text === undefined) {
-      parts.push(Buffer.from(`${comma}{"request":{"method":"DELETE","url":${JSON.stringify(url)}}}`));
+      parts.push(`${comma}{"request":{"method":"DELETE","url":${url}}}`);
     } else {
-      parts.push(Buffer.from(`${comma}{"fullUrl":${JSON.stringify(`${base}/${url}`)},"resource":`), Buffer.from(e.text), Buffer.from(`,"request":{"method":"PUT","url":${JSON.stringify(url)}}}`));
+      parts.push(`${comma}{"fullUrl":${fullBase}${url.slice(1)},"resource":`, e.text, `,"request":{"method":"PUT","url":${url}}}`);
     }
   });
-  parts.push(Buffer.from("]}"));
-  return Buffer.concat(parts);
+  parts.push("]}");
+  // The framing is ASCII (a URL's href, FHIR types and ids): then latin1 writes it byte for byte, without encoding.
+  const encoding = parts.every((part) => typeof part !== "string" || /^[\x20-\x7e]*$/.test(part)) ? "latin1" : "utf8";
+  let length = 0;
+  for (const part of parts) length += typeof part === "string" ? Buffer.byteLength(part, encoding) : part.length;
+  const body = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const part of parts) {
+    if (typeof part === "string") at += body.write(part, at, encoding);
+    else {
+      body.set(part, at);
+      at += part.length;
+    }
+  }
+  return body;
 }
 
 const RETRYABLE = new Set([429, 502, 503, 504]);

@@ -2,6 +2,7 @@
 // checkpoint at once), refused (the server's status and OperationOutcome), or given up after the bounded retries.
 // A Bundle the server refuses as a whole (one bad entry in a transaction, or a Bundle too large for it) is split in
 // two halves, and each half sent again, until every good resource has landed and each bad one is alone.
+import { backoffDelay, sleep } from "../lib/retry.js";
 import { HttpFailure, type SendPolicy, type SendResponse, send } from "../lib/http.js";
 import type { Credentials } from "./auth.js";
 import { type BundleType, bundleBody, entryAnswer, madeOutcome, outcomeOf, readBundleAnswer } from "./bundle.js";
@@ -148,10 +149,10 @@ export class Deliverer {
       tally.failed += later.length;
       return [...refused, ...later.map((e) => notStored(e, lastLater!.status, lastLater!.outcome))];
     }
-    const delayMs = (policy.random ?? Math.random)() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+    const delayMs = backoffDelay(policy, attempt);
     if (lastLater!.status === 429 || lastLater!.status === 503) this.o.pace.pushedBack(delayMs);
     tally.retried++;
-    await sleep(delayMs, this.o.signal);
+    await sleep(delayMs, this.o.signal, "resolve");
     if (this.o.signal.aborted) return refused;
     return [...refused, ...(await this.deliver(later, false, attempt + 1))];
   }
@@ -165,16 +166,4 @@ function notStored(entry: LoadEntry, status: number, outcome: unknown): NotStore
 function issueCode(error: HttpFailure): string {
   if (error.reason === "timeout") return "timeout";
   return error.status === 429 ? "throttled" : "transient";
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -3,6 +3,7 @@
 // complete phases (Endpoint, Patient, ImagingStudy, then deletions), so every reference resolves when it lands.
 // A checkpoint per server, saved after every answer, lets a run killed at any moment be finished by the next
 // one, which re-sends only what was in flight.
+import { FailureStreak } from "../lib/retry.js";
 import { LOAD_OUTPUT_FILES } from "../core/outputFiles.js";
 import { join } from "node:path";
 import { UsageError } from "../core/errors.js";
@@ -16,6 +17,7 @@ import { LoadFailure } from "./errors.js";
 import { type ClientCredentialsOptions, clientCredentials } from "./oauth.js";
 import { type LoadEntry, isInvalid, readPhase } from "./ndjson.js";
 import { Pace } from "./pace.js";
+import { nodeTransport } from "../lib/nodeTransport.js";
 import { type Phase, planPhases } from "./plan.js";
 import { ErrorLog, type LoadErrorLine, type LoadReport, Tally, buildReport, writeReport } from "./report.js";
 import { type ServerInfo, checkServer } from "./server.js";
@@ -107,9 +109,11 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     controller.abort(failure);
   };
   const pace = new Pace(concurrency);
+  const http = nodeTransport();
   const policy: SendPolicy = {
     ...DEFAULT_POLICY,
     timeoutMs: LOAD_TIMEOUT_MS,
+    transport: http.transport,
     ...options.policy,
     signal: controller.signal,
     onRetry: (retry) => {
@@ -133,6 +137,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     checkpoint = Checkpoint.open(options.folder, shown, files, { restart: options.restart, readOnly: options.dryRun });
   } catch (error) {
     options.signal?.removeEventListener("abort", onAbort);
+    http.close();
     throw error;
   }
   try {
@@ -140,13 +145,13 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   } catch (error) {
     checkpoint.release();
     options.signal?.removeEventListener("abort", onAbort);
+    http.close();
     throw new LoadFailure("folder-unwritable", `cannot write in ${STATE_DIR}/ (${(error as NodeJS.ErrnoException).code})`);
   }
   let internal: unknown;
 
   let batchLimit = batchSize;
-  let consecutiveFailures = 0;
-  const maxFailures = options.maxConsecutiveFailures ?? 3;
+  const failures = new FailureStreak(options.maxConsecutiveFailures ?? 3);
   let phaseName = "";
   const progress = options.onProgress
     ? setInterval(() => {
@@ -176,14 +181,12 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       acknowledge: (lines) => checkpoint.ack(phase.file, lines),
       stop,
       failing: (error: HttpFailure) => {
-        if (++consecutiveFailures >= maxFailures) {
+        if (failures.failed()) {
           const reason = error.reason === "http-error" ? "server-failing" : "server-unreachable";
-          stop(new LoadFailure(reason, `${consecutiveFailures} batches in a row got no answer after their retries (last: ${error.message}); the checkpoint is saved: run load again to finish`));
+          stop(new LoadFailure(reason, `${failures.count} batches in a row got no answer after their retries (last: ${error.message}); the checkpoint is saved: run load again to finish`));
         }
       },
-      succeeding: () => {
-        consecutiveFailures = 0;
-      },
+      succeeding: () => failures.succeeded(),
       shrinkBatches: (size) => {
         batchLimit = Math.max(1, Math.min(batchLimit, size));
       },
@@ -208,25 +211,27 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     let batch: LoadEntry[] = [];
     let bytes = 0;
     try {
-      for await (const item of readPhase(join(options.folder, phase.file), phase, firstDelete)) {
-        if (controller.signal.aborted) break;
-        if (isInvalid(item)) {
-          tally.invalid++;
-          errors.settle(errors.take(), [{ resourceType: item.resourceType, id: item.id, status: 0, outcome: madeOutcome("structure", item.problem) }]);
-          continue;
+      reading: for await (const items of readPhase(join(options.folder, phase.file), phase, firstDelete)) {
+        for (const item of items) {
+          if (controller.signal.aborted) break reading;
+          if (isInvalid(item)) {
+            tally.invalid++;
+            errors.settle(errors.take(), [{ resourceType: item.resourceType, id: item.id, status: 0, outcome: madeOutcome("structure", item.problem) }]);
+            continue;
+          }
+          if (acked.has(item.line)) {
+            tally.skipped++;
+            continue;
+          }
+          const size = item.text?.length ?? 64;
+          if (batch.length > 0 && (batch.length >= batchLimit || bytes + size > (options.maxBundleBytes ?? DEFAULT_BUNDLE_BYTES))) {
+            await dispatch(batch);
+            batch = [];
+            bytes = 0;
+          }
+          batch.push(item);
+          bytes += size;
         }
-        if (acked.has(item.line)) {
-          tally.skipped++;
-          continue;
-        }
-        const size = item.text?.length ?? 64;
-        if (batch.length > 0 && (batch.length >= batchLimit || bytes + size > (options.maxBundleBytes ?? DEFAULT_BUNDLE_BYTES))) {
-          await dispatch(batch);
-          batch = [];
-          bytes = 0;
-        }
-        batch.push(item);
-        bytes += size;
       }
       if (batch.length > 0 && !controller.signal.aborted) await dispatch(batch);
     } catch (error) {
@@ -251,6 +256,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   } finally {
     if (progress) clearInterval(progress);
     options.signal?.removeEventListener("abort", onAbort);
+    http.close();
   }
 
   const interrupted = stopped === undefined && controller.signal.aborted;
