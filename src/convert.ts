@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { outputFolderOf, resolveInputs } from "./crawl/walk.js";
+import { resolveInputs } from "./crawl/inputs.js";
+import { outputFolderOf } from "./crawl/outputFolder.js";
 import { UsageError } from "./core/errors.js";
 import type { HeaderReader } from "./read/readerPool.js";
 import { type HeaderRead } from "./core/record.js";

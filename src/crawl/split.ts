@@ -14,7 +14,8 @@
 import { ownerOf } from "../core/hash.js";
 import type { FilePath } from "../core/reasons.js";
 import { listedPaths } from "./list.js";
-import { type CrawlEntry, type CrawlOptions, type Folder, type ResolvedInput, Walker } from "./walk.js";
+import type { ResolvedInput } from "./inputs.js";
+import { type CrawlEntry, type CrawlOptions, type Folder, Walker } from "./walk.js";
 
 /** Which shard this is (1-based) of how many. */
 export interface ShardShare {

@@ -8,7 +8,8 @@
 // studies the changed files touch are delivered record by record, with every study sharing a SOP Instance UID
 // with them (which file of a SOP Instance UID is used depends on all of them).
 import { statSync } from "node:fs";
-import { type CrawlEntry, type ResolvedInput, crawlInPieces } from "../crawl/walk.js";
+import type { ResolvedInput } from "../crawl/inputs.js";
+import { type CrawlEntry, crawlInPieces } from "../crawl/walk.js";
 import type { HeaderReader } from "../read/readerPool.js";
 import { type HeaderRead } from "../core/record.js";
 import type { KeptStudies, StudyOutcome } from "../write/writeOutputs.js";

@@ -3,7 +3,7 @@
 import { statSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import type { ConvertOptions, ConvertResult, Run } from "../convert.js";
-import { type ResolvedInput } from "../crawl/walk.js";
+import { type ResolvedInput } from "../crawl/inputs.js";
 import { UsageError } from "../core/errors.js";
 import type { ZoneRule } from "../fhir/datatypes.js";
 import { emptySummary } from "../write/writeOutputs.js";
