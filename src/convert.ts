@@ -28,6 +28,7 @@ import { CHANGE_FILES, type Changes, checkDeletionLimit, writeChanges, writeNoCh
 import { OutputDirectory } from "./write/outputDir.js";
 import { type Report, type ResourceType, RecordCounts, type StoredCounts, incrementalReport, notesAsWarnings, sumByOutcome, writeReport } from "./write/report.js";
 import { VERSION } from "./core/version.js";
+import { type IoDepth, IoPace, MAX_IO_DEPTH, parseIoDepth } from "./lib/ioPace.js";
 
 export { studyFullUrl, writeSearchSetBundle } from "./write/writeOutputs.js";
 
@@ -50,6 +51,13 @@ export interface ConvertOptions {
   readonly followSymlinks?: boolean;
   /** Processes reading headers, the calling one included (1: only it). Default: the number of cores, at most 4. */
   readonly workers?: number;
+  /**
+   * File-system operations kept in flight (folder listings, stats, opens, reads, closes), shared by the readers:
+   * 1 makes them one at a time; "auto" (default) one at a time while they are fast, 64 once they are slow
+   * (network storage; lib/ioPace.ts says how it decides). A library caller's own process does its asynchronous
+   * operations on libuv's thread pool: set UV_THREADPOOL_SIZE before node starts for more than 4 at once there.
+   */
+  readonly ioDepth?: IoDepth;
   /**
    * A site's own checks on top of FHIR R4 (a local profile: "every study has an accession number"). A resource
    * for which it returns a reason is rejected exactly like one that fails the schema.
@@ -149,14 +157,17 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   if (options.shard) checkShardInputs(inputs, outPath, options.verbose ?? false);
   const out = OutputDirectory.open(outPath, { foreignLocksAreStale: options.shard?.scheduler !== undefined });
   const threads = options.workers ?? DEFAULT_WORKERS;
-  const reader = lazyHeaderReader(threads);
+  const ioDepth = options.ioDepth ?? "auto";
+  // One pace for this process: what the crawl finds out about the storage, its reads know too.
+  const pace = new IoPace(ioDepth);
+  const reader = lazyHeaderReader(threads, ioDepth, pace);
   const spillAt = options.shard || (options.partitions ?? 1) > 1 ? 0 : SPILL_AT;
   const records = new RecordStore(spillAt, () => recordFile(out, options.shard ? "part" : "records"));
   try {
     await records.start();
     const run = new Run({ ...options, endpoint: options.endpoint ?? web.endpoint }, started, records);
     // Created by OutputDirectory.open if it was missing: only now can it be recognised under an input.
-    const source: FileSourceOptions = { threads, followSymlinks: options.followSymlinks ?? false, signal: options.signal, outputFolder: outputFolderOf(out.dir), share: options.shard };
+    const source: FileSourceOptions = { threads, pace, followSymlinks: options.followSymlinks ?? false, signal: options.signal, outputFolder: outputFolderOf(out.dir), share: options.shard };
     if (options.incremental) return await convertIncrementally(inputs, out, reader, run, source, options, zoneRule);
     const files = inputs.filter((input) => input.kind !== "dicomweb");
     if (files.length > 0) await readFiles(files, reader, run.source("files"), source);
@@ -276,10 +287,10 @@ const outcome = (mode: IncrementalOutcome["mode"], why: string | undefined, file
  * Reader threads load piscina and start threads: a run that reads nothing (an incremental run over an archive
  * that has not changed) pays for neither.
  */
-function lazyHeaderReader(threads: number): HeaderReader {
+function lazyHeaderReader(threads: number, ioDepth: IoDepth, pace: IoPace): HeaderReader {
   let reader: Promise<HeaderReader> | undefined;
   return {
-    read: async (batch) => (await (reader ??= import("./read/readerPool.js").then((m) => m.createHeaderReader(threads)))).read(batch),
+    read: async (batch) => (await (reader ??= import("./read/readerPool.js").then((m) => m.createHeaderReader(threads, ioDepth, pace)))).read(batch),
     close: async () => {
       if (reader) await (await reader).close();
     },
@@ -293,6 +304,9 @@ function checkOptions(options: ConvertOptions): ZoneRule {
   }
   if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) {
     throw new UsageError("--workers takes a whole number from 1 (this process only) up");
+  }
+  if (options.ioDepth !== undefined && parseIoDepth(options.ioDepth) === undefined) {
+    throw new UsageError(`--io-depth takes auto or a whole number from 1 (one operation at a time) to ${MAX_IO_DEPTH}`);
   }
   if (options.shard && options.incremental) throw new UsageError("--shard writes a part for merge, not outputs: it cannot be --incremental");
   if (options.shard && options.followSymlinks) {

@@ -1,10 +1,12 @@
 import type { Dir, Dirent, Stats } from "node:fs";
 import { opendirSync, readdir as readdirCallback, readdirSync } from "node:fs";
-import { lstat, stat } from "node:fs/promises";
+import { lstat, readdir, stat } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
 import { basename, dirname, resolve } from "node:path";
 import { type FileFailure, type FilePath, fromSystemError } from "../core/reasons.js";
 import { type ResolvedInput, fastGlob } from "./inputs.js";
+import type { IoPace } from "../lib/ioPace.js";
+import { type FolderEntry, FolderLister } from "./lister.js";
 import { listedPaths } from "./list.js";
 import { type OutputFolder, realPathInsideOutput } from "./outputFolder.js";
 
@@ -16,6 +18,8 @@ export interface CrawlOptions {
   readonly signal?: AbortSignal;
   /** The output folder: never walked, wherever it lies under an input (see OutputFolder). */
   readonly outputFolder?: OutputFolder;
+  /** Whether folders are listed one at a time or many at once (lib/ioPace.ts); default: one at a time. */
+  readonly pace?: IoPace;
 }
 
 /**
@@ -36,14 +40,18 @@ const PIECE = 256;
  */
 export async function* crawlInPieces(inputs: readonly ResolvedInput[], options: CrawlOptions): AsyncGenerator<readonly CrawlEntry[]> {
   const walker = new Walker(options);
-  for (const input of inputs) {
-    if (options.signal?.aborted) return;
-    if (input.kind === "file") yield [{ path: input.path }];
-    else if (input.kind === "other") yield [{ path: input.path, reason: "not-a-regular-file", message: `the input is ${input.what}` }];
-    else if (input.kind === "folder") yield* walker.walk(input.path);
-    else if (input.kind === "dicomweb") continue;
-    else if (input.kind === "list") for await (const paths of listedPaths(input.source, input.digest)) yield* walker.listed(paths);
-    else yield* walker.glob(input.pattern);
+  try {
+    for (const input of inputs) {
+      if (options.signal?.aborted) return;
+      if (input.kind === "file") yield [{ path: input.path }];
+      else if (input.kind === "other") yield [{ path: input.path, reason: "not-a-regular-file", message: `the input is ${input.what}` }];
+      else if (input.kind === "folder") yield* walker.walk(input.path);
+      else if (input.kind === "dicomweb") continue;
+      else if (input.kind === "list") for await (const paths of listedPaths(input.source, input.digest)) yield* walker.listed(paths);
+      else yield* walker.glob(input.pattern);
+    }
+  } finally {
+    await walker.close();
   }
 }
 
@@ -68,6 +76,8 @@ export class Walker {
   private readonly outputName: Buffer | undefined;
   /** Real paths of the folders glob matches lie in, each asked once. */
   private readonly realFolders = new Map<string, boolean>();
+  /** Lists folders ahead of the walk once the pace is concurrent. */
+  private lister: FolderLister | undefined;
 
   constructor(private readonly options: CrawlOptions) {
     this.outputName = options.outputFolder && Buffer.from(basename(options.outputFolder.realPath));
@@ -89,12 +99,16 @@ export class Walker {
 
   /** Everything under `folders`, depth-first with an explicit stack: archive trees can be deeper than a call stack likes. */
   async *walkFolders(stack: Folder[]): AsyncGenerator<readonly CrawlEntry[]> {
+    if (this.options.pace?.concurrent) this.folderLister().expect(stack.map((f) => f.path));
     while (stack.length > 0) {
       // The listing is synchronous: a turn of the event loop per folder lets signals, timers and readers' answers in.
       await new Promise((resolve) => setImmediate(resolve));
       if (this.options.signal?.aborted) return;
       // Subfolders go on the stack as they are listed; the next one is taken when this folder is done.
+      const pushed = stack.length - 1;
       yield* this.list(stack.pop()!, stack);
+      // Listed ahead, many at once, where listings are slow; walked in the same order as ever.
+      if (this.options.pace?.concurrent) this.folderLister().expect(stack.slice(pushed).map((f) => f.path));
     }
   }
 
@@ -106,31 +120,37 @@ export class Walker {
     return { found, folders };
   }
 
+  /** Closes what the walk holds open: folders listed ahead that it did not get to (it was stopped). */
+  async close(): Promise<void> {
+    await this.lister?.close();
+  }
+
   /**
    * A folder's files and refusals in pieces of up to PIECE entries, listed as it is read (a folder of a million
-   * files must not be read whole before its first file is), synchronously (a few hundred entries per system
-   * call; the promise of an asynchronous listing costs more than the call), with names as text: a Buffer per
-   * name costs ~1 µs more a file. Names that are not valid UTF-8 come out of the text listing mangled: they are
-   * taken from a byte listing at the end. Subfolders (the output folder left out) are pushed onto `folders`.
+   * files must not be read whole before its first file is), with names as text: a Buffer per name costs ~1 µs
+   * more a file. Names that are not valid UTF-8 come out of the text listing mangled: they are taken from a
+   * byte listing at the end. Subfolders (the output folder left out) are pushed onto `folders`.
    */
-  private async *list(folder: Folder, folders: Folder[]): AsyncGenerator<CrawlEntry[]> {
-    const { path: dir, ancestors } = folder;
+  private list(folder: Folder, folders: Folder[]): AsyncGenerator<CrawlEntry[]> {
+    return this.options.pace?.concurrent ? this.listAhead(folder, folders) : this.listNow(folder, folders);
+  }
+
+  /**
+   * `list`, synchronously (a few hundred entries per system call; the promise of an asynchronous listing costs
+   * more than the call, where the call returns in microseconds). The opening is timed for the pace.
+   */
+  private async *listNow(folder: Folder, folders: Folder[]): AsyncGenerator<CrawlEntry[]> {
+    const dir = folder.path;
     let listing: Dir;
     try {
-      listing = opendirSync(dir as string, { bufferSize: PIECE, encoding: (typeof dir === "string" ? "utf8" : "buffer") as BufferEncoding });
+      const open = () => opendirSync(dir as string, { bufferSize: PIECE, encoding: (typeof dir === "string" ? "utf8" : "buffer") as BufferEncoding });
+      listing = this.options.pace ? this.options.pace.time(open) : open();
     } catch (error) {
       yield [fromSystemError(dir, error, "readdir")];
       return;
     }
-    let found: CrawlEntry[] = [];
-    const take = async (entry: Dirent | Dirent<Buffer>) => {
-      const path = join(dir, entry.name);
-      // Regular files, the common case, need no further system call and no await.
-      const classified = entry.isFile() ? { path } : await this.classify(path, entry, ancestors);
-      if ("folder" in classified) {
-        if (!(await this.isOutputFolder(path, entry.name))) folders.push({ path, ancestors: classified.ancestors });
-      } else if (!("output" in classified)) found.push(classified);
-    };
+    const into = { found: [] as CrawlEntry[] };
+    const take = this.taker(folder, folders, into);
     let mangled = false;
     try {
       for (let entry = listing.readSync(); entry !== null; entry = listing.readSync()) {
@@ -138,15 +158,15 @@ export class Walker {
           mangled = true;
           continue;
         }
-        await take(entry as Dirent | Dirent<Buffer>);
-        if (found.length === PIECE) {
-          yield found;
-          found = [];
+        await take(entry as FolderEntry);
+        if (into.found.length === PIECE) {
+          yield into.found;
+          into.found = [];
           await new Promise((resolve) => setImmediate(resolve));
         }
       }
     } catch (error) {
-      found.push(fromSystemError(dir, error, "readdir"));
+      into.found.push(fromSystemError(dir, error, "readdir"));
     } finally {
       listing.closeSync();
     }
@@ -157,10 +177,71 @@ export class Walker {
           await take(entry);
         }
       } catch (error) {
-        found.push(fromSystemError(dir, error, "readdir"));
+        into.found.push(fromSystemError(dir, error, "readdir"));
       }
     }
-    if (found.length > 0) yield found;
+    if (into.found.length > 0) yield into.found;
+  }
+
+  /** `list`, from a listing made ahead (crawl/lister.ts): the same entries in the same order, the same refusals. */
+  private async *listAhead(folder: Folder, folders: Folder[]): AsyncGenerator<CrawlEntry[]> {
+    const dir = folder.path;
+    const lister = this.folderLister();
+    const listing = await lister.take(dir);
+    if (listing.openError !== undefined) {
+      yield [fromSystemError(dir, listing.openError, "readdir")];
+      return;
+    }
+    const into = { found: [] as CrawlEntry[] };
+    const take = this.taker(folder, folders, into);
+    let mangled = false;
+    try {
+      do {
+        for (const entry of listing.entries) {
+          if (typeof entry.name === "string" && entry.name.includes("\ufffd")) {
+            mangled = true;
+            continue;
+          }
+          await take(entry);
+          if (into.found.length === PIECE) {
+            yield into.found;
+            into.found = [];
+          }
+        }
+      } while (await lister.more(listing));
+    } finally {
+      // Left early (the walk was stopped): the folder is closed all the same.
+      await lister.finish(listing);
+    }
+    if (listing.readError !== undefined) into.found.push(fromSystemError(dir, listing.readError, "readdir"));
+    if (mangled) {
+      try {
+        for (const entry of await readdir(dir as string, { withFileTypes: true, encoding: "buffer" })) {
+          if (isUtf8(entry.name) && !entry.name.toString("utf8").includes("\ufffd")) continue;
+          await take(entry);
+        }
+      } catch (error) {
+        into.found.push(fromSystemError(dir, error, "readdir"));
+      }
+    }
+    if (into.found.length > 0) yield into.found;
+  }
+
+  /** What a folder's entry becomes: a file or refusal in `into.found`, a subfolder on `folders` (the output folder left out). */
+  private taker(folder: Folder, folders: Folder[], into: { found: CrawlEntry[] }): (entry: FolderEntry) => Promise<void> {
+    const { path: dir, ancestors } = folder;
+    return async (entry) => {
+      const path = join(dir, entry.name);
+      // Regular files, the common case, need no further system call and no await.
+      const classified = entry.isFile() ? { path } : await this.classify(path, entry, ancestors);
+      if ("folder" in classified) {
+        if (!(await this.isOutputFolder(path, entry.name))) folders.push({ path, ancestors: classified.ancestors });
+      } else if (!("output" in classified)) into.found.push(classified);
+    };
+  }
+
+  private folderLister(): FolderLister {
+    return (this.lister ??= new FolderLister(this.options.pace!.depth));
   }
 
   /**
