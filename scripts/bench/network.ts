@@ -37,6 +37,7 @@ export const networkSection: BenchSection = async (context: BenchContext): Promi
   const run = async (command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<Timed & { stdout: string }> => {
     const m = await measure(command, args, { cwd: repo, tmp: context.tmp, env });
     if (m.exitCode !== 0) throw new Error(`${command} ${args.join(" ")} exited with ${m.exitCode}: ${m.stderr.trim().slice(-2000)}`);
+    log(`  ${m.wallSeconds.toFixed(2).padStart(7)} s  ${[command, ...args].map((a) => a.replace(`${repo}/`, "")).join(" ")}`);
     return { wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, stdout: m.stdout };
   };
   const floorEnv = { ...process.env, UV_THREADPOOL_SIZE: String(DEPTH) };
