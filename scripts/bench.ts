@@ -1,8 +1,9 @@
 // The benchmark (`npm run bench`, which builds first), in sections: convert (dcm2fhir against the I/O floor and
 // a pydicom baseline on the same generated archive, in alternation, as whole processes, then --help start-up),
 // memory (the grouping stage's memory per instance), speed (fixed against marginal cost on header-only archives
-// of 10k and 100k files, scripts/bench/speed.ts), and one section per service: incremental, shards, search,
-// load, dicomweb (scripts/bench/<name>.ts). Prints every section's numbers with PASS/FAIL per target, writes
+// of 10k and 100k files, scripts/bench/speed.ts), network (the archive through a FUSE mirror that adds latency,
+// scripts/bench/network.ts), and one section per service: incremental, shards, search, load, dicomweb
+// (scripts/bench/<name>.ts). Prints every section's numbers with PASS/FAIL per target, writes
 // bench/results/<YYYY-MM-DD>.json, and rewrites the blocks of the sections that ran in BENCHMARKS.md.
 //
 //   npm run bench -- [--only convert,search] [--skip dicomweb] [--quick]
@@ -25,6 +26,7 @@ import type { BenchContext, SectionResult, Target } from "./bench/section.js";
 import { dicomwebSection } from "./bench/dicomweb.js";
 import { incrementalSection } from "./bench/incremental.js";
 import { loadSection } from "./bench/load.js";
+import { networkSection } from "./bench/network.js";
 import { searchSection } from "./bench/search.js";
 import { shardsSection } from "./bench/shards.js";
 import { speedSection, verdictLine } from "./bench/speed.js";
@@ -224,7 +226,7 @@ function memoryTable(results: readonly MemoryResult[]): string[] {
 // ---- the benchmark ------------------------------------------------------------------------------------
 
 /** Sections in the order they run; `convert` is the race above, the others live in scripts/bench/<name>.ts. */
-const SECTIONS = ["convert", "memory", "speed", "incremental", "shards", "search", "load", "dicomweb"] as const;
+const SECTIONS = ["convert", "memory", "speed", "incremental", "network", "shards", "search", "load", "dicomweb"] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 /** A problem with the bench's own set-up (bad flags, no disk space): one line and exit 2, not a stack trace. */
@@ -453,6 +455,7 @@ async function main(): Promise<number> {
     memory: () => memorySection(seed),
     speed: () => speedSection({ sizes: values["speed-sizes"].split(",").map(Number), runs, seed, python: PYTHON })(context("speed")),
     incremental: () => incrementalSection(context("incremental")),
+    network: () => networkSection(context("network")),
     shards: () => shardsSection(context("shards")),
     search: () => searchSection(context("search")),
     load: () => loadSection(context("load")),

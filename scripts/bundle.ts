@@ -5,8 +5,9 @@
 // The library (dist/index.js) is not bundled.
 import { fileURLToPath } from "node:url";
 import { type Plugin, build } from "esbuild";
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { hashSources } from "../src/core/fingerprint.js";
+import { AUTO_DEPTH } from "../src/lib/ioPace.js";
 
 rmSync("dist/bin", { recursive: true, force: true });
 
@@ -39,4 +40,24 @@ await build({
   minifySyntax: true,
   sourcemap: true,
   logLevel: "warning",
+  // .mjs: ESM whatever the folder says; dist/bin/ is CommonJS for the sake of its entry, cli.js (below).
+  outExtension: { ".js": ".mjs" },
 });
+
+// The entry is CommonJS, read synchronously: node's ESM loader reads modules through libuv's thread pool, and
+// the pool's size (UV_THREADPOOL_SIZE) is read once, at its first use. Set here first, it lets the crawl, the
+// incremental scan and this process's reads keep as many file operations in flight as --io-depth asks on
+// network storage (lib/ioPace.ts), instead of libuv's 4.
+writeFileSync("dist/bin/package.json", `${JSON.stringify({ type: "commonjs" })}\n`);
+writeFileSync(
+  "dist/bin/cli.js",
+  `#!/usr/bin/env node
+"use strict";
+if (process.env.UV_THREADPOOL_SIZE === undefined) {
+  const depth = process.argv.map((a, i, all) => (a === "--io-depth" ? all[i + 1] : a.startsWith("--io-depth=") ? a.slice(11) : undefined)).find((d) => d !== undefined);
+  process.env.UV_THREADPOOL_SIZE = String(Math.min(1024, Math.max(${AUTO_DEPTH}, /^\\d+$/.test(depth ?? "") ? Number(depth) : 0)));
+}
+import("./cli.mjs");
+`,
+  { mode: 0o755 },
+);

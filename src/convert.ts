@@ -7,7 +7,9 @@ import { ERRORS_FILE, KNOWN_FILES, NDJSON_FILES, OUTPUT_FILES, PART_DATABASE, PA
 import { UsageError } from "./core/errors.js";
 import { fingerprintChanges, fingerprintOf } from "./core/fingerprint.js";
 import { type ConvertOptions, type ConvertResult, DEFAULT_MAX_DELETE_PERCENT, DEFAULT_WORKERS, type IncrementalOutcome, checkOptions } from "./convertOptions.js";
-import { type ResolvedInput, outputFolderOf, resolveInputs } from "./crawl/walk.js";
+import { type ResolvedInput, resolveInputs } from "./crawl/inputs.js";
+import { outputFolderOf } from "./crawl/outputFolder.js";
+import { type IoDepth, IoPace } from "./lib/ioPace.js";
 import type { ZoneRule } from "./fhir/datatypes.js";
 import type { CommittedState, StagedState } from "./incremental/state.js";
 import { type Changes, checkDeletionLimit, writeChanges, writeNoChanges } from "./incremental/changes.js";
@@ -50,7 +52,10 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   if (options.shard) checkShardInputs(inputs, outPath, options.verbose ?? false);
   const out = OutputDirectory.open(outPath, { foreignLocksAreStale: options.shard?.scheduler !== undefined });
   const workers = options.workers ?? DEFAULT_WORKERS;
-  const reader = lazyHeaderReader(workers);
+  const ioDepth = options.ioDepth ?? "auto";
+  // One pace for this process: what the crawl finds out about the storage, its reads know too.
+  const pace = new IoPace(ioDepth);
+  const reader = lazyHeaderReader(workers, ioDepth, pace);
   const spillAt = options.shard || (options.partitions ?? 1) > 1 ? 0 : SPILL_AT;
   const records = new RecordStore(spillAt, () => recordFile(out, options.shard ? "part" : "records"));
   try {
@@ -65,7 +70,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       signal: options.signal,
     };
     // Created by OutputDirectory.open if it was missing: only now can it be recognised under an input.
-    const source: FileSourceOptions = { threads: workers, followSymlinks: options.followSymlinks ?? false, signal: options.signal, outputFolder: outputFolderOf(out.dir), share: options.shard };
+    const source: FileSourceOptions = { threads: workers, pace, followSymlinks: options.followSymlinks ?? false, signal: options.signal, outputFolder: outputFolderOf(out.dir), share: options.shard };
     if (options.incremental) return await convertIncrementally(inputs, out, reader, collector, source, options, settings);
     const files = inputs.filter((input) => input.kind !== "dicomweb");
     if (files.length > 0) await readFiles(files, reader, collector.source("files"), source);
@@ -206,10 +211,10 @@ const outcome = (mode: IncrementalOutcome["mode"], why: string | undefined, file
 });
 
 /** Reader processes start only when there is something to read: an incremental run over an archive that has not changed starts none. */
-function lazyHeaderReader(workers: number): HeaderReader {
+function lazyHeaderReader(workers: number, ioDepth: IoDepth, pace: IoPace): HeaderReader {
   let reader: Promise<HeaderReader> | undefined;
   return {
-    read: async (batch) => (await (reader ??= import("./read/readerPool.js").then((m) => m.createHeaderReader(workers)))).read(batch),
+    read: async (batch) => (await (reader ??= import("./read/readerPool.js").then((m) => m.createHeaderReader(workers, ioDepth, pace)))).read(batch),
     close: async () => {
       if (reader) await (await reader).close();
     },

@@ -2,6 +2,7 @@
 // check of the options that turns bad usage into a UsageError before anything is read.
 import { availableParallelism } from "node:os";
 import { UsageError } from "./core/errors.js";
+import { type IoDepth, MAX_IO_DEPTH, parseIoDepth } from "./lib/ioPace.js";
 import type { FileFailure } from "./core/reasons.js";
 import type { ZoneRule } from "./fhir/datatypes.js";
 import { isTimeZone, systemTimeZone } from "./fhir/timezone.js";
@@ -32,6 +33,13 @@ export interface ConvertOptions {
   readonly followSymlinks?: boolean;
   /** Processes reading headers, the calling one included (1: only it). Default: the number of cores, at most 4. */
   readonly workers?: number;
+  /**
+   * File-system operations kept in flight (folder listings, stats, opens, reads, closes), shared by the readers:
+   * 1 makes them one at a time; "auto" (default) one at a time while they are fast, 64 once they are slow
+   * (network storage; lib/ioPace.ts says how it decides). A library caller's own process does its asynchronous
+   * operations on libuv's thread pool: set UV_THREADPOOL_SIZE before node starts for more than 4 at once there.
+   */
+  readonly ioDepth?: IoDepth;
   /**
    * A site's own checks on top of FHIR R4 (a local profile: "every study has an accession number"). A resource
    * for which it returns a reason is rejected exactly like one that fails the schema.
@@ -108,6 +116,9 @@ export function checkOptions(options: ConvertOptions): ZoneRule {
   }
   if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) {
     throw new UsageError("--workers takes a whole number from 1 (this process only) up");
+  }
+  if (options.ioDepth !== undefined && parseIoDepth(options.ioDepth) === undefined) {
+    throw new UsageError(`--io-depth takes auto or a whole number from 1 (one operation at a time) to ${MAX_IO_DEPTH}`);
   }
   if (options.shard && options.incremental) throw new UsageError("--shard writes a part for merge, not outputs: it cannot be --incremental");
   if (options.shard && options.followSymlinks) {

@@ -5,7 +5,8 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, symlinkSync, truncate
 import { type Server, createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { crawl, crawlInPieces, resolveInputs } from "../src/crawl/walk.js";
+import { resolveInputs } from "../src/crawl/inputs.js";
+import { crawl, crawlInPieces } from "../src/crawl/walk.js";
 import { DicomFileReader } from "../src/read/readFile.js";
 import type { FileFailure } from "../src/core/reasons.js";
 import { REPO, readNdjson, tempDir } from "./helpers/run.js";

@@ -23,6 +23,10 @@ export const convertCommand: CommandModule = (yargs, done) =>
           .option("timezone", { type: "string", describe: "IANA zone for times without Timezone Offset From UTC (default: this machine's zone)" })
           .option("follow-symlinks", { type: "boolean", default: false, describe: "follow symbolic links found in folders (loops are detected)" })
           .option("workers", { type: "number", describe: "processes reading headers, this one included (default: number of cores, at most 4; 1: this process only)" })
+          .option("io-depth", {
+            type: "string",
+            describe: "file operations kept in flight (listings, stats, opens, reads): auto (default: one at a time while they are fast, 64 on slow storage) or 1-1024",
+          })
           .option("incremental", {
             type: "boolean",
             default: false,
@@ -56,6 +60,7 @@ export const convertCommand: CommandModule = (yargs, done) =>
             timezone: args.timezone,
             followSymlinks: args["follow-symlinks"],
             workers: args.workers,
+            ioDepth: args["io-depth"],
             incremental: args.incremental,
             maxDelete: args["max-delete"],
             failOnError: args["fail-on-error"],
@@ -82,6 +87,7 @@ interface CliOptions {
   timezone?: string;
   followSymlinks: boolean;
   workers?: number;
+  ioDepth?: string;
   incremental: boolean;
   maxDelete?: number;
   failOnError: boolean;
@@ -102,6 +108,7 @@ async function runConvert(o: CliOptions): Promise<number> {
   const { OutputError, NoSpaceError } = await import("../lib/outputFolder.js");
   const { DeletionLimitError } = await import("../incremental/changes.js");
   const { parseShard } = await import("../shard/spec.js");
+  const { parseIoDepth } = await import("../lib/ioPace.js");
   const stop = stopOnSignals("stopping; nothing will be written");
   // Once the event loop is empty everything is written and flushed: exit then, rather than let node free the
   // heap page by page first (measured: ~0.1 G instructions, ~20 ms, at 10k files; more at larger runs).
@@ -109,7 +116,8 @@ async function runConvert(o: CliOptions): Promise<number> {
   try {
     const dicomweb = { concurrency: o.concurrency, studiesSince: o.studiesSince, studiesUntil: o.studiesUntil, token: readBearerToken(o.tokenFile) };
     const shard = o.shard === undefined ? undefined : parseShard(o.shard);
-    const result = await convert({ ...o, shard, dicomweb, signal: stop.signal, onProgress: o.progress ? showProgress : undefined });
+    const ioDepth = o.ioDepth === undefined ? undefined : (parseIoDepth(o.ioDepth) ?? Number.NaN);
+    const result = await convert({ ...o, ioDepth, shard, dicomweb, signal: stop.signal, onProgress: o.progress ? showProgress : undefined });
     if (o.progress && process.stderr.isTTY) process.stderr.write("\n");
     summarize(result, o);
     if (result.interrupted) return EXIT[stop.received() ?? "SIGINT"];

@@ -14,7 +14,8 @@
 import { ownerOf } from "../core/hash.js";
 import type { FilePath } from "../core/reasons.js";
 import { listedPaths } from "./list.js";
-import { type CrawlEntry, type CrawlOptions, type Folder, type ResolvedInput, Walker } from "./walk.js";
+import type { ResolvedInput } from "./inputs.js";
+import { type CrawlEntry, type CrawlOptions, type Folder, Walker } from "./walk.js";
 
 /** Which shard this is (1-based) of how many. */
 export interface ShardShare {
@@ -29,19 +30,23 @@ export const FRONTIER_DEPTH = 6;
 export async function* crawlShare(inputs: readonly ResolvedInput[], share: ShardShare, options: CrawlOptions): AsyncGenerator<readonly CrawlEntry[]> {
   const walker = new Walker(options);
   const mine = share.index - 1;
-  for (const [i, input] of inputs.entries()) {
-    if (options.signal?.aborted) return;
-    // Keys start with the input's position, so that two inputs' equal relative paths can go to different shards.
-    const owns = (relative: FilePath) => ownerOf(Buffer.concat([Buffer.from(`${i}\0`), bytesOf(relative)]), share.count) === mine;
-    if (input.kind === "file") {
-      if (owns("")) yield [{ path: input.path }];
-    } else if (input.kind === "other") {
-      if (owns("")) yield [{ path: input.path, reason: "not-a-regular-file", message: `the input is ${input.what}` }];
-    } else if (input.kind === "folder") yield* folderShare(walker, input.path, share, owns);
-    else if (input.kind === "glob") yield* walker.glob(input.pattern, owns);
-    else if (input.kind === "list") {
-      for await (const paths of listedPaths(input.source, input.digest)) yield* walker.listed(paths.filter(owns));
+  try {
+    for (const [i, input] of inputs.entries()) {
+      if (options.signal?.aborted) return;
+      // Keys start with the input's position, so that two inputs' equal relative paths can go to different shards.
+      const owns = (relative: FilePath) => ownerOf(Buffer.concat([Buffer.from(`${i}\0`), bytesOf(relative)]), share.count) === mine;
+      if (input.kind === "file") {
+        if (owns("")) yield [{ path: input.path }];
+      } else if (input.kind === "other") {
+        if (owns("")) yield [{ path: input.path, reason: "not-a-regular-file", message: `the input is ${input.what}` }];
+      } else if (input.kind === "folder") yield* folderShare(walker, input.path, share, owns);
+      else if (input.kind === "glob") yield* walker.glob(input.pattern, owns);
+      else if (input.kind === "list") {
+        for await (const paths of listedPaths(input.source, input.digest)) yield* walker.listed(paths.filter(owns));
+      }
     }
+  } finally {
+    await walker.close();
   }
 }
 

@@ -1,12 +1,14 @@
 import type { Dir, Dirent, Stats } from "node:fs";
-import { accessSync, constants, opendirSync, readdir as readdirCallback, readdirSync, realpathSync, statSync } from "node:fs";
-import { lstat, opendir, stat } from "node:fs/promises";
+import { opendirSync, readdir as readdirCallback, readdirSync } from "node:fs";
+import { lstat, readdir, stat } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
 import { basename, dirname, resolve } from "node:path";
-import type { Readable } from "node:stream";
-import { UsageError } from "../core/errors.js";
 import { type FileFailure, type FilePath, fromSystemError } from "../core/reasons.js";
-import { type ListDigest, listedPaths } from "./list.js";
+import { type ResolvedInput, fastGlob } from "./inputs.js";
+import type { IoPace } from "../lib/ioPace.js";
+import { type FolderEntry, FolderLister } from "./lister.js";
+import { listedPaths } from "./list.js";
+import { type OutputFolder, realPathInsideOutput } from "./outputFolder.js";
 
 /** A file to read, or something found while crawling that will not be read, with its reason. */
 export type CrawlEntry = { readonly path: FilePath } | FileFailure;
@@ -16,152 +18,8 @@ export interface CrawlOptions {
   readonly signal?: AbortSignal;
   /** The output folder: never walked, wherever it lies under an input (see OutputFolder). */
   readonly outputFolder?: OutputFolder;
-}
-
-/**
- * The output folder, recognised wherever the inputs reach it. A nightly job whose output lives inside the
- * archive is common, and its outputs, staging folder, lock and state are not DICOM: read as input they would
- * make every run's report differ from the one before.
- */
-export interface OutputFolder {
-  readonly dev: number;
-  readonly ino: number;
-  /** Its path with every link resolved: a folder reached by any path is inside it when its real path is. */
-  readonly realPath: string;
-}
-
-/** The output folder as it is now; undefined when it does not exist (then nothing can lie inside it). */
-export function outputFolderOf(path: string): OutputFolder | undefined {
-  try {
-    const s = statSync(path);
-    return s.isDirectory() ? { dev: s.dev, ino: s.ino, realPath: realpathSync.native(path) } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** True for the output folder and everything under it. */
-function insideOutput(realPath: string, output: OutputFolder): boolean {
-  return realPath === output.realPath || realPath.startsWith(output.realPath.endsWith("/") ? output.realPath : `${output.realPath}/`);
-}
-
-function realPathInsideOutput(path: FilePath, output: OutputFolder): boolean {
-  try {
-    return insideOutput(realpathSync.native(path), output);
-  } catch {
-    return false;
-  }
-}
-
-/** An input as the user gave it, resolved before the crawl starts. */
-export type ResolvedInput =
-  | { readonly kind: "file"; readonly path: string }
-  | { readonly kind: "folder"; readonly path: string }
-  | { readonly kind: "glob"; readonly pattern: string }
-  | { readonly kind: "other"; readonly path: string; readonly what: string }
-  /** An http(s) URL: a DICOMweb service root, read by source/dicomweb.ts rather than crawled. */
-  | { readonly kind: "dicomweb"; readonly url: string }
-  /** --files-from: a list of files and folders (crawl/list.ts), "-" for standard input. */
-  | { readonly kind: "list"; readonly source: string; readonly digest: ListDigest };
-
-/**
- * Resolves inputs: an existing path is taken literally even if it contains glob characters (folder names
- * like "[1]" are common); otherwise a pattern is a glob; anything else is an input that does not exist.
- * Inputs are followed even when they are symbolic links: the user named them.
- *
- * An archive that vanished is not an archive that was emptied: a glob that matches nothing (an unmounted
- * share) or a folder that holds nothing is bad usage, not an empty archive whose output would replace the
- * last one. Inputs that are the output folder or lie inside it are left out (a shell's `/archive/*` names the
- * output folder when it lives in the archive); the output folder does not count as an entry of a folder.
- */
-export async function resolveInputs(inputs: readonly string[], options: { verbose: boolean; out?: string; filesFrom?: string }): Promise<ResolvedInput[]> {
-  if (inputs.length === 0 && options.filesFrom === undefined) throw new UsageError("no inputs: name at least one DICOM file, folder or glob, e.g. dcm2fhir convert /archive --out ./fhir");
-  const output = options.out === undefined ? undefined : outputFolderOf(options.out);
-  const resolved: ResolvedInput[] = [];
-  for (const [i, input] of inputs.entries()) {
-    if (/^https?:\/\//i.test(input)) {
-      resolved.push({ kind: "dicomweb", url: input });
-      continue;
-    }
-    const shown = options.verbose ? `"${input}"` : `#${i + 1} (add --verbose to show it)`;
-    let stats: Stats | undefined;
-    try {
-      stats = await stat(input);
-    } catch {
-      stats = undefined;
-    }
-    if (stats && output && realPathInsideOutput(input, output)) continue;
-    if (stats?.isDirectory()) {
-      if (await holdsNothing(input, output)) {
-        throw new UsageError(`input ${shown} is an empty folder: an archive that vanished (an unmounted share?) is not an archive that was emptied; check it, or leave it out`);
-      }
-      resolved.push({ kind: "folder", path: input });
-    } else if (stats?.isFile()) resolved.push({ kind: "file", path: input });
-    else if (stats) resolved.push({ kind: "other", path: input, what: "not a regular file" });
-    else if ((await fastGlob()).isDynamicPattern(input)) {
-      if (!(await matchesAnything(input, output))) {
-        throw new UsageError(`input ${shown} matches nothing: an archive that vanished (an unmounted share?) is not an archive that was emptied; check it, or leave it out`);
-      }
-      resolved.push({ kind: "glob", pattern: input });
-    } else {
-      throw new UsageError(`input ${shown} does not exist: check the path, or quote a glob so the shell does not expand it`);
-    }
-  }
-  if (options.filesFrom !== undefined) resolved.push(listInput(options.filesFrom, options.verbose));
-  if (resolved.length === 0) throw new UsageError("nothing to convert: every input is the output folder or inside it, and the output folder is never input");
-  return resolved;
-}
-
-function listInput(source: string, verbose: boolean): ResolvedInput {
-  if (source !== "-") {
-    let stats: Stats | undefined;
-    try {
-      stats = statSync(source);
-      accessSync(source, constants.R_OK);
-    } catch {
-      stats = undefined;
-    }
-    if (!stats || stats.isDirectory()) throw new UsageError(`--files-from ${verbose ? `"${source}" ` : ""}is not a readable file: name a file holding one path per line, or - for standard input`);
-  }
-  return { kind: "list", source, digest: {} };
-}
-
-/** A folder without entries, the output folder aside. One that cannot be listed is not empty: the crawl reports it. */
-async function holdsNothing(folder: string, output: OutputFolder | undefined): Promise<boolean> {
-  let dir;
-  try {
-    dir = await opendir(folder);
-  } catch {
-    return false;
-  }
-  try {
-    for await (const entry of dir) {
-      // Leaving the loop closes the folder.
-      if (!output || !entry.isDirectory() || entry.name !== basename(output.realPath)) return false;
-      const s = await stat(`${folder}/${entry.name}`);
-      if (s.dev !== output.dev || s.ino !== output.ino) return false;
-    }
-  } catch {
-    // A folder that cannot be listed, or an entry gone meanwhile: not empty; the crawl says what it finds.
-    return false;
-  }
-  return true;
-}
-
-/** Whether a glob matches anything outside the output folder; stops at the first such match. */
-async function matchesAnything(pattern: string, output: OutputFolder | undefined): Promise<boolean> {
-  const stream = (await fastGlob()).stream(pattern, { onlyFiles: false, dot: true, followSymbolicLinks: false }) as Readable;
-  try {
-    for await (const path of stream as AsyncIterable<string>) {
-      if (!output || !realPathInsideOutput(path, output)) return true;
-    }
-    return false;
-  } catch {
-    // A folder the glob cannot read is not an archive that vanished: the crawl reports it as unreadable.
-    return true;
-  } finally {
-    stream.destroy();
-  }
+  /** Whether folders are listed one at a time or many at once (lib/ioPace.ts); default: one at a time. */
+  readonly pace?: IoPace;
 }
 
 /**
@@ -182,14 +40,18 @@ const PIECE = 256;
  */
 export async function* crawlInPieces(inputs: readonly ResolvedInput[], options: CrawlOptions): AsyncGenerator<readonly CrawlEntry[]> {
   const walker = new Walker(options);
-  for (const input of inputs) {
-    if (options.signal?.aborted) return;
-    if (input.kind === "file") yield [{ path: input.path }];
-    else if (input.kind === "other") yield [{ path: input.path, reason: "not-a-regular-file", message: `the input is ${input.what}` }];
-    else if (input.kind === "folder") yield* walker.walk(input.path);
-    else if (input.kind === "dicomweb") continue;
-    else if (input.kind === "list") for await (const paths of listedPaths(input.source, input.digest)) yield* walker.listed(paths);
-    else yield* walker.glob(input.pattern);
+  try {
+    for (const input of inputs) {
+      if (options.signal?.aborted) return;
+      if (input.kind === "file") yield [{ path: input.path }];
+      else if (input.kind === "other") yield [{ path: input.path, reason: "not-a-regular-file", message: `the input is ${input.what}` }];
+      else if (input.kind === "folder") yield* walker.walk(input.path);
+      else if (input.kind === "dicomweb") continue;
+      else if (input.kind === "list") for await (const paths of listedPaths(input.source, input.digest)) yield* walker.listed(paths);
+      else yield* walker.glob(input.pattern);
+    }
+  } finally {
+    await walker.close();
   }
 }
 
@@ -214,6 +76,8 @@ export class Walker {
   private readonly outputName: Buffer | undefined;
   /** Real paths of the folders glob matches lie in, each asked once. */
   private readonly realFolders = new Map<string, boolean>();
+  /** Lists folders ahead of the walk once the pace is concurrent. */
+  private lister: FolderLister | undefined;
 
   constructor(private readonly options: CrawlOptions) {
     this.outputName = options.outputFolder && Buffer.from(basename(options.outputFolder.realPath));
@@ -235,12 +99,16 @@ export class Walker {
 
   /** Everything under `folders`, depth-first with an explicit stack: archive trees can be deeper than a call stack likes. */
   async *walkFolders(stack: Folder[]): AsyncGenerator<readonly CrawlEntry[]> {
+    if (this.options.pace?.concurrent) this.folderLister().expect(stack.map((f) => f.path));
     while (stack.length > 0) {
       // The listing is synchronous: a turn of the event loop per folder lets signals, timers and readers' answers in.
       await new Promise((resolve) => setImmediate(resolve));
       if (this.options.signal?.aborted) return;
       // Subfolders go on the stack as they are listed; the next one is taken when this folder is done.
+      const pushed = stack.length - 1;
       yield* this.list(stack.pop()!, stack);
+      // Listed ahead, many at once, where listings are slow; walked in the same order as ever.
+      if (this.options.pace?.concurrent) this.folderLister().expect(stack.slice(pushed).map((f) => f.path));
     }
   }
 
@@ -252,31 +120,37 @@ export class Walker {
     return { found, folders };
   }
 
+  /** Closes what the walk holds open: folders listed ahead that it did not get to (it was stopped). */
+  async close(): Promise<void> {
+    await this.lister?.close();
+  }
+
   /**
    * A folder's files and refusals in pieces of up to PIECE entries, listed as it is read (a folder of a million
-   * files must not be read whole before its first file is), synchronously (a few hundred entries per system
-   * call; the promise of an asynchronous listing costs more than the call), with names as text: a Buffer per
-   * name costs ~1 µs more a file. Names that are not valid UTF-8 come out of the text listing mangled: they are
-   * taken from a byte listing at the end. Subfolders (the output folder left out) are pushed onto `folders`.
+   * files must not be read whole before its first file is), with names as text: a Buffer per name costs ~1 µs
+   * more a file. Names that are not valid UTF-8 come out of the text listing mangled: they are taken from a
+   * byte listing at the end. Subfolders (the output folder left out) are pushed onto `folders`.
    */
-  private async *list(folder: Folder, folders: Folder[]): AsyncGenerator<CrawlEntry[]> {
-    const { path: dir, ancestors } = folder;
+  private list(folder: Folder, folders: Folder[]): AsyncGenerator<CrawlEntry[]> {
+    return this.options.pace?.concurrent ? this.listAhead(folder, folders) : this.listNow(folder, folders);
+  }
+
+  /**
+   * `list`, synchronously (a few hundred entries per system call; the promise of an asynchronous listing costs
+   * more than the call, where the call returns in microseconds). The opening is timed for the pace.
+   */
+  private async *listNow(folder: Folder, folders: Folder[]): AsyncGenerator<CrawlEntry[]> {
+    const dir = folder.path;
     let listing: Dir;
     try {
-      listing = opendirSync(dir as string, { bufferSize: PIECE, encoding: (typeof dir === "string" ? "utf8" : "buffer") as BufferEncoding });
+      const open = () => opendirSync(dir as string, { bufferSize: PIECE, encoding: (typeof dir === "string" ? "utf8" : "buffer") as BufferEncoding });
+      listing = this.options.pace ? this.options.pace.time(open) : open();
     } catch (error) {
       yield [fromSystemError(dir, error, "readdir")];
       return;
     }
-    let found: CrawlEntry[] = [];
-    const take = async (entry: Dirent | Dirent<Buffer>) => {
-      const path = join(dir, entry.name);
-      // Regular files, the common case, need no further system call and no await.
-      const classified = entry.isFile() ? { path } : await this.classify(path, entry, ancestors);
-      if ("folder" in classified) {
-        if (!(await this.isOutputFolder(path, entry.name))) folders.push({ path, ancestors: classified.ancestors });
-      } else if (!("output" in classified)) found.push(classified);
-    };
+    const into = { found: [] as CrawlEntry[] };
+    const take = this.taker(folder, folders, into);
     let mangled = false;
     try {
       for (let entry = listing.readSync(); entry !== null; entry = listing.readSync()) {
@@ -284,15 +158,15 @@ export class Walker {
           mangled = true;
           continue;
         }
-        await take(entry as Dirent | Dirent<Buffer>);
-        if (found.length === PIECE) {
-          yield found;
-          found = [];
+        await take(entry as FolderEntry);
+        if (into.found.length === PIECE) {
+          yield into.found;
+          into.found = [];
           await new Promise((resolve) => setImmediate(resolve));
         }
       }
     } catch (error) {
-      found.push(fromSystemError(dir, error, "readdir"));
+      into.found.push(fromSystemError(dir, error, "readdir"));
     } finally {
       listing.closeSync();
     }
@@ -303,10 +177,71 @@ export class Walker {
           await take(entry);
         }
       } catch (error) {
-        found.push(fromSystemError(dir, error, "readdir"));
+        into.found.push(fromSystemError(dir, error, "readdir"));
       }
     }
-    if (found.length > 0) yield found;
+    if (into.found.length > 0) yield into.found;
+  }
+
+  /** `list`, from a listing made ahead (crawl/lister.ts): the same entries in the same order, the same refusals. */
+  private async *listAhead(folder: Folder, folders: Folder[]): AsyncGenerator<CrawlEntry[]> {
+    const dir = folder.path;
+    const lister = this.folderLister();
+    const listing = await lister.take(dir);
+    if (listing.openError !== undefined) {
+      yield [fromSystemError(dir, listing.openError, "readdir")];
+      return;
+    }
+    const into = { found: [] as CrawlEntry[] };
+    const take = this.taker(folder, folders, into);
+    let mangled = false;
+    try {
+      do {
+        for (const entry of listing.entries) {
+          if (typeof entry.name === "string" && entry.name.includes("\ufffd")) {
+            mangled = true;
+            continue;
+          }
+          await take(entry);
+          if (into.found.length === PIECE) {
+            yield into.found;
+            into.found = [];
+          }
+        }
+      } while (await lister.more(listing));
+    } finally {
+      // Left early (the walk was stopped): the folder is closed all the same.
+      await lister.finish(listing);
+    }
+    if (listing.readError !== undefined) into.found.push(fromSystemError(dir, listing.readError, "readdir"));
+    if (mangled) {
+      try {
+        for (const entry of await readdir(dir as string, { withFileTypes: true, encoding: "buffer" })) {
+          if (isUtf8(entry.name) && !entry.name.toString("utf8").includes("\ufffd")) continue;
+          await take(entry);
+        }
+      } catch (error) {
+        into.found.push(fromSystemError(dir, error, "readdir"));
+      }
+    }
+    if (into.found.length > 0) yield into.found;
+  }
+
+  /** What a folder's entry becomes: a file or refusal in `into.found`, a subfolder on `folders` (the output folder left out). */
+  private taker(folder: Folder, folders: Folder[], into: { found: CrawlEntry[] }): (entry: FolderEntry) => Promise<void> {
+    const { path: dir, ancestors } = folder;
+    return async (entry) => {
+      const path = join(dir, entry.name);
+      // Regular files, the common case, need no further system call and no await.
+      const classified = entry.isFile() ? { path } : await this.classify(path, entry, ancestors);
+      if ("folder" in classified) {
+        if (!(await this.isOutputFolder(path, entry.name))) folders.push({ path, ancestors: classified.ancestors });
+      } else if (!("output" in classified)) into.found.push(classified);
+    };
+  }
+
+  private folderLister(): FolderLister {
+    return (this.lister ??= new FolderLister(this.options.pace!.depth));
   }
 
   /**
@@ -449,9 +384,6 @@ export class Walker {
   }
 }
 
-/** Loaded on first use: most runs name folders, and fast-glob costs tens of milliseconds to load. */
-let fastGlobModule: Promise<{ default: typeof import("fast-glob") }> | undefined;
-const fastGlob = async () => (await (fastGlobModule ??= import("fast-glob"))).default;
 
 function insideAny(path: string, folders: ReadonlySet<string>): boolean {
   for (let i = path.lastIndexOf("/"); i > 0; i = path.lastIndexOf("/", i - 1)) if (folders.has(path.slice(0, i))) return true;

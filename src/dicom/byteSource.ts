@@ -33,7 +33,23 @@ export class FileSource implements ByteSource {
     private readonly fd: number,
     /** Reused across files by one reader; safe because a window is dropped before the next read. */
     private readonly scratch: Buffer,
-  ) {}
+    /**
+     * The first window, already read (asynchronously, by a reader keeping many files in flight): from offset 0,
+     * what reading `wanted` bytes gave, or the error it raised, thrown at the first read as it would have been.
+     */
+    first?: { readonly bytes: Buffer; readonly wanted: number } | { readonly error: unknown },
+  ) {
+    if (!first) return;
+    if ("error" in first) {
+      this.firstError = first;
+      return;
+    }
+    this.last = first.bytes;
+    this.bytesRead = first.bytes.length;
+    if (first.bytes.length < first.wanted) this.end = first.bytes.length;
+  }
+
+  private firstError: { readonly error: unknown } | undefined;
 
   /** Where a read came back empty: there is nothing to read from there on. */
   private end = Infinity;
@@ -50,6 +66,7 @@ export class FileSource implements ByteSource {
   private readonly kept: Array<{ readonly offset: number; readonly bytes: Buffer }> = [];
 
   read(offset: number, length: number): Buffer {
+    if (this.firstError) throw this.firstError.error;
     const wanted = Math.min(length, this.end - offset);
     if (wanted <= 0) return EMPTY;
     const last = this.last;

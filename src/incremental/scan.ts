@@ -7,8 +7,8 @@
 // counts of their records come from the state, their ImagingStudy line from the previous output), and only the
 // studies the changed files touch are delivered record by record, with every study sharing a SOP Instance UID
 // with them (which file of a SOP Instance UID is used depends on all of them).
-import { statSync } from "node:fs";
-import { type CrawlEntry, type ResolvedInput, crawlInPieces } from "../crawl/walk.js";
+import type { ResolvedInput } from "../crawl/inputs.js";
+import { type CrawlEntry, crawlInPieces } from "../crawl/walk.js";
 import type { HeaderReader } from "../read/readerPool.js";
 import { type HeaderRead } from "../core/record.js";
 import type { KeptStudies, StudyOutcome } from "../write/writeOutputs.js";
@@ -22,6 +22,7 @@ import type { StoredCounts } from "../core/counts.js";
 import type { FileChanges } from "../write/report.js";
 import { type FileSourceOptions, readEntries } from "../source/files.js";
 import type { IncrementalSink, InstanceSink } from "../source/sink.js";
+import { identified, identityOf } from "./identity.js";
 
 /**
  * A file whose mtime or ctime is this close to the moment it was looked at may change again within the same
@@ -104,8 +105,8 @@ export async function readIncremental(
   };
 
   async function* toRead(): AsyncGenerator<CrawlEntry> {
-    for await (const batch of crawlInPieces(inputs, options)) {
-      for (const entry of batch) {
+    for await (const { entries: batch, identities } of identified(crawlInPieces(inputs, options), racyFrom, options.pace)) {
+      for (const [i, entry] of batch.entries()) {
         const key = pathKey(entry.path);
         const again = pending.get(key);
         if (again) {
@@ -132,7 +133,7 @@ export async function readIncremental(
           yield entry;
           continue;
         }
-        const identity = identityOf(entry.path, racyFrom);
+        const identity = identities ? await identities[i]! : identityOf(entry.path, racyFrom, options.pace);
         if (id !== undefined && identity && stored.sameIdentity(id, identity, true)) {
           keep(id);
           continue;
@@ -347,16 +348,4 @@ class StudyCounts {
     const warnings = study ? Object.fromEntries([...study.warnings].sort(([a], [b]) => (a < b ? -1 : 1))) : {};
     return { seen: 0, bytesRead: 0, bytesPerFile: bytes, bytesPerInstanceFile: bytes, reasons: {}, warnings };
   }
-}
-
-/** A file's identity now; null when it cannot be stat'ed (it is read, and the reader says why). */
-function identityOf(path: FilePath, racyFrom: number): FileIdentity | null {
-  let s;
-  try {
-    s = statSync(path, { throwIfNoEntry: false });
-  } catch {
-    s = undefined;
-  }
-  if (!s) return null;
-  return { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino, dev: s.dev, racy: Math.max(s.mtimeMs, s.ctimeMs) >= racyFrom };
 }

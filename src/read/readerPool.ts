@@ -1,6 +1,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { compiledEntry } from "../lib/entryFile.js";
 import type { FilePath } from "../core/reasons.js";
+import { type IoDepth, IoPace } from "../lib/ioPace.js";
 import { DicomFileReader } from "./readFile.js";
 import type { ReadRequest } from "./readerProcess.js";
 import { BatchUnpacker, type PackedBatch, packPath } from "./wire.js";
@@ -22,32 +23,52 @@ const BATCHES_PER_PROCESS = 4;
  */
 const BATCHES_BEFORE_PROCESSES = 8;
 
+/** What "busy" means for this process when it reads many files at once (see ReaderPool.busy). */
+const BUSY_WINDOW_MS = 250;
+const BUSY_PARSING = 0.5;
+
 /**
  * `readers` read headers, this process included: 1 reads only here; with more, once the run has shown itself
- * large enough, `readers - 1` reader processes take batches while they have room and this process reads the
+ * large enough (and, where files are read many at once, once this process is busy parsing), `readers - 1` reader
+ * processes take batches while they have room and this process reads the
  * others itself. Processes rather than threads: on Linux the threads of one process share its file table and
  * address space, and the open/read/close of every file contends on their locks (measured here over the 10k
  * archive: two threads no faster than one, two processes 1.5–1.9× as fast).
  */
-export function createHeaderReader(readers: number): HeaderReader {
-  return new ReaderPool(readers);
+export function createHeaderReader(readers: number, ioDepth: IoDepth = "auto", pace?: IoPace): HeaderReader {
+  return new ReaderPool(readers, ioDepth, pace);
 }
 
 /** The reader behind createHeaderReader; what it counts is for tests and profiles. */
 export class ReaderPool implements HeaderReader {
-  private readonly here = new DicomFileReader();
+  private readonly here: DicomFileReader;
   private readonly processes: ReaderProcess[] = [];
   private batches = 0;
+  /** Where the measure of this process's time parsing started (see busy). */
+  private loop: { since: number; parseMs: number } | undefined;
   /** Batches read in this process, by reader processes, and those a process held when it died (then read here). */
   readonly counts = { here: 0, inProcesses: 0, recovered: 0 };
 
-  constructor(private readonly readers: number) {}
+  /**
+   * `ioDepth`: the run's file operations in flight, split between the readers (lib/ioPace.ts). `pace`: this
+   * process's, shared with the crawl; once it goes concurrent, the reader processes are told to as well.
+   */
+  constructor(
+    private readonly readers: number,
+    private readonly ioDepth: IoDepth = "auto",
+    private readonly pace = new IoPace(ioDepth),
+  ) {
+    // Until reader processes start, this process reads alone, at the whole depth.
+    pace.share = 1;
+    this.here = new DicomFileReader(undefined, pace);
+  }
 
   async read(batch: readonly FilePath[]): Promise<HeaderRead[]> {
-    if (this.readers > 1 && ++this.batches === BATCHES_BEFORE_PROCESSES) {
+    if (this.readers > 1 && ++this.batches >= BATCHES_BEFORE_PROCESSES && this.processes.length === 0 && this.busy()) {
+      this.pace.share = this.readers;
       for (let i = 1; i < this.readers; i++) {
         try {
-          this.processes.push(new ReaderProcess((paths) => this.readHere(paths)));
+          this.processes.push(new ReaderProcess((paths) => this.readHere(paths), this.ioDepth, this.readers));
         } catch {
           // No process to be had (out of memory, process limit): this one reads on alone.
         }
@@ -56,15 +77,37 @@ export class ReaderPool implements HeaderReader {
     let free: ReaderProcess | undefined;
     for (const p of this.processes) if (p.canTake && (!free || p.inFlight < free.inFlight)) free = p;
     if (free) {
-      const reads = await free.read(batch);
+      const reads = await free.read(batch, this.pace.concurrent);
       if (reads.byProcess) this.counts.inProcesses++;
       else this.counts.recovered++;
       return reads.reads;
     }
-    const results = this.readHere(batch);
+    this.counts.here++;
+    const results = (await this.here.readAll(batch)).map(toHeaderRead);
     // Let the processes' finished batches in before reading another here, or they starve meanwhile.
-    if (this.processes.length > 0) await new Promise((resolve) => setImmediate(resolve));
+    if (this.processes.length > 0 && !this.pace.concurrent) await new Promise((resolve) => setImmediate(resolve));
     return results;
+  }
+
+  /**
+   * Whether this process's CPU is what reading waits for, so that reader processes would read faster. Files read
+   * synchronously (fast storage) keep it busy by definition. Files read many at once on slow storage mostly keep
+   * it waiting: more processes would add their start-up and their CPU, and nothing else, unless parsing takes
+   * most of this process's time (storage fast enough that the parse is the bottleneck), measured over a quarter
+   * second. (Not the event loop's utilization: on a machine shared with other work, time spent waiting for a
+   * CPU counts as busy there.)
+   */
+  private busy(): boolean {
+    if (!this.pace.concurrent) return true;
+    const now = performance.now();
+    if (!this.loop) {
+      this.loop = { since: now, parseMs: this.here.parseMs };
+      return false;
+    }
+    if (now - this.loop.since < BUSY_WINDOW_MS) return false;
+    const share = (this.here.parseMs - this.loop.parseMs) / (now - this.loop.since);
+    this.loop = { since: now, parseMs: this.here.parseMs };
+    return share > BUSY_PARSING;
   }
 
   /** Process ids of the reader processes started so far (for tests that kill one). */
@@ -102,10 +145,16 @@ class ReaderProcess {
   private gone = false;
   private readonly exited: Promise<void>;
 
-  constructor(private readonly readHere: (batch: readonly FilePath[]) => HeaderRead[]) {
+  constructor(
+    private readonly readHere: (batch: readonly FilePath[]) => HeaderRead[],
+    ioDepth: IoDepth,
+    readers: number,
+  ) {
     // No inherited flags (a debugger's port, a TypeScript loader): the reader is plain compiled JavaScript.
     // stdio ignored: a reader has nothing to say, and a crash is handled here rather than printed.
-    this.child = fork(compiledEntry(import.meta.url, "read/readerProcess.js", "the reader process"), [], { execArgv: [], env: readerEnvironment(), stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "json" });
+    const entry = compiledEntry(import.meta.url, "read/readerProcess.js", "the reader process");
+    const share = new IoPace(ioDepth, readers).depth;
+    this.child = fork(entry, [String(ioDepth), String(readers)], { execArgv: [], env: readerEnvironment(share), stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "json" });
     this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()).once("error", () => resolve()));
     this.child.on("message", (message: { ready: true } | { id: number; batch: PackedBatch }) => {
       if ("ready" in message) {
@@ -133,11 +182,12 @@ class ReaderProcess {
     return this.ready && !this.gone && this.pending.size < BATCHES_PER_PROCESS;
   }
 
-  read(paths: readonly FilePath[]): Promise<{ reads: HeaderRead[]; byProcess: boolean }> {
+  /** `concurrent`: this process found the storage slow; the reader need not find it out for itself. */
+  read(paths: readonly FilePath[], concurrent: boolean): Promise<{ reads: HeaderRead[]; byProcess: boolean }> {
     const id = this.nextId++;
     return new Promise((done) => {
       this.pending.set(id, { paths, done });
-      const request: ReadRequest = { id, paths: paths.map(packPath) };
+      const request: ReadRequest = concurrent ? { id, paths: paths.map(packPath), concurrent } : { id, paths: paths.map(packPath) };
       // A send that fails means the process is gone; its exit event hands the batch back.
       this.child.send(request, (error) => {
         if (error) this.lost();
@@ -161,13 +211,15 @@ class ReaderProcess {
 }
 
 /**
- * This process's environment, less NODE_EXTRA_CA_CERTS: with it set, node parses its whole root certificate
+ * This process's environment with the reader's thread pool, less NODE_EXTRA_CA_CERTS: with it set, node parses its whole root certificate
  * store at start-up (measured here: 0.5 G instructions instead of 0.09 G, ~50 ms of CPU), and a reader makes
  * no TLS connection.
  */
-function readerEnvironment(): NodeJS.ProcessEnv {
+function readerEnvironment(depth: number): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
+  // The asynchronous reads run on libuv's thread pool (4 threads unless told): as many threads as files in flight.
+  env.UV_THREADPOOL_SIZE = String(Math.max(4, depth));
   return env;
 }
 

@@ -3,7 +3,7 @@
 // (dicom/dicomJson.ts), delivered into the same sink. Headers only: pixel data, frames, rendered and bulk data
 // are never requested. Every request goes through send() (timeouts, retries, backoff, Retry-After).
 import pLimit from "p-limit";
-import { type ResolvedInput } from "../crawl/walk.js";
+import { type ResolvedInput } from "../crawl/inputs.js";
 import { UsageError } from "../core/errors.js";
 import { BadDicomJson, dicomJsonString, readDicomJsonInstance } from "../dicom/dicomJson.js";
 import * as T from "../dicom/tags.js";

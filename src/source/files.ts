@@ -1,6 +1,7 @@
 import pLimit from "p-limit";
 import { type ShardShare, crawlShare } from "../crawl/split.js";
-import { type CrawlEntry, type CrawlOptions, type ResolvedInput, crawlInPieces } from "../crawl/walk.js";
+import type { ResolvedInput } from "../crawl/inputs.js";
+import { type CrawlEntry, type CrawlOptions, crawlInPieces } from "../crawl/walk.js";
 import type { HeaderReader } from "../read/readerPool.js";
 import type { FilePath } from "../core/reasons.js";
 import type { InstanceSink } from "./sink.js";
