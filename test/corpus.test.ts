@@ -2,11 +2,12 @@
 // against the complete official schema, and the output pinned so that reader changes cannot alter it unseen.
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import { CORPUS_OPTIONS, CORPUS_PARENT, PINNED_DIR } from "../scripts/pin-corpus.js";
 import { type ConvertResult, convert } from "../src/convert.js";
 import { officialValidator } from "./helpers/officialSchema.js";
 import { outputFiles, readNdjson, tempDir } from "./helpers/run.js";
+import { describeWith } from "./helpers/resources.js";
 
 const corpus = join(CORPUS_PARENT, "corpus");
 
@@ -14,7 +15,7 @@ function countFiles(dir: string): number {
   return readdirSync(dir).reduce((n, name) => n + (statSync(join(dir, name)).isDirectory() ? countFiles(join(dir, name)) : 1), 0);
 }
 
-describe.skipIf(!existsSync(corpus))(`convert of ../shared/corpus${existsSync(corpus) ? "" : " — SKIPPED: ../shared/corpus is absent"}`, () => {
+describeWith(existsSync(corpus) ? undefined : "../shared/corpus is absent", "convert of ../shared/corpus", () => {
   let out: string;
   let result: ConvertResult;
   beforeAll(async () => {

@@ -12,6 +12,7 @@ import type { ImagingStudy, Patient } from "../src/fhir/types.js";
 import type { StudyGroup } from "../src/group/studies.js";
 import { validateResource } from "../src/validate/index.js";
 import { REPO, readNdjson, tempDir } from "./helpers/run.js";
+import { itWith } from "./helpers/resources.js";
 
 const ROOT = "2.25.93284755117702911744137342310154461";
 const DCM = "http://dicom.nema.org/resources/ontology/DCM";
@@ -108,7 +109,7 @@ describe("ImagingStudy", () => {
       });
     }
 
-    it.skipIf(!pydicomAvailable)(`is exactly pydicom's CID 29${pydicomAvailable ? "" : " — SKIPPED: /usr/bin/python3 with pydicom is absent"}`, () => {
+    itWith(pydicomAvailable ? undefined : "/usr/bin/python3 with pydicom is absent (apt-get install python3-pydicom)", "is exactly pydicom's CID 29", () => {
       const script = "import json, pydicom.sr._cid_dict as c, pydicom.sr._concepts_dict as k\n" +
         "print(json.dumps(sorted(code for name in c.cid_concepts[29]['DCM'] for code, (_, cids) in k.concepts['DCM'][name].items() if 29 in cids)))";
       const codes = JSON.parse(execFileSync("/usr/bin/python3", ["-c", script], { encoding: "utf8" })) as string[];

@@ -4,12 +4,13 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
 import { convert } from "../src/convert.js";
 import { SEARCH_INDEX_FILE } from "../src/index/searchIndex.js";
 import { NoSpaceError } from "../src/lib/outputFolder.js";
 import { copyFixtures, everyFile, mainOutputs } from "./helpers/incremental.js";
 import { CLI, REPO, tempDir } from "./helpers/run.js";
+import { describeWith } from "./helpers/resources.js";
 
 // Room for an output folder with its state, report.html (~220 kB, most of it the inlined Chart.js) and a run's staging.
 const SIZE = 2 * 1024 * 1024;
@@ -43,7 +44,7 @@ function fillTo(left: number): void {
 /** What a run may leave behind it (lock, journal, staging): every hidden name of ours but the state folder and the search index, which are outputs. */
 const leftovers = (out: string) => readdirSync(out).filter((n) => n.startsWith(".dcm2fhir") && n !== ".dcm2fhir" && n !== SEARCH_INDEX_FILE);
 
-describe.skipIf(unmountable !== undefined)(`a full disk${unmountable ? ` — SKIPPED: ${unmountable}` : ""}`, () => {
+describeWith(unmountable, "a full disk", () => {
   it("already full: exit 3 with a plain message, and no empty lock file left", () => {
     const out = join(disk, "fhir-full");
     mkdirSync(out);

@@ -8,24 +8,19 @@ import { appendFileSync, cpSync, existsSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type Browser, type BrowserContext, type Page, chromium } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { renderLoadReport } from "../src/load/reportPage.js";
 import { type RunningServer, startServer } from "../src/serve/app.js";
 import { SearchIndex, buildSearchIndex } from "../src/index/searchIndex.js";
 import { syntheticFolder } from "./helpers/loadData.js";
 import { CLI, REPO, readNdjson, tempDir } from "./helpers/run.js";
+import { describeWith } from "./helpers/resources.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
 const SCREENSHOTS = process.env.DCM2FHIR_SCREENSHOTS === "1";
 
-if (!haveChromium && process.env.CI === "true") {
-  it("has chromium to test the pages in (.ci/run installs it)", () => {
-    expect.fail(`${CHROMIUM} is missing: apt-get install chromium`);
-  });
-} else if (!haveChromium) {
-  it.skip(`the pages in a browser: ${CHROMIUM} is missing (apt-get install chromium)`, () => {});
-}
+const noChromium = haveChromium ? undefined : `${CHROMIUM} is missing (apt-get install chromium)`;
 
 // biome-ignore lint: JSON read loosely
 type Json = any;
@@ -141,7 +136,7 @@ async function screenshot(page: Page, name: string): Promise<void> {
   if (SCREENSHOTS) await page.screenshot({ path: join(REPO, "docs", name), fullPage: true });
 }
 
-describe.runIf(haveChromium)("report.html", () => {
+describeWith(noChromium, "report.html", () => {
   it("of the sample run: charts drawn, report.json's numbers, nothing fetched, no patient data", async () => {
     const out = tempDir("dcm2fhir-pages-");
     cli("convert", "fixtures/dicom", "--out", out, "--timezone", "Europe/Zurich");
@@ -230,7 +225,7 @@ async function searchFolder(): Promise<string> {
 
 const VIEWER = "https://viewer.example.org/viewer?StudyInstanceUIDs={study}";
 
-describe.runIf(haveChromium)("the search page", () => {
+describeWith(noChromium, "the search page", () => {
   let folder: string;
   const servers: Array<{ server: RunningServer; index: SearchIndex }> = [];
   beforeAll(async () => {

@@ -14,9 +14,10 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { type ParsedInstance, isParsedInstance } from "../src/dicom/instance.js";
 import { DicomFileReader } from "../src/read/readFile.js";
+import { describeWith } from "./helpers/resources.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const corpusRoot = resolve(repoRoot, "../shared/corpus");
@@ -317,11 +318,9 @@ const reader = new DicomFileReader();
 const readCorpusFile = (key: string) => reader.read(join(corpusRoot, ...key.split("/"))).result;
 
 const corpusPresent = existsSync(corpusRoot);
-const title = corpusPresent
-  ? `DicomFileReader agrees with pydicom ${reference.header.pydicom} on the real files in ../shared/corpus`
-  : `SKIPPED: the corpus ../shared/corpus is absent (${corpusRoot}), so DicomFileReader is not compared with pydicom`;
+const title = `DicomFileReader agrees with pydicom ${reference.header.pydicom} on the real files in ../shared/corpus`;
 
-describe.skipIf(!corpusPresent)(title, () => {
+describeWith(corpusPresent ? undefined : `the corpus ../shared/corpus is absent (${corpusRoot})`, title, () => {
   const referenced = Object.keys(reference.files);
 
   it("the reference covers exactly the files of the corpus (re-run scripts/corpus-reference.py if not)", () => {

@@ -10,6 +10,7 @@ import { type ConvertOptions, type ConvertResult, convert } from "../src/convert
 import { merge } from "../src/merge.js";
 import { PartSetError } from "../src/shard/part.js";
 import { CLI, CORPUS, REPO, bigArchive, outputFiles, tempDir } from "./helpers/run.js";
+import { describeWith } from "./helpers/resources.js";
 
 const FIXTURES = join(REPO, "fixtures/dicom");
 const OPTIONS = { timezone: "Europe/Zurich", endpoint: "http://127.0.0.1:8042/dicom-web", format: "bundle", workers: 1 } as const;
@@ -38,7 +39,7 @@ const datasets = [
 ];
 
 for (const dataset of datasets) {
-  describe.skipIf(!dataset.present)(`shards + merge of ${dataset.name}${dataset.present ? "" : " — SKIPPED: ../shared/corpus is absent"}`, () => {
+  describeWith(dataset.present ? undefined : "../shared/corpus is absent", `shards + merge of ${dataset.name}`, () => {
     const options = { ...OPTIONS, inputs: [dataset.input] };
     let single: Record<string, string>;
     let singleResult: ConvertResult;

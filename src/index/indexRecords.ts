@@ -4,9 +4,9 @@
 // batches of a few flat arrays (one string for all the text, numbers in a typed array), which costs a small
 // fraction of cloning objects.
 import { isUtf8 } from "node:buffer";
-import { closeSync, openSync, readSync } from "node:fs";
 import { NDJSON_FILES } from "../core/outputFiles.js";
 import { type JsonIdentifier, type JsonImagingStudy, patientIdentifierRows, studyValues } from "./parameters.js";
+import { ndjsonLines } from "../lib/ndjson.js";
 
 export { NDJSON_FILES };
 export type IndexedType = keyof typeof NDJSON_FILES;
@@ -214,7 +214,7 @@ function eachResource(path: string | undefined, resourceType: IndexedType, skipp
   if (!path) return;
   const file = NDJSON_FILES[resourceType];
   const ids = new Set<string>();
-  for (const { bytes, line } of ndjsonLines(path)) {
+  for (const { line: bytes, number: line } of ndjsonLines(path)) {
     const skip = (problem: SkippedLine["problem"]) => skipped.push({ file, line, problem });
     if (!isUtf8(bytes)) {
       skip("not-utf8");
@@ -237,35 +237,3 @@ function eachResource(path: string | undefined, resourceType: IndexedType, skipp
   }
 }
 
-/** The lines of a file as bytes, without their line break; empty lines are left out. A line's bytes are valid until the next line is read. */
-function* ndjsonLines(path: string): Generator<{ readonly bytes: Buffer; readonly line: number }> {
-  const fd = openSync(path, "r");
-  try {
-    const chunk = Buffer.allocUnsafe(1 << 20);
-    // The start of a line that runs past the end of the chunk read before.
-    let carry = Buffer.alloc(0);
-    let line = 0;
-    const withoutCR = (bytes: Buffer) => (bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.subarray(0, -1) : bytes);
-    for (;;) {
-      const read = readSync(fd, chunk, 0, chunk.length, null);
-      if (read === 0) {
-        line++;
-        if (withoutCR(carry).length > 0) yield { bytes: withoutCR(carry), line };
-        return;
-      }
-      const data = chunk.subarray(0, read);
-      let start = 0;
-      for (let end = data.indexOf(10); end !== -1; end = data.indexOf(10, start)) {
-        line++;
-        const bytes = withoutCR(carry.length > 0 ? Buffer.concat([carry, data.subarray(0, end)]) : data.subarray(start, end));
-        carry = Buffer.alloc(0);
-        start = end + 1;
-        if (bytes.length > 0) yield { bytes, line };
-      }
-      // Copied: the chunk is read into again.
-      carry = carry.length > 0 ? Buffer.concat([carry, data.subarray(start)]) : Buffer.from(data.subarray(start));
-    }
-  } finally {
-    closeSync(fd);
-  }
-}

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { open } from "node:fs/promises";
 
 /** Appends lines to a file through a buffer: one system call per megabyte, not per resource. */
 export class LineWriter {
@@ -44,34 +45,137 @@ export class LineWriter {
   }
 }
 
+// Reading: one line splitter, behind a synchronous reader (the write stage, changes/, the index build, errors.ndjson)
+// and an asynchronous one (load). Lines end at LF, CRLF or a lone CR, as Node's readline ends them: load numbers
+// lines for its checkpoint, and a file that was ever read by readline must keep its numbers.
+const LF = 0x0a;
+const CR = 0x0d;
+
 /**
- * The lines of an NDJSON file as bytes, a megabyte read at a time: lines are hashed and their ids read from
- * their first bytes, so only the few that are needed whole become strings (an ImagingStudy line is tens of kB).
- * A line is valid until the next one is asked for; `at` is where it starts in the file.
+ * Cuts chunks of bytes into lines, without their line ends. A line is a view of the chunk it lies in whole, or a
+ * copy where a chunk's end cut it; `starts` (when given) receives each line's offset in the file.
  */
-export function* ndjsonLines(path: string): Generator<{ readonly line: Buffer; readonly at: number }> {
+class LineSplitter {
+  /** The start of a line the last chunk cut, and where it began in the file. */
+  private rest: Buffer | undefined;
+  private restAt = 0;
+  /** The last chunk ended with CR: an LF first in this one belongs to it. */
+  private crBefore = false;
+  /** The file offset of the next chunk. */
+  private offset = 0;
+
+  push(data: Buffer, lines: Buffer[], starts?: number[]): void {
+    const offset = this.offset;
+    this.offset += data.length;
+    let start = this.crBefore && data[0] === LF ? 1 : 0;
+    this.crBefore = false;
+    if (this.rest) {
+      // Only the cut line is copied, not the chunk.
+      const lf = data.indexOf(LF);
+      const cr = data.indexOf(CR);
+      const end = cr >= 0 && (lf < 0 || cr < lf) ? cr : lf;
+      if (end < 0) {
+        this.rest = Buffer.concat([this.rest, data]);
+        return;
+      }
+      lines.push(Buffer.concat([this.rest, data.subarray(0, end)]));
+      starts?.push(this.restAt);
+      this.rest = undefined;
+      if (end === cr && end + 1 === data.length) {
+        this.crBefore = true;
+        return;
+      }
+      start = end === cr && data[end + 1] === LF ? end + 2 : end + 1;
+    }
+    let nextCr = data.indexOf(CR, start);
+    for (;;) {
+      let end = data.indexOf(LF, start);
+      if (nextCr >= 0 && (end < 0 || nextCr < end)) {
+        // A CR ends the line too (CRLF counts once).
+        end = nextCr;
+        lines.push(data.subarray(start, end));
+        starts?.push(offset + start);
+        if (end + 1 === data.length) {
+          this.crBefore = true;
+          start = end + 1;
+          break;
+        }
+        start = data[end + 1] === LF ? end + 2 : end + 1;
+        nextCr = data.indexOf(CR, start);
+        continue;
+      }
+      if (end < 0) break;
+      lines.push(data.subarray(start, end));
+      starts?.push(offset + start);
+      start = end + 1;
+    }
+    if (start < data.length) {
+      this.rest = Buffer.from(data.subarray(start));
+      this.restAt = offset + start;
+    }
+  }
+
+  /** The last line, when the file does not end with a line end. */
+  end(lines: Buffer[], starts?: number[]): void {
+    if (!this.rest) return;
+    lines.push(this.rest);
+    starts?.push(this.restAt);
+    this.rest = undefined;
+  }
+}
+
+/**
+ * The non-empty lines of an NDJSON file as bytes, a megabyte read at a time: lines are hashed and their ids read
+ * from their first bytes, so only the few that are needed whole become strings (an ImagingStudy line is tens of
+ * kB). A line is valid until the next one is asked for; `at` is where it starts in the file, `number` its line
+ * number (from 1, blank lines counted).
+ */
+export function* ndjsonLines(path: string): Generator<{ readonly line: Buffer; readonly at: number; readonly number: number }> {
   const fd = openSync(path, "r");
   try {
     const chunk = Buffer.allocUnsafe(1 << 20);
-    let carry: Buffer[] = [];
-    let offset = 0;
-    let lineStart = 0;
-    for (let n; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0; offset += n) {
-      const data = chunk.subarray(0, n);
-      let start = 0;
-      for (let end = data.indexOf(10); end !== -1; end = data.indexOf(10, start)) {
-        const line = carry.length > 0 ? Buffer.concat([...carry, data.subarray(start, end)]) : data.subarray(start, end);
-        carry = [];
-        start = end + 1;
-        if (line.length > 0) yield { line, at: lineStart };
-        lineStart = offset + start;
+    const splitter = new LineSplitter();
+    let number = 0;
+    for (let done = false; !done; ) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      const lines: Buffer[] = [];
+      const starts: number[] = [];
+      if (n === 0) {
+        splitter.end(lines, starts);
+        done = true;
+      } else splitter.push(chunk.subarray(0, n), lines, starts);
+      for (let i = 0; i < lines.length; i++) {
+        number++;
+        if (lines[i]!.length > 0) yield { line: lines[i]!, at: starts[i]!, number };
       }
-      if (start < n) carry.push(Buffer.from(data.subarray(start)));
     }
-    const last = Buffer.concat(carry);
-    if (last.length > 0) yield { line: last, at: lineStart };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Every line of a file (blank ones too), a chunk's worth at a time, read asynchronously. Each chunk is a buffer of
+ * its own, never reused: a line stays valid as long as it is held (load sends lines' bytes as they are).
+ */
+export async function* ndjsonLinesAsync(path: string, chunkBytes: number): AsyncGenerator<Buffer[]> {
+  const file = await open(path, "r");
+  try {
+    const splitter = new LineSplitter();
+    for (;;) {
+      const chunk = Buffer.allocUnsafeSlow(chunkBytes);
+      const { bytesRead } = await file.read(chunk, 0, chunkBytes, null);
+      const lines: Buffer[] = [];
+      if (bytesRead === 0) {
+        splitter.end(lines);
+        if (lines.length > 0) yield lines;
+        return;
+      }
+      splitter.push(chunk.subarray(0, bytesRead), lines);
+      if (lines.length > 0) yield lines;
+    }
+  } finally {
+    await file.close();
   }
 }
 

@@ -4,7 +4,7 @@
 // scan is not sure of is judged by JSON.parse, as every line was before (~25 µs and most of the garbage per study).
 // Lines end at LF, CRLF or a lone CR, as readline ends them: a line's number is its checkpoint key.
 import { isUtf8 } from "node:buffer";
-import { open } from "node:fs/promises";
+import { ndjsonLinesAsync } from "../lib/ndjson.js";
 import { scanTopLevel } from "./jsonLine.js";
 import type { Phase } from "./plan.js";
 
@@ -34,7 +34,7 @@ const FHIR_ID = /^[A-Za-z0-9.-]{1,64}$/;
  */
 export async function* readPhase(path: string, phase: Phase, reportUnknownTypes: boolean): AsyncGenerator<Array<LoadEntry | InvalidLine>> {
   let line = -1;
-  for await (const lines of readLines(path)) {
+  for await (const lines of ndjsonLinesAsync(path, CHUNK_BYTES)) {
     const out: Array<LoadEntry | InvalidLine> = [];
     for (const bytes of lines) {
       line++;
@@ -85,73 +85,6 @@ function judge(line: number, phase: Phase, reportUnknownTypes: boolean, resource
 
 // 64 KiB: peak RSS grew less with 4× the resources than with 1 MiB chunks (external memory the GC returns lazily).
 const CHUNK_BYTES = 1 << 16;
-const LF = 0x0a;
-const CR = 0x0d;
-
-/**
- * The file's lines as views of the chunks read (a line cut by a chunk's end is copied whole), without their
- * line ends. Each chunk is a buffer of its own, never reused: a line stays valid while an entry holds it.
- */
-export async function* readLines(path: string): AsyncGenerator<Buffer[]> {
-  const file = await open(path, "r");
-  try {
-    let rest: Buffer | undefined; // the start of a line the last chunk cut
-    let crBefore = false; // the last chunk ended with CR: an LF first in this one belongs to it
-    for (;;) {
-      const chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
-      const { bytesRead } = await file.read(chunk, 0, CHUNK_BYTES, null);
-      if (bytesRead === 0) break;
-      const data = chunk.subarray(0, bytesRead);
-      const lines: Buffer[] = [];
-      let start = crBefore && data[0] === LF ? 1 : 0;
-      crBefore = false;
-      if (rest) {
-        // Only the cut line is copied, not the chunk.
-        const lf = data.indexOf(LF);
-        const cr = data.indexOf(CR);
-        const end = cr >= 0 && (lf < 0 || cr < lf) ? cr : lf;
-        if (end < 0) {
-          rest = Buffer.concat([rest, data]);
-          continue;
-        }
-        lines.push(Buffer.concat([rest, data.subarray(0, end)]));
-        rest = undefined;
-        if (end === cr && end + 1 === data.length) {
-          crBefore = true;
-          yield lines;
-          continue;
-        }
-        start = end === cr && data[end + 1] === LF ? end + 2 : end + 1;
-      }
-      let nextCr = data.indexOf(CR, start);
-      for (;;) {
-        let end = data.indexOf(LF, start);
-        if (nextCr >= 0 && (end < 0 || nextCr < end)) {
-          // A CR ends the line too (CRLF counts once).
-          end = nextCr;
-          if (end + 1 === data.length) {
-            crBefore = true;
-            lines.push(data.subarray(start, end));
-            start = end + 1;
-            break;
-          }
-          lines.push(data.subarray(start, end));
-          start = data[end + 1] === LF ? end + 2 : end + 1;
-          nextCr = data.indexOf(CR, start);
-          continue;
-        }
-        if (end < 0) break;
-        lines.push(data.subarray(start, end));
-        start = end + 1;
-      }
-      rest = start < data.length ? Buffer.from(data.subarray(start)) : undefined;
-      if (lines.length > 0) yield lines;
-    }
-    if (rest) yield [rest];
-  } finally {
-    await file.close();
-  }
-}
 
 const KNOWN_TYPES = new Set(["Endpoint", "Patient", "ImagingStudy"]);
 
