@@ -1,123 +1,109 @@
-// The load side of the search benchmark, run as its own process so that it never shares the server's event loop.
+// The load side of the search benchmark: wrk (C, Debian package `wrk`), never a Node load generator. A Node client on
+// the same two cores takes CPU from whichever server it loads, and takes more from the faster one (the floor), which
+// flattered the product's share of the floor.
 //
-//   tsx scripts/bench/search-load.ts <config.json>     prints one JSON line
+// wrk sends the request paths of one search mix in turn, from a file of paths one a line, over keep-alive
+// connections, each connection sending its next request when the last is answered (closed loop: the server is
+// saturated, and latency includes waiting behind the other connections). Its latency distribution is kept in
+// microseconds, so percentiles are exact enough for a 10 ms target.
 //
-// config: { mode: "latency" | "throughput", base, paths: string[], connections, seconds, rate? }
-// - latency: `connections` keep-alive connections speaking HTTP/1.1 on raw sockets (the lightest client Node
-//   has), each sending the paths one after another from its own offset, every request timed with hrtime: exact
-//   percentiles (autocannon keeps whole milliseconds, too coarse for a 2 ms target). Without `rate` each
-//   connection sends its next request as soon as the last is answered (closed loop: the server is saturated and
-//   latency includes waiting behind the other connections); with `rate` (searches/s for all connections) requests
-//   are sent on a fixed schedule and timed from their scheduled time (no coordinated omission).
-// - throughput: autocannon (a real HTTP load tool) over the same paths, in turn.
-import { readFileSync } from "node:fs";
-import { type Socket, connect } from "node:net";
-import autocannon from "autocannon";
+//   tsx scripts/bench/search-load.ts <base> <paths-file> <seconds> [connections]    prints one JSON line
+import { execFileSync, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-interface Config {
-  readonly mode: "latency" | "throughput";
-  readonly base: string;
-  readonly paths: readonly string[];
-  readonly connections: number;
+export interface WrkResult {
+  readonly requests: number;
   readonly seconds: number;
-  readonly rate?: number;
+  readonly perSecond: number;
+  /** Socket errors (connect, read, write, timeout) and answers other than 2xx/3xx. */
+  readonly errors: number;
+  readonly non2xx: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly bytesPerSecond: number;
 }
 
-const config = JSON.parse(readFileSync(process.argv[2]!, "utf8")) as Config;
-const base = new URL(config.base);
-const prefix = base.pathname.replace(/\/$/, "");
+// Each wrk thread has its own Lua state: it reads the paths, formats every request once (wrk.format is the costly
+// part of a Lua `request`), and starts at its own offset so that threads do not send the same search at once. `done`
+// prints the figures as one JSON line after wrk's own summary.
+const SCRIPT = `
+local requests = {}
+local at = 0
+local threads = 0
+function setup(thread)
+  thread:set("offset", threads * 97)
+  threads = threads + 1
+end
+function init(args)
+  for path in io.lines(args[1]) do
+    requests[#requests + 1] = wrk.format("GET", path)
+  end
+  at = (offset or 0) % #requests
+end
+function request()
+  at = at % #requests + 1
+  return requests[at]
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('\\nWRK-JSON {"requests":%d,"microseconds":%d,"bytes":%d,"socketErrors":%d,"non2xx":%d,"p50":%d,"p90":%d,"p99":%d,"max":%d}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+`;
 
-/** One kept-alive connection: a request at a time, answered when its Content-Length bytes have arrived. */
-class Connection {
-  private buffered = Buffer.alloc(0);
-  private waiting?: (status: number) => void;
+let scriptFile: string | undefined;
 
-  private constructor(private readonly socket: Socket) {
-    socket.on("data", (data) => {
-      this.buffered = this.buffered.length === 0 ? data : Buffer.concat([this.buffered, data]);
-      this.settle();
-    });
-  }
-
-  static open(): Promise<Connection> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(Number(base.port), base.hostname, () => resolve(new Connection(socket)));
-      socket.setNoDelay(true);
-      socket.on("error", reject);
-    });
-  }
-
-  get(path: string): Promise<number> {
-    return new Promise((resolve) => {
-      this.waiting = resolve;
-      this.socket.write(`GET ${prefix}${path} HTTP/1.1\r\nHost: ${base.host}\r\n\r\n`);
-    });
-  }
-
-  private settle(): void {
-    const end = this.buffered.indexOf("\r\n\r\n");
-    if (end === -1) return;
-    const head = this.buffered.subarray(0, end).toString("latin1");
-    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-    if (this.buffered.length < end + 4 + length) return;
-    this.buffered = this.buffered.subarray(end + 4 + length);
-    const resolve = this.waiting!;
-    this.waiting = undefined;
-    resolve(Number(head.slice(9, 12)));
-  }
-
-  close(): void {
-    this.socket.destroy();
+/** The wrk executable, or an error saying how to get it. */
+export function wrkPath(): string {
+  try {
+    return execFileSync("sh", ["-c", "command -v wrk"], { encoding: "utf8" }).trim();
+  } catch {
+    throw new Error("the search bench needs wrk (apt-get install wrk, brew install wrk)");
   }
 }
 
-async function latency(): Promise<object> {
-  const connections = await Promise.all(Array.from({ length: config.connections }, () => Connection.open()));
-  const samples: number[] = [];
-  let errors = 0;
-  const started = performance.now();
-  const until = started + config.seconds * 1000;
-  // Paced: connection c sends at started + (k * connections + c) / rate.
-  const interval = config.rate ? (1000 * config.connections) / config.rate : 0;
-  await Promise.all(
-    connections.map(async (connection, c) => {
-      for (let k = 0, i = c * 97; ; k++, i++) {
-        const scheduled = config.rate ? started + (k * config.connections + c) * (interval / config.connections) : performance.now();
-        if (scheduled >= until) break;
-        const wait = scheduled - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        // Timed from the scheduled time when the connection was late (no coordinated omission), from the send
-        // when a timer fired early (Node's timers run on the loop's cached clock, up to a millisecond ahead).
-        const from = Math.min(scheduled, performance.now());
-        const status = await connection.get(config.paths[i % config.paths.length]!);
-        if (status === 200) samples.push(performance.now() - from);
-        else errors++;
-      }
-    }),
-  );
-  for (const connection of connections) connection.close();
-  samples.sort((a, b) => a - b);
-  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? Number.NaN;
-  return { requests: samples.length, errors, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: samples.at(-1), perSecond: samples.length / config.seconds };
-}
-
-async function throughput(): Promise<object> {
-  const result = await autocannon({
-    url: config.base.replace(/\/$/, ""),
-    connections: config.connections,
-    duration: config.seconds,
-    requests: config.paths.map((path) => ({ method: "GET", path: `${prefix}${path}` })),
-  });
+/** Runs wrk against `base` (ending with "/") for `seconds`, sending the paths of `pathsFile` (each starting with "/") in turn. */
+export async function runWrk(options: { base: string; pathsFile: string; seconds: number; connections: number; threads?: number }): Promise<WrkResult> {
+  if (!scriptFile) {
+    scriptFile = join(tmpdir(), `dcm2fhir-bench-rotate-${process.pid}.lua`);
+    writeFileSync(scriptFile, SCRIPT);
+  }
+  const url = new URL(options.base);
+  // wrk's own URL gives host and port; the paths carry the base path, if any.
+  const args = ["-t", String(options.threads ?? 1), "-c", String(options.connections), "-d", `${options.seconds}s`, "--timeout", "10s", "--latency", "-s", scriptFile, `${url.protocol}//${url.host}/`, "--", options.pathsFile];
+  const child = spawn(wrkPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  const line = /WRK-JSON (\{.*\})/.exec(stdout)?.[1];
+  if (code !== 0 || !line) throw new Error(`wrk failed (exit ${code}): ${stderr || stdout}`);
+  const r = JSON.parse(line) as Record<string, number>;
+  const seconds = r.microseconds! / 1e6;
   return {
-    requests: result.requests.total,
-    perSecond: result.requests.average,
-    errors: result.errors,
-    non2xx: result.non2xx,
-    latencyP50: result.latency.p50,
-    latencyP99: result.latency.p99,
-    bytesPerSecond: result.throughput.average,
+    requests: r.requests!,
+    seconds,
+    perSecond: r.requests! / seconds,
+    errors: r.socketErrors! + r.non2xx!,
+    non2xx: r.non2xx!,
+    p50Ms: r.p50! / 1000,
+    p90Ms: r.p90! / 1000,
+    p99Ms: r.p99! / 1000,
+    maxMs: r.max! / 1000,
+    bytesPerSecond: r.bytes! / seconds,
   };
 }
 
-const result = config.mode === "latency" ? await latency() : await throughput();
-process.stdout.write(`${JSON.stringify(result)}\n`);
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [base, pathsFile, seconds, connections] = process.argv.slice(2);
+  if (!base || !pathsFile || !seconds) throw new Error("usage: search-load.ts <base> <paths-file> <seconds> [connections]");
+  const result = await runWrk({ base, pathsFile, seconds: Number(seconds), connections: Number(connections ?? 16) });
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}

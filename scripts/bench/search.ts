@@ -1,16 +1,18 @@
-// The search section of `npm run bench`: a synthetic converted folder of 200,000 studies (scripts/bench/gen-studies.ts),
-// indexed by `dcm2fhir index`, served by `dcm2fhir serve`, and loaded from a separate process (search-load.ts):
-// index build rate, serve start-up on the existing index, latency of the seed's four typical searches at 16
-// connections, throughput under autocannon, the server's peak RSS, and in the same run the "HTTP floor"
-// (search-floor.ts: the same URLs answered with the same bytes, no search) for the ratio. No response cache exists.
+// The search section of `npm run bench`: synthetic converted folders of 200,000 and 1,000,000 studies
+// (scripts/bench/gen-studies.ts; --quick: 20,000), each indexed by `dcm2fhir index` and served by `dcm2fhir serve`:
+// index build rate, serve start-up on the existing index, and under wrk (search-load.ts: C, not Node, so that the
+// load generator does not take the servers' CPU in proportion to their speed) throughput and the latency
+// distribution of the seed's four typical searches at 16 connections, each against the "HTTP floor" (search-floor.ts:
+// the same URLs answered with the same bytes, no search) in alternation, in the same run. No response cache exists.
 //
-//   npx tsx scripts/bench/search.ts [--quick]       (npm run build first: it runs dist/bin/cli.js)
+//   npx tsx scripts/bench/search.ts [--quick]      (npm run build first: it runs dist/bin/cli.js; SEARCH_BENCH_SIZES=200000 for one size)
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type GeneratedFolder, generateStudies } from "./gen-studies.js";
+import { type WrkResult, runWrk, wrkPath } from "./search-load.js";
 import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
 
 const TARGETS = {
@@ -23,18 +25,17 @@ const TARGETS = {
   floorShare: 0.3,
 } as const;
 const CONNECTIONS = 16;
-/** Searches/s of the paced latency runs: a steady load well below saturation, where latency is service time. */
-const PACED_RATE = 1000;
 const ZONE = "Europe/Zurich";
 const SEED = 1;
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const TSX = ["--import", "tsx"];
 
-interface Sizes {
-  readonly studies: number;
-  readonly latencySeconds: number;
-  readonly throughputSeconds: number;
+interface Plan {
+  readonly sizes: readonly number[];
+  /** Seconds of each wrk run, and how many runs of each server a mix gets (alternating ours and the floor). */
+  readonly seconds: number;
+  readonly rounds: number;
   readonly startups: number;
 }
 
@@ -125,21 +126,37 @@ function peakRss(pid: number): number | null {
   }
 }
 
-async function load(tmp: string, config: { mode: "latency" | "throughput"; base: string; paths: readonly string[]; seconds: number; rate?: number }): Promise<Record<string, number>> {
-  const file = join(tmp, `load-${config.mode}.json`);
-  writeFileSync(file, JSON.stringify({ ...config, connections: CONNECTIONS }));
-  const run = await runNode([...TSX, join(HERE, "search-load.ts"), file]);
-  if (run.code !== 0) throw new Error(`load generator failed: ${run.stderr}`);
-  return JSON.parse(run.stdout) as Record<string, number>;
-}
-
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-export const searchSection: BenchSection = async (ctx: BenchContext): Promise<SectionResult> => {
-  const sizes: Sizes = ctx.quick ? { studies: 20_000, latencySeconds: 2, throughputSeconds: 3, startups: 3 } : { studies: 200_000, latencySeconds: 10, throughputSeconds: 15, startups: 5 };
-  mkdirSync(ctx.tmp, { recursive: true });
-  const { folder, generated } = ensureFolder(ctx.tmp, sizes.studies, ctx.log);
+interface MixResult {
+  /** Each round's wrk run of ours and of the floor, in the order they ran. */
+  readonly rounds: ReadonlyArray<{ readonly ours: WrkResult; readonly floor: WrkResult; readonly share: number }>;
+  readonly share: number;
+  readonly perSecond: number;
+  readonly floorPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+interface SizeResult {
+  readonly studies: number;
+  readonly patients: number;
+  /** Different values per search. */
+  readonly samples: number;
+  readonly ndjsonBytes: number;
+  readonly indexBytes: number;
+  readonly buildSeconds: number;
+  readonly indexProcessSeconds: number;
+  readonly indexPeakRssBytes: number | null;
+  readonly startups: readonly number[];
+  readonly mixes: Record<string, MixResult>;
+  readonly peakRssBytes: number | null;
+}
+
+/** One size: generate (or reuse), index, start-ups, then each mix under wrk against the floor, alternating. */
+async function measureSize(ctx: BenchContext, plan: Plan, studies: number): Promise<SizeResult> {
+  const { folder, generated } = ensureFolder(ctx.tmp, studies, ctx.log);
   const ndjsonBytes = statSync(join(folder, "ImagingStudy.ndjson")).size;
 
   ctx.log(`search: dcm2fhir index (${fmt(generated.studies)} studies, ${fmt(ndjsonBytes / generated.studies)} bytes each)`);
@@ -150,7 +167,7 @@ export const searchSection: BenchSection = async (ctx: BenchContext): Promise<Se
 
   ctx.log("search: serve start-up");
   const startups: number[] = [];
-  for (let i = 0; i < sizes.startups; i++) {
+  for (let i = 0; i < plan.startups; i++) {
     const server = await startProcess([ctx.cli, "serve", folder, "--port", "0"]);
     // Listening is not enough: the first search must be answered too.
     const first = await fetch(`${server.base}ImagingStudy?identifier=${generated.samples[0]!.accession}`);
@@ -159,70 +176,134 @@ export const searchSection: BenchSection = async (ctx: BenchContext): Promise<Se
     await server.stop();
   }
 
-  const byType = searches(generated.samples);
-  const mixed = Object.values(byType)[0]!.flatMap((_, i) => Object.values(byType).map((paths) => paths[i]!));
+  const byMix = searches(generated.samples);
   const server = await startProcess([ctx.cli, "serve", folder, "--port", "0"]);
-  const latency: Record<string, Record<string, number>> = {};
-  const paced: Record<string, Record<string, number>> = {};
-  let ours: Record<string, number>;
+  const mixes: Record<string, MixResult> = {};
   let rss: number | null = null;
-  const answers: Record<string, string> = {};
   try {
-    for (const [name, paths] of Object.entries(byType)) {
-      ctx.log(`search: latency of "${name}" at ${CONNECTIONS} connections, saturating, then paced at ${PACED_RATE}/s`);
-      latency[name] = await load(ctx.tmp, { mode: "latency", base: server.base, paths, seconds: sizes.latencySeconds });
-      paced[name] = await load(ctx.tmp, { mode: "latency", base: server.base, paths, seconds: sizes.latencySeconds, rate: PACED_RATE });
+    // Every URL once, for the floor's answers (and a first pass over the index, as a server that has run a while had).
+    ctx.log("search: the answers, for the floor");
+    const answers: Record<string, string> = {};
+    const pathsFiles: Record<string, string> = {};
+    for (const [name, paths] of Object.entries(byMix)) {
+      for (const path of paths) {
+        const response = await fetch(`${server.base.replace(/\/$/, "")}${path}`);
+        if (response.status !== 200) throw new Error(`${path} answered ${response.status}`);
+        answers[path] = Buffer.from(await response.arrayBuffer()).toString("base64");
+      }
+      pathsFiles[name] = join(ctx.tmp, `paths-${studies}-${name.replace(/[^a-z]+/g, "-")}.txt`);
+      writeFileSync(pathsFiles[name], `${paths.join("\n")}\n`);
     }
-    ctx.log(`search: throughput (autocannon, ${CONNECTIONS} connections, all four searches in turn)`);
-    ours = await load(ctx.tmp, { mode: "throughput", base: server.base, paths: mixed, seconds: sizes.throughputSeconds });
-    for (const path of mixed) answers[path] = Buffer.from(await (await fetch(`${server.base.replace(/\/$/, "")}${path}`)).arrayBuffer()).toString("base64");
+    const answersFile = join(ctx.tmp, `floor-answers-${studies}.json`);
+    writeFileSync(answersFile, JSON.stringify(answers));
+    const floorServer = await startProcess([...TSX, join(HERE, "search-floor.ts"), answersFile]);
+    try {
+      for (const [name, pathsFile] of Object.entries(pathsFiles)) {
+        ctx.log(`search: "${name}" under wrk, ${CONNECTIONS} connections, ${plan.rounds} × ${plan.seconds} s each for ours and the floor, alternating`);
+        const wrk = (base: string, seconds = plan.seconds) => runWrk({ base, pathsFile, seconds, connections: CONNECTIONS });
+        // A second of each first: the servers' code warm, the index pages in the page cache.
+        await wrk(server.base, 1);
+        await wrk(floorServer.base, 1);
+        const rounds: Array<MixResult["rounds"][number]> = [];
+        for (let r = 0; r < plan.rounds; r++) {
+          // Which goes first alternates too: a neighbour's burst should not always land on the same one.
+          const first = r % 2 === 0 ? await wrk(server.base) : await wrk(floorServer.base);
+          const second = r % 2 === 0 ? await wrk(floorServer.base) : await wrk(server.base);
+          const [ours, floor] = r % 2 === 0 ? [first, second] : [second, first];
+          if (ours.errors > 0 || floor.errors > 0) throw new Error(`"${name}": wrk saw errors (ours ${ours.errors}, floor ${floor.errors})`);
+          rounds.push({ ours, floor, share: ours.perSecond / floor.perSecond });
+        }
+        mixes[name] = {
+          rounds,
+          share: median(rounds.map((x) => x.share)),
+          perSecond: median(rounds.map((x) => x.ours.perSecond)),
+          floorPerSecond: median(rounds.map((x) => x.floor.perSecond)),
+          p50Ms: median(rounds.map((x) => x.ours.p50Ms)),
+          p99Ms: median(rounds.map((x) => x.ours.p99Ms)),
+        };
+      }
+    } finally {
+      await floorServer.stop();
+    }
   } finally {
     rss = peakRss(server.pid);
     await server.stop();
   }
+  return {
+    studies: generated.studies,
+    patients: generated.patients,
+    samples: generated.samples.length,
+    ndjsonBytes,
+    indexBytes,
+    buildSeconds,
+    indexProcessSeconds: index.seconds,
+    indexPeakRssBytes: index.peakRssBytes,
+    startups,
+    mixes,
+    peakRssBytes: rss,
+  };
+}
 
-  ctx.log("search: the HTTP floor (same URLs, same bytes, no search)");
-  const answersFile = join(ctx.tmp, "floor-answers.json");
-  writeFileSync(answersFile, JSON.stringify(answers));
-  const floorServer = await startProcess([...TSX, join(HERE, "search-floor.ts"), answersFile]);
-  let floor: Record<string, number>;
-  try {
-    floor = await load(ctx.tmp, { mode: "throughput", base: floorServer.base, paths: mixed, seconds: sizes.throughputSeconds });
-  } finally {
-    await floorServer.stop();
+const range = (values: readonly number[], digits = 0) => {
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  return lo === hi ? fmt(lo, digits) : `${fmt(lo, digits)}–${fmt(hi, digits)}`;
+};
+
+export const searchSection: BenchSection = async (ctx: BenchContext): Promise<SectionResult> => {
+  wrkPath();
+  // For a run of this section alone at other sizes: SEARCH_BENCH_SIZES=200000 npx tsx scripts/bench/search.ts
+  const sizesArg = process.env.SEARCH_BENCH_SIZES;
+  const plan: Plan = ctx.quick
+    ? { sizes: [20_000], seconds: 2, rounds: 1, startups: 2 }
+    : { sizes: sizesArg ? sizesArg.split(",").map(Number) : [200_000, 1_000_000], seconds: 10, rounds: 2, startups: 3 };
+  mkdirSync(ctx.tmp, { recursive: true });
+  const results: SizeResult[] = [];
+  for (const studies of plan.sizes) results.push(await measureSize(ctx, plan, studies));
+
+  const targets: Target[] = [];
+  const lines: string[] = [
+    `Synthetic folders (gen-studies.ts, seed ${SEED}; at most 3 instances listed a series). Load: wrk from a separate process, ${CONNECTIONS} keep-alive connections, 1 thread, each connection sending its next search when the last is answered; ${results.map((r) => fmt(r.samples)).join(" and ")} different values per search, in turn. For each search, ${plan.rounds} run${plan.rounds > 1 ? "s" : ""} of ${plan.seconds} s of ours and of the floor (the same URLs answered with the same bytes by a bare node:http server, no search), alternating, after 1 s of each to warm up; the table gives the median of the runs and, for the share, the range. No response cache.`,
+  ];
+  for (const r of results) {
+    const rate = r.studies / r.buildSeconds;
+    const ready = median(r.startups);
+    const mixes = Object.entries(r.mixes);
+    const worstShare = Math.min(...mixes.map(([, m]) => m.share));
+    const worstP50 = Math.max(...mixes.map(([, m]) => m.p50Ms));
+    const worstP99 = Math.max(...mixes.map(([, m]) => m.p99Ms));
+    const slowest = Math.min(...mixes.map(([, m]) => m.perSecond));
+    const at = `at ${fmt(r.studies)}`;
+    const sized: Target[] = [
+      { name: `index build (studies/s) ${at}`, value: Math.round(rate), target: `≥ ${fmt(TARGETS.indexStudiesPerSecond)}`, pass: rate >= TARGETS.indexStudiesPerSecond },
+      { name: `serve ready on an existing index (s) ${at}`, value: ready, target: `< ${TARGETS.serveReadySeconds} s`, pass: ready < TARGETS.serveReadySeconds },
+      { name: `latency p50 under wrk, worst of the four searches (ms) ${at}`, value: worstP50, target: `< ${TARGETS.p50Ms} ms`, pass: worstP50 < TARGETS.p50Ms },
+      { name: `latency p99 under wrk, worst of the four searches (ms) ${at}`, value: worstP99, target: `< ${TARGETS.p99Ms} ms`, pass: worstP99 < TARGETS.p99Ms },
+      { name: `throughput, slowest of the four searches (searches/s) ${at}`, value: Math.round(slowest), target: `≥ ${fmt(TARGETS.searchesPerSecond)}`, pass: slowest >= TARGETS.searchesPerSecond },
+      { name: `server peak RSS (MB) ${at}`, value: r.peakRssBytes === null ? null : Math.round(r.peakRssBytes / 1e6), target: "< 250 MB", pass: r.peakRssBytes === null ? null : r.peakRssBytes < TARGETS.rssBytes, ...(r.peakRssBytes === null && { note: "no /proc on this machine" }) },
+      { name: `share of the HTTP floor, worst of the four searches ${at}`, value: Math.round(worstShare * 1000) / 1000, target: `≥ ${TARGETS.floorShare * 100} %`, pass: worstShare >= TARGETS.floorShare },
+    ];
+    targets.push(...sized);
+    lines.push(
+      "",
+      `### ${fmt(r.studies)} studies`,
+      "",
+      `${fmt(r.studies)} studies of ${fmt(r.patients)} patients, ${fmt(r.ndjsonBytes / 1e6, 1)} MB of ImagingStudy NDJSON (${fmt(r.ndjsonBytes / r.studies)} bytes a study); index ${fmt(r.indexBytes / 1e6, 1)} MB, built in ${fmt(r.buildSeconds, 1)} s = ${fmt(rate)} studies/s (${fmt(r.indexProcessSeconds, 1)} s for the whole process, peak RSS ${r.indexPeakRssBytes === null ? "not measured" : `${fmt(r.indexPeakRssBytes / 1e6)} MB`}); serve start-up: median of ${r.startups.length} (${r.startups.map((s) => fmt(s, 2)).join(", ")} s) to the base URL line.`,
+      "",
+      "| search | searches/s | floor/s | share of the floor (runs) | p50 ms | p90 ms | p99 ms | max ms |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- |",
+      ...mixes.map(([name, m]) => `| ${name} | ${fmt(m.perSecond)} | ${fmt(m.floorPerSecond)} | ${fmt(m.share * 100, 1)} % (${range(m.rounds.map((x) => x.share * 100), 1)}) | ${fmt(m.p50Ms, 2)} | ${fmt(median(m.rounds.map((x) => x.ours.p90Ms)), 2)} | ${fmt(m.p99Ms, 2)} | ${fmt(Math.max(...m.rounds.map((x) => x.ours.maxMs)), 1)} |`),
+      "",
+      "| measure | value | target | verdict |",
+      "| --- | --- | --- | --- |",
+      ...sized.map((t) => `| ${t.name.replace(` ${at}`, "")} | ${t.value === null ? "not measured" : fmt(t.value, t.value < 10 ? 2 : 0)} | ${t.target} | ${t.pass === null ? "n/a" : t.pass ? "PASS" : "FAIL"} |`),
+    );
   }
-
-  const rate = generated.studies / buildSeconds;
-  const ready = median(startups);
-  const worstP50 = Math.max(...Object.values(latency).map((l) => l.p50!));
-  const worstP99 = Math.max(...Object.values(latency).map((l) => l.p99!));
-  const share = ours.perSecond! / floor.perSecond!;
-  const targets: Target[] = [
-    { name: "index build (studies/s)", value: Math.round(rate), target: `≥ ${fmt(TARGETS.indexStudiesPerSecond)}`, pass: rate >= TARGETS.indexStudiesPerSecond },
-    { name: "serve ready on an existing index (s)", value: ready, target: `< ${TARGETS.serveReadySeconds} s`, pass: ready < TARGETS.serveReadySeconds },
-    { name: "latency p50, worst of the four searches (ms)", value: worstP50, target: `< ${TARGETS.p50Ms} ms`, pass: worstP50 < TARGETS.p50Ms },
-    { name: "latency p99, worst of the four searches (ms)", value: worstP99, target: `< ${TARGETS.p99Ms} ms`, pass: worstP99 < TARGETS.p99Ms },
-    { name: "throughput (searches/s)", value: Math.round(ours.perSecond!), target: `≥ ${fmt(TARGETS.searchesPerSecond)}`, pass: ours.perSecond! >= TARGETS.searchesPerSecond },
-    { name: "server peak RSS (MB)", value: rss === null ? null : Math.round(rss / 1e6), target: "< 250 MB", pass: rss === null ? null : rss < TARGETS.rssBytes, ...(rss === null && { note: "no /proc on this machine" }) },
-    { name: "share of the HTTP floor's throughput", value: Math.round(share * 100) / 100, target: `≥ ${TARGETS.floorShare * 100} %`, pass: share >= TARGETS.floorShare },
-  ];
-  const lines = [
-    `Synthetic folder: ${fmt(generated.studies)} studies of ${fmt(generated.patients)} patients (gen-studies.ts, seed ${SEED}), ${fmt(ndjsonBytes / 1e6, 1)} MB of ImagingStudy NDJSON (${fmt(ndjsonBytes / generated.studies)} bytes a study, at most 3 instances listed a series); index ${fmt(indexBytes / 1e6, 1)} MB.`,
-    `Load from a separate process, ${CONNECTIONS} keep-alive connections, ${fmt(generated.samples.length)} different values per search; latency timed per request (hrtime, raw-socket client), throughput by autocannon over ${sizes.throughputSeconds} s; no response cache.`,
-    "",
-    `Latency at ${CONNECTIONS} connections, each sending its next search when the last is answered (saturating: the targets apply to these), and paced at ${fmt(PACED_RATE)} searches/s in all (service time):`,
-    "",
-    "| search | p50 ms | p90 ms | p99 ms | searches/s | paced p50 ms | paced p99 ms |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
-    ...Object.entries(latency).map(([name, l]) => `| ${name} | ${fmt(l.p50!, 2)} | ${fmt(l.p90!, 2)} | ${fmt(l.p99!, 2)} | ${fmt(l.perSecond!)} | ${fmt(paced[name]!.p50!, 2)} | ${fmt(paced[name]!.p99!, 2)} |`),
-    "",
-    "| measure | value | target | verdict |",
-    "| --- | --- | --- | --- |",
-    ...targets.map((t) => `| ${t.name} | ${t.value === null ? "not measured" : fmt(t.value, t.value < 10 ? 2 : 0)} | ${t.target} | ${t.pass === null ? "n/a" : t.pass ? "PASS" : "FAIL"} |`),
-    "",
-    `index build: ${fmt(buildSeconds, 1)} s in dcm2fhir index (${fmt(index.seconds, 1)} s for the whole process, peak RSS ${index.peakRssBytes === null ? "not measured" : `${fmt(index.peakRssBytes / 1e6)} MB`}); serve start-up: median of ${startups.length} (${startups.map((s) => fmt(s, 2)).join(", ")} s) to the base URL line; throughput ${fmt(ours.perSecond!)} searches/s against a floor of ${fmt(floor.perSecond!)} (autocannon errors: ours ${ours.errors}, floor ${floor.errors}; non-2xx: ${ours.non2xx}, ${floor.non2xx}).`,
-  ];
-  return { title: "Search (dcm2fhir serve)", lines, targets, data: { sizes, generated: { studies: generated.studies, patients: generated.patients }, ndjsonBytes, indexBytes, buildSeconds, indexProcessSeconds: index.seconds, indexPeakRssBytes: index.peakRssBytes, startups, latency, paced, throughput: ours, floor, peakRssBytes: rss } };
+  if (results.length > 1) {
+    const rates = results.map((r) => r.studies / r.buildSeconds);
+    lines.push("", `Index build rate from the smallest to the largest size: ${rates.map((x) => fmt(x)).join(" → ")} studies/s (${fmt((rates.at(-1)! / rates[0]!) * 100)} % of the first).`);
+  }
+  return { title: "Search (dcm2fhir serve)", lines, targets, data: { plan, connections: CONNECTIONS, sizes: results } };
 };
 
 export default searchSection;
