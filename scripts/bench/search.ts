@@ -117,6 +117,16 @@ function startProcess(args: readonly string[]): Promise<Started> {
   });
 }
 
+/** User and system CPU time of a process so far (Linux /proc; clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 function peakRss(pid: number): number | null {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -131,12 +141,15 @@ const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFracti
 
 interface MixResult {
   /** Each round's wrk run of ours and of the floor, in the order they ran. */
-  readonly rounds: ReadonlyArray<{ readonly ours: WrkResult; readonly floor: WrkResult; readonly share: number }>;
+  readonly rounds: ReadonlyArray<{ readonly ours: WrkResult; readonly floor: WrkResult; readonly share: number; readonly oursCpuUs: number; readonly floorCpuUs: number }>;
   readonly share: number;
   readonly perSecond: number;
   readonly floorPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Server CPU time per answer (user + system), ours and the floor's: what a busy machine changes least. */
+  readonly oursCpuUs: number;
+  readonly floorCpuUs: number;
 }
 
 interface SizeResult {
@@ -200,7 +213,12 @@ async function measureSize(ctx: BenchContext, plan: Plan, studies: number): Prom
     try {
       for (const [name, pathsFile] of Object.entries(pathsFiles)) {
         ctx.log(`search: "${name}" under wrk, ${CONNECTIONS} connections, ${plan.rounds} × ${plan.seconds} s each for ours and the floor, alternating`);
-        const wrk = (base: string, seconds = plan.seconds) => runWrk({ base, pathsFile, seconds, connections: CONNECTIONS });
+        const wrk = async (base: string, seconds = plan.seconds) => {
+          const pid = base === server.base ? server.pid : floorServer.pid;
+          const before = cpuSeconds(pid);
+          const result = await runWrk({ base, pathsFile, seconds, connections: CONNECTIONS });
+          return { ...result, cpuUs: ((cpuSeconds(pid) - before) * 1e6) / result.requests };
+        };
         // A second of each first: the servers' code warm, the index pages in the page cache.
         await wrk(server.base, 1);
         await wrk(floorServer.base, 1);
@@ -211,7 +229,7 @@ async function measureSize(ctx: BenchContext, plan: Plan, studies: number): Prom
           const second = r % 2 === 0 ? await wrk(floorServer.base) : await wrk(server.base);
           const [ours, floor] = r % 2 === 0 ? [first, second] : [second, first];
           if (ours.errors > 0 || floor.errors > 0) throw new Error(`"${name}": wrk saw errors (ours ${ours.errors}, floor ${floor.errors})`);
-          rounds.push({ ours, floor, share: ours.perSecond / floor.perSecond });
+          rounds.push({ ours, floor, share: ours.perSecond / floor.perSecond, oursCpuUs: ours.cpuUs, floorCpuUs: floor.cpuUs });
         }
         mixes[name] = {
           rounds,
@@ -220,6 +238,8 @@ async function measureSize(ctx: BenchContext, plan: Plan, studies: number): Prom
           floorPerSecond: median(rounds.map((x) => x.floor.perSecond)),
           p50Ms: median(rounds.map((x) => x.ours.p50Ms)),
           p99Ms: median(rounds.map((x) => x.ours.p99Ms)),
+          oursCpuUs: median(rounds.map((x) => x.oursCpuUs)),
+          floorCpuUs: median(rounds.map((x) => x.floorCpuUs)),
         };
       }
     } finally {
@@ -290,9 +310,9 @@ export const searchSection: BenchSection = async (ctx: BenchContext): Promise<Se
       "",
       `${fmt(r.studies)} studies of ${fmt(r.patients)} patients, ${fmt(r.ndjsonBytes / 1e6, 1)} MB of ImagingStudy NDJSON (${fmt(r.ndjsonBytes / r.studies)} bytes a study); index ${fmt(r.indexBytes / 1e6, 1)} MB, built in ${fmt(r.buildSeconds, 1)} s = ${fmt(rate)} studies/s (${fmt(r.indexProcessSeconds, 1)} s for the whole process, peak RSS ${r.indexPeakRssBytes === null ? "not measured" : `${fmt(r.indexPeakRssBytes / 1e6)} MB`}); serve start-up: median of ${r.startups.length} (${r.startups.map((s) => fmt(s, 2)).join(", ")} s) to the base URL line.`,
       "",
-      "| search | searches/s | floor/s | share of the floor (runs) | p50 ms | p90 ms | p99 ms | max ms |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- |",
-      ...mixes.map(([name, m]) => `| ${name} | ${fmt(m.perSecond)} | ${fmt(m.floorPerSecond)} | ${fmt(m.share * 100, 1)} % (${range(m.rounds.map((x) => x.share * 100), 1)}) | ${fmt(m.p50Ms, 2)} | ${fmt(median(m.rounds.map((x) => x.ours.p90Ms)), 2)} | ${fmt(m.p99Ms, 2)} | ${fmt(Math.max(...m.rounds.map((x) => x.ours.maxMs)), 1)} |`),
+      "| search | searches/s | floor/s | share of the floor (runs) | p50 ms | p90 ms | p99 ms | max ms | server CPU µs a search, ours / floor |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      ...mixes.map(([name, m]) => `| ${name} | ${fmt(m.perSecond)} | ${fmt(m.floorPerSecond)} | ${fmt(m.share * 100, 1)} % (${range(m.rounds.map((x) => x.share * 100), 1)}) | ${fmt(m.p50Ms, 2)} | ${fmt(median(m.rounds.map((x) => x.ours.p90Ms)), 2)} | ${fmt(m.p99Ms, 2)} | ${fmt(Math.max(...m.rounds.map((x) => x.ours.maxMs)), 1)} | ${fmt(m.oursCpuUs)} / ${fmt(m.floorCpuUs)} (${fmt((m.floorCpuUs / m.oursCpuUs) * 100)} %) |`),
       "",
       "| measure | value | target | verdict |",
       "| --- | --- | --- | --- |",
