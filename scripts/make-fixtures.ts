@@ -255,9 +255,9 @@ export function fixtures(): Fixture[] {
     ["charsets/arabic.dcm", "ISO_IR 127", "قباني^لنزار", "PT"],
     ["charsets/latin9.dcm", "ISO_IR 203", "Œuvre^Élise", "OT"],
   ];
-  singles.forEach(([path, charset, name, modality], i) =>
-    add(path, singleImage({ n: 13 + i, charset, name, patientId: `CS-${i + 1}`, modality, sopClass: SECONDARY_CAPTURE })),
-  );
+  for (const [i, [path, charset, name, modality]] of singles.entries()) {
+    add(path, singleImage({ n: 13 + i, charset, name, patientId: `CS-${i + 1}`, modality, sopClass: SECONDARY_CAPTURE }));
+  }
 
   // A study whose files disagree on Patient Name, Study Date and Accession Number, and a duplicate instance.
   add("conflict/a.dcm", conflictImage(1));

@@ -27,7 +27,6 @@ import { readErrors, withFailures } from "./write/errorsFile.js";
 import { type FileChanges, type Report, buildReport, incrementalReport, secondsSince, writeReport } from "./write/report.js";
 import { type WriteSettings, emptySummary, writeAndReport } from "./write/writeOutputs.js";
 
-export { studyFullUrl, writeSearchSetBundle } from "./write/bundle.js";
 export type { ConvertOptions, ConvertResult, IncrementalOutcome, Progress } from "./convertOptions.js";
 export { OUTPUT_FILES };
 
@@ -168,7 +167,7 @@ async function convertIncrementally(
     if (options.signal?.aborted) return interrupted(collector, out, settings.zoneRule);
 
     // The committed outputs are the ones the state was committed with: what they hold of a study can be kept.
-    const committedOutputs = previous !== undefined && previous.outputsMatch(out.dir, BOUND_OUTPUTS);
+    const committedOutputs = previous?.outputsMatch(out.dir, BOUND_OUTPUTS);
     if (previous && scan.sameResults && committedOutputs) {
       const changes = writeNoChanges(out);
       const report = incrementalReport(previous.meta.report, scan.files, changes, collector.counts.bytesReadNow, secondsSince(collector.started));

@@ -1,5 +1,5 @@
 // The library: `import { convert } from "dcm2fhir"` does what `dcm2fhir convert` does, without the CLI.
-export { convert, OUTPUT_FILES, type ConvertOptions, type ConvertResult, type Progress } from "./convert.js";
+export { convert, OUTPUT_FILES, type ConvertOptions, type ConvertResult, type IncrementalOutcome, type Progress } from "./convert.js";
 export { merge, type MergeOptions } from "./merge.js";
 export { parseShard, type ShardSpec } from "./shard/spec.js";
 export { PartSetError } from "./shard/part.js";

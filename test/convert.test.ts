@@ -106,7 +106,7 @@ describe("reader processes", () => {
     const files = readdirSync(join(REPO, "fixtures/dicom"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
     for (let copy = 0; copy < 80; copy++) {
       mkdirSync(join(archive, `copy-${copy}`));
-      files.forEach((e, i) => linkSync(join(e.parentPath, e.name), join(archive, `copy-${copy}`, `f${i}`)));
+      for (const [i, e] of files.entries()) linkSync(join(e.parentPath, e.name), join(archive, `copy-${copy}`, `f${i}`));
     }
     const [alone, threaded] = [tempDir(), tempDir()];
     const a = await convert({ inputs: [archive], out: alone, timezone: "UTC", workers: 1 });

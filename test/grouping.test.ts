@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { SeriesAttributes, StudyAttributes } from "../src/dicom/instance.js";
-import { type InstanceCore } from "../src/core/record.js";
+import type { InstanceCore } from "../src/core/record.js";
 import { STUDY_UNITS, SERIES_UNITS } from "../src/group/choose.js";
 import { groupPatients } from "../src/group/patients.js";
 import { StudyAssembler } from "../src/group/studies.js";

@@ -127,7 +127,7 @@ describe("load into a FHIR server", () => {
 
   it("--bundle batch: each entry on its own, one refused, one busy once (re-sent alone)", async () => {
     const folder = await syntheticFolder(20, 1);
-    server.faults.refuse.add("Patient/" + readNdjson<{ id: string }>(join(folder, "Patient.ndjson"))[3]!.id);
+    server.faults.refuse.add(`Patient/${readNdjson<{ id: string }>(join(folder, "Patient.ndjson"))[3]!.id}`);
     server.faults.busyOnce.add("ImagingStudy/2.25.1005.1");
     const { report } = await run(folder, { bundle: "batch", batchSize: 10 });
     const expected = resourcesOf(folder);

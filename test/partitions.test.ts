@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type HeaderRead } from "../src/core/record.js";
+import type { HeaderRead } from "../src/core/record.js";
 import type { SeriesAttributes, StudyAttributes } from "../src/dicom/instance.js";
 import type { ImagingStudy, Patient } from "../src/fhir/types.js";
 import { type WriteSettings, writeOutputs } from "../src/write/writeOutputs.js";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DicomFileReader } from "../src/read/readFile.js";
 import { ReaderPool } from "../src/read/readerPool.js";
-import { type HeaderRead } from "../src/core/record.js";
+import type { HeaderRead } from "../src/core/record.js";
 import { toHeaderRead } from "../src/dicom/instance.js";
 import type { FilePath } from "../src/core/reasons.js";
 import { REPO, tempDir } from "./helpers/run.js";

@@ -13,7 +13,7 @@ import { REPO, readNdjson, tempDir } from "./helpers/run.js";
 import { ALL, handMadeFolder, s, uid } from "./helpers/searchData.js";
 import { type TestServer, ids, serveFolder } from "./helpers/serve.js";
 
-const DCM = "http://dicom.nema.org/resources/ontology/DCM";
+const _DCM = "http://dicom.nema.org/resources/ontology/DCM";
 
 interface Study {
   id: string;
@@ -193,11 +193,11 @@ describe("where Medplum departs from R4 (or from what the issue pins), R4 wins",
 
   it("le and ge (R4 search.html#prefix: the range below/above the value overlaps the study's, or the value's range contains it): Medplum compares other ends", async () => {
     // s2's day starts in the searched second and ends after it: nothing of it lies below that second, and it is not contained.
-    expect(await ours("started=le2024-03-15T00:00:00Z&_id=" + uid(2))).toEqual([]);
-    expect(await theirs("started=le2024-03-15T00:00:00Z&_id=" + uid(2))).toEqual(s(2));
+    expect(await ours(`started=le2024-03-15T00:00:00Z&_id=${uid(2)}`)).toEqual([]);
+    expect(await theirs(`started=le2024-03-15T00:00:00Z&_id=${uid(2)}`)).toEqual(s(2));
     // s2's day ends in the searched second and started before it: nothing of it lies above, and it is not contained.
-    expect(await ours("started=ge2024-03-15T23:59:59Z&_id=" + uid(2))).toEqual([]);
-    expect(await theirs("started=ge2024-03-15T23:59:59Z&_id=" + uid(2))).toEqual(s(2));
+    expect(await ours(`started=ge2024-03-15T23:59:59Z&_id=${uid(2)}`)).toEqual([]);
+    expect(await theirs(`started=ge2024-03-15T23:59:59Z&_id=${uid(2)}`)).toEqual(s(2));
   });
 
   it("ne never matches a study without started (R4 search.html#prefix compares ranges, a missing value has none; pinned by the issue): Medplum matches it", async () => {

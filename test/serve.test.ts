@@ -76,7 +76,7 @@ describe("dates (R4 search.html#date): a value is a range; no zone means Europe/
   ];
   for (const [query, expected] of cases) it(query, () => matches(query, expected));
 
-  it("an unencoded + in the zone (a space once decoded) still means +", () => matches("started=2024-03-15T10:15:30+01:00&_id=" + uid(1), s(1)));
+  it("an unencoded + in the zone (a space once decoded) still means +", () => matches(`started=2024-03-15T10:15:30+01:00&_id=${uid(1)}`, s(1)));
 });
 
 describe("tokens: code, system|code, |code, system|; comma is OR, repetition is AND; case-sensitive", () => {

@@ -205,7 +205,6 @@ export const incrementalSection: BenchSection = async (context: BenchContext): P
   };
 };
 
-export default incrementalSection;
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
 const summary = (m: Measured) => ({ wallSeconds: round(m.wallSeconds), peakRssBytes: m.peakRssBytes, bytesRead: m.report.bytesRead.total, files: m.report.files, elapsedSeconds: m.report.elapsedSeconds });

@@ -114,7 +114,6 @@ async function measureBuilds(ctx: BenchContext, clis: readonly string[]): Promis
   }
 }
 
-export default loadSection;
 
 function result(ctx: BenchContext, m: { small: Archive; large: Archive; emptyRuns: readonly Measured[]; measured: readonly Runs[]; smallRss: Measured; largeRss: Measured }): SectionResult {
   const startWall = median(m.emptyRuns.map((r) => r.wallSeconds));

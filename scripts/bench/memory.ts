@@ -14,7 +14,7 @@ import { INSTANCE_SPEC } from "../../src/dicom/instanceSpec.js";
 import { toParsedInstance } from "../../src/dicom/instance.js";
 import { parseHeader } from "../../src/dicom/parser.js";
 import { FIRST_READ_BYTES } from "../../src/read/readFile.js";
-import { type HeaderRead } from "../../src/core/record.js";
+import type { HeaderRead } from "../../src/core/record.js";
 import { toHeaderRead } from "../../src/dicom/instance.js";
 import { StudyAssembler } from "../../src/group/studies.js";
 import { DEFAULT_SEED, instanceHeader, instancePath, instanceUID, junkCount, planArchive } from "./gen-archive.js";

@@ -326,7 +326,6 @@ export const searchSection: BenchSection = async (ctx: BenchContext): Promise<Se
   return { title: "Search (dcm2fhir serve)", lines, targets, data: { plan, connections: CONNECTIONS, sizes: results } };
 };
 
-export default searchSection;
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const repo = fileURLToPath(new URL("../../", import.meta.url));

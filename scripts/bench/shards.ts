@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type HeaderRead } from "../../src/core/record.js";
+import type { HeaderRead } from "../../src/core/record.js";
 import { PART_DATABASE, PART_MANIFEST, inputsDigest, manifestOf, newRunId } from "../../src/shard/part.js";
 import { fingerprintOf } from "../../src/core/fingerprint.js";
 import { RecordFileWriter } from "../../src/records/recordFile.js";
@@ -175,7 +175,6 @@ export const shardsSection: BenchSection = async (context: BenchContext): Promis
   };
 };
 
-export default shardsSection;
 
 /**
  * Writes `parts` parts holding `records` instance records (failures among them) through the record-file writer, as

@@ -2,7 +2,7 @@
 // files of shard parts and large runs (recordFile.ts) keep the same encoding, so a record read back is the one
 // a header read made. Study and series attributes travel beside the record as their JSON text, which a store
 // keeps once per distinct text (the same for every file of a series).
-import { type InstanceCore, type HeaderRead } from "./record.js";
+import type { InstanceCore, HeaderRead } from "./record.js";
 import type { FileFailure, FilePath, Reason } from "./reasons.js";
 
 /** What an entry gave: a header read (an instance or a reasoned failure), or the crawl's refusal (a FIFO, a link). */

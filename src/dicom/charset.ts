@@ -137,10 +137,10 @@ function decodeIso2022(bytes: Buffer, initial: Designation, delimiters: Readonly
     const b = bytes[i]!;
     if (b === ESC) {
       out += decodeSegment(bytes.subarray(segmentStart, i), state);
-      const escape = ESCAPES.find((e) => e.bytes.every((x, k) => bytes[i + 1 + k] === x));
-      if (escape) {
-        state = { g0: escape.g0 ?? state.g0, g1: escape.g1 !== undefined ? escape.g1 : state.g1 };
-        i += 1 + escape.bytes.length;
+      const designation = ESCAPES.find((e) => e.bytes.every((x, k) => bytes[i + 1 + k] === x));
+      if (designation) {
+        state = { g0: designation.g0 ?? state.g0, g1: designation.g1 !== undefined ? designation.g1 : state.g1 };
+        i += 1 + designation.bytes.length;
       } else {
         i += 1; // an unknown escape: drop the ESC, keep what follows readable
       }

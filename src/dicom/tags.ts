@@ -65,8 +65,11 @@ export const ConceptNameCodeSequence = tag(0x0040, 0xa043);
 
 export const DocumentTitle = tag(0x0042, 0x0010);
 
-/** The last attribute dcm2fhir needs: parsing stops at the first top-level tag above it, long before Pixel Data. */
-export const LastNeededTag = DocumentTitle;
+/**
+ * The last attribute dcm2fhir needs (Document Title, 0042,0010): parsing stops at the first top-level tag above it,
+ * long before Pixel Data.
+ */
+export const LastNeededTag = tag(0x0042, 0x0010);
 
 // Media Storage Directory (DICOMDIR) records live in group 0004; seeing one means the file is not an instance.
 export const FileSetGroup = 0x0004;

@@ -34,7 +34,7 @@ function offsetMinutesAt(zone: string, epochMs: number): number {
     .find((p) => p.type === "timeZoneName")?.value;
   // "GMT", "GMT+01:00", or with seconds for local mean time before 1900 ("GMT+00:34:08").
   const m = /^GMT(?:([+-])(\d{2}):(\d{2})(?::(\d{2}))?)?$/.exec(name ?? "");
-  if (!m || !m[1]) return 0;
+  if (!m?.[1]) return 0;
   const minutes = Number(m[2]) * 60 + Number(m[3]) + Math.round(Number(m[4] ?? 0) / 60);
   return m[1] === "-" ? -minutes : minutes;
 }

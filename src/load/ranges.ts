@@ -39,7 +39,7 @@ export class LineRanges {
   /** Adds the lines [start, end). */
   addRange(start: number, end: number): void {
     // Every range that touches or overlaps [start, end) is merged into it.
-    let i = this.firstEndingAfter(start - 1);
+    const i = this.firstEndingAfter(start - 1);
     let j = i;
     while (j < this.ranges.length && this.ranges[j]![0] <= end) {
       start = Math.min(start, this.ranges[j]![0]);

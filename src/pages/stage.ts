@@ -2,13 +2,13 @@
 // committed with it. Loaded by the commands that write a report; the renderers and Chart.js only when a page is made.
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ERRORS_FILE, LOAD_REPORT_PAGE, REPORT_PAGE, SEARCH_INDEX_FILE } from "../core/outputFiles.js";
+import { ERRORS_FILE, REPORT_PAGE, SEARCH_INDEX_FILE } from "../core/outputFiles.js";
 import { type FileFailure, REASONS, type Reason, displayPath } from "../core/reasons.js";
 import { readErrors } from "../write/errorsFile.js";
 import type { OutputDirectory } from "../lib/outputFolder.js";
 import type { Report } from "../write/report.js";
 
-export { LOAD_REPORT_PAGE, REPORT_PAGE };
+export { REPORT_PAGE };
 
 export interface ReportPageOptions {
   /** False: no page (--no-html-report). Default true. */

@@ -5,7 +5,7 @@ import { type IoDepth, IoPace } from "../lib/ioPace.js";
 import { DicomFileReader } from "./readFile.js";
 import type { ReadRequest } from "./readerProcess.js";
 import { BatchUnpacker, type PackedBatch, packPath } from "./wire.js";
-import { type HeaderRead } from "../core/record.js";
+import type { HeaderRead } from "../core/record.js";
 import { toHeaderRead } from "../dicom/instance.js";
 
 /** Reads headers in batches; results come back in batch order. */

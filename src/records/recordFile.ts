@@ -9,7 +9,7 @@
 //
 // While a run writes, records are appended to a scratch file in arrival order; finish() sorts them into the
 // file once, so the file holds each record once, in partition order, with no free pages.
-import { rmSync, statSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { type Db, type Statement, VARIANT_TABLE, VariantIds, VariantTexts, attachScratch, kindMismatch, openDatabase, stampKind } from "../lib/sqlite.js";
 import type { InstanceRecord } from "../core/record.js";
 import type { FileFailure } from "../core/reasons.js";
@@ -214,5 +214,3 @@ export class RecordFileReader {
   }
 }
 
-/** The size of a file, for a manifest to be checked against. */
-export const fileSize = (path: string): number => statSync(path).size;

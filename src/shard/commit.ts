@@ -2,7 +2,7 @@
 // starts; and its part, committed when it has read its share. In between it is a convert like any other.
 import { statSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
-import { type ResolvedInput } from "../crawl/inputs.js";
+import type { ResolvedInput } from "../crawl/inputs.js";
 import { UsageError } from "../core/errors.js";
 import type { ZoneRule } from "../fhir/datatypes.js";
 import { type Report, buildReport, emptySummary } from "../write/report.js";

@@ -17,7 +17,7 @@ import { PARTITIONING } from "../core/hash.js";
 import { PART_DATABASE, PART_FILES, PART_MANIFEST, STAGING_PREFIX } from "../core/outputFiles.js";
 import type { ShardShare } from "../crawl/split.js";
 
-export { PART_DATABASE, PART_FILES, PART_MANIFEST };
+export { PART_DATABASE, PART_MANIFEST };
 
 const FORMAT = "dcm2fhir-part";
 const SCHEMA_VERSION = 1;

@@ -3,12 +3,12 @@
 // (dicom/dicomJson.ts), delivered into the same sink. Headers only: pixel data, frames, rendered and bulk data
 // are never requested. Every request goes through send() (timeouts, retries, backoff, Retry-After).
 import pLimit from "p-limit";
-import { type ResolvedInput } from "../crawl/inputs.js";
+import type { ResolvedInput } from "../crawl/inputs.js";
 import { UsageError } from "../core/errors.js";
 import { BadDicomJson, dicomJsonString, readDicomJsonInstance } from "../dicom/dicomJson.js";
 import * as T from "../dicom/tags.js";
 import { parseDate, parseUID } from "../dicom/values.js";
-import { type HeaderRead } from "../core/record.js";
+import type { HeaderRead } from "../core/record.js";
 import { toHeaderRead } from "../dicom/instance.js";
 import { FailureStreak } from "../lib/retry.js";
 import { DEFAULT_POLICY, HttpFailure, type HttpFailureReason, type SendPolicy, type SendResponse, send } from "../lib/http.js";

@@ -42,7 +42,9 @@ export async function readEntryPieces(pieces: AsyncIterable<readonly CrawlEntry[
   const limit = pLimit(options.threads * 4);
   const inFlight = new Set<Promise<void>>();
   const dispatch = (paths: FilePath[]) => {
-    const p = limit(() => reader.read(paths)).then((results) => results.forEach((r) => sink.read(r)));
+    const p = limit(() => reader.read(paths)).then((results) => {
+      for (const r of results) sink.read(r);
+    });
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
   };

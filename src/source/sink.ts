@@ -1,4 +1,4 @@
-import { type HeaderRead } from "../core/record.js";
+import type { HeaderRead } from "../core/record.js";
 import type { FileFailure } from "../core/reasons.js";
 import type { StoredCounts } from "../core/counts.js";
 

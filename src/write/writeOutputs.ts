@@ -31,7 +31,7 @@ import { type Report, type Summary, buildReport, emptySummary } from "./report.j
 import { type StudyRow, assemble, spoolRecordFailures, spoolStudies } from "./studies.js";
 import type { FailureRow, KeptStudies, StudyOutcome } from "./studyOutcome.js";
 
-export type { FailureRow, KeptStudies, StudyOutcome };
+export type { KeptStudies, StudyOutcome };
 
 export { WriteInterrupted } from "./studies.js";
 export { emptySummary };

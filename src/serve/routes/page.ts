@@ -49,7 +49,7 @@ function statusOf(context: ServerContext) {
   const folder = dirname(indexPath);
   let converted: string | undefined;
   try {
-    converted = statSync(indexPath).mtime.toISOString().replace("T", " ").slice(0, 16) + " UTC";
+    converted = `${statSync(indexPath).mtime.toISOString().replace("T", " ").slice(0, 16)} UTC`;
   } catch {
     converted = undefined;
   }
