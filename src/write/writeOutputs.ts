@@ -9,12 +9,12 @@ import { createInterface } from "node:readline";
 import { UsageError } from "../core/errors.js";
 import type { ZoneRule } from "../fhir/datatypes.js";
 import { toEndpoint } from "../fhir/endpoint.js";
-import { type MappingNotes, emptyNotes, toImagingStudy } from "../fhir/imagingStudy.js";
-import { toPatient } from "../fhir/patient.js";
+import { type MappingNotes, emptyNotes } from "../fhir/imagingStudy.js";
 import type { Endpoint, ImagingStudy, Patient, Reference } from "../fhir/types.js";
-import { type PatientAttributes, type PatientVariant, choosePatient, patientIdOf, patientKey, patientVariant } from "../group/patients.js";
-import { type Conflict, StudyAssembler, type StudyGroup, compareStrings, duplicateFailure } from "../group/studies.js";
-import { type FileFailure, type FilePath, comparePaths, displayPath } from "../core/reasons.js";
+import { type PatientAttributes, type PatientVariant, patientIdOf, patientKey } from "../group/patients.js";
+import { type Conflict, type StudyGroup, compareStrings } from "../group/studies.js";
+import { type FileFailure, type FilePath, displayPath } from "../core/reasons.js";
+import { assemble, loadValidate, mapAndValidateStudy, mapStudy, patientOf } from "./studyResources.js";
 import type { RecordSet } from "../records/recordStore.js";
 import type { InstanceRecord } from "../core/record.js";
 import { pathFromKey, pathKey } from "../core/recordCodec.js";
@@ -140,7 +140,7 @@ type PatientRow = [string, number, PatientAttributes, number, boolean];
 export async function writeOutputs(records: RecordSet, out: OutputDirectory, settings: WriteSettings, fail: (failure: FileFailure) => void): Promise<Summary> {
   // Loaded here: an incremental run that finds nothing changed validates nothing.
   const { validateResource } = await import("../validate/index.js");
-  const validate = (resource: ImagingStudy | Patient) => validateResource(resource) ?? settings.extraValidation?.(resource);
+  const validate = await loadValidate(settings.extraValidation);
   const { zoneRule } = settings;
   const summary = emptySummary(zoneRule);
   const partitions = settings.partitions ?? records.partitions;
@@ -163,8 +163,7 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
       fail({ path: pathFromKey(row[0]), reason: row[1], message: row[2] });
       failure(row);
     };
-    const mapStudy = (study: StudyGroup, notes: MappingNotes) =>
-      toImagingStudy(study, { subject: { reference: `Patient/${patientIdOf(patientKey(study))}` }, endpoint: endpointReference, zoneRule }, notes);
+    const mapKept = (study: StudyGroup) => mapStudy(study, endpointReference, zoneRule).resource;
 
     // One study's outcome into the spools (and the counts), whether it was just assembled or kept.
     const take = (uid: string, partition: number, outcome: StudyOutcome, resource: ImagingStudy | undefined) => {
@@ -201,17 +200,14 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
       }
       for (const study of studies) {
         const uid = study.studyInstanceUID;
-        const notes = emptyNotes();
-        const resource = mapStudy(study, notes);
-        const problem = validate(resource);
+        const { resource, problem, notes, patientKey, patient } = mapAndValidateStudy(study, endpointReference, zoneRule, validate);
         if (problem) for (const path of instancePaths(study)) failuresOf(uid).push([pathKey(path), "invalid-resource", invalidResourceMessage(uid, problem), uid]);
-        const variant = patientVariant(study);
         const outcome: StudyOutcome = {
           failures: failures.get(uid) ?? [],
           study: {
-            patientKey: patientKey(study),
-            patient: variant.attributes,
-            instances: study.instanceCount,
+            patientKey,
+            patient: patient.attributes,
+            instances: patient.count,
             series: study.series.length,
             valid: !problem,
             notes,
@@ -240,9 +236,8 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
     const patientWriter = new LineWriter(out.stage("Patient.ndjson"));
     for (const patient of groupedPatients(spools.patients.sorted())) {
       const conflicts: Conflict[] = [];
-      const attributes = choosePatient(patient.id, patient.variants, conflicts);
+      const resource = patientOf(patient.key, patient.variants, patient.studies.map((s) => s.uid), conflicts);
       if (conflicts.length > 0) patientConflicts.push({ firstStudy: patient.studies[0]!.uid, conflicts });
-      const resource = toPatient({ id: patient.id, attributes, studyInstanceUIDs: patient.studies.map((s) => s.uid) });
       const problem = validate(resource);
       if (problem) {
         summary.rejected.Patient++;
@@ -277,7 +272,7 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
       const newline = value.indexOf("\n");
       const row = JSON.parse(value.slice(0, newline)) as StudyRow;
       if (!row.valid || rejectedPatients.has(row.patient)) continue;
-      studyWriter.write(row.partition === KEPT ? keptLine(settings.kept!, row.uid, mapStudy) : value.slice(newline + 1));
+      studyWriter.write(row.partition === KEPT ? keptLine(settings.kept!, row.uid, mapKept) : value.slice(newline + 1));
       studyWriter.write("\n");
       summary.written.ImagingStudy++;
       summary.instances += row.instances;
@@ -329,37 +324,16 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
 }
 
 /**
- * The studies of a partition's records. A file whose SOP Instance UID a file in another partition also holds is
- * left out here when that file's path sorts first (`winners`), and named a duplicate exactly as the assembler names
- * one. Each duplicate comes with the study of the file that lost.
- */
-function assemble(records: Iterable<InstanceRecord>, winners: ReadonlyMap<string, FilePath>) {
-  const assembler = new StudyAssembler();
-  const duplicates: Array<{ readonly failure: FileFailure; readonly studyInstanceUID: string }> = [];
-  for (const read of records) {
-    const winner = winners.get(read.instance.sopInstanceUID);
-    if (winner !== undefined && comparePaths(winner, read.instance.path) !== 0) {
-      duplicates.push({ failure: duplicateFailure(read.instance.path, read.instance.sopInstanceUID, winner), studyInstanceUID: read.instance.studyInstanceUID });
-      continue;
-    }
-    assembler.add(read.instance, read.studyJSON, read.seriesJSON);
-  }
-  const { studies, conflicts } = assembler.finish();
-  duplicates.push(...assembler.duplicateLosers());
-  return { studies, conflicts, duplicates };
-}
-
-/**
  * A kept study's ImagingStudy line: the previous output's, or (when its Patient was rejected last time and no
  * longer is) its resource made again from its records.
  */
-function keptLine(kept: KeptStudies, uid: string, map: (study: StudyGroup, notes: MappingNotes) => ImagingStudy): string {
+function keptLine(kept: KeptStudies, uid: string, map: (study: StudyGroup) => ImagingStudy): string {
   const line = kept.line(uid);
   if (line !== undefined) return line;
   const study = assemble(kept.records([uid]), new Map()).studies.find((s) => s.studyInstanceUID === uid);
   if (!study) throw new Error("internal: a kept study has no files in the state");
   // Its notes were counted with its outcome.
-  return JSON.stringify(map(study, emptyNotes()));
+  return JSON.stringify(map(study));
 }
 
 const addNotes = (sum: MappingNotes, notes: MappingNotes) => {
@@ -377,13 +351,15 @@ const pathBytes = (path: FilePath): Buffer => (typeof path === "string" ? Buffer
 
 interface PatientStudies {
   readonly id: string;
+  /** Its patient key (see patientKey): what its id is the hash of. */
+  readonly key: string;
   readonly variants: PatientVariant[];
   readonly studies: Array<{ readonly uid: string; readonly partition: number; readonly valid: boolean }>;
 }
 
 /** The patients spool's rows (in patient id, key, study order) as one group per patient. */
 function* groupedPatients(rows: Iterable<string>): Generator<PatientStudies> {
-  let current: (PatientStudies & { readonly key: string }) | undefined;
+  let current: PatientStudies | undefined;
   for (const value of rows) {
     const [uid, partition, attributes, count, valid] = JSON.parse(value) as PatientRow;
     const key = patientKeyOf(uid, attributes);
