@@ -1,6 +1,8 @@
-// dcm2fhir serve: the ImagingStudy search API over a converted folder. stdout carries only the base URL (first
-// line); the console gets counts, never a query (queries carry patient identifiers).
-import { BadUsage, type CommandModule, EXIT, internalError, openSearchIndex, print, readBearerToken } from "./common.js";
+// dcm2fhir serve: the ImagingStudy search API over a converted folder, and with --pacs over the PACS behind it (data
+// on demand). stdout carries only the base URL (first line); the console gets counts, never a query (queries carry
+// patient identifiers).
+import type { PacsOptions } from "../ondemand/onDemand.js";
+import { BadUsage, type CommandModule, EXIT, internalError, print, readBearerToken } from "./common.js";
 
 export const serveCommand: CommandModule = (yargs, done) =>
   yargs.command(
@@ -13,7 +15,12 @@ export const serveCommand: CommandModule = (yargs, done) =>
         .option("port", { type: "number", default: 8080, describe: "port (0: any free port)" })
         .option("base-path", { type: "string", default: "", describe: "path prefix of the FHIR base, e.g. /fhir" })
         .option("token-file", { type: "string", describe: "file holding the bearer token every request must carry (or set DCM2FHIR_TOKEN)" })
-        .option("allow-open-search", { type: "boolean", default: false, describe: "allow searches without patient, patient.identifier or identifier (internal use)" }),
+        .option("allow-open-search", { type: "boolean", default: false, describe: "allow searches without patient, patient.identifier or identifier (internal use)" })
+        .option("pacs", { type: "string", array: true, describe: "DICOMweb service root asked at search time (data on demand); repeatable, the first root wins for a study two hold" })
+        .option("max-age", { type: "number", describe: "with --pacs: seconds a PACS answer is reused without asking again (default 300)" })
+        .option("pacs-token-file", { type: "string", describe: "with --pacs: file holding the bearer token sent to the PACS (or set DCM2FHIR_PACS_TOKEN)" })
+        .option("timezone", { type: "string", describe: "with --pacs: IANA zone for PACS times without an offset, as convert (default: this machine's zone)" })
+        .option("concurrency", { type: "number", describe: "with --pacs: study metadata read at once per PACS (default 4)" }),
     async (args) => {
       done(
         await runServe({
@@ -23,6 +30,11 @@ export const serveCommand: CommandModule = (yargs, done) =>
           basePath: args["base-path"],
           tokenFile: args["token-file"],
           allowOpenSearch: args["allow-open-search"],
+          pacs: args.pacs ?? [],
+          maxAge: args["max-age"],
+          pacsTokenFile: args["pacs-token-file"],
+          timezone: args.timezone,
+          concurrency: args.concurrency,
         }),
       );
     },
@@ -35,7 +47,15 @@ interface ServeCliOptions {
   basePath: string;
   tokenFile?: string;
   allowOpenSearch: boolean;
+  pacs: string[];
+  maxAge?: number;
+  pacsTokenFile?: string;
+  timezone?: string;
+  concurrency?: number;
 }
+
+/** How often, at most, the PACS counts are printed while serving (only when they changed). */
+const PACS_LOG_EVERY_MS = 60_000;
 
 async function runServe(o: ServeCliOptions): Promise<number> {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new BadUsage("--port takes a whole number from 0 (any free port) to 65535");
@@ -44,22 +64,40 @@ async function runServe(o: ServeCliOptions): Promise<number> {
   if (!isLoopback(o.host) && token === undefined) {
     throw new BadUsage(`--host ${o.host} would expose patient data to the network: set DCM2FHIR_TOKEN or pass --token-file (requests then need Authorization: Bearer <token>)`);
   }
-  const index = await openSearchIndex(o.folder);
-  if (!index) return EXIT.usage;
-  const { startServer } = await import("../serve/app.js");
-  let server: Awaited<ReturnType<typeof startServer>>;
+  const pacsOptions = pacsOptionsOf(o);
+  const { serve } = await import("../serve/serve.js");
+  const { UsageError } = await import("../core/errors.js");
+  const { IndexError } = await import("../index/searchIndex.js");
+  let server: Awaited<ReturnType<typeof serve>>;
   try {
-    server = await startServer({ index, host: o.host, port: o.port, basePath, token, allowOpenSearch: o.allowOpenSearch });
+    server = await serve({ folder: o.folder, host: o.host, port: o.port, basePath, token, allowOpenSearch: o.allowOpenSearch, pacs: pacsOptions });
   } catch (error) {
-    index.close();
+    if (error instanceof UsageError || error instanceof IndexError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") return print(`dcm2fhir: port ${o.port} is in use on ${o.host}: choose another --port (0 picks a free one)`), EXIT.usage;
     if (code === "EACCES" || code === "EADDRNOTAVAIL" || code === "ENOTFOUND") return print(`dcm2fhir: cannot listen on ${o.host}:${o.port} (${code})`), EXIT.usage;
     return internalError(error);
   }
   process.stdout.write(`${server.base}\n`);
+  const { index, onDemand } = server;
   const { studies, patients } = index.meta;
-  print(`dcm2fhir: serving ${studies} studies of ${patients} patients${token ? " (bearer token required)" : ""}${o.allowOpenSearch ? ", open search allowed" : ""}; Ctrl-C stops`);
+  const onDemandNote = onDemand ? `, data on demand from ${onDemand.pacs.length} PACS (answers reused for ${onDemand.maxAge} s)` : "";
+  print(`dcm2fhir: serving ${studies} studies of ${patients} patients${onDemandNote}${token ? " (bearer token required)" : ""}${o.allowOpenSearch ? ", open search allowed" : ""}; Ctrl-C stops`);
+  if (onDemand && o.timezone === undefined && index.meta.zone !== onDemand.zone) {
+    print(`dcm2fhir: note: the folder's dates are read in ${index.meta.zone}, PACS times without an offset in ${onDemand.zone} (this machine's zone, as convert): pass --timezone to choose`);
+  }
+  // Counts only, never a root's query or a study: the console is no place for patient data.
+  let logged = "";
+  const pacsLine = () => {
+    const c = onDemand!.counts;
+    return `dcm2fhir: PACS: ${c.queries} queries, ${c.hits} answered from the cache, ${c.studies} studies read, ${c.failures} failures`;
+  };
+  const pacsLog = onDemand
+    ? setInterval(() => {
+        const line = pacsLine();
+        if (line !== logged) print((logged = line));
+      }, PACS_LOG_EVERY_MS).unref()
+    : undefined;
 
   // A stopped server has done its job: exit 0 once the requests in flight are answered. A second signal stops at once.
   const signal = await new Promise<"SIGINT" | "SIGTERM">((resolve) => {
@@ -68,11 +106,23 @@ async function runServe(o: ServeCliOptions): Promise<number> {
   const again = (name: "SIGINT" | "SIGTERM") => () => process.exit(EXIT[name]);
   process.once("SIGINT", again("SIGINT")).once("SIGTERM", again("SIGTERM"));
   print(`dcm2fhir: ${signal}: finishing requests in flight`);
+  clearInterval(pacsLog);
   await server.close();
-  index.close();
   const c = server.counts;
   print(`dcm2fhir: stopped after ${c.requests} requests (${c.searches} searches, ${c.reads} reads, ${c.errors} errors)`);
+  if (onDemand) print(pacsLine());
   return EXIT.ok;
+}
+
+/** The PACS options, or undefined without --pacs (then the options that only apply with it are refused). */
+export function pacsOptionsOf(o: { pacs: string[]; maxAge?: number; pacsTokenFile?: string; timezone?: string; concurrency?: number }): PacsOptions | undefined {
+  if (o.pacs.length === 0) {
+    const given = [o.maxAge !== undefined && "--max-age", o.pacsTokenFile !== undefined && "--pacs-token-file", o.timezone !== undefined && "--timezone", o.concurrency !== undefined && "--concurrency"].filter(Boolean);
+    if (given.length > 0) throw new BadUsage(`${given.join(", ")} apply to the PACS: give --pacs <root>`);
+    return undefined;
+  }
+  const token = readBearerToken(o.pacsTokenFile, { option: "--pacs-token-file", env: "DCM2FHIR_PACS_TOKEN" });
+  return { roots: o.pacs, maxAge: o.maxAge, token, timezone: o.timezone, concurrency: o.concurrency };
 }
 
 /** 127.0.0.0/8, ::1 and localhost stay on this machine. */

@@ -156,6 +156,8 @@ export class DicomWebService {
   private readonly headers: Record<string, string>;
   private failuresInARow = 0;
   private down: { reason: HttpFailureReason; cause: string } | undefined;
+  /** Why the last listing stopped before its end (the failure it yielded last), if it did. */
+  listingStopped: FileFailure | undefined;
 
   constructor(
     root: DicomWebRoot,
@@ -177,7 +179,8 @@ export class DicomWebService {
   async *listStudies(match: Readonly<Record<string, string>> = {}): AsyncGenerator<ListedStudy | FileFailure> {
     const path = `${this.shownBase}/studies`;
     const listed = new Set<string>();
-    const stopped = (reason: Reason, cause: string): FileFailure => ({ path, reason, message: `listing stopped after ${listed.size} studies: ${cause}` });
+    const stopped = (reason: Reason, cause: string): FileFailure => (this.listingStopped = { path, reason, message: `listing stopped after ${listed.size} studies: ${cause}` });
+    this.listingStopped = undefined;
     for (let offset = 0; ; ) {
       if (this.down) return yield stopped(this.down.reason, this.downMessage());
       const query = new URLSearchParams({ limit: String(this.plan.pageSize), offset: String(offset) });
