@@ -10,7 +10,7 @@ import { type ConvertOptions, type ConvertResult, convert } from "../src/convert
 import { isParsedInstance } from "../src/dicom/instance.js";
 import { DicomFileReader } from "../src/read/readFile.js";
 import type { SourceReport } from "../src/source/sink.js";
-import { type RunningOrthanc, type UploadResult, orthancMissing, startOrthanc } from "./helpers/orthanc.js";
+import { type RunningOrthanc, type UploadResult, orthancMissing, skipWithoutOrthanc, startOrthanc } from "./helpers/orthanc.js";
 import type { LoggedRequest } from "./helpers/pacsProxy.js";
 import { CLI, CORPUS, REPO, outputFiles, readNdjson, tempDir, withoutSecrets } from "./helpers/run.js";
 
@@ -42,7 +42,7 @@ const lines = (dir: string, name: string): string[] => {
 const idOf = (line: string) => (JSON.parse(line) as { id: string }).id;
 const sourceOf = (result: ConvertResult, kind: SourceReport["kind"]) => result.report.sources.find((s) => s.kind === kind)!;
 
-describe.skipIf(missing !== "")(`convert from a PACS (Orthanc + DICOMweb plugin)${missing ? ` — SKIPPED: ${missing}` : ""}`, () => {
+describe.skipIf(skipWithoutOrthanc())(`convert from a PACS (Orthanc + DICOMweb plugin)${missing ? ` — SKIPPED: ${missing}` : ""}`, () => {
   let pacs: RunningOrthanc;
   let upload: UploadResult;
   /** Every study Orthanc lists, with how often it lists it and how many instances it says the study has. */
