@@ -266,6 +266,30 @@ describe.skipIf(skipWithoutOrthanc())(`serve --pacs: data on demand from Orthanc
       await pacs.proxy.revive();
     }
   });
+
+  it("serve <folder> --pacs prints its base URL first, answers, and logs counts only (no query value, no credentials)", async () => {
+    const folder = join(tempDir(), "serve-cli");
+    const child = spawn(process.execPath, [CLI, "serve", folder, "--pacs", pacs.root, "--port", "0", "--max-age", "60", "--timezone", "UTC"], { cwd: REPO, env: withoutSecrets() });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const base = await new Promise<string>((resolve) => child.stdout.once("data", (d: Buffer) => resolve(d.toString().split("\n")[0]!)));
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const answer = await fetch(`${base}ImagingStudy?patient.identifier=PAT-OD-1`);
+    expect(((await answer.json()) as { total: number }).total).toBe(3);
+    await fetch(`${base}ImagingStudy?patient.identifier=PAT-OD-1`).then((r) => r.arrayBuffer());
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/PACS: 1 queries, 1 answered from the cache, 3 studies read, 0 failures/);
+    expect(stderr).not.toContain("PAT-OD-1");
+    expect(stderr).not.toContain(password());
+  });
+
+  it("refuses the PACS options without --pacs", async () => {
+    const run = await cli(["serve", tempDir(), "--max-age", "10"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/--max-age apply to the PACS: give --pacs <root>/);
+  });
 });
 
 async function deleteStudy(pacs: RunningOrthanc, uid: string): Promise<void> {
