@@ -119,7 +119,7 @@ export const ondemandSection: BenchSection = async (ctx: BenchContext): Promise<
     const note = `not measured: ${missing}`;
     return { title, lines: [note], targets: [{ name: "first search of a patient (3 studies), median (ms)", value: null, target: `≤ ${TARGETS.firstMedianMs} ms`, pass: null, note }], data: { missing } };
   }
-  const sizes = ctx.quick ? { patients: 8, repeats: 100, studies: 20_000, wrkSeconds: 3, rounds: 1 } : { patients: 30, repeats: 1000, studies: 200_000, wrkSeconds: 10, rounds: 2 };
+  const sizes = ctx.quick ? { patients: 8, repeats: 100, studies: 20_000, wrkSeconds: 3, rounds: 1 } : { patients: 30, repeats: 1000, studies: 200_000, wrkSeconds: 10, rounds: 3 };
   mkdirSync(ctx.tmp, { recursive: true });
   const pacs = await startOrthanc();
   const lines: string[] = [];
@@ -214,9 +214,12 @@ export const ondemandSection: BenchSection = async (ctx: BenchContext): Promise<
       }
     }
     const best = (which: string) => Math.max(...runs.filter((r) => r.server === which).map((r) => r.result.perSecond));
+    const middle = (which: string) => percentile(runs.filter((r) => r.server === which).map((r) => r.result.perSecond), 0.5);
+    // Best of each: on a shared machine the least disturbed run is the closest to what each can do.
     const share = best("serve --pacs") / best("serve");
+    const medianShare = middle("serve --pacs") / middle("serve");
     targets.push({ name: "index-only searches, serve --pacs vs serve (searches/s)", value: Math.round(share * 100) / 100, target: `≥ ${TARGETS.indexOnlyShare} (±10 %)`, pass: share >= TARGETS.indexOnlyShare });
-    Object.assign(data, { indexOnly: runs, share, studies: generated.studies });
+    Object.assign(data, { indexOnly: runs, share, medianShare, studies: generated.studies });
     lines.push(
       "",
       `Index-only searches on the search section's folder (${fmt(generated.studies)} converted studies, a copy of its index): the four typical searches, ${paths.length} different URLs in turn, wrk -t${WRK.threads} -c${WRK.connections} -d${sizes.wrkSeconds}s, plain \`serve\` and \`serve --pacs\` (every key asked once before, max-age 1 h) alternating, ${sizes.rounds} round(s):`,
@@ -225,7 +228,7 @@ export const ondemandSection: BenchSection = async (ctx: BenchContext): Promise<
       "| --- | ---: | ---: | ---: | ---: | ---: |",
       ...runs.map((r, i) => `| ${r.server} | ${Math.floor(i / 2) + 1} | ${fmt(r.result.perSecond)} | ${fmt(r.result.p50Ms, 2)} | ${fmt(r.result.p99Ms, 2)} | ${r.result.non2xx} |`),
       "",
-      `Best of each: serve --pacs answers ${fmt(share * 100)} % of plain serve's searches per second.`,
+      `Best of each: serve --pacs answers ${fmt(share * 100)} % of plain serve's searches per second (median of each: ${fmt(medianShare * 100)} %).`,
     );
     return { title, lines, targets, data };
   } finally {

@@ -111,14 +111,22 @@ export class OnDemand {
     this.validate = loadValidate();
   }
 
-  /** A Patient the index knows, with the Patient ID a PACS is asked by (patient=Patient/<id>). */
+  /**
+   * A Patient the index knows, with the Patient ID a PACS is asked by (patient=Patient/<id>). Remembered: a Patient's
+   * id is the hash of its Patient ID and issuer, so what it answers never changes (unless it is not known yet).
+   */
   readonly knownPatient: KnownPatient = (id) => {
+    const remembered = this.patientIds.get(id);
+    if (remembered) return remembered;
     const line = this.writer.resource("Patient", id);
     if (!line) return undefined;
     const patient = JSON.parse(line.toString("utf8")) as { identifier?: JsonIdentifier[] };
-    const value = patient.identifier?.find((i) => typeof i.value === "string")?.value as string | undefined;
-    return { patientId: value };
+    const found = { patientId: patient.identifier?.find((i) => typeof i.value === "string")?.value as string | undefined };
+    if (this.patientIds.size >= 100_000) this.patientIds.clear();
+    this.patientIds.set(id, found);
+    return found;
   };
+  private readonly patientIds = new Map<string, { readonly patientId: string | undefined }>();
 
   /**
    * Makes sure the index holds every PACS's answer for each key: reused when within max-age (and `noCache` is not
@@ -126,13 +134,11 @@ export class OnDemand {
    */
   async ensure(keys: readonly QueryKey[], noCache: boolean): Promise<PacsState[]> {
     const now = Date.now();
-    const asked = await Promise.all(
-      keys.map(async (key) => {
-        const stale = this.pacs.filter((p) => noCache || !this.isFresh(p, key, now));
-        this.counts.hits += this.pacs.length - stale.length;
-        return stale.length === 0 ? new Map<Pacs, RootResult>() : this.refresh(key, stale, noCache);
-      }),
-    );
+    const stale = keys.map((key) => this.pacs.filter((p) => noCache || !this.isFresh(p, key, now)));
+    for (const s of stale) this.counts.hits += this.pacs.length - s.length;
+    // Within max-age (most searches): nothing to wait for.
+    const none = new Map<Pacs, RootResult>();
+    const asked = stale.every((s) => s.length === 0) ? stale.map(() => none) : await Promise.all(keys.map((key, i) => (stale[i]!.length === 0 ? none : this.refresh(key, stale[i]!, noCache))));
     return keys.flatMap((key, i) =>
       this.pacs.map((p): PacsState => {
         const answer = this.store.answer(p.root.shown, keyText(key));
