@@ -84,7 +84,7 @@ export class OnDemand {
   }
   private readonly store: OnDemandStore;
   private readonly writer: IndexWriter;
-  private readonly validate: Promise<Validate>;
+  private validating: Promise<Validate> | undefined;
   private readonly flights = new Map<string, { readonly roots: readonly Pacs[]; readonly done: Promise<Map<Pacs, RootResult>> }>();
   private readonly reading = new Map<string, Promise<StudyRead>>();
 
@@ -108,7 +108,6 @@ export class OnDemand {
     });
     this.store = new OnDemandStore(index);
     this.writer = new IndexWriter(index);
-    this.validate = loadValidate();
   }
 
   /**
@@ -133,6 +132,8 @@ export class OnDemand {
    * set), asked otherwise. Never throws for a PACS that cannot be asked: its state says so.
    */
   async ensure(keys: readonly QueryKey[], noCache: boolean): Promise<PacsState[]> {
+    const fresh = this.freshStates(keys, noCache);
+    if (fresh) return fresh;
     const now = Date.now();
     const stale = keys.map((key) => this.pacs.filter((p) => noCache || !this.isFresh(p, key, now)));
     for (const s of stale) this.counts.hits += this.pacs.length - s.length;
@@ -147,6 +148,20 @@ export class OnDemand {
         if (result === undefined) return { ...base, state: "fresh" };
         if (result.ok) return { ...base, state: "asked" };
         return answer ? { ...base, state: "fallback", reason: result.reason } : { ...base, state: "unanswered", reason: result.reason, failed: [], rejected: [] };
+      }),
+    );
+  }
+
+  /** The states of `keys` when every PACS's answer for each is within max-age (counted as cache hits), else undefined. */
+  freshStates(keys: readonly QueryKey[], noCache: boolean): PacsState[] | undefined {
+    if (noCache) return undefined;
+    const now = Date.now();
+    for (const key of keys) for (const p of this.pacs) if (!this.isFresh(p, key, now)) return undefined;
+    this.counts.hits += keys.length * this.pacs.length;
+    return keys.flatMap((key) =>
+      this.pacs.map((p): PacsState => {
+        const answer = this.store.answer(p.root.shown, keyText(key))!;
+        return { root: p.root.shown, key, state: "fresh", fetched: answer.fetched, failed: answer.failed, rejected: answer.rejected };
       }),
     );
   }
@@ -202,7 +217,8 @@ export class OnDemand {
       }
     }
     const reads = await Promise.all(toRead.map((t) => this.readOnce(t.pacs, t.uid)));
-    const validate = await this.validate;
+    // Loaded when first needed: a server whose searches the index answers never compiles them.
+    const validate = await (this.validating ??= loadValidate());
 
     // Each PACS's studies assembled together, as `convert <root>` assembles them.
     const fetchedStudies: FetchedStudy[] = [];

@@ -5,9 +5,9 @@ import type { SearchIndex } from "../index/searchIndex.js";
 import { searchsetBundle } from "../search/bundle.js";
 import { executeSearch } from "../search/execute.js";
 import type { OperationOutcome } from "../search/outcome.js";
-import { type Pairs, type SearchError, isSearchError, parseSearch } from "../search/request.js";
+import { type Pairs, type SearchError, type SearchRequest, isSearchError, parseSearch } from "../search/request.js";
 import type { SearchOptions } from "../search/search.js";
-import { searchKeys } from "./keys.js";
+import { type QueryKey, searchKeys } from "./keys.js";
 import type { OnDemand, PacsState } from "./onDemand.js";
 import { type Issue, fetchedAt } from "./outcome.js";
 
@@ -26,11 +26,37 @@ export interface OnDemandSearchOptions extends SearchOptions {
 }
 
 export async function searchWithPacs(index: SearchIndex, onDemand: OnDemand, pairs: Pairs | SearchError, options: OnDemandSearchOptions): Promise<OnDemandAnswer> {
-  if (isSearchError(pairs)) return { status: 400, error: pairs };
+  const prepared = prepare(index, onDemand, pairs, options);
+  if ("answer" in prepared) return prepared.answer;
+  const states = prepared.keys.length === 0 ? [] : await onDemand.ensure(prepared.keys, options.noCache ?? false);
+  return finish(index, prepared, states, options.base);
+}
+
+/**
+ * The answer, when it needs no PACS now (every key within max-age, or none to ask, or a bad query), else undefined:
+ * the server answers such a search synchronously, as plain `serve` does, and calls searchWithPacs for the others.
+ */
+export function searchWithPacsNow(index: SearchIndex, onDemand: OnDemand, pairs: Pairs | SearchError, options: OnDemandSearchOptions): OnDemandAnswer | undefined {
+  const prepared = prepare(index, onDemand, pairs, options);
+  if ("answer" in prepared) return prepared.answer;
+  const states = prepared.keys.length === 0 ? [] : onDemand.freshStates(prepared.keys, options.noCache ?? false);
+  return states && finish(index, prepared, states, options.base);
+}
+
+interface Prepared {
+  readonly request: SearchRequest;
+  readonly keys: readonly QueryKey[];
+  readonly notes: readonly Issue[];
+}
+
+function prepare(index: SearchIndex, onDemand: OnDemand, pairs: Pairs | SearchError, options: OnDemandSearchOptions): Prepared | { readonly answer: OnDemandAnswer } {
+  if (isSearchError(pairs)) return { answer: { status: 400, error: pairs } };
   const request = parseSearch(pairs, { ...options, zone: index.meta.zone });
-  if (isSearchError(request)) return { status: 400, error: request };
-  const { keys, notes } = searchKeys(request, onDemand.knownPatient);
-  const states = keys.length === 0 ? [] : await onDemand.ensure(keys, options.noCache ?? false);
+  if (isSearchError(request)) return { answer: { status: 400, error: request } };
+  return { request, ...searchKeys(request, onDemand.knownPatient) };
+}
+
+function finish(index: SearchIndex, { request, notes }: Prepared, states: readonly PacsState[], base: string): OnDemandAnswer {
   const page = executeSearch(index, request);
   const issues = [...notes, ...pacsIssues(states)];
   // Never an empty 200 for a search no PACS answered: to a clinician that reads as "no images".
@@ -38,7 +64,7 @@ export async function searchWithPacs(index: SearchIndex, onDemand: OnDemand, pai
     const outcome: OperationOutcome = { resourceType: "OperationOutcome", issue: issues.map((i) => (i.code === "transient" ? { ...i, severity: "error" } : i)) };
     return { status: 503, outcome, retryAfter: RETRY_AFTER_SECONDS };
   }
-  return { status: 200, body: searchsetBundle(page, request, options.base, issues) };
+  return { status: 200, body: searchsetBundle(page, request, base, issues) };
 }
 
 /** What the PACS did not give: each said once, naming the PACS (its root without credentials) and never a query value. */

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Pairs, type SearchError, isSearchError, pairsFromJson, pairsFromQuery } from "../../search/request.js";
 import { runSearch } from "../../search/search.js";
 import type { OnDemand } from "../../ondemand/onDemand.js";
-import { searchWithPacs } from "../../ondemand/search.js";
+import { searchWithPacs, searchWithPacsNow } from "../../ondemand/search.js";
 import type { ServerContext } from "../context.js";
 import { sendFhir, sendOutcome } from "../reply.js";
 
@@ -39,7 +39,9 @@ function answer(request: FastifyRequest, reply: FastifyReply, pairs: Pairs | Sea
 async function answerOnDemand(request: FastifyRequest, reply: FastifyReply, pairs: Pairs | SearchError, context: ServerContext, onDemand: OnDemand): Promise<void> {
   try {
     const noCache = noCacheRequested(request.headers["cache-control"]);
-    const result = await searchWithPacs(context.index, onDemand, pairs, { base: context.base, strict: prefersStrict(request.headers.prefer), allowOpenSearch: context.allowOpenSearch, noCache });
+    const options = { base: context.base, strict: prefersStrict(request.headers.prefer), allowOpenSearch: context.allowOpenSearch, noCache };
+    // Within max-age (most searches), answered at once as plain serve answers; otherwise once the PACS has answered.
+    const result = searchWithPacsNow(context.index, onDemand, pairs, options) ?? (await searchWithPacs(context.index, onDemand, pairs, options));
     if (result.status === 200) sendFhir(context.counts, reply, 200, result.body);
     else if (result.status === 400) badSearch(reply, result.error, context);
     else sendFhir(context.counts, reply.header("retry-after", String(result.retryAfter)), 503, result.outcome);
