@@ -3,8 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Pairs, type SearchError, isSearchError, pairsFromJson, pairsFromQuery } from "../../search/request.js";
 import { runSearch } from "../../search/search.js";
-import type { OnDemand } from "../../ondemand/onDemand.js";
-import { searchWithPacs, searchWithPacsNow } from "../../ondemand/search.js";
+import { type OnDemandAnswer, searchWithPacs, searchWithPacsNow } from "../../ondemand/search.js";
 import type { ServerContext } from "../context.js";
 import { sendFhir, sendOutcome } from "../reply.js";
 
@@ -29,26 +28,28 @@ export async function searchRoutes(app: FastifyInstance, context: ServerContext)
 
 function answer(request: FastifyRequest, reply: FastifyReply, pairs: Pairs | SearchError, context: ServerContext): void {
   context.counts.searches++;
-  if (context.onDemand) return void answerOnDemand(request, reply, pairs, context, context.onDemand);
-  const result = runSearch(context.index, pairs, { base: context.base, strict: prefersStrict(request.headers.prefer), allowOpenSearch: context.allowOpenSearch });
+  const options = { base: context.base, strict: prefersStrict(request.headers.prefer), allowOpenSearch: context.allowOpenSearch };
+  if (context.onDemand) {
+    const onDemand = { ...options, noCache: noCacheRequested(request.headers["cache-control"]) };
+    // Within max-age (most searches): answered at once, as plain serve answers; otherwise once the PACS has answered.
+    const now = searchWithPacsNow(context.index, context.onDemand, pairs, onDemand);
+    if (now) return sendOnDemand(reply, now, context);
+    return void searchWithPacs(context.index, context.onDemand, pairs, onDemand).then(
+      (later) => sendOnDemand(reply, later, context),
+      // Never the error itself: it could carry a query value.
+      () => sendOutcome(context.counts, reply, 500, "exception", "internal error while answering this search (a bug in dcm2fhir)"),
+    );
+  }
+  const result = runSearch(context.index, pairs, options);
   if (!isSearchError(result)) sendFhir(context.counts, reply, 200, result);
   else badSearch(reply, result, context);
 }
 
-/** With `--pacs`: the PACS may be asked first, so the answer comes later; a 503 when it could not be and nothing else answers. */
-async function answerOnDemand(request: FastifyRequest, reply: FastifyReply, pairs: Pairs | SearchError, context: ServerContext, onDemand: OnDemand): Promise<void> {
-  try {
-    const noCache = noCacheRequested(request.headers["cache-control"]);
-    const options = { base: context.base, strict: prefersStrict(request.headers.prefer), allowOpenSearch: context.allowOpenSearch, noCache };
-    // Within max-age (most searches), answered at once as plain serve answers; otherwise once the PACS has answered.
-    const result = searchWithPacsNow(context.index, onDemand, pairs, options) ?? (await searchWithPacs(context.index, onDemand, pairs, options));
-    if (result.status === 200) sendFhir(context.counts, reply, 200, result.body);
-    else if (result.status === 400) badSearch(reply, result.error, context);
-    else sendFhir(context.counts, reply.header("retry-after", String(result.retryAfter)), 503, result.outcome);
-  } catch {
-    // Never the error itself: it could carry a query value.
-    sendOutcome(context.counts, reply, 500, "exception", "internal error while answering this search (a bug in dcm2fhir)");
-  }
+/** A 503 (no PACS could be asked, and nothing else answers) carries Retry-After. */
+function sendOnDemand(reply: FastifyReply, result: OnDemandAnswer, context: ServerContext): void {
+  if (result.status === 200) sendFhir(context.counts, reply, 200, result.body);
+  else if (result.status === 400) badSearch(reply, result.error, context);
+  else sendFhir(context.counts, reply.header("retry-after", String(result.retryAfter)), 503, result.outcome);
 }
 
 function badSearch(reply: FastifyReply, error: SearchError, context: ServerContext): void {
