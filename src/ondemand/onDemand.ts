@@ -16,7 +16,7 @@ import { dicomWebRoot, planDicomWeb } from "../source/dicomweb.js";
 import { type Validate, assemble, loadValidate, mapAndValidateStudy, patientOf } from "../write/studyResources.js";
 import { type Listing, type Pacs, type StudyRead, listStudies, readStudy } from "./fetch.js";
 import { type KnownPatient, type QueryKey, keyText } from "./keys.js";
-import { type FetchedStudy, OnDemandStore } from "./store.js";
+import { type Answer, type FetchedStudy, OnDemandStore } from "./store.js";
 
 export interface PacsOptions {
   /** DICOMweb service roots, in order of preference: a study two of them hold is taken from the first. */
@@ -156,20 +156,27 @@ export class OnDemand {
   freshStates(keys: readonly QueryKey[], noCache: boolean): PacsState[] | undefined {
     if (noCache) return undefined;
     const now = Date.now();
-    for (const key of keys) for (const p of this.pacs) if (!this.isFresh(p, key, now)) return undefined;
-    this.counts.hits += keys.length * this.pacs.length;
-    return keys.flatMap((key) =>
-      this.pacs.map((p): PacsState => {
-        const answer = this.store.answer(p.root.shown, keyText(key))!;
-        return { root: p.root.shown, key, state: "fresh", fetched: answer.fetched, failed: answer.failed, rejected: answer.rejected };
-      }),
-    );
+    const states: PacsState[] = [];
+    for (const key of keys) {
+      const text = keyText(key);
+      for (const p of this.pacs) {
+        const answer = this.store.answer(p.root.shown, text);
+        if (answer === undefined || !this.isFreshAnswer(answer, now)) return undefined;
+        states.push({ root: p.root.shown, key, state: "fresh", fetched: answer.fetched, failed: answer.failed, rejected: answer.rejected });
+      }
+    }
+    this.counts.hits += states.length;
+    return states;
   }
 
   private isFresh(pacs: Pacs, key: QueryKey, now: number): boolean {
     const answer = this.store.answer(pacs.root.shown, keyText(key));
+    return answer !== undefined && this.isFreshAnswer(answer, now);
+  }
+
+  private isFreshAnswer(answer: Answer, now: number): boolean {
     // An answer with studies that could not be read is asked again at once: they may be readable now.
-    return answer !== undefined && !answer.stale && answer.failed.length === 0 && now - answer.fetched < this.maxAgeMs;
+    return !answer.stale && answer.failed.length === 0 && now - answer.fetched < this.maxAgeMs;
   }
 
   /** Asks `roots` for `key`, or joins the query already under way for it. */

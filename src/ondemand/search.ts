@@ -58,7 +58,8 @@ function prepare(index: SearchIndex, onDemand: OnDemand, pairs: Pairs | SearchEr
 
 function finish(index: SearchIndex, { request, notes }: Prepared, states: readonly PacsState[], base: string): OnDemandAnswer {
   const page = executeSearch(index, request);
-  const issues = [...notes, ...pacsIssues(states)];
+  const said = pacsIssues(states);
+  const issues = said.length === 0 ? notes : [...notes, ...said];
   // Never an empty 200 for a search no PACS answered: to a clinician that reads as "no images".
   if (states.length > 0 && states.every((s) => s.state === "unanswered") && page.total === 0) {
     const outcome: OperationOutcome = { resourceType: "OperationOutcome", issue: issues.map((i) => (i.code === "transient" ? { ...i, severity: "error" } : i)) };
@@ -69,6 +70,8 @@ function finish(index: SearchIndex, { request, notes }: Prepared, states: readon
 
 /** What the PACS did not give: each said once, naming the PACS (its root without credentials) and never a query value. */
 export function pacsIssues(states: readonly PacsState[]): Issue[] {
+  // The common case, every answer within max-age and complete: nothing to say.
+  if (states.every((s) => s.state === "fresh" && s.rejected.length === 0)) return [];
   const issues = new Map<string, Issue>();
   const add = (issue: Issue) => issues.set(issue.diagnostics, issue);
   for (const s of states) {
