@@ -2,7 +2,7 @@
 // a pydicom baseline on the same generated archive, in alternation, as whole processes, then --help start-up),
 // memory (the grouping stage's memory per instance), speed (fixed against marginal cost on header-only archives
 // of 10k and 100k files, scripts/bench/speed.ts), network (the archive through a FUSE mirror that adds latency,
-// scripts/bench/network.ts), and one section per service: incremental, shards, search, load, dicomweb
+// scripts/bench/network.ts), and one section per service: incremental, shards, search, load, dicomweb, ondemand
 // (scripts/bench/<name>.ts). Prints every section's numbers with PASS/FAIL per target, writes
 // bench/results/<YYYY-MM-DD>.json, and rewrites the blocks of the sections that ran in BENCHMARKS.md.
 //
@@ -24,6 +24,7 @@ import type { MemoryResult } from "./bench/memory.js";
 import { type Measured, hasGnuTime, ioFloorScript, measure as measureProcess, median, pydicomAvailable } from "./bench/process.js";
 import type { BenchContext, SectionResult, Target } from "./bench/section.js";
 import { dicomwebSection } from "./bench/dicomweb.js";
+import { ondemandSection } from "./bench/ondemand.js";
 import { incrementalSection } from "./bench/incremental.js";
 import { loadSection } from "./bench/load.js";
 import { networkSection } from "./bench/network.js";
@@ -226,7 +227,7 @@ function memoryTable(results: readonly MemoryResult[]): string[] {
 // ---- the benchmark ------------------------------------------------------------------------------------
 
 /** Sections in the order they run; `convert` is the race above, the others live in scripts/bench/<name>.ts. */
-const SECTIONS = ["convert", "memory", "speed", "incremental", "network", "shards", "search", "load", "dicomweb"] as const;
+const SECTIONS = ["convert", "memory", "speed", "incremental", "network", "shards", "search", "load", "dicomweb", "ondemand"] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 /** A problem with the bench's own set-up (bad flags, no disk space): one line and exit 2, not a stack trace. */
@@ -460,6 +461,7 @@ async function main(): Promise<number> {
     search: () => searchSection(context("search")),
     load: () => loadSection(context("load")),
     dicomweb: () => dicomwebSection(context("dicomweb")),
+    ondemand: () => ondemandSection(context("ondemand")),
   };
   const results: Partial<Record<SectionName, SectionResult & { seconds: number }>> = {};
   /** A section that throws is named and the others still run: one broken section must not cost an hour of numbers. */

@@ -16,3 +16,7 @@ export type { ClientCredentialsOptions } from "./load/oauth.js";
 export { SEARCH_INDEX_FILE, IndexError, SearchIndex, buildSearchIndex, type IndexSummary } from "./index/searchIndex.js";
 export { runSearch, type SearchOptions } from "./search/search.js";
 export { isSearchError, pairsFromJson, pairsFromQuery, parseSearch, type SearchError, type SearchRequest } from "./search/request.js";
+export { serve, type ServeOptions, type ServingFolder } from "./serve/serve.js";
+export { searchFolder, type FolderSearchOptions } from "./ondemand/folder.js";
+export { searchWithPacs, type OnDemandAnswer, type OnDemandSearchOptions } from "./ondemand/search.js";
+export { OnDemand, DEFAULT_MAX_AGE, type PacsOptions, type PacsState, type PacsCounts } from "./ondemand/onDemand.js";

@@ -13,7 +13,6 @@ import { REPO, readNdjson, tempDir } from "./helpers/run.js";
 import { ALL, handMadeFolder, s, uid } from "./helpers/searchData.js";
 import { type TestServer, ids, serveFolder } from "./helpers/serve.js";
 
-const _DCM = "http://dicom.nema.org/resources/ontology/DCM";
 
 interface Study {
   id: string;

@@ -40,7 +40,7 @@ interface Plan {
 }
 
 /** The seed's typical searches, each with many values drawn from the generated folder. */
-function searches(samples: GeneratedFolder["samples"]): Record<string, string[]> {
+export function searches(samples: GeneratedFolder["samples"]): Record<string, string[]> {
   return {
     patient: samples.map((s) => `/ImagingStudy?patient=${s.patient}`),
     "patient + modality": samples.map((s) => `/ImagingStudy?patient=${s.patient}&modality=${s.modality}`),
@@ -50,7 +50,7 @@ function searches(samples: GeneratedFolder["samples"]): Record<string, string[]>
 }
 
 /** The folder of `studies` studies, generated once and reused while the generator's source is unchanged. */
-function ensureFolder(tmp: string, studies: number, log: (line: string) => void): { folder: string; generated: GeneratedFolder } {
+export function ensureFolder(tmp: string, studies: number, log: (line: string) => void): { folder: string; generated: GeneratedFolder } {
   const source = readFileSync(join(HERE, "gen-studies.ts"));
   const key = createHash("sha256").update(source).update(`${studies}/${SEED}`).digest("hex").slice(0, 16);
   const folder = join(tmp, `studies-${studies}`);
@@ -91,7 +91,7 @@ interface Started {
 }
 
 /** Starts a server process and waits for its first stdout line, the base URL. */
-function startProcess(args: readonly string[]): Promise<Started> {
+export function startProcess(args: readonly string[]): Promise<Started> {
   const started = performance.now();
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";

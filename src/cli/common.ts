@@ -5,7 +5,7 @@ import type { Argv } from "yargs";
 import type { SearchIndex } from "../index/searchIndex.js";
 
 /** Documented in the README ("Exit codes"). */
-export const EXIT = { ok: 0, failedFiles: 1, usage: 2, output: 3, internal: 4, SIGINT: 130, SIGTERM: 143 } as const;
+export const EXIT = { ok: 0, failedFiles: 1, usage: 2, output: 3, internal: 4, unavailable: 5, SIGINT: 130, SIGTERM: 143 } as const;
 
 /** The console is stderr: stdout carries only what a command is asked for (a Bundle, a base URL). */
 export const print = (line: string): void => {
@@ -94,17 +94,18 @@ export function readSecretFile(file: string, option: string): string {
 }
 
 /**
- * The bearer token of `convert` (DICOMweb), `serve` and `load`: --token-file wins over DCM2FHIR_TOKEN. A token
+ * The bearer token of `convert` (DICOMweb), `serve` and `load`: --token-file wins over DCM2FHIR_TOKEN (`serve --pacs`
+ * reads the one it sends to the PACS the same way, from --pacs-token-file or DCM2FHIR_PACS_TOKEN). A token
  * that is set but empty, or holds a line break, is refused rather than sent or taken as none. Never printed.
  */
-export function readBearerToken(tokenFile: string | undefined): string | undefined {
+export function readBearerToken(tokenFile: string | undefined, source: { readonly option: string; readonly env: string } = { option: "--token-file", env: "DCM2FHIR_TOKEN" }): string | undefined {
   let token: string | undefined;
-  if (tokenFile !== undefined) token = readSecretFile(tokenFile, "--token-file");
+  if (tokenFile !== undefined) token = readSecretFile(tokenFile, source.option);
   else {
-    const env = process.env.DCM2FHIR_TOKEN;
+    const env = process.env[source.env];
     if (env === undefined) return undefined;
     token = env.trim();
-    if (token === "") throw new BadUsage("DCM2FHIR_TOKEN is set but empty");
+    if (token === "") throw new BadUsage(`${source.env} is set but empty`);
   }
   if (/[\r\n]/.test(token)) throw new BadUsage("the token holds a line break: give one token");
   return token;

@@ -3,7 +3,7 @@
 // is byte for byte what was written. Built once (by convert, through the same staging and commit as the other
 // outputs, or by `dcm2fhir index`), then only read.
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { VERSION } from "../core/version.js";
 import { SEARCH_INDEX_FILE } from "../core/outputFiles.js";
@@ -18,7 +18,7 @@ export { SEARCH_INDEX_FILE };
 /** Bumped whenever the schema or the meaning of a stored value changes; an index of another format is rebuilt. */
 export const INDEX_FORMAT = "2";
 
-export type IndexErrorReason = "no-ndjson" | "no-index" | "not-an-index" | "index-format" | "stale-index";
+export type IndexErrorReason = "no-ndjson" | "no-index" | "not-an-index" | "index-format" | "stale-index" | "index-busy";
 
 /** The folder has no usable index (or nothing to index); the message says what to run. */
 export class IndexError extends Error {
@@ -40,7 +40,7 @@ export interface IndexSummary {
 
 // Sort keys with missing values last in both directions; descending `started` is stored negated so that
 // every sort reads an index forwards.
-const MISSING_LAST = Number.MAX_SAFE_INTEGER;
+export const MISSING_LAST = Number.MAX_SAFE_INTEGER;
 
 // The study row holds what a search filters, sorts and counts on, and the parameters with one value a study
 // (STUDY_COLUMN_PARAMETERS); its resource is apart, read only for the page. Token rows hold the parameters with
@@ -90,6 +90,27 @@ CREATE INDEX study_sort_desc ON study (sort_desc, id);
 export function stageSearchIndex(out: OutputDirectory, zone: string): IndexSummary {
   const indexPath = out.stage(SEARCH_INDEX_FILE);
   return buildSearchIndex(dirname(indexPath), indexPath, zone);
+}
+
+/**
+ * An index of nothing, for a folder that holds no conversion (`serve --pacs` over an empty or missing folder: the index
+ * is then only the cache of what the PACS answered). Written beside and renamed into place.
+ */
+export function createEmptySearchIndex(folder: string, zone: string): void {
+  const indexPath = join(folder, SEARCH_INDEX_FILE);
+  const building = `${indexPath}.${process.pid}.tmp`;
+  rmSync(building, { force: true });
+  const db = openDatabase(building, "build", 1);
+  try {
+    db.exec(SCHEMA);
+    db.exec(INDEXES);
+    const insertMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+    const meta: Record<string, string> = { format: INDEX_FORMAT, dcm2fhir: VERSION, zone, studies: "0", patients: "0", endpoints: "0", files: "{}" };
+    for (const key of Object.keys(meta).sort()) insertMeta.run(key, meta[key]);
+  } finally {
+    db.close();
+  }
+  renameSync(building, indexPath);
 }
 
 /** NDJSON below this size is read and parsed on the building thread: starting another one would cost more than it saves. */
@@ -257,8 +278,11 @@ export class SearchIndex {
     readonly meta: IndexMeta,
   ) {}
 
-  /** Opens the index of `folder`, refusing one that is missing, of another format, or older than the NDJSON beside it. */
-  static open(folder: string): SearchIndex {
+  /**
+   * Opens the index of `folder`, refusing one that is missing, of another format, or older than the NDJSON beside it.
+   * `writable`: for `serve --pacs`, which adds what the PACS answers (index/indexWriter.ts); held by this process alone.
+   */
+  static open(folder: string, options: { readonly writable?: boolean } = {}): SearchIndex {
     const path = join(folder, SEARCH_INDEX_FILE);
     const rebuild = `run: dcm2fhir index <folder>`;
     if (!existsSync(path)) {
@@ -268,9 +292,12 @@ export class SearchIndex {
     let db: Db;
     let meta: Record<string, string>;
     try {
-      db = openDatabase(path, "read");
+      db = openDatabase(path, options.writable ? "cache" : "read");
       meta = Object.fromEntries((db.prepare("SELECT key, value FROM meta").all() as Array<{ key: string; value: string }>).map((r) => [r.key, r.value]));
-    } catch {
+    } catch (error) {
+      if ((error as { code?: string }).code === "SQLITE_BUSY") {
+        throw new IndexError("index-busy", `the folder's search index is held by another dcm2fhir (serve or search with --pacs writes into it): stop that one, or serve a copy of the folder`);
+      }
       throw new IndexError("not-an-index", `${SEARCH_INDEX_FILE} is not a search index dcm2fhir can read; ${rebuild}`);
     }
     const refuse = (reason: IndexErrorReason, message: string): never => {

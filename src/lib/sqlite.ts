@@ -16,10 +16,13 @@ export type Statement<P extends unknown[] | object = unknown[], R = unknown> = D
  *   writes beside it (no -wal, -shm or -journal file), so a folder anyone may only read can be served.
  * - `scratch`: a file of the run's staging folder that the run writes and reads back itself (the write stage's
  *   spools, a record file before it is finished): no journal, no syncs, SQLite's own page size.
+ * - `cache`: a finished search index that `serve --pacs` (or `search --pacs`) adds what the PACS answers to, in
+ *   place. One process holds it (an exclusive lock, taken at open and kept); each write is a short transaction with
+ *   a rollback journal beside the file, so that a crash leaves the index as it was before that write.
  */
-export type OpenMode = "build" | "read" | "scratch";
+export type OpenMode = "build" | "read" | "scratch" | "cache";
 
-const DEFAULT_CACHE_MIB: Record<OpenMode, number | undefined> = { build: 64, read: 16, scratch: undefined };
+const DEFAULT_CACHE_MIB: Record<OpenMode, number | undefined> = { build: 64, read: 16, scratch: undefined, cache: 16 };
 
 /**
  * `cacheMiB`: SQLite's page cache. The defaults suit the incremental state, rewritten row by row; the search index,
@@ -27,7 +30,7 @@ const DEFAULT_CACHE_MIB: Record<OpenMode, number | undefined> = { build: 64, rea
  * a spool, written once and read once in order, for little; merge, which reads many parts at once, for little each.
  */
 export function openDatabase(path: string, mode: OpenMode, cacheMiB = DEFAULT_CACHE_MIB[mode]): Db {
-  const db = new Database(path, { readonly: mode === "read", fileMustExist: mode === "read" });
+  const db = new Database(path, { readonly: mode === "read", fileMustExist: mode === "read" || mode === "cache" });
   try {
     if (mode === "build") {
       db.pragma("page_size = 8192");
@@ -37,6 +40,16 @@ export function openDatabase(path: string, mode: OpenMode, cacheMiB = DEFAULT_CA
     } else if (mode === "scratch") {
       db.pragma("journal_mode = OFF");
       db.pragma("synchronous = OFF");
+    } else if (mode === "cache") {
+      db.pragma("journal_mode = DELETE");
+      // A crashed process leaves the index as before its last write (the journal sees to that); fewer syncs than FULL,
+      // as this is a cache that the PACS can fill again.
+      db.pragma("synchronous = NORMAL");
+      db.pragma("locking_mode = EXCLUSIVE");
+      // Taken now, and kept: a second writer is refused at open rather than in the middle of a search.
+      db.exec("BEGIN EXCLUSIVE; COMMIT");
+      db.pragma("mmap_size = 0");
+      db.pragma("temp_store = MEMORY");
     } else {
       db.pragma("query_only = ON");
       // The file is never written in place (a new one is renamed over it), so one shared lock, held from the first

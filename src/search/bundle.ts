@@ -3,15 +3,23 @@
 import type { SearchPage } from "./execute.js";
 import { type Pairs, type SearchRequest, encodeCursor } from "./request.js";
 
+/** An issue of the outcome entry besides the request's own warnings (what `serve --pacs` says of the PACS). */
+export interface BundleIssue {
+  readonly severity: "error" | "warning" | "information";
+  readonly code: string;
+  readonly diagnostics: string;
+}
+
 /** `base` ends with "/": fullUrl is `[base]Type/id` and links are `[base]ImagingStudy?…`. */
-export function searchsetBundle(page: SearchPage, request: SearchRequest, base: string): Buffer {
+export function searchsetBundle(page: SearchPage, request: SearchRequest, base: string, issues: readonly BundleIssue[] = []): Buffer {
   const links = [{ relation: "self", url: searchUrl(base, request.pairs) }];
   if (page.nextAfter) links.push({ relation: "next", url: searchUrl(base, [...request.pairs, ["_cursor", encodeCursor(request.sort, page.nextAfter)]]) });
   const entries: Array<Array<string | Buffer>> = [];
   for (const m of page.matches) entries.push([`{"fullUrl":${JSON.stringify(`${base}ImagingStudy/${m.id}`)},"resource":`, m.resource, `,"search":{"mode":"match"}}`]);
   for (const i of page.included) entries.push([`{"fullUrl":${JSON.stringify(`${base}${i.type}/${i.id}`)},"resource":`, i.resource, `,"search":{"mode":"include"}}`]);
-  if (request.warnings.length > 0) {
-    const outcome = { resourceType: "OperationOutcome", issue: request.warnings.map((diagnostics) => ({ severity: "warning", code: "not-supported", diagnostics })) };
+  if (request.warnings.length > 0 || issues.length > 0) {
+    const warnings = request.warnings.map((diagnostics): BundleIssue => ({ severity: "warning", code: "not-supported", diagnostics }));
+    const outcome = { resourceType: "OperationOutcome", issue: [...warnings, ...issues.map(({ severity, code, diagnostics }) => ({ severity, code, diagnostics }))] };
     entries.push([`{"resource":${JSON.stringify(outcome)},"search":{"mode":"outcome"}}`]);
   }
   const parts: Array<string | Buffer> = [`{"resourceType":"Bundle","type":"searchset","total":${page.total},"link":${JSON.stringify(links)}`];

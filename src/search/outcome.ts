@@ -2,7 +2,20 @@
 // warnings of a search that ignored something.
 
 /** R4 issue-type codes used here. */
-export type IssueType = "invalid" | "not-supported" | "not-found" | "security" | "login" | "too-costly" | "too-long" | "timeout" | "exception" | "processing" | "structure";
+export type IssueType =
+  | "invalid"
+  | "not-supported"
+  | "not-found"
+  | "security"
+  | "login"
+  | "too-costly"
+  | "too-long"
+  | "timeout"
+  | "exception"
+  | "processing"
+  | "structure"
+  | "transient"
+  | "incomplete";
 
 export interface OperationOutcome {
   readonly resourceType: "OperationOutcome";

@@ -5,6 +5,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Socket } from "node:net";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { SearchIndex } from "../index/searchIndex.js";
+import type { OnDemand } from "../ondemand/onDemand.js";
 import type { ServerContext, ServerCounts } from "./context.js";
 import { rawOutcome, sendOutcome } from "./reply.js";
 import { metadataRoutes } from "./routes/metadata.js";
@@ -24,6 +25,8 @@ export interface ServeOptions {
   readonly allowOpenSearch: boolean;
   /** The search page links each study to this URL, `{study}` standing for its Study Instance UID (--viewer-url). */
   readonly viewerUrl?: string;
+  /** `--pacs`: searches ask these PACS first (the index must be open writable). */
+  readonly onDemand?: OnDemand;
   /** Tests shorten these; defaults suit a server. */
   readonly limits?: Partial<Limits>;
 }
@@ -70,6 +73,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     base: "",
     allowOpenSearch: options.allowOpenSearch,
     counts: { requests: 0, searches: 0, reads: 0, errors: 0 },
+    onDemand: options.onDemand,
   };
   const app = Fastify({
     logger: false,

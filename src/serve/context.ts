@@ -1,4 +1,5 @@
 import type { SearchIndex } from "../index/searchIndex.js";
+import type { OnDemand } from "../ondemand/onDemand.js";
 
 /** What every route of one server shares. */
 export interface ServerContext {
@@ -7,6 +8,8 @@ export interface ServerContext {
   base: string;
   readonly allowOpenSearch: boolean;
   readonly counts: ServerCounts;
+  /** `--pacs`: searches ask these PACS before the index answers. */
+  readonly onDemand?: OnDemand;
 }
 
 /** For the summary printed when the server stops: counts only. */

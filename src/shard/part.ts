@@ -14,7 +14,7 @@ import { type Fingerprint, fingerprintChanges } from "../core/fingerprint.js";
 import { folderState } from "../lib/outputFolder.js";
 import type { StoredCounts } from "../core/counts.js";
 import { PARTITIONING } from "../core/hash.js";
-import { PART_DATABASE, PART_FILES, PART_MANIFEST, STAGING_PREFIX } from "../core/outputFiles.js";
+import { PART_DATABASE, PART_MANIFEST, STAGING_PREFIX } from "../core/outputFiles.js";
 import type { ShardShare } from "../crawl/split.js";
 
 export { PART_DATABASE, PART_MANIFEST };

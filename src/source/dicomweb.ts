@@ -109,18 +109,18 @@ function dicomDate(value: string, option: string): string {
  * stops at once; what was in flight is dropped.
  */
 export async function readDicomWeb(root: DicomWebRoot, sink: InstanceSink, plan: DicomWebPlan, signal?: AbortSignal): Promise<StudyCounts> {
-  const service = new Service(root, plan, signal);
+  const service = new DicomWebService(root, plan, signal);
   const counts = { listed: 0, read: 0, failed: 0 };
   const limit = pLimit(plan.concurrency);
   const inFlight = new Set<Promise<void>>();
   for await (const entry of service.listStudies()) {
-    if (typeof entry !== "string") {
+    if (!("uid" in entry)) {
       sink.seen();
       sink.unread(entry);
       continue;
     }
     counts.listed++;
-    const p = limit(() => service.readStudy(entry, sink)).then((read) => {
+    const p = limit(() => service.readStudy(entry.uid, sink)).then((read) => {
       if (read === true) counts.read++;
       else if (read === false) counts.failed++;
     });
@@ -140,13 +140,25 @@ export async function readDicomWeb(root: DicomWebRoot, sink: InstanceSink, plan:
  */
 const breakerLimit = (concurrency: number) => Math.max(8, 2 * concurrency);
 
-class Service {
+/** A study as a QIDO-RS listing gives it: its UID, and the listing's entry (DICOM JSON of its study attributes). */
+export interface ListedStudy {
+  readonly uid: string;
+  readonly entry: unknown;
+}
+
+/**
+ * One service root, asked by one run (convert) or one on-demand query (serve --pacs): make a new one for each, as
+ * its breaker, once tripped, stays tripped.
+ */
+export class DicomWebService {
   private readonly base: string;
   private readonly shownBase: string;
   private readonly policy: SendPolicy;
   private readonly headers: Record<string, string>;
   private readonly failures: FailureStreak;
   private down: { reason: HttpFailureReason; cause: string } | undefined;
+  /** Why the last listing stopped before its end (the failure it yielded last), if it did. */
+  listingStopped: FileFailure | undefined;
 
   constructor(
     root: DicomWebRoot,
@@ -163,17 +175,21 @@ class Service {
   /**
    * Study Instance UIDs, page by page, each once; a failure ends the listing (path: {root}/studies). A page shorter
    * than asked ends it too, unless the server said it capped the answer (Warning: 299, as dcm4chee-arc and cloud
-   * services do): then paging goes on from what was received.
+   * services do): then paging goes on from what was received. `match`: QIDO-RS matching keys (PS3.18 8.3.4), sent
+   * as given: the caller makes sure none is a wildcard, a list or empty.
    */
-  async *listStudies(): AsyncGenerator<string | FileFailure> {
+  async *listStudies(match: Readonly<Record<string, string>> = {}): AsyncGenerator<ListedStudy | FileFailure> {
     const path = `${this.shownBase}/studies`;
     const listed = new Set<string>();
-    const stopped = (reason: Reason, cause: string): FileFailure => ({ path, reason, message: `listing stopped after ${listed.size} studies: ${cause}` });
+    const stopped = (reason: Reason, cause: string): FileFailure => (this.listingStopped = { path, reason, message: `listing stopped after ${listed.size} studies: ${cause}` });
+    this.listingStopped = undefined;
     for (let offset = 0; ; ) {
       if (this.down) return yield stopped(this.down.reason, this.downMessage());
       const query = new URLSearchParams({ limit: String(this.plan.pageSize), offset: String(offset) });
       if (this.plan.studyDate) query.set("StudyDate", this.plan.studyDate);
-      const answer = await this.get(`${this.base}/studies?${query}`);
+      // %20, never "+", for a space: not every DICOMweb server reads a query as a form.
+      const keys = Object.entries(match).map(([name, value]) => `&${name}=${encodeURIComponent(value)}`).join("");
+      const answer = await this.get(`${this.base}/studies?${query}${keys}`);
       if (answer === undefined) return;
       if (answer instanceof HttpFailure) return yield stopped(answer.reason, answer.message);
       if (answer.status === 204) return;
@@ -193,7 +209,7 @@ class Service {
         } else if (!listed.has(uid)) {
           listed.add(uid);
           fresh++;
-          yield uid;
+          yield { uid, entry };
         }
       }
       const capped = /(^|,)\s*299\b/.test(answer.headers.get("warning") ?? "");

@@ -2,9 +2,8 @@
 // they fill and drain, and the two things every step does the same way (validate a resource, record a failure).
 import type { FilePath } from "../core/reasons.js";
 import { pathFromKey } from "../core/recordCodec.js";
-import type { ImagingStudy, Patient } from "../fhir/types.js";
-import type { Conflict, StudyGroup } from "../group/studies.js";
-import type { MappingNotes } from "../fhir/imagingStudy.js";
+import type { ImagingStudy, Patient, Reference } from "../fhir/types.js";
+import type { Conflict } from "../group/studies.js";
 import type { OutputDirectory } from "../lib/outputFolder.js";
 import type { Summary } from "./report.js";
 import { MemorySpool, type Spool, spoolFile, spoolKey } from "./spool.js";
@@ -58,8 +57,8 @@ export interface WriteContext {
   readonly spools: Spools;
   /** Conflicts of the studies' attributes, in the order they were found (sorted at the end). */
   readonly studyConflicts: Conflict[];
-  /** A study's ImagingStudy, referencing its Patient (and the Endpoint); `notes` counts what the mapping dropped. */
-  readonly mapStudy: (study: StudyGroup, notes: MappingNotes) => ImagingStudy;
+  /** What every ImagingStudy references as its endpoint (--endpoint), if anything. */
+  readonly endpointReference: Reference | undefined;
   /** FHIR R4 and the site's own checks: a reason for a resource that fails, else undefined. */
   readonly validate: (resource: ImagingStudy | Patient) => string | undefined;
   /** A failure found while writing: into errors.ndjson (through the failures spool) and to the run's counts. */

@@ -4,13 +4,13 @@
 // partition once more (a kept study from its records in the state).
 import type { FilePath } from "../core/reasons.js";
 import { pathKey } from "../core/recordCodec.js";
-import { toPatient } from "../fhir/patient.js";
-import { type PatientAttributes, type PatientVariant, choosePatient, patientIdOf, patientKey } from "../group/patients.js";
+import { type PatientAttributes, type PatientVariant, patientIdOf, patientKey } from "../group/patients.js";
 import { type Conflict, type StudyGroup, compareStrings } from "../group/studies.js";
 import type { LineWriter } from "../lib/ndjson.js";
 import type { RecordSet } from "../records/recordStore.js";
 import type { WriteContext } from "./context.js";
-import { type Partition, type PatientRow, assemble, instancePaths, invalidResourceMessage } from "./studies.js";
+import { type Partition, type PatientRow, instancePaths, invalidResourceMessage } from "./studies.js";
+import { assemble, patientOf } from "./studyResources.js";
 
 /** What the Patients decided for the studies. */
 export interface PatientDecisions {
@@ -28,9 +28,8 @@ export function writePatients(ctx: WriteContext, writer: LineWriter): PatientDec
   const rejectedStudies = new Map<string, { readonly problem: string; readonly partition: Partition; readonly valid: boolean }>();
   for (const patient of groupedPatients(ctx.spools.patients.sorted())) {
     const conflicts: Conflict[] = [];
-    const attributes = choosePatient(patient.id, patient.variants, conflicts);
+    const resource = patientOf(patient.key, patient.variants, patient.studies.map((s) => s.uid), conflicts);
     if (conflicts.length > 0) patientConflicts.push({ firstStudy: patient.studies[0]!.uid, conflicts });
-    const resource = toPatient({ id: patient.id, attributes, studyInstanceUIDs: patient.studies.map((s) => s.uid) });
     const problem = ctx.validate(resource);
     if (problem) {
       ctx.summary.rejected.Patient++;
@@ -73,13 +72,15 @@ export const patientProblem = (problem: string) => `its Patient was rejected: ${
 
 interface PatientStudies {
   readonly id: string;
+  /** Its patient key (see patientKey): what its id is the hash of. */
+  readonly key: string;
   readonly variants: PatientVariant[];
   readonly studies: Array<{ readonly uid: string; readonly partition: Partition; readonly valid: boolean }>;
 }
 
 /** The patients spool's rows (in patient id, key, study order) as one group per patient. */
 function* groupedPatients(rows: Iterable<string>): Generator<PatientStudies> {
-  let current: (PatientStudies & { readonly key: string }) | undefined;
+  let current: PatientStudies | undefined;
   for (const value of rows) {
     const row = JSON.parse(value) as PatientRow;
     const key = patientKeyOf(row.study, row.attributes);

@@ -1,18 +1,17 @@
 // Step 1 of the write: partition by partition, the records assembled into studies (group/), each mapped to an
 // ImagingStudy (fhir/) and validated; what a study gives waits in the spools until its Patient is decided. Studies an
 // incremental run keeps join the spools from their stored outcome, as if just assembled.
-import type { FilePath } from "../core/reasons.js";
-import { type FileFailure, comparePaths } from "../core/reasons.js";
-import type { InstanceRecord } from "../core/record.js";
+import type { FileFailure, FilePath } from "../core/reasons.js";
 import { pathKey } from "../core/recordCodec.js";
-import { type MappingNotes, emptyNotes } from "../fhir/imagingStudy.js";
+import type { MappingNotes } from "../fhir/imagingStudy.js";
 import type { ImagingStudy } from "../fhir/types.js";
-import { type PatientAttributes, patientIdOf, patientKey, patientVariant } from "../group/patients.js";
-import { type Conflict, StudyAssembler, type StudyGroup, duplicateFailure } from "../group/studies.js";
+import { type PatientAttributes, patientIdOf } from "../group/patients.js";
+import type { Conflict, StudyGroup } from "../group/studies.js";
 import type { RecordSet } from "../records/recordStore.js";
 import { type WriteContext, spoolFailure } from "./context.js";
 import { spoolKey } from "./spool.js";
 import type { FailureRow, StudyOutcome } from "./studyOutcome.js";
+import { assemble, mapAndValidateStudy } from "./studyResources.js";
 
 /** Where a study's records are: the partition it was assembled in, or "kept" (an incremental run's state). */
 export type Partition = number | "kept";
@@ -58,16 +57,14 @@ export function spoolStudies(ctx: WriteContext, records: RecordSet, partitions: 
     }
     for (const study of studies) {
       const uid = study.studyInstanceUID;
-      const notes = emptyNotes();
-      const resource = ctx.mapStudy(study, notes);
-      const problem = ctx.validate(resource);
+      const { resource, problem, notes, patientKey, patient } = mapAndValidateStudy(study, ctx.endpointReference, settings.zoneRule, ctx.validate);
       if (problem) for (const path of instancePaths(study)) failuresOf(uid).push([pathKey(path), "invalid-resource", invalidResourceMessage(uid, problem), uid]);
       const outcome: StudyOutcome = {
         failures: failures.get(uid) ?? [],
         study: {
-          patientKey: patientKey(study),
-          patient: patientVariant(study).attributes,
-          instances: study.instanceCount,
+          patientKey,
+          patient: patient.attributes,
+          instances: patient.count,
           series: study.series.length,
           valid: !problem,
           notes,
@@ -110,27 +107,6 @@ function takeOutcome(ctx: WriteContext, uid: string, partition: Partition, outco
 /** The records' own failures (files that gave no instance), into the failures spool. */
 export function spoolRecordFailures(ctx: WriteContext, failures: Iterable<FileFailure>): void {
   for (const f of failures) spoolFailure(ctx.spools, [pathKey(f.path), f.reason, f.message, null]);
-}
-
-/**
- * The studies of a partition's records. A file whose SOP Instance UID a file in another partition also holds is
- * left out here when that file's path sorts first (`winners`), and named a duplicate exactly as the assembler names
- * one. Each duplicate comes with the study of the file that lost.
- */
-export function assemble(records: Iterable<InstanceRecord>, winners: ReadonlyMap<string, FilePath>) {
-  const assembler = new StudyAssembler();
-  const duplicates: Array<{ readonly failure: FileFailure; readonly studyInstanceUID: string }> = [];
-  for (const read of records) {
-    const winner = winners.get(read.instance.sopInstanceUID);
-    if (winner !== undefined && comparePaths(winner, read.instance.path) !== 0) {
-      duplicates.push({ failure: duplicateFailure(read.instance.path, read.instance.sopInstanceUID, winner), studyInstanceUID: read.instance.studyInstanceUID });
-      continue;
-    }
-    assembler.add(read.instance, read.studyJSON, read.seriesJSON);
-  }
-  const { studies, conflicts } = assembler.finish();
-  duplicates.push(...assembler.duplicateLosers());
-  return { studies, conflicts, duplicates };
 }
 
 const addNotes = (sum: MappingNotes, notes: MappingNotes) => {

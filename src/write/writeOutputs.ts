@@ -14,10 +14,8 @@ import { BUNDLE_FILE, ERRORS_FILE, NDJSON_FILES, REPORT_FILE } from "../core/out
 import type { FileFailure } from "../core/reasons.js";
 import { pathFromKey } from "../core/recordCodec.js";
 import { toEndpoint } from "../fhir/endpoint.js";
-import { type MappingNotes, emptyNotes, toImagingStudy } from "../fhir/imagingStudy.js";
-import type { Endpoint, ImagingStudy, Patient, Reference } from "../fhir/types.js";
-import { patientIdOf, patientKey } from "../group/patients.js";
-import { type StudyGroup, compareStrings } from "../group/studies.js";
+import type { Endpoint, Reference } from "../fhir/types.js";
+import { compareStrings } from "../group/studies.js";
 import { stageSearchIndex } from "../index/searchIndex.js";
 import { LineWriter } from "../lib/ndjson.js";
 import type { OutputDirectory } from "../lib/outputFolder.js";
@@ -28,7 +26,8 @@ import { type WriteContext, type WriteSettings, openSpools, spoolFailure } from 
 import { errorLine } from "./errorsFile.js";
 import { type PatientDecisions, listStudiesOfRejectedPatients, patientProblem, writePatients } from "./patients.js";
 import { type Report, type Summary, buildReport, emptySummary } from "./report.js";
-import { type StudyRow, assemble, spoolRecordFailures, spoolStudies } from "./studies.js";
+import { type StudyRow, spoolRecordFailures, spoolStudies } from "./studies.js";
+import { assemble, loadValidate, mapStudy } from "./studyResources.js";
 import type { FailureRow, KeptStudies, StudyOutcome } from "./studyOutcome.js";
 
 export type { KeptStudies, StudyOutcome };
@@ -45,6 +44,7 @@ export type { WriteSettings };
 export async function writeOutputs(records: RecordSet, out: OutputDirectory, settings: WriteSettings, fail: (failure: FileFailure) => void): Promise<Summary> {
   // Loaded here: an incremental run that finds nothing changed validates nothing.
   const { validateResource } = await import("../validate/index.js");
+  const validate = await loadValidate(settings.extraValidation);
   const endpoint = settings.endpoint === undefined ? undefined : checkedEndpoint(settings.endpoint, validateResource);
   const endpointReference: Reference | undefined = endpoint && { reference: `Endpoint/${endpoint.id}` };
   const { zoneRule } = settings;
@@ -55,9 +55,8 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
     summary: emptySummary(zoneRule),
     spools,
     studyConflicts: [],
-    mapStudy: (study: StudyGroup, notes: MappingNotes) =>
-      toImagingStudy(study, { subject: { reference: `Patient/${patientIdOf(patientKey(study))}` }, endpoint: endpointReference, zoneRule }, notes),
-    validate: (resource: ImagingStudy | Patient) => validateResource(resource) ?? settings.extraValidation?.(resource),
+    endpointReference,
+    validate,
     failedWhileWriting: (row: FailureRow) => {
       fail({ path: pathFromKey(row[0]), reason: row[1], message: row[2] });
       spoolFailure(spools, row);
@@ -156,7 +155,7 @@ function keptLine(ctx: WriteContext, uid: string): string {
   const study = assemble(kept.records([uid]), new Map()).studies.find((s) => s.studyInstanceUID === uid);
   if (!study) throw new Error("internal: a kept study has no files in the state");
   // Its notes were counted with its outcome.
-  return JSON.stringify(ctx.mapStudy(study, emptyNotes()));
+  return JSON.stringify(mapStudy(study, ctx.endpointReference, ctx.settings.zoneRule).resource);
 }
 
 /** Step 5: errors.ndjson from the failures spool, in path order. */

@@ -7,10 +7,12 @@ import { sendFhir } from "../reply.js";
 
 export async function metadataRoutes(app: FastifyInstance, context: ServerContext, tokenRequired: boolean): Promise<void> {
   const started = new Date().toISOString();
-  app.get("/metadata", async (_request, reply) => sendFhir(context.counts, reply, 200, capabilityStatement(context.base, started, tokenRequired)));
+  const pacs = context.onDemand && { roots: context.onDemand.pacs.map((p) => p.root.shown), maxAge: context.onDemand.maxAge };
+  app.get("/metadata", async (_request, reply) => sendFhir(context.counts, reply, 200, capabilityStatement(context.base, started, tokenRequired, pacs)));
 }
 
-export function capabilityStatement(base: string, date: string, tokenRequired: boolean): object {
+/** `pacs`: the PACS a search asks (roots without credentials) and for how long an answer is reused, in seconds. */
+export function capabilityStatement(base: string, date: string, tokenRequired: boolean, pacs?: { readonly roots: readonly string[]; readonly maxAge: number }): object {
   return {
     resourceType: "CapabilityStatement",
     status: "active",
@@ -24,6 +26,9 @@ export function capabilityStatement(base: string, date: string, tokenRequired: b
     rest: [
       {
         mode: "server",
+        ...(pacs && {
+          documentation: `Data on demand: a search naming patient, patient.identifier or identifier also asks these DICOMweb PACS (QIDO-RS, then WADO-RS metadata), reusing an answer for ${pacs.maxAge} s: ${pacs.roots.join(", ")}`,
+        }),
         ...(tokenRequired && { security: { cors: false, description: "Every request but metadata needs Authorization: Bearer <token>." } }),
         resource: [
           {

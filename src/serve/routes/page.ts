@@ -53,7 +53,8 @@ function statusOf(context: ServerContext) {
   } catch {
     converted = undefined;
   }
-  const roots = new Set(pacsRoots(context));
+  // serve --pacs: the roots it asks, as /metadata lists them (without credentials).
+  const roots = new Set(context.onDemand?.pacs.map((p) => p.root.shown) ?? []);
   try {
     const report = JSON.parse(readFileSync(join(folder, "report.json"), "utf8")) as { sources?: Array<{ kind?: string; root?: string }> };
     for (const source of report.sources ?? []) if (source.kind === "dicomweb" && typeof source.root === "string") roots.add(source.root);
@@ -61,26 +62,4 @@ function statusOf(context: ServerContext) {
     // No report.json (a folder indexed by `dcm2fhir index`): no roots to show.
   }
   return { studies: Number(context.index.meta.studies), patients: Number(context.index.meta.patients), converted, pacs: [...roots] };
-}
-
-/**
- * The PACS roots of the server's context (serve --pacs), whatever their shape (a URL, or an object naming one),
- * shown without credentials.
- */
-function pacsRoots(context: ServerContext): string[] {
-  const pacs = (context as unknown as { pacs?: unknown }).pacs;
-  if (!Array.isArray(pacs)) return [];
-  return pacs.flatMap((entry: unknown) => {
-    const text = typeof entry === "string" ? entry : ((entry as { shown?: unknown; root?: unknown; url?: unknown } | null)?.shown ?? (entry as { root?: unknown } | null)?.root ?? (entry as { url?: unknown } | null)?.url);
-    if (typeof text !== "string") return [];
-    try {
-      const url = new URL(text);
-      url.username = "";
-      url.password = "";
-      url.search = "";
-      return [url.href.replace(/\/+$/, "")];
-    } catch {
-      return [];
-    }
-  });
 }

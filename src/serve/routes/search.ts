@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Pairs, type SearchError, isSearchError, pairsFromJson, pairsFromQuery } from "../../search/request.js";
 import { runSearch } from "../../search/search.js";
+import { type OnDemandAnswer, searchWithPacs, searchWithPacsNow } from "../../ondemand/search.js";
 import type { ServerContext } from "../context.js";
 import { sendFhir, sendOutcome } from "../reply.js";
 
@@ -27,9 +28,38 @@ export async function searchRoutes(app: FastifyInstance, context: ServerContext)
 
 function answer(request: FastifyRequest, reply: FastifyReply, pairs: Pairs | SearchError, context: ServerContext): void {
   context.counts.searches++;
-  const result = runSearch(context.index, pairs, { base: context.base, strict: prefersStrict(request.headers.prefer), allowOpenSearch: context.allowOpenSearch });
+  const options = { base: context.base, strict: prefersStrict(request.headers.prefer), allowOpenSearch: context.allowOpenSearch };
+  if (context.onDemand) {
+    const onDemand = { ...options, noCache: noCacheRequested(request.headers["cache-control"]) };
+    // Within max-age (most searches): answered at once, as plain serve answers; otherwise once the PACS has answered.
+    const now = searchWithPacsNow(context.index, context.onDemand, pairs, onDemand);
+    if (now) return sendOnDemand(reply, now, context);
+    return void searchWithPacs(context.index, context.onDemand, pairs, onDemand).then(
+      (later) => sendOnDemand(reply, later, context),
+      // Never the error itself: it could carry a query value.
+      () => sendOutcome(context.counts, reply, 500, "exception", "internal error while answering this search (a bug in dcm2fhir)"),
+    );
+  }
+  const result = runSearch(context.index, pairs, options);
   if (!isSearchError(result)) sendFhir(context.counts, reply, 200, result);
-  else sendOutcome(context.counts, reply, 400, result.error === "unknown-parameter" || result.error === "unsupported-modifier" ? "not-supported" : result.error === "too-many" ? "too-costly" : "invalid", result.message);
+  else badSearch(reply, result, context);
+}
+
+/** A 503 (no PACS could be asked, and nothing else answers) carries Retry-After. */
+function sendOnDemand(reply: FastifyReply, result: OnDemandAnswer, context: ServerContext): void {
+  if (result.status === 200) sendFhir(context.counts, reply, 200, result.body);
+  else if (result.status === 400) badSearch(reply, result.error, context);
+  else sendFhir(context.counts, reply.header("retry-after", String(result.retryAfter)), 503, result.outcome);
+}
+
+function badSearch(reply: FastifyReply, error: SearchError, context: ServerContext): void {
+  sendOutcome(context.counts, reply, 400, error.error === "unknown-parameter" || error.error === "unsupported-modifier" ? "not-supported" : error.error === "too-many" ? "too-costly" : "invalid", error.message);
+}
+
+/** RFC 9111 5.2.1.4: the client wants an answer checked with the origin, here the PACS, not one reused. */
+function noCacheRequested(value: string | string[] | undefined): boolean {
+  const values = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  return values.some((v) => v.split(",").some((d) => d.trim().toLowerCase() === "no-cache"));
 }
 
 /** The query component of a request target, as the bytes received (Node gives the target one character per byte). */
