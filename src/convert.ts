@@ -22,7 +22,8 @@ import { SEARCH_INDEX_FILE } from "./index/searchIndex.js";
 import { fingerprintChanges, fingerprintOf } from "./core/fingerprint.js";
 import { STATE_DATABASE, STATE_DIGEST, STATE_FILES } from "./core/outputFiles.js";
 import type { RecordFileWriter } from "./records/recordFile.js";
-import type { CommittedState, StagedState } from "./incremental/state.js";
+import type { CommittedState } from "./incremental/committedState.js";
+import type { StagedState } from "./incremental/stagedState.js";
 import { CHANGE_FILES, type Changes, checkDeletionLimit, writeChanges, writeNoChanges } from "./incremental/changes.js";
 import { OutputDirectory } from "./write/outputDir.js";
 import { type Report, type ResourceType, RecordCounts, type StoredCounts, incrementalReport, notesAsWarnings, sumByOutcome, writeReport } from "./write/report.js";
@@ -204,7 +205,9 @@ async function convertIncrementally(
   zoneRule: ZoneRule,
 ): Promise<ConvertResult> {
   // Loaded here: runs without --incremental need neither SQLite nor the state.
-  const { CommittedState, StagedState, outputIdentity } = await import("./incremental/state.js");
+  const { CommittedState } = await import("./incremental/committedState.js");
+  const { StagedState } = await import("./incremental/stagedState.js");
+  const { outputIdentity } = await import("./incremental/stateFile.js");
   const { readIncremental } = await import("./incremental/scan.js");
   const fingerprint = fingerprintOf({ zoneRule, endpoint: options.endpoint, format: options.format, extraValidation: options.extraValidation });
   const opened = CommittedState.open(out.dir);
