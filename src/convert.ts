@@ -208,7 +208,7 @@ async function convertIncrementally(
   const { CommittedState } = await import("./incremental/committedState.js");
   const { StagedState } = await import("./incremental/stagedState.js");
   const { outputIdentity } = await import("./incremental/stateFile.js");
-  const { readIncremental } = await import("./incremental/scan.js");
+  const { scanIncrementally } = await import("./incremental/scan.js");
   const fingerprint = fingerprintOf({ zoneRule, endpoint: options.endpoint, format: options.format, extraValidation: options.extraValidation });
   const opened = CommittedState.open(out.dir);
   let previous: CommittedState | undefined;
@@ -227,7 +227,7 @@ async function convertIncrementally(
   const next: { state?: StagedState } = {};
   const staged = () => (next.state ??= StagedState.create(out.stage(STATE_DATABASE), previous));
   try {
-    const scan = await readIncremental(inputs, previous, reader, run.source("files"), { ...source, staged });
+    const scan = await scanIncrementally(inputs, previous, reader, run.source("files"), { ...source, staged });
     run.progress(true);
     if (options.signal?.aborted) return run.interrupted(out, zoneRule);
     const elapsed = () => Math.round((performance.now() - run.started) / 10) / 100;
@@ -247,9 +247,9 @@ async function convertIncrementally(
     if (previous && scan.sameResults) why = "the outputs in the folder are not the ones the state was committed with: written again from the state";
 
     // Only the studies the changes touch are assembled, mapped and validated again; the others are kept.
-    const kept = committedOutputs ? scan.deliverTouched(join(out.dir, "ImagingStudy.ndjson")) : (scan.deliverStored(), undefined);
-    const result = await run.writeOutputs(out, zoneRule, { kept, onStudy: scan.storeStudy });
-    scan.finishStudies();
+    const assembly = committedOutputs ? scan.deliverTouched(join(out.dir, "ImagingStudy.ndjson")) : scan.deliverAll();
+    const result = await run.writeOutputs(out, zoneRule, { kept: assembly.kept, onStudy: assembly.storeStudy });
+    assembly.forgetGoneStudies();
     const changes = writeChanges(out);
     checkDeletionLimit(changes, options.maxDelete ?? DEFAULT_MAX_DELETE_PERCENT);
     const report = incrementalReport(result.report, scan.files, changes, run.bytesReadNow, elapsed());
