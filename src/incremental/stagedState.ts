@@ -32,6 +32,8 @@ export class StagedState {
   private readonly removeStudy: Database.Statement<[string]>;
   private nextId: number;
   private closed = false;
+  /** Whether a stored result was replaced or removed: only then can attributes have lost their last row. */
+  private dropped = false;
 
   private constructor(
     private readonly db: Database.Database,
@@ -79,7 +81,10 @@ export class StagedState {
   put(path: FilePath, id: number | undefined, identity: FileIdentity | null, seen: number, encoded: EncodedResult, instance?: InstanceUIDs): void {
     const columns = identityColumns(identity);
     if (id === undefined) this.addEntry.run(pathKey(path), (id = this.nextId++), seen, ...columns);
-    else this.updateEntry.run(seen, ...columns, pathKey(path));
+    else {
+      this.updateEntry.run(seen, ...columns, pathKey(path));
+      this.dropped = true;
+    }
     const owner = instance ? this.study(instance.studyInstanceUID) : null;
     const sop = instance ? sopHash(instance.sopInstanceUID) : null;
     this.putResult.run(id, encoded.bytes, encoded.record, this.variant(encoded.studyJSON), this.variant(encoded.seriesJSON), owner, sop);
@@ -114,6 +119,7 @@ export class StagedState {
   }
 
   remove(key: string, id: number): void {
+    this.dropped = true;
     this.removeEntry.run(key);
     this.removeResult.run(id);
   }
@@ -134,7 +140,8 @@ export class StagedState {
     const put = this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
     const all: StateMeta & { format: string } = { format: FORMAT, ...meta, nextId: this.nextId };
     for (const [key, value] of Object.entries(all)) put.run(key, JSON.stringify(value));
-    this.db.exec("DELETE FROM variant WHERE id NOT IN (SELECT study FROM result WHERE study IS NOT NULL UNION SELECT series FROM result WHERE series IS NOT NULL)");
+    // A pass over every result: a run that only adds files (the usual night) skips it.
+    if (this.dropped) this.db.exec("DELETE FROM variant WHERE id NOT IN (SELECT study FROM result WHERE study IS NOT NULL UNION SELECT series FROM result WHERE series IS NOT NULL)");
     this.db.exec("COMMIT");
     this.db.close();
     this.closed = true;
