@@ -34,6 +34,8 @@ const GNU_TIME = "/usr/bin/time";
 interface Measured {
   readonly wallSeconds: number;
   readonly peakRssBytes: number | null;
+  /** User + system CPU seconds of the process and its reader processes (GNU time), null without it. */
+  readonly cpuSeconds: number | null;
   readonly report: Report;
 }
 
@@ -212,7 +214,7 @@ export default incrementalSection;
 async function measureCli(cli: string, tmp: string, args: readonly string[], out: string): Promise<Measured> {
   const timeFile = join(tmp, "time.txt");
   const useTime = existsSync(GNU_TIME);
-  const [command, argv] = useTime ? [GNU_TIME, ["-f", "%M", "-o", timeFile, process.execPath, cli, ...args]] : [process.execPath, [cli, ...args]];
+  const [command, argv] = useTime ? [GNU_TIME, ["-f", "%M %U %S", "-o", timeFile, process.execPath, cli, ...args]] : [process.execPath, [cli, ...args]];
   const started = process.hrtime.bigint();
   const child = spawn(command, argv, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
@@ -221,11 +223,13 @@ async function measureCli(cli: string, tmp: string, args: readonly string[], out
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`dcm2fhir ${args.join(" ")} exited with ${code}: ${stderr.trim().slice(-2000)}`);
   let peakRssBytes: number | null = null;
+  let cpuSeconds: number | null = null;
   if (useTime) {
-    const kb = Number(readFileSync(timeFile, "utf8").trim().split("\n").pop());
-    peakRssBytes = Number.isFinite(kb) ? kb * 1024 : null;
+    const [kb, user, system] = readFileSync(timeFile, "utf8").trim().split("\n").pop()!.split(" ").map(Number);
+    peakRssBytes = Number.isFinite(kb) ? kb! * 1024 : null;
+    cpuSeconds = Number.isFinite(user) && Number.isFinite(system) ? user! + system! : null;
   }
-  return { wallSeconds, peakRssBytes, report: JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as Report };
+  return { wallSeconds, peakRssBytes, cpuSeconds, report: JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as Report };
 }
 
 
@@ -258,6 +262,7 @@ async function newStudiesSection(context: BenchContext): Promise<SectionResult> 
     const perRound = Math.max(1, Math.round(size.files / 100));
     const outIncremental = join(tmp, "out-incremental");
     const outFull = join(tmp, "out-full");
+    rmSync(outIncremental, { recursive: true, force: true });
     await sleep(RACY_WINDOW_MS);
     await convert(tree, outIncremental, "--incremental");
 
@@ -310,19 +315,20 @@ async function newStudiesSection(context: BenchContext): Promise<SectionResult> 
     const addedWall = median(walls(added));
     const range = (m: readonly Measured[]) => `${s(Math.min(...walls(m)))}–${s(Math.max(...walls(m)))}`;
     const ratios = (m: readonly Measured[]) => m.map((x, i) => x.wallSeconds / full[i]!.wallSeconds);
+    const cpu = (m: readonly Measured[]) => s(median(m.map((x) => x.cpuSeconds ?? Number.NaN)));
     const ratioRange = (m: readonly Measured[]) => `${Math.min(...ratios(m)).toFixed(2)}–${Math.max(...ratios(m)).toFixed(2)}`;
     lines.push(
       `New studies, ${label} (${studies.size} studies): ${runs} rounds of ${median(addedFiles)} files added as new studies (one of a known patient); load average ${load}.`,
-      `${"run".padEnd(38)} ${"median".padStart(9)} ${"range".padStart(17)} ${"÷ full".padStart(7)} ${"per round".padStart(11)} ${"bytes read".padStart(12)} ${"peak RSS".padStart(10)}`,
-      `${"convert (full, --workers 2)".padEnd(38)} ${s(fullWall).padStart(9)} ${range(full).padStart(17)} ${"1.00".padStart(7)} ${"".padStart(11)} ${String(median(full.map((m) => m.report.bytesRead.total))).padStart(12)} ${mb(median(full.map((m) => m.peakRssBytes ?? Number.NaN))).padStart(10)}`,
-      `${"convert --incremental, new studies".padEnd(38)} ${s(addedWall).padStart(9)} ${range(added).padStart(17)} ${(addedWall / fullWall).toFixed(2).padStart(7)} ${ratioRange(added).padStart(11)} ${String(median(added.map((m) => m.report.bytesRead.total))).padStart(12)} ${mb(median(added.map((m) => m.peakRssBytes ?? Number.NaN))).padStart(10)}`,
+      `${"run".padEnd(38)} ${"median".padStart(9)} ${"range".padStart(17)} ${"÷ full".padStart(7)} ${"per round".padStart(11)} ${"bytes read".padStart(12)} ${"peak RSS".padStart(10)} ${"CPU".padStart(9)}`,
+      `${"convert (full, --workers 2)".padEnd(38)} ${s(fullWall).padStart(9)} ${range(full).padStart(17)} ${"1.00".padStart(7)} ${"".padStart(11)} ${String(median(full.map((m) => m.report.bytesRead.total))).padStart(12)} ${mb(median(full.map((m) => m.peakRssBytes ?? Number.NaN))).padStart(10)} ${cpu(full).padStart(9)}`,
+      `${"convert --incremental, new studies".padEnd(38)} ${s(addedWall).padStart(9)} ${range(added).padStart(17)} ${(addedWall / fullWall).toFixed(2).padStart(7)} ${ratioRange(added).padStart(11)} ${String(median(added.map((m) => m.report.bytesRead.total))).padStart(12)} ${mb(median(added.map((m) => m.peakRssBytes ?? Number.NaN))).padStart(10)} ${cpu(added).padStart(9)}`,
     );
     const target = large ? TARGETS.newStudies100k : TARGETS.newStudies10k;
     targets.push({ name: `new-studies run wall ÷ full run wall, ${label}`, value: round(addedWall / fullWall), target: `≤ ${target}`, pass: addedWall / fullWall <= target, note: `per round ${ratioRange(added)}` });
     if (large) {
       const stillWall = median(walls(unchanged));
       lines.push(
-        `${"convert --incremental, no change".padEnd(38)} ${s(stillWall).padStart(9)} ${range(unchanged).padStart(17)} ${(stillWall / fullWall).toFixed(2).padStart(7)} ${ratioRange(unchanged).padStart(11)} ${String(median(unchanged.map((m) => m.report.bytesRead.total))).padStart(12)} ${mb(median(unchanged.map((m) => m.peakRssBytes ?? Number.NaN))).padStart(10)}`,
+        `${"convert --incremental, no change".padEnd(38)} ${s(stillWall).padStart(9)} ${range(unchanged).padStart(17)} ${(stillWall / fullWall).toFixed(2).padStart(7)} ${ratioRange(unchanged).padStart(11)} ${String(median(unchanged.map((m) => m.report.bytesRead.total))).padStart(12)} ${mb(median(unchanged.map((m) => m.peakRssBytes ?? Number.NaN))).padStart(10)} ${cpu(unchanged).padStart(9)}`,
       );
       targets.push(
         { name: `no-change run wall ÷ full run wall, ${label}`, value: round(stillWall / fullWall), target: `≤ ${TARGETS.noChange100k}`, pass: stillWall / fullWall <= TARGETS.noChange100k, note: `per round ${ratioRange(unchanged)}` },
@@ -371,11 +377,12 @@ export function addNewStudies(tree: string, studies: ReturnType<typeof studiesOf
     const folder = join(tree, "nightly", `round-${round}`, `study-${k}`);
     mkdirSync(folder, { recursive: true });
     const studyUid = [...studies.entries()].find(([, f]) => f === source)![0];
+    const series = [...new Set(take.map((f) => f.series))];
     for (const [i, file] of take.entries()) {
       const replacements: Array<[string, string]> = [
         [studyUid, newUid(studyUid, 0)],
-        [file.series, newUid(file.series, 1)],
-        [file.sop, newUid(file.sop, 2 + i)],
+        [file.series, newUid(file.series, 1 + series.indexOf(file.series))],
+        [file.sop, newUid(file.sop, 1000 + i)],
       ];
       if (k > 0 && file.patientId) replacements.push([file.patientId, `${file.patientId.slice(0, -tag.length)}${tag}`.slice(-file.patientId.length)]);
       writeFileSync(join(folder, `${i}.dcm`), replaceAll(readFileSync(file.path), replacements));
@@ -421,7 +428,7 @@ function expectedChanges(before: Record<string, string>, after: Record<string, s
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
-const summary = (m: Measured) => ({ wallSeconds: round(m.wallSeconds), peakRssBytes: m.peakRssBytes, bytesRead: m.report.bytesRead.total, files: m.report.files, elapsedSeconds: m.report.elapsedSeconds });
+const summary = (m: Measured) => ({ wallSeconds: round(m.wallSeconds), cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes, bytesRead: m.report.bytesRead.total, files: m.report.files, elapsedSeconds: m.report.elapsedSeconds });
 
 /** `copies` trees of hard links to every file under `from`, side by side under `to` (copy-0/, copy-1/, …), or one tree at `to`. */
 function linkTree(from: string, to: string, copies: number): string {
