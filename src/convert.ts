@@ -11,7 +11,8 @@ import { type ResolvedInput, resolveInputs } from "./crawl/inputs.js";
 import { outputFolderOf } from "./crawl/outputFolder.js";
 import { type IoDepth, IoPace } from "./lib/ioPace.js";
 import type { ZoneRule } from "./fhir/datatypes.js";
-import type { CommittedState, StagedState } from "./incremental/state.js";
+import type { CommittedState } from "./incremental/committedState.js";
+import type { StagedState } from "./incremental/stagedState.js";
 import { type Changes, checkDeletionLimit, writeChanges, writeNoChanges } from "./incremental/changes.js";
 import { OutputDirectory } from "./lib/outputFolder.js";
 import type { HeaderReader } from "./read/readerPool.js";
@@ -142,8 +143,10 @@ async function convertIncrementally(
   settings: WriteSettings,
 ): Promise<ConvertResult> {
   // Loaded here: runs without --incremental need neither SQLite nor the state.
-  const { CommittedState, StagedState, outputIdentity } = await import("./incremental/state.js");
-  const { readIncremental } = await import("./incremental/scan.js");
+  const { CommittedState } = await import("./incremental/committedState.js");
+  const { StagedState } = await import("./incremental/stagedState.js");
+  const { outputIdentity } = await import("./incremental/stateFile.js");
+  const { scanIncrementally } = await import("./incremental/scan.js");
   const fingerprint = fingerprintOf({ zoneRule: settings.zoneRule, endpoint: settings.endpoint, format: options.format, extraValidation: options.extraValidation });
   const opened = CommittedState.open(out.dir);
   let previous: CommittedState | undefined;
@@ -162,7 +165,7 @@ async function convertIncrementally(
   const next: { state?: StagedState } = {};
   const staged = () => (next.state ??= StagedState.create(out.stage(STATE_DATABASE), previous));
   try {
-    const scan = await readIncremental(inputs, previous, reader, collector.source("files"), { ...source, staged });
+    const scan = await scanIncrementally(inputs, previous, reader, collector.source("files"), { ...source, staged });
     collector.progress(true);
     if (options.signal?.aborted) return interrupted(collector, out, settings.zoneRule);
 
@@ -181,9 +184,9 @@ async function convertIncrementally(
     if (previous && scan.sameResults) why = "the outputs in the folder are not the ones the state was committed with: written again from the state";
 
     // Only the studies the changes touch are assembled, mapped and validated again; the others are kept.
-    const kept = committedOutputs ? scan.deliverTouched(join(out.dir, NDJSON_FILES.ImagingStudy)) : (scan.deliverStored(), undefined);
-    const written = await writeRun(collector, out, { ...settings, kept, onStudy: scan.storeStudy });
-    scan.finishStudies();
+    const assembly = committedOutputs ? scan.deliverTouched(join(out.dir, NDJSON_FILES.ImagingStudy)) : scan.deliverAll();
+    const written = await writeRun(collector, out, { ...settings, kept: assembly.kept, onStudy: assembly.storeStudy });
+    assembly.forgetGoneStudies();
     const changes = writeChanges(out);
     checkDeletionLimit(changes, options.maxDelete ?? DEFAULT_MAX_DELETE_PERCENT);
     const report = incrementalReport(written, scan.files, changes, collector.counts.bytesReadNow, secondsSince(collector.started));

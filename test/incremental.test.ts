@@ -95,6 +95,24 @@ describe("convert --incremental", () => {
     await expectSameAsFresh(archive, out);
   });
 
+  it("a run that only removes files (a series, a study, an unusable file) reads no byte, even right after the tree was written", async () => {
+    // Issue 18: the first run of a tree copied just before it found its files racily clean, and the next run read
+    // them all again although only removals had happened.
+    const archive = copyFixtures(join(tempDir(), "fresh"));
+    const out = join(tempDir(), "fhir");
+    await convert({ inputs: [archive], out, timezone: "UTC", workers: 1, incremental: true, maxDelete: 100 });
+    const before = mainOutputs(out);
+    rmSync(join(archive, "HOSP-A/Mueller Juergen PAT-0001/CT 2024-03-15/coronal"), { recursive: true });
+    rmSync(join(archive, "jp"), { recursive: true });
+    unlinkSync(join(archive, "bad/notes.txt"));
+    const result = await convert({ inputs: [archive], out, timezone: "UTC", workers: 1, incremental: true, maxDelete: 100 });
+    expect(result.report.files).toMatchObject({ seen: 26, unchanged: 26, added: 0, modified: 0, removed: 4 });
+    expect((JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as { bytesRead: { total: number } }).bytesRead.total).toBe(0);
+    expect(changeFiles(out)).toEqual(expectedChanges(before, mainOutputs(out)));
+    expect(result.report.changes?.ImagingStudy).toEqual({ new: 0, changed: 1, deleted: 1 });
+    await expectSameAsFresh(archive, out);
+  });
+
   it("a touched file is read again and changes nothing; a renamed or moved file changes no resource", async () => {
     const { archive, out, run } = setup();
     await run();

@@ -7,7 +7,7 @@ import pLimit, { type LimitFunction } from "p-limit";
 import type { FilePath } from "../core/reasons.js";
 import type { CrawlEntry } from "../crawl/walk.js";
 import type { IoPace } from "../lib/ioPace.js";
-import type { FileIdentity } from "./state.js";
+import type { FileIdentity } from "./entries.js";
 
 /** A file's identity now; null when it cannot be stat'ed (it is read, and the reader says why). */
 export function identityOf(path: FilePath, racyFrom: number, pace?: IoPace): FileIdentity | null {

@@ -3,55 +3,27 @@
 // last run committed. All of them go into the same InstanceSink as a full run's, so one path turns records into
 // resources and the output is the one a full run would write.
 //
-// A study none of whose files changed gives what it gave last time: such studies are kept (their outcome and the
-// counts of their records come from the state, their ImagingStudy line from the previous output), and only the
-// studies the changed files touch are delivered record by record, with every study sharing a SOP Instance UID
-// with them (which file of a SOP Instance UID is used depends on all of them).
+// A file changed just before the scan looked at it is read only once its change is old enough to trust (racy.ts).
+// What comes after the scan (delivery.ts) is in the types: scanIncrementally gives ScannedFiles, whose one
+// delivery gives the StudyAssembly the write path uses.
 import type { ResolvedInput } from "../crawl/inputs.js";
 import { type CrawlEntry, crawlInPieces } from "../crawl/walk.js";
 import type { HeaderReader } from "../read/readerPool.js";
-import type { HeaderRead } from "../core/record.js";
-import type { KeptStudies, StudyOutcome } from "../write/writeOutputs.js";
+import { type HeaderRead } from "../core/record.js";
 import type { FileFailure, FilePath } from "../core/reasons.js";
 import { sopHash } from "../core/hash.js";
-import type { InstanceRecord } from "../core/record.js";
-import { type EncodedResult, type EntryResult, StateError, encodeResult, pathKey } from "../core/recordCodec.js";
-import { type CommittedState, type FileIdentity, type StagedState, StoredEntries } from "./state.js";
-import { LinesById } from "../lib/ndjson.js";
-import type { StoredCounts } from "../core/counts.js";
+import { type EncodedResult, type EntryResult, encodeResult, pathKey } from "../core/recordCodec.js";
+import type { CommittedState } from "./committedState.js";
+import { Delivering, ScannedFiles, StudyCounts } from "./delivery.js";
 import type { FileChanges } from "../write/report.js";
+import { type FileIdentity, StoredEntries } from "./entries.js";
+import type { StagedState } from "./stagedState.js";
+import { RACY_WINDOW_MS, RacyWindows, waitOutRacyWindows } from "./racy.js";
 import { type FileSourceOptions, readEntries } from "../source/files.js";
 import type { IncrementalSink, InstanceSink } from "../source/sink.js";
 import { identified, identityOf } from "./identity.js";
 
-/**
- * A file whose mtime or ctime is this close to the moment it was looked at may change again within the same
- * clock tick (file systems stamp times from a coarse clock) without its identity showing it; such files are
- * read again next time (git calls them "racily clean"). Two seconds also covers a file server's clock running
- * a little behind this machine's.
- */
-const RACY_WINDOW_MS = 2000;
-
-export interface IncrementalScan {
-  readonly files: FileChanges;
-  /**
-   * True when every entry gave what it gave last time (a touched file read again, say) and none came or went:
-   * the output would be the committed one, byte for byte.
-   */
-  readonly sameResults: boolean;
-  /** Delivers into the sink the stored results of the entries not read again; call once, after the scan. */
-  readonly deliverStored: () => void;
-  /**
-   * Instead of deliverStored, when the previous output is the committed one: delivers the stored records of the
-   * studies the changes touch (and the stored failures), and returns the other studies, kept, for the write path.
-   * `previousStudies`: the committed ImagingStudy.ndjson, where the kept studies' lines are.
-   */
-  readonly deliverTouched: (previousStudies: string) => KeptStudies;
-  /** The write path's onStudy: what a delivered study gave, stored for the next run. */
-  readonly storeStudy: (studyInstanceUID: string, outcome: StudyOutcome) => void;
-  /** After the write: forgets the studies the changes touched that no file holds any more. */
-  readonly finishStudies: () => void;
-}
+export type { StudyAssembly } from "./delivery.js";
 
 export interface IncrementalSourceOptions extends FileSourceOptions {
   /** Where the next state is written as results come in; made on first use (a run that changes nothing writes none). */
@@ -63,9 +35,11 @@ interface Pending {
   readonly path: FilePath;
   /** Its stored id; undefined for a path the last run did not find. */
   readonly id: number | undefined;
-  /** As it will be stored: null when unknown. */
-  readonly identity: FileIdentity | null;
+  /** As it will be stored: null when unknown. Taken again before a racy file is read (racy.ts). */
+  identity: FileIdentity | null;
   times: number;
+  /** Its read waits until its last change is older than the racy window (racy.ts). */
+  deferred: boolean;
   result?: EntryResult;
   encoded?: EncodedResult;
   /** Whether `result` is the stored one. */
@@ -76,16 +50,17 @@ interface Pending {
 
 /**
  * Scans the inputs against `previous` (undefined: every entry is new) and reads what changed through `reader`.
- * Every entry goes to `sink` as `seen`; new and changed ones as `read`/`unread` during the scan, unchanged ones
- * when `deliverStored` or `deliverTouched` is called. New results go to the staged state once the scan is over.
+ * Every entry goes to `sink` as `seen`; new and changed ones as `read`/`unread` during the scan. New results go to
+ * the staged state once the scan is over. What comes next is the ScannedFiles' to say: the unchanged entries are
+ * delivered by one of its two methods, after the scan and not before.
  */
-export async function readIncremental(
+export async function scanIncrementally(
   inputs: readonly ResolvedInput[],
   previous: CommittedState | undefined,
   reader: HeaderReader,
   sink: IncrementalSink,
   options: IncrementalSourceOptions,
-): Promise<IncrementalScan> {
+): Promise<ScannedFiles> {
   const racyFrom = Date.now() - RACY_WINDOW_MS;
   const files: FileChanges = { unchanged: 0, added: 0, modified: 0, removed: 0 };
   const stored = previous?.entries() ?? new StoredEntries(0);
@@ -97,6 +72,9 @@ export async function readIncremental(
   const touchedUids = new Set<string>();
   /** SOP Instance UID hashes of the records delivered during the scan. */
   const newSops = new Set<number>();
+  /** Racy entries, read once the crawl is done and their window is over. */
+  const deferred: CrawlEntry[] = [];
+  const windows = new RacyWindows();
 
   const keep = (id: number) => {
     kept[id]! += 1;
@@ -113,7 +91,8 @@ export async function readIncremental(
           // Overlapping inputs list a path twice: a full run reads it twice, and so does this one.
           again.times++;
           count(again.id, again.identity);
-          yield entry;
+          if (again.deferred) deferred.push(entry);
+          else yield entry;
           continue;
         }
         const id = stored.ids.get(key);
@@ -129,7 +108,7 @@ export async function readIncremental(
           }
           if (id === undefined) files.added++;
           else files.modified++;
-          pending.set(key, { path: entry.path, id, identity: null, times: 1, withheld: 0 });
+          pending.set(key, { path: entry.path, id, identity: null, times: 1, deferred: false, withheld: 0 });
           yield entry;
           continue;
         }
@@ -139,10 +118,25 @@ export async function readIncremental(
           continue;
         }
         count(id, identity);
-        pending.set(key, { path: entry.path, id, identity, times: 1, withheld: 0 });
-        yield entry;
+        const racy = identity?.racy === true;
+        pending.set(key, { path: entry.path, id, identity, times: 1, deferred: racy, withheld: 0 });
+        if (racy) deferred.push(entry);
+        else yield entry;
       }
     }
+    yield* afterRacyWindows();
+  }
+
+  /** The deferred entries, once their window is over, each with its identity taken again just before it is read. */
+  async function* afterRacyWindows(): AsyncGenerator<CrawlEntry> {
+    if (deferred.length === 0) return;
+    const waiting = deferred.map((e) => pending.get(pathKey(e.path))!).filter((p) => p.identity !== null);
+    await waitOutRacyWindows(waiting as Array<{ path: FilePath; identity: FileIdentity }>, windows, options.signal);
+    for (const p of waiting) {
+      // Still racy (changed again meanwhile, or stamped ahead of this clock): read all the same, and again next time.
+      p.identity = identityOf(p.path, Date.now() - windows.of(p.path, p.identity!), options.pace);
+    }
+    yield* deferred;
   }
 
   /** An entry to read: new, changed, of unknown identity, or unchanged but too recent to trust. */
@@ -228,124 +222,8 @@ export async function readIncremental(
   }
 
   /** Per stored id: how often its stored result is delivered (found unchanged, or read again to the same result). */
-  const times = () => {
-    const all = kept.slice();
-    for (const p of pending.values()) if (p.id !== undefined) all[p.id]! += p.withheld;
-    return all;
-  };
-  const deliver = (result: EntryResult, n: number) => {
-    for (let i = 0; i < n; i++) {
-      if ("unread" in result) sink.unread(result.unread);
-      else {
-        if ("instance" in result.read) counts.add(result.read);
-        sink.read(result.read, true);
-      }
-    }
-  };
-  /** Studies of the state whose outcome this run stores anew (or forgets): all of them, or the touched ones. */
-  let replaced: ReadonlyMap<string, number> = new Map();
-  const storedStudies = new Set<string>();
-
-  return {
-    files,
-    sameResults,
-    deliverStored: () => {
-      if (!previous) return;
-      previous.forEach(stored, times(), deliver);
-      replaced = new Map(previous.studies().map(([id, uid]) => [uid, id]));
-    },
-    deliverTouched: (previousStudies) => {
-      const studies = previous!.studies();
-      const idOf = new Map(studies.map(([id, uid]) => [uid, id]));
-      const touched = new Set<number>();
-      for (const id of changedIds) {
-        const owner = previous!.ownerOf(id);
-        if (owner !== null) touched.add(owner);
-      }
-      for (const uid of touchedUids) {
-        const id = idOf.get(uid);
-        if (id !== undefined) touched.add(id);
-      }
-      // A study without an outcome (none should be) is assembled again rather than trusted.
-      for (const [id, , countsJson, outcome] of studies) if (countsJson === null || outcome === null) touched.add(id);
-      for (const sop of newSops) for (const id of previous!.studiesWithSop(sop)) touched.add(id);
-      closeOverSops(previous!, touched);
-
-      const deliverable = times();
-      previous!.forEachOf(touched, stored, deliverable, deliver);
-      previous!.forEachFailure(stored, deliverable, deliver);
-      replaced = new Map(studies.filter(([id]) => touched.has(id)).map(([id, uid]) => [uid, id]));
-
-      const outcomes: Array<readonly [string, StudyOutcome]> = [];
-      for (const [id, uid, countsJson, outcome] of studies) {
-        if (touched.has(id)) continue;
-        sink.kept(JSON.parse(countsJson!) as StoredCounts);
-        outcomes.push([uid, JSON.parse(outcome!) as StudyOutcome]);
-      }
-      let lines: LinesById | undefined;
-      return {
-        outcomes: () => outcomes,
-        line: (uid) => (lines ??= new LinesById(previousStudies)).get(uid),
-        close: () => lines?.close(),
-        records: (uids) => {
-          const wanted = new Set<number>();
-          for (const uid of uids) {
-            const id = idOf.get(uid);
-            if (id === undefined) throw new StateError("a kept study is not in the state");
-            wanted.add(id);
-          }
-          closeOverSops(previous!, wanted);
-          const reads: InstanceRecord[] = [];
-          previous!.forEachOf(wanted, stored, deliverable, (result, n) => {
-            if (!("read" in result) || !("instance" in result.read)) return;
-            for (let i = 0; i < n; i++) reads.push(result.read);
-          });
-          return reads;
-        },
-      };
-    },
-    storeStudy: (uid, outcome) => {
-      storedStudies.add(uid);
-      options.staged().putStudy(uid, JSON.stringify(counts.of(uid)), JSON.stringify(outcome));
-    },
-    finishStudies: () => {
-      for (const uid of replaced.keys()) if (!storedStudies.has(uid)) options.staged().dropStudyIfUnused(uid);
-    },
-  };
-}
-
-/** Adds to `studies` every study sharing a SOP Instance UID (hash) with one of them, and so on. */
-function closeOverSops(state: CommittedState, studies: Set<number>): void {
-  const frontier = [...studies];
-  while (frontier.length > 0) {
-    for (const other of state.studiesSharingSops(frontier.pop()!)) {
-      if (studies.has(other)) continue;
-      studies.add(other);
-      frontier.push(other);
-    }
-  }
-}
-
-/**
- * What the instance records of each delivered study count in the report (RecordCounts for them alone): kept with
- * the study, so that a run that keeps it counts them without reading them.
- */
-class StudyCounts {
-  private readonly studies = new Map<string, { instances: number; readonly bytes: Map<number, number>; readonly warnings: Map<string, number> }>();
-
-  add(read: InstanceRecord): void {
-    const uid = read.instance.studyInstanceUID;
-    let study = this.studies.get(uid);
-    if (!study) this.studies.set(uid, (study = { instances: 0, bytes: new Map(), warnings: new Map() }));
-    study.instances++;
-    study.bytes.set(read.bytesRead, (study.bytes.get(read.bytesRead) ?? 0) + 1);
-    for (const w of read.instance.warnings) study.warnings.set(w, (study.warnings.get(w) ?? 0) + 1);
-  }
-
-  of(uid: string): StoredCounts {
-    const study = this.studies.get(uid);
-    const bytes = study ? [...study.bytes].sort(([a], [b]) => a - b) : [];
-    const warnings = study ? Object.fromEntries([...study.warnings].sort(([a], [b]) => (a < b ? -1 : 1))) : {};
-    return { seen: 0, bytesRead: 0, bytesPerFile: bytes, bytesPerInstanceFile: bytes, reasons: {}, warnings };
-  }
+  const times = kept.slice();
+  for (const p of pending.values()) if (p.id !== undefined) times[p.id]! += p.withheld;
+  const delivering = new Delivering(previous, stored, times, sink, counts, options.staged);
+  return new ScannedFiles(files, sameResults, delivering, { changedIds, touchedUids, newSops });
 }
