@@ -102,7 +102,12 @@ function convertApproach(archive: Archive, workers: number): Approach {
         bytesRead: { medianPerInstanceFile: number };
         elapsedSeconds: number;
       };
-      return { files: report.files.seen, instances: report.instances, bytesPerInstanceFile: report.bytesRead.medianPerInstanceFile, internalSeconds: report.elapsedSeconds };
+      return {
+        files: report.files.seen,
+        instances: report.instances,
+        bytesPerInstanceFile: report.bytesRead.medianPerInstanceFile,
+        internalSeconds: report.elapsedSeconds,
+      };
     },
   };
 }
@@ -155,7 +160,8 @@ function machine(archiveDir: string, pydicomVersion: string | null) {
   const df = run("df", ["-PT", "-B1", archiveDir])?.split("\n").pop()?.split(/\s+/);
   const device = df?.[0];
   const block = device?.startsWith("/dev/") ? device.slice(5).replace(/\d+$/, "") : undefined;
-  const rotational = block && existsSync(`/sys/block/${block}/queue/rotational`) ? readFileSync(`/sys/block/${block}/queue/rotational`, "utf8").trim() === "1" : null;
+  const rotational =
+    block && existsSync(`/sys/block/${block}/queue/rotational`) ? readFileSync(`/sys/block/${block}/queue/rotational`, "utf8").trim() === "1" : null;
   const git = run("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]);
   const dirty = run("git", ["-C", REPO, "status", "--porcelain", "--untracked-files=no", "src"]);
   return {
@@ -206,7 +212,15 @@ async function measureMemory(seed: number): Promise<MemoryResult[]> {
   for (const instances of MEMORY_SIZES) {
     log(`memory: grouping ${instances.toLocaleString("en-US")} instances in-process (node --expose-gc)`);
     // This process's own TypeScript loader flags (tsx), so memory.ts runs from source like this script.
-    const m = await measure(process.execPath, [...process.execArgv, "--expose-gc", join(REPO, "scripts", "bench", "memory.ts"), "--instances", String(instances), "--seed", String(seed)]);
+    const m = await measure(process.execPath, [
+      ...process.execArgv,
+      "--expose-gc",
+      join(REPO, "scripts", "bench", "memory.ts"),
+      "--instances",
+      String(instances),
+      "--seed",
+      String(seed),
+    ]);
     if (m.exitCode !== 0) throw new Error(`memory.ts exited with ${m.exitCode}: ${m.stderr.trim().slice(-2000)}`);
     results.push(JSON.parse(m.stdout) as MemoryResult);
   }
@@ -271,10 +285,19 @@ async function raceSection(o: RaceOptions): Promise<SectionResult> {
     if (outcome.instances !== undefined && outcome.instances !== archive.info.dicomFiles) {
       throw new Error(`${a.label} found ${outcome.instances} instances; the archive has ${archive.info.dicomFiles}`);
     }
-    const record: RunRecord = { approach: a.key, warmup, wallSeconds: m.wallSeconds, filesPerSecond: outcome.files / m.wallSeconds, peakRssBytes: m.peakRssBytes, ...outcome };
+    const record: RunRecord = {
+      approach: a.key,
+      warmup,
+      wallSeconds: m.wallSeconds,
+      filesPerSecond: outcome.files / m.wallSeconds,
+      peakRssBytes: m.peakRssBytes,
+      ...outcome,
+    };
     records.push(record);
     const rss = m.peakRssBytes === null ? "?" : `${Math.round(m.peakRssBytes / 1e6)} MB`;
-    log(`  ${warmup ? "warm-up" : `run ${round}/${runs}`}  ${a.label.padEnd(36)} ${m.wallSeconds.toFixed(3).padStart(7)} s  ${Math.round(record.filesPerSecond).toLocaleString("en-US").padStart(7)} files/s  ${rss}`);
+    log(
+      `  ${warmup ? "warm-up" : `run ${round}/${runs}`}  ${a.label.padEnd(36)} ${m.wallSeconds.toFixed(3).padStart(7)} s  ${Math.round(record.filesPerSecond).toLocaleString("en-US").padStart(7)} files/s  ${rss}`,
+    );
   };
   log(`bench: ${approaches.length} approaches × (1 warm-up + ${runs} runs) on ${archive.info.files.toLocaleString("en-US")} files`);
   for (const a of approaches) await once(a, true, 0);
@@ -356,7 +379,8 @@ async function raceSection(o: RaceOptions): Promise<SectionResult> {
   ];
 
   const lines: string[] = [];
-  const fmt = (n: number | null, digits = 0) => (n === null || !Number.isFinite(n) ? "–" : n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+  const fmt = (n: number | null, digits = 0) =>
+    n === null || !Number.isFinite(n) ? "–" : n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
   const info = archive.info;
   lines.push(
     `Archive: ${info.files.toLocaleString("en-US")} files (${info.dicomFiles.toLocaleString("en-US")} DICOM: CT ${info.byModality.CT.files}, MR ${info.byModality.MR.files}, CR ${info.byModality.CR.files}; ${info.implicitVRFiles} implicit VR; ${info.junkFiles} junk), ` +
@@ -381,8 +405,13 @@ async function raceSection(o: RaceOptions): Promise<SectionResult> {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   lines.push(line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line));
-  lines.push("", "“÷ X”: this approach's files/s divided by X's. “own s”: the approach's own timing, process start-up excluded (report.json elapsedSeconds for dcm2fhir).");
-  lines.push("“peak RSS”: the largest single process (GNU time). dcm2fhir reads with processes: --workers 2 adds a reader process of its own (~75 MB at 100k files here) to the main one's.");
+  lines.push(
+    "",
+    "“÷ X”: this approach's files/s divided by X's. “own s”: the approach's own timing, process start-up excluded (report.json elapsedSeconds for dcm2fhir).",
+  );
+  lines.push(
+    "“peak RSS”: the largest single process (GNU time). dcm2fhir reads with processes: --workers 2 adds a reader process of its own (~75 MB at 100k files here) to the main one's.",
+  );
   if ("skipped" in py) lines.push(`pydicom baseline skipped: ${py.skipped}`);
   lines.push("", `dcm2fhir --help: ${fmt(helpMs, 1)} ms (median of ${helpRuns})`, "");
   lines.push(archive.generated ? `(archive generated in ${info.generationSeconds} s)` : "(archive reused)");
@@ -391,7 +420,10 @@ async function raceSection(o: RaceOptions): Promise<SectionResult> {
     machine: { ...machine(archive.root, "version" in py ? py.version : null), cpuScaling2Threads: round(scaling, 2) },
     archive: { path: relative(REPO, archive.data), generated: archive.generated, ...info },
     approaches: Object.fromEntries(
-      [...summary.entries()].map(([k, s]) => [k, { ...s, filesPerSecond: round(s.filesPerSecond, 1), wallSeconds: round(s.wallSeconds, 3), internalSeconds: round(s.internalSeconds, 3) }]),
+      [...summary.entries()].map(([k, s]) => [
+        k,
+        { ...s, filesPerSecond: round(s.filesPerSecond, 1), wallSeconds: round(s.wallSeconds, 3), internalSeconds: round(s.internalSeconds, 3) },
+      ]),
     ),
     ratios,
     pydicomSkipped: "skipped" in py ? py.skipped : null,
@@ -399,7 +431,6 @@ async function raceSection(o: RaceOptions): Promise<SectionResult> {
     runs: records.map((r) => ({ ...r, wallSeconds: round(r.wallSeconds, 4), filesPerSecond: round(r.filesPerSecond, 1) })),
   };
   return { title: "Convert: dcm2fhir against the I/O floor and pydicom (10k archive)", lines, targets, data };
-
 }
 
 async function memorySection(seed: number): Promise<SectionResult> {
@@ -435,7 +466,11 @@ async function main(): Promise<number> {
     log("bench: --files, --runs and --help-runs take whole numbers ≥ 1");
     return 2;
   }
-  const names = (list: string) => list.split(",").map((n) => n.trim()).filter((n) => n !== "");
+  const names = (list: string) =>
+    list
+      .split(",")
+      .map((n) => n.trim())
+      .filter((n) => n !== "");
   const only = values.memory ? ["memory"] : values.speed ? ["speed"] : values.only === undefined ? [...SECTIONS] : names(values.only);
   const skip = [...names(values.skip), ...(values["skip-memory"] ? ["memory"] : []), ...(values["skip-speed"] ? ["speed"] : [])];
   const unknown = [...only, ...skip].filter((n) => !(SECTIONS as readonly string[]).includes(n));
@@ -484,7 +519,9 @@ async function main(): Promise<number> {
 
   const printed = [...done.map((name) => sectionText(results[name]!)), ...Object.entries(failed).map(([name, why]) => `## ${name}: FAILED\n\n${why}`)];
   const totalSeconds = Math.round((performance.now() - benchStarted) / 100) / 10;
-  process.stdout.write(`\n${printed.join("\n\n")}\n\nBench run: ${totalSeconds} s (sections: ${done.join(", ")}${Object.keys(failed).length > 0 ? `; failed: ${Object.keys(failed).join(", ")}` : ""}).\n`);
+  process.stdout.write(
+    `\n${printed.join("\n\n")}\n\nBench run: ${totalSeconds} s (sections: ${done.join(", ")}${Object.keys(failed).length > 0 ? `; failed: ${Object.keys(failed).join(", ")}` : ""}).\n`,
+  );
 
   const now = new Date();
   const date = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}-${String(now.getDate()).padStart(2, "0")}`;
@@ -495,11 +532,17 @@ async function main(): Promise<number> {
   const commit = gitDescribe();
   const earlier = existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, "utf8")) as { sections?: Record<string, unknown> }) : {};
   const sections = { ...earlier.sections, ...Object.fromEntries(done.map((name) => [name, { measured: now.toISOString(), commit, ...results[name] }])) };
-  writeFileSync(resultsFile, `${JSON.stringify({ date: now.toISOString(), commit, quick: values.quick, sections, failed, benchSeconds: totalSeconds }, null, 2)}\n`);
+  writeFileSync(
+    resultsFile,
+    `${JSON.stringify({ date: now.toISOString(), commit, quick: values.quick, sections, failed, benchSeconds: totalSeconds }, null, 2)}\n`,
+  );
   log(`bench: results written to ${relative(REPO, resultsFile)}`);
   if (values.quick) log("bench: --quick: BENCHMARKS.md left as it is (quick sizes are for checking the bench, not for numbers)");
   else {
-    updateBenchmarksFile(done.map((name) => ({ name, result: results[name]! })), { date, commit, resultsFile: relative(REPO, resultsFile) });
+    updateBenchmarksFile(
+      done.map((name) => ({ name, result: results[name]! })),
+      { date, commit, resultsFile: relative(REPO, resultsFile) },
+    );
     log("bench: BENCHMARKS.md updated (the sections that ran; a failed section's block is left as it was)");
   }
   if (Object.keys(failed).length > 0) {
@@ -525,13 +568,24 @@ function gitDescribe(): string {
  * BENCHMARKS.md keeps one block per section between `<!-- bench:<name> -->` and `<!-- /bench:<name> -->`: a run
  * rewrites the blocks of the sections it ran and leaves the others, so a partial run (--only) never erases numbers.
  */
-function updateBenchmarksFile(ran: ReadonlyArray<{ name: string; result: SectionResult & { seconds: number } }>, at: { date: string; commit: string; resultsFile: string }): void {
+function updateBenchmarksFile(
+  ran: ReadonlyArray<{ name: string; result: SectionResult & { seconds: number } }>,
+  at: { date: string; commit: string; resultsFile: string },
+): void {
   const path = join(REPO, "BENCHMARKS.md");
   let text = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n";
   for (const { name, result } of ran) {
     const open = `<!-- bench:${name} -->`;
     const close = `<!-- /bench:${name} -->`;
-    const block = [open, `Measured ${at.date} at commit \`${at.commit}\` by \`npm run bench\` (data: \`${at.resultsFile}\`).`, "", "```", sectionText(result), "```", close].join("\n");
+    const block = [
+      open,
+      `Measured ${at.date} at commit \`${at.commit}\` by \`npm run bench\` (data: \`${at.resultsFile}\`).`,
+      "",
+      "```",
+      sectionText(result),
+      "```",
+      close,
+    ].join("\n");
     const from = text.indexOf(open);
     const to = text.indexOf(close);
     text = from >= 0 && to > from ? `${text.slice(0, from)}${block}${text.slice(to + close.length)}` : `${text.trimEnd()}\n\n${block}\n`;

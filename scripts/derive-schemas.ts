@@ -60,7 +60,11 @@ function trim(name: string, definition: JsonObject): Json {
 function stripDescriptions(value: Json): Json {
   if (Array.isArray(value)) return value.map(stripDescriptions);
   if (value === null || typeof value !== "object") return value;
-  return Object.fromEntries(Object.entries(value).filter(([k, v]) => !(k === "description" && typeof v === "string")).map(([k, v]) => [k, stripDescriptions(v)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([k, v]) => !(k === "description" && typeof v === "string"))
+      .map(([k, v]) => [k, stripDescriptions(v)]),
+  );
 }
 
 function refsIn(value: Json): string[] {

@@ -220,7 +220,15 @@ export function fixtures(): Fixture[] {
   // Korean (ISO 2022 IR 149), a raw data set: no preamble, no file meta.
   add(
     "kr/hong",
-    singleImage({ n: 11, charset: "\\ISO 2022 IR 149", name: hong, patientId: "KR-7", modality: "CR", sopClass: CR, extra: { BodyPartExamined: "CHEST", ...pixels(8, 8) } }),
+    singleImage({
+      n: 11,
+      charset: "\\ISO 2022 IR 149",
+      name: hong,
+      patientId: "KR-7",
+      modality: "CR",
+      sopClass: CR,
+      extra: { BodyPartExamined: "CHEST", ...pixels(8, 8) },
+    }),
     { transferSyntax: "implicit-le", layout: "no-meta" },
   );
   // Chinese (GB18030): a report whose title is its Concept Name, and a PDF whose title is its Document Title.
@@ -245,7 +253,13 @@ export function fixtures(): Fixture[] {
       patientId: "CN-1",
       modality: "DOC",
       sopClass: ENCAPSULATED_PDF,
-      extra: { SeriesInstanceUID: uid(12, 2), SeriesNumber: 2, SOPInstanceUID: uid(12, 2, 1), DocumentTitle: "转诊信", MIMETypeOfEncapsulatedDocument: "application/pdf" },
+      extra: {
+        SeriesInstanceUID: uid(12, 2),
+        SeriesNumber: 2,
+        SOPInstanceUID: uid(12, 2, 1),
+        DocumentTitle: "转诊信",
+        MIMETypeOfEncapsulatedDocument: "application/pdf",
+      },
     }),
   );
   const singles: Array<[string, string, string, string]> = [
@@ -268,19 +282,38 @@ export function fixtures(): Fixture[] {
   // No Patient ID: the study gets a patient of its own.
   add(
     "no-patient-id/img.dcm",
-    singleImage({ n: 30, charset: "ISO_IR 100", name: "Unknown^Patient", modality: "OT", sopClass: SECONDARY_CAPTURE, extra: { PatientSex: "O", BodyPartExamined: "SKULL" } }),
+    singleImage({
+      n: 30,
+      charset: "ISO_IR 100",
+      name: "Unknown^Patient",
+      modality: "OT",
+      sopClass: SECONDARY_CAPTURE,
+      extra: { PatientSex: "O", BodyPartExamined: "SKULL" },
+    }),
   );
   // Gzipped, read transparently.
-  add("gz/head.dcm.gz", singleImage({ n: 31, charset: "", name: "Gz^Gary", patientId: "GZ-1", modality: "CT", sopClass: CT, extra: pixels(8, 8) }), { gzip: true });
+  add("gz/head.dcm.gz", singleImage({ n: 31, charset: "", name: "Gz^Gary", patientId: "GZ-1", modality: "CT", sopClass: CT, extra: pixels(8, 8) }), {
+    gzip: true,
+  });
 
   // Files that are not instances, each with its reason code.
   files.push({ path: "bad/notes.txt", bytes: Buffer.from("Scanned on the old PACS; see ticket 4711.\n") });
   files.push({ path: "bad/empty.dcm", bytes: Buffer.alloc(0) });
   const truncated = writeDicom(singleImage({ n: 40, charset: "", name: "Cut^Carl", patientId: "X-1", modality: "CT", sopClass: CT }));
   files.push({ path: "bad/truncated.dcm", bytes: truncated.subarray(0, 300) });
-  add("bad/no-study-uid.dcm", { ...singleImage({ n: 41, charset: "", name: "No^Study", patientId: "X-2", modality: "CT", sopClass: CT }), StudyInstanceUID: undefined });
-  add("bad/long-uid.dcm", { ...singleImage({ n: 42, charset: "", name: "Long^Uid", patientId: "X-3", modality: "CT", sopClass: CT }), SOPInstanceUID: undefined, _raw: { "00080018": { vr: "UI", Value: [`${ROOT}.${"9".repeat(160)}`] } } });
-  add("bad/invalid-date.dcm", singleImage({ n: 43, charset: "", name: "Bad^Date", patientId: "X-4", modality: "CT", sopClass: CT, extra: { StudyDate: "20241341" } }));
+  add("bad/no-study-uid.dcm", {
+    ...singleImage({ n: 41, charset: "", name: "No^Study", patientId: "X-2", modality: "CT", sopClass: CT }),
+    StudyInstanceUID: undefined,
+  });
+  add("bad/long-uid.dcm", {
+    ...singleImage({ n: 42, charset: "", name: "Long^Uid", patientId: "X-3", modality: "CT", sopClass: CT }),
+    SOPInstanceUID: undefined,
+    _raw: { "00080018": { vr: "UI", Value: [`${ROOT}.${"9".repeat(160)}`] } },
+  });
+  add(
+    "bad/invalid-date.dcm",
+    singleImage({ n: 43, charset: "", name: "Bad^Date", patientId: "X-4", modality: "CT", sopClass: CT, extra: { StudyDate: "20241341" } }),
+  );
   add(
     "bad/DICOMDIR",
     { FileSetID: "FIXTURES", DirectoryRecordSequence: [{ DirectoryRecordType: "PATIENT", PatientID: "X-5", PatientName: "Dir^Dora" }] },

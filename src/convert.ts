@@ -3,10 +3,28 @@
 // PACS; incremental/ for a nightly run) → records (records/) → group, map, validate, write (write/) → commit
 // (lib/outputFolder.ts; shard/commit.ts for a shard's part).
 import { join } from "node:path";
-import { ERRORS_FILE, KNOWN_FILES, NDJSON_FILES, OUTPUT_FILES, PART_DATABASE, PART_FILES, REPORT_FILE, REPORT_PAGE, STATE_DATABASE, STATE_DIGEST } from "./core/outputFiles.js";
+import {
+  ERRORS_FILE,
+  KNOWN_FILES,
+  NDJSON_FILES,
+  OUTPUT_FILES,
+  PART_DATABASE,
+  PART_FILES,
+  REPORT_FILE,
+  REPORT_PAGE,
+  STATE_DATABASE,
+  STATE_DIGEST,
+} from "./core/outputFiles.js";
 import { UsageError } from "./core/errors.js";
 import { fingerprintChanges, fingerprintOf } from "./core/fingerprint.js";
-import { type ConvertOptions, type ConvertResult, DEFAULT_MAX_DELETE_PERCENT, DEFAULT_WORKERS, type IncrementalOutcome, checkOptions } from "./convertOptions.js";
+import {
+  type ConvertOptions,
+  type ConvertResult,
+  DEFAULT_MAX_DELETE_PERCENT,
+  DEFAULT_WORKERS,
+  type IncrementalOutcome,
+  checkOptions,
+} from "./convertOptions.js";
 import { type ResolvedInput, resolveInputs } from "./crawl/inputs.js";
 import { outputFolderOf } from "./crawl/outputFolder.js";
 import { type IoDepth, IoPace } from "./lib/ioPace.js";
@@ -70,7 +88,14 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       signal: options.signal,
     };
     // Created by OutputDirectory.open if it was missing: only now can it be recognised under an input.
-    const source: FileSourceOptions = { threads: workers, pace, followSymlinks: options.followSymlinks ?? false, signal: options.signal, outputFolder: outputFolderOf(out.dir), share: options.shard };
+    const source: FileSourceOptions = {
+      threads: workers,
+      pace,
+      followSymlinks: options.followSymlinks ?? false,
+      signal: options.signal,
+      outputFolder: outputFolderOf(out.dir),
+      share: options.shard,
+    };
     if (options.incremental) return await convertIncrementally(inputs, out, reader, collector, source, options, settings);
     const files = inputs.filter((input) => input.kind !== "dicomweb");
     if (files.length > 0) await readFiles(files, reader, collector.source("files"), source);
@@ -147,7 +172,12 @@ async function convertIncrementally(
   const { StagedState } = await import("./incremental/stagedState.js");
   const { outputIdentity } = await import("./incremental/stateFile.js");
   const { scanIncrementally } = await import("./incremental/scan.js");
-  const fingerprint = fingerprintOf({ zoneRule: settings.zoneRule, endpoint: settings.endpoint, format: options.format, extraValidation: options.extraValidation });
+  const fingerprint = fingerprintOf({
+    zoneRule: settings.zoneRule,
+    endpoint: settings.endpoint,
+    format: options.format,
+    extraValidation: options.extraValidation,
+  });
   const opened = CommittedState.open(out.dir);
   let previous: CommittedState | undefined;
   let why: string | undefined;

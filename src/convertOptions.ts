@@ -123,12 +123,16 @@ export function checkOptions(options: ConvertOptions): ZoneRule {
   if (options.shard && options.incremental) throw new UsageError("--shard writes a part for merge, not outputs: it cannot be --incremental");
   if (options.shard && options.followSymlinks) {
     // A link can lead into another shard's subtree: one run notices it walked a folder twice, N shards cannot.
-    throw new UsageError("--shard cannot --follow-symlinks: a link into another shard's subtree would be walked by two shards; convert such an archive in one run");
+    throw new UsageError(
+      "--shard cannot --follow-symlinks: a link into another shard's subtree would be walked by two shards; convert such an archive in one run",
+    );
   }
-  if (options.partitions !== undefined && !(Number.isInteger(options.partitions) && options.partitions >= 1)) throw new UsageError("partitions takes a whole number from 1 up");
+  if (options.partitions !== undefined && !(Number.isInteger(options.partitions) && options.partitions >= 1))
+    throw new UsageError("partitions takes a whole number from 1 up");
   if (options.maxDelete !== undefined) {
     if (!options.incremental) throw new UsageError("--max-delete applies to --incremental runs, which list what they delete in changes/deleted.ndjson");
-    if (!(Number.isFinite(options.maxDelete) && options.maxDelete >= 0 && options.maxDelete <= 100)) throw new UsageError("--max-delete takes a percentage from 0 to 100");
+    if (!(Number.isFinite(options.maxDelete) && options.maxDelete >= 0 && options.maxDelete <= 100))
+      throw new UsageError("--max-delete takes a percentage from 0 to 100");
   }
   if (options.endpoint !== undefined) {
     let url: URL | undefined;
@@ -147,4 +151,3 @@ export function checkOptions(options: ConvertOptions): ZoneRule {
   }
   return { zone: systemTimeZone(), source: "system" };
 }
-

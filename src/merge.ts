@@ -45,7 +45,8 @@ export interface MergeOptions {
 export async function merge(options: MergeOptions): Promise<ConvertResult> {
   const started = performance.now();
   if (!options.out) throw new UsageError("no output folder: pass --out <folder>");
-  if (options.partitions !== undefined && !(Number.isInteger(options.partitions) && options.partitions >= 1)) throw new UsageError("partitions takes a whole number from 1 up");
+  if (options.partitions !== undefined && !(Number.isInteger(options.partitions) && options.partitions >= 1))
+    throw new UsageError("partitions takes a whole number from 1 up");
   const parts = checkParts(options.parts, { verbose: options.verbose ?? false, converter: `${VERSION} ${converterHash()}` });
   if (isOneOf(options.out, options.parts)) throw new UsageError("--out is one of the parts: merge into another folder");
   const readers = await openRecords(parts, options.verbose ?? false);
@@ -100,7 +101,8 @@ async function openRecords(parts: readonly CheckedPart[], verbose: boolean): Pro
     try {
       const reader = RecordFileReader.open(join(part.dir, PART_DATABASE));
       readers.push(reader);
-      if (reader.meta.run !== part.manifest.run) problems.push(`${name} is damaged: its ${PART_DATABASE} is from another run than its manifest; run that shard again`);
+      if (reader.meta.run !== part.manifest.run)
+        problems.push(`${name} is damaged: its ${PART_DATABASE} is from another run than its manifest; run that shard again`);
     } catch (error) {
       if (!(error instanceof RecordFileError)) throw error;
       problems.push(`${name} is damaged: its ${PART_DATABASE} ${error.message}; run that shard again`);

@@ -23,13 +23,24 @@ describe("schemas/", () => {
   });
 
   it("compile into validators that reject what R4 forbids and what we never write", () => {
-    const study = { resourceType: "ImagingStudy", id: "1.2.3", identifier: [], status: "available", subject: { reference: "Patient/p" }, numberOfSeries: 0, numberOfInstances: 0, series: [] } as const;
+    const study = {
+      resourceType: "ImagingStudy",
+      id: "1.2.3",
+      identifier: [],
+      status: "available",
+      subject: { reference: "Patient/p" },
+      numberOfSeries: 0,
+      numberOfInstances: 0,
+      series: [],
+    } as const;
     expect(validateResource(study)).toBeUndefined();
     expect(validateResource({ ...study, status: "bogus" } as never)).toMatch(/ImagingStudy\.status/);
     expect(validateResource({ ...study, contained: [{ resourceType: "Patient" }] } as never)).toMatch(/contained/);
     expect(validateResource({ ...study, started: "2024-01-01T10:00:00" })).toMatch(/started/);
     expect(validateResource({ ...study, series: [{ uid: "1.2", numberOfInstances: 0, instance: [] }] } as never)).toMatch(/modality/);
-    expect(validateResource({ ...study, series: [{ modality: { code: "CT" }, numberOfInstances: 1, instance: [{ sopClass: { code: "x" } }] }] } as never)).toMatch(/series\.0\.uid is required/);
+    expect(
+      validateResource({ ...study, series: [{ modality: { code: "CT" }, numberOfInstances: 1, instance: [{ sopClass: { code: "x" } }] }] } as never),
+    ).toMatch(/series\.0\.uid is required/);
     expect(validateResource({ resourceType: "Patient", id: "p", gender: "f" } as never)).toMatch(/gender/);
   });
 });
@@ -56,10 +67,16 @@ describe("the installed package", () => {
     const { tmpdir } = await import("node:os");
     const project = mkdtempSync(join(tmpdir(), "dcm2fhir-installed-"));
     try {
-      const tarball = execFileSync("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", project], { cwd: REPO, encoding: "utf8" }).trim().split("\n").pop()!;
+      const tarball = execFileSync("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", project], { cwd: REPO, encoding: "utf8" })
+        .trim()
+        .split("\n")
+        .pop()!;
       execFileSync("npm", ["init", "-y"], { cwd: project, stdio: "ignore" });
       // Scripts off: --version and --help need none of the native dependencies.
-      execFileSync("npm", ["install", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund", join(project, tarball)], { cwd: project, stdio: "ignore" });
+      execFileSync("npm", ["install", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund", join(project, tarball)], {
+        cwd: project,
+        stdio: "ignore",
+      });
       const ours = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version as string;
       expect(JSON.parse(readFileSync(join(project, "package.json"), "utf8")).version).not.toBe(ours);
       const bin = join(project, "node_modules", ".bin", "dcm2fhir");

@@ -169,7 +169,10 @@ describe("interruption and concurrency", () => {
         .filter((name) => /^\d+$/.test(name))
         .filter((pid) => {
           try {
-            return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("readerProcess") && /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] === String(run.child.pid);
+            return (
+              readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("readerProcess") &&
+              /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] === String(run.child.pid)
+            );
           } catch {
             return false; // gone meanwhile
           }
@@ -243,4 +246,3 @@ function sameButElapsed(a: string, b: string): boolean {
     return false;
   }
 }
-

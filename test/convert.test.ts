@@ -140,7 +140,12 @@ describe("rejected resources", () => {
     expect(studies).not.toContain(`${ROOT}.12`);
     expect(readNdjson<{ identifier?: Array<{ value: string }> }>(join(out, "Patient.ndjson")).map((p) => p.identifier?.[0]?.value)).not.toContain("CN-1");
     const rejected = readNdjson<{ path: string; reason: string; message: string }>(join(out, "errors.ndjson")).filter((e) => e.reason === "invalid-resource");
-    expect(rejected.map((e) => e.path.replace("fixtures/dicom/", "")).sort()).toEqual(["HOSP-A/Mueller Juergen PAT-0001/MR knee/1.dcm", "HOSP-A/Mueller Juergen PAT-0001/MR knee/2.dcm", "cn/wang-letter.dcm", "cn/wang-report.dcm"]);
+    expect(rejected.map((e) => e.path.replace("fixtures/dicom/", "")).sort()).toEqual([
+      "HOSP-A/Mueller Juergen PAT-0001/MR knee/1.dcm",
+      "HOSP-A/Mueller Juergen PAT-0001/MR knee/2.dcm",
+      "cn/wang-letter.dcm",
+      "cn/wang-report.dcm",
+    ]);
     expect(rejected[0]!.message).toMatch(/failed validation: (local profile|its Patient was rejected: local profile)/);
     const { files } = result.report;
     expect(files.converted + files.skipped + files.failed).toBe(files.seen);

@@ -166,7 +166,10 @@ describe("a large folder", () => {
     expect(Math.max(...pieces.map((p) => p.length))).toBeLessThanOrEqual(256);
     const all = pieces.flat();
     expect(all).toHaveLength(1003);
-    const strings = all.map((e) => e.path).filter((p): p is string => typeof p === "string").map((p) => p.slice(dir.length + 1));
+    const strings = all
+      .map((e) => e.path)
+      .filter((p): p is string => typeof p === "string")
+      .map((p) => p.slice(dir.length + 1));
     expect(strings.sort()).toEqual([...names, "a\ufffdb", "sub/x"].sort());
     const bytes = all.map((e) => e.path).filter((p): p is Buffer => Buffer.isBuffer(p));
     expect(bytes).toHaveLength(1);

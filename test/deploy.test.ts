@@ -121,7 +121,11 @@ describe("Kubernetes: scripts/deploy/kubernetes", () => {
     expect(podEnv.SQLITE_TMPDIR).toBe(paths["/parts"]);
     mkdirSync(paths["/parts"], { recursive: true });
     const shardRuns = await runAll(
-      Array.from({ length: count }, (_, index) => ({ command: command[0]!, args: command.slice(1).map(mapped), env: { ...env, ...podEnv, JOB_COMPLETION_INDEX: String(index) } })),
+      Array.from({ length: count }, (_, index) => ({
+        command: command[0]!,
+        args: command.slice(1).map(mapped),
+        env: { ...env, ...podEnv, JOB_COMPLETION_INDEX: String(index) },
+      })),
     );
     for (const r of shardRuns) expect(r.status, r.output).toBe(0);
     const [sh, ...shArgs] = merge.spec.template.spec.containers[0].command as string[];
@@ -147,7 +151,10 @@ describe("Slurm: scripts/deploy/slurm", () => {
     const bin = tempDir("sbatch-bin-");
     const log = join(bin, "calls");
     // An sbatch that records what it is asked and answers as `sbatch --parsable` does: "<job id>;<cluster>".
-    writeFileSync(join(bin, "sbatch"), `#!/bin/sh\necho "$*" >> "${log}"\nif [ -f "${log}.n" ]; then echo "4712;cluster"; else touch "${log}.n"; echo "4711;cluster"; fi\n`);
+    writeFileSync(
+      join(bin, "sbatch"),
+      `#!/bin/sh\necho "$*" >> "${log}"\nif [ -f "${log}.n" ]; then echo "4712;cluster"; else touch "${log}.n"; echo "4711;cluster"; fi\n`,
+    );
     chmodSync(join(bin, "sbatch"), 0o755);
     const r = spawnSync("bash", [join(DEPLOY, "slurm/submit.sh")], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
     expect(r.status, r.stderr).toBe(0);
@@ -164,7 +171,14 @@ describe("Slurm: scripts/deploy/slurm", () => {
     const tasks = Array.from({ length: max - min + 1 }, (_, i) => ({
       command: "bash",
       args: [join(DEPLOY, "slurm/shards.sbatch")],
-      env: { ...env, SLURM_ARRAY_TASK_ID: String(min + i), SLURM_ARRAY_TASK_MIN: String(min), SLURM_ARRAY_TASK_MAX: String(max), SLURM_ARRAY_TASK_COUNT: String(max - min + 1), SLURM_ARRAY_TASK_STEP: "1" },
+      env: {
+        ...env,
+        SLURM_ARRAY_TASK_ID: String(min + i),
+        SLURM_ARRAY_TASK_MIN: String(min),
+        SLURM_ARRAY_TASK_MAX: String(max),
+        SLURM_ARRAY_TASK_COUNT: String(max - min + 1),
+        SLURM_ARRAY_TASK_STEP: "1",
+      },
     }));
     for (const r of await runAll(tasks)) expect(r.status, r.output).toBe(0);
     const [merged] = await runAll([{ command: "bash", args: [join(DEPLOY, "slurm/merge.sbatch")], env }]);

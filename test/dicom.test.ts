@@ -84,7 +84,11 @@ describe("value representations", () => {
 
 describe("Specific Character Set", () => {
   const decode = (charset: string, bytes: Buffer, kind: "PN" | "multi" | "text" = "PN") => textDecoderFor(charset)(bytes.toString("latin1"), kind);
-  const octal = (s: string) => Buffer.from(s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))), "latin1");
+  const octal = (s: string) =>
+    Buffer.from(
+      s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))),
+      "latin1",
+    );
 
   // The byte examples of PS3.5 Annexes H, I and J, written as the standard prints them (octal escapes).
   it("decodes PS3.5 H.3.1: Japanese, ISO 2022 IR 87", () => {

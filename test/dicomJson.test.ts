@@ -64,7 +64,10 @@ describe("DICOM JSON as the record builder's values", () => {
   });
 
   it("reads IS and DS numbers by the file's rules: 5 is 5, 5.5 is no series number", () => {
-    expect(record({ "00200011": { vr: "IS", Value: [5] }, "00200013": { vr: "IS", Value: [12] } })).toMatchObject({ instanceNumber: 12, series: { number: 5 } });
+    expect(record({ "00200011": { vr: "IS", Value: [5] }, "00200013": { vr: "IS", Value: [12] } })).toMatchObject({
+      instanceNumber: 12,
+      series: { number: 5 },
+    });
     const fraction = record({ "00200011": { vr: "IS", Value: [5.5] } });
     expect(fraction.series.number).toBeUndefined();
     expect(fraction.warnings).toContain("invalid-series-number");

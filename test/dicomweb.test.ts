@@ -114,7 +114,9 @@ describeWith(missing || undefined, "convert from a PACS (Orthanc + DICOMweb plug
       const { name: fileName, ...fileRest } = JSON.parse(fileLine) as Record<string, unknown>;
       const { name: pacsName, ...pacsRest } = JSON.parse(pacsLine) as Record<string, unknown>;
       expect(pacsRest).toEqual(fileRest);
-      const study = fromFiles.map((l) => JSON.parse(l) as { id: string; subject: { reference: string } }).find((s) => s.subject.reference === `Patient/${fileRest.id}`)!;
+      const study = fromFiles
+        .map((l) => JSON.parse(l) as { id: string; subject: { reference: string } })
+        .find((s) => s.subject.reference === `Patient/${fileRest.id}`)!;
       const metadata = await fetch(`${pacs.proxy.origin}/dicom-web/studies/${study.id}/metadata`, { headers: { authorization: pacs.authorization } });
       const [instance] = (await metadata.json()) as Array<Record<string, { Value: string[] }>>;
       expect(["ISO_IR 203", "ISO 2022 IR 13\\ISO 2022 IR 87"]).toContain(instance!["00080005"]!.Value.join("\\"));
@@ -181,7 +183,11 @@ describeWith(missing || undefined, "convert from a PACS (Orthanc + DICOMweb plug
       if (!request.url.startsWith("/dicom-web/studies?")) return answer;
       const studies = JSON.parse(answer.body.toString()) as unknown[];
       if (studies.length <= 5) return answer;
-      return { ...answer, headers: { ...answer.headers, warning: '299 {+}: "There are more than 5 matches"' }, body: Buffer.from(JSON.stringify(studies.slice(0, 5))) };
+      return {
+        ...answer,
+        headers: { ...answer.headers, warning: '299 {+}: "There are more than 5 matches"' },
+        body: Buffer.from(JSON.stringify(studies.slice(0, 5))),
+      };
     };
     const capped = await web();
     expect(pacs.proxy.log.filter((r) => r.url.startsWith("/dicom-web/studies?")).length).toBe(Math.ceil(listing.size / 5) + (listing.size % 5 === 0 ? 1 : 0));
@@ -245,7 +251,9 @@ describeWith(missing || undefined, "convert from a PACS (Orthanc + DICOMweb plug
     const failedIds = new Set([erring.id, cut.id, malformed.id]);
     expect(lines(out, "ImagingStudy.ndjson")).toEqual(lines(baselineOut, "ImagingStudy.ndjson").filter((l) => !failedIds.has(idOf(l))));
     const baselineErrors = new Set(lines(baselineOut, "errors.ndjson"));
-    const added = readNdjson<{ path: string; reason: string; message: string }>(join(out, "errors.ndjson")).filter((e) => !baselineErrors.has(JSON.stringify(e)));
+    const added = readNdjson<{ path: string; reason: string; message: string }>(join(out, "errors.ndjson")).filter(
+      (e) => !baselineErrors.has(JSON.stringify(e)),
+    );
     expect(added.map(({ path, reason }) => ({ path, reason }))).toEqual(
       [
         { path: `${pacs.shownRoot}/studies/${erring.id}`, reason: "http-error" },
@@ -258,7 +266,11 @@ describeWith(missing || undefined, "convert from a PACS (Orthanc + DICOMweb plug
     expect(message(cut.id)).toMatch(/the answer is not JSON/);
     expect(message(malformed.id)).toMatch(new RegExp(`instance ${malformed.numberOfInstances}: \\(0010,0010\\): Value is not an array`));
     const source = sourceOf(result, "dicomweb");
-    expect(source.studies).toEqual({ ...sourceOf(baseline, "dicomweb").studies, read: sourceOf(baseline, "dicomweb").studies!.read - 3, failed: sourceOf(baseline, "dicomweb").studies!.failed + 3 });
+    expect(source.studies).toEqual({
+      ...sourceOf(baseline, "dicomweb").studies,
+      read: sourceOf(baseline, "dicomweb").studies!.read - 3,
+      failed: sourceOf(baseline, "dicomweb").studies!.failed + 3,
+    });
     expect(source.instances).toBe(sourceOf(baseline, "dicomweb").instances - erring.numberOfInstances - cut.numberOfInstances - malformed.numberOfInstances);
     pacs.proxy.reset();
   });
@@ -305,7 +317,11 @@ describeWith(missing || undefined, "convert from a PACS (Orthanc + DICOMweb plug
     await pacs.proxy.revive();
     expect(dead.code, dead.output).toBe(1);
     expect(readNdjson(join(deadOut, "errors.ndjson"))).toEqual([
-      { path: `${pacs.shownRoot}/studies`, reason: "unreachable", message: expect.stringMatching(/^listing stopped after 0 studies: GET .*\/dicom-web\/studies: connection failed/) },
+      {
+        path: `${pacs.shownRoot}/studies`,
+        reason: "unreachable",
+        message: expect.stringMatching(/^listing stopped after 0 studies: GET .*\/dicom-web\/studies: connection failed/),
+      },
     ]);
     expect(lines(deadOut, "ImagingStudy.ndjson")).toEqual([]);
   });

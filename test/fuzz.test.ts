@@ -112,7 +112,8 @@ describe(`fuzz: ${sources.length} files of fixtures/${existsSync(CORPUS) ? " and
         const result = toParsedInstance("fuzz", parseHeader(new BufferSource(bytes), INSTANCE_SPEC, { firstWindowBytes: 8192 }));
         if (isParsedInstance(result)) {
           instances++;
-          for (const uid of [result.studyInstanceUID, result.seriesInstanceUID, result.sopInstanceUID, result.sopClassUID]) expect(parseUID(uid), where).toBe(uid);
+          for (const uid of [result.studyInstanceUID, result.seriesInstanceUID, result.sopInstanceUID, result.sopClassUID])
+            expect(parseUID(uid), where).toBe(uid);
           const assembler = new StudyAssembler();
           const { study, series, studyJSON, seriesJSON, ...core } = result;
           assembler.add(core, studyJSON, seriesJSON);
@@ -129,7 +130,9 @@ describe(`fuzz: ${sources.length} files of fixtures/${existsSync(CORPUS) ? " and
       }
     }
     const seconds = (performance.now() - started) / 1000;
-    console.log(`fuzz: ${cases} cases from ${sources.length} files in ${seconds.toFixed(1)} s: ${instances} instances (${rejected} rejected by validation), failures ${JSON.stringify(Object.fromEntries([...reasons].sort()))}`);
+    console.log(
+      `fuzz: ${cases} cases from ${sources.length} files in ${seconds.toFixed(1)} s: ${instances} instances (${rejected} rejected by validation), failures ${JSON.stringify(Object.fromEntries([...reasons].sort()))}`,
+    );
     expect(cases).toBeGreaterThan(existsSync(CORPUS) ? 5000 : 1000);
   });
 });

@@ -84,7 +84,13 @@ describe("StudyAssembler", () => {
 
   it("chooses conflicting attributes by majority, ignores absent values, keeps linked attributes together, reports it", () => {
     const inputs: Input[] = [
-      { path: "1", study: "1.2", series: "1.2.1", sop: "1", studyAttributes: { patientId: "P1", issuerOfPatientId: "A", date: "2024-01-01", description: "CT" } },
+      {
+        path: "1",
+        study: "1.2",
+        series: "1.2.1",
+        sop: "1",
+        studyAttributes: { patientId: "P1", issuerOfPatientId: "A", date: "2024-01-01", description: "CT" },
+      },
       { path: "2", study: "1.2", series: "1.2.1", sop: "2", studyAttributes: { patientId: "P1", issuerOfPatientId: "A", date: "2024-01-01" } },
       { path: "3", study: "1.2", series: "1.2.1", sop: "3", studyAttributes: { patientId: "P2", issuerOfPatientId: "B", date: "2024-01-02" } },
     ];
@@ -92,8 +98,22 @@ describe("StudyAssembler", () => {
       const { studies, conflicts } = assemble(order);
       expect(studies[0]!.attributes).toEqual({ patientId: "P1", issuerOfPatientId: "A", date: "2024-01-01", description: "CT" });
       expect(conflicts).toEqual([
-        { level: "study", studyInstanceUID: "1.2", attribute: "PatientID/IssuerOfPatientID", values: 2, instancesWithChosenValue: 2, instancesWithOtherValues: 1 },
-        { level: "study", studyInstanceUID: "1.2", attribute: "StudyDate/StudyTime/TimezoneOffsetFromUTC", values: 2, instancesWithChosenValue: 2, instancesWithOtherValues: 1 },
+        {
+          level: "study",
+          studyInstanceUID: "1.2",
+          attribute: "PatientID/IssuerOfPatientID",
+          values: 2,
+          instancesWithChosenValue: 2,
+          instancesWithOtherValues: 1,
+        },
+        {
+          level: "study",
+          studyInstanceUID: "1.2",
+          attribute: "StudyDate/StudyTime/TimezoneOffsetFromUTC",
+          values: 2,
+          instancesWithChosenValue: 2,
+          instancesWithOtherValues: 1,
+        },
       ]);
     }
   });
@@ -108,13 +128,40 @@ describe("StudyAssembler", () => {
 
   it("covers every study and series attribute with exactly one unit", () => {
     const studyKeys: Array<keyof StudyAttributes> = [
-      "patientId", "issuerOfPatientId", "issuerOfPatientIdQualifiers", "patientName", "patientBirthDate", "patientSex", "date", "time",
-      "timezoneOffset", "accessionNumber", "accessionIssuer", "studyId", "referringPhysician", "readingPhysicians", "description", "procedureCodes",
-      "reasonCodes", "reasonTexts", "institutionName", "departmentName", "comments",
+      "patientId",
+      "issuerOfPatientId",
+      "issuerOfPatientIdQualifiers",
+      "patientName",
+      "patientBirthDate",
+      "patientSex",
+      "date",
+      "time",
+      "timezoneOffset",
+      "accessionNumber",
+      "accessionIssuer",
+      "studyId",
+      "referringPhysician",
+      "readingPhysicians",
+      "description",
+      "procedureCodes",
+      "reasonCodes",
+      "reasonTexts",
+      "institutionName",
+      "departmentName",
+      "comments",
     ];
     const seriesKeys: Array<keyof SeriesAttributes> = [
-      "number", "modality", "description", "date", "time", "timezoneOffset", "performingPhysicians", "operators", "institutionName",
-      "bodyPartExamined", "laterality",
+      "number",
+      "modality",
+      "description",
+      "date",
+      "time",
+      "timezoneOffset",
+      "performingPhysicians",
+      "operators",
+      "institutionName",
+      "bodyPartExamined",
+      "laterality",
     ];
     expect(STUDY_UNITS.flatMap((u) => u.fields).sort()).toEqual([...studyKeys].sort());
     expect(SERIES_UNITS.flatMap((u) => u.fields).sort()).toEqual([...seriesKeys].sort());
@@ -147,6 +194,8 @@ describe("groupPatients", () => {
     ]);
     const { patients, conflicts } = groupPatients(studies);
     expect(patients[0]!.attributes.patientBirthDate).toBe("1971-01-01");
-    expect(conflicts).toEqual([{ level: "patient", patient: patients[0]!.id, attribute: "PatientBirthDate", values: 2, instancesWithChosenValue: 2, instancesWithOtherValues: 1 }]);
+    expect(conflicts).toEqual([
+      { level: "patient", patient: patients[0]!.id, attribute: "PatientBirthDate", values: 2, instancesWithChosenValue: 2, instancesWithOtherValues: 1 },
+    ]);
   });
 });

@@ -72,7 +72,8 @@ describe("convert --incremental, property", () => {
         case "replace": {
           if (!target) return "nothing to change";
           const variant = withUid(target, pick(["sopInstanceUID", "seriesInstanceUID", "studyInstanceUID"] as const), digits) ?? readFileSync(pick(sources));
-          if (op === "modify") writeFileSync(target, variant); // same inode
+          if (op === "modify")
+            writeFileSync(target, variant); // same inode
           else {
             writeFileSync(`${target}.tmp`, variant);
             renameSync(`${target}.tmp`, target); // a new inode under the same name
@@ -135,7 +136,10 @@ describe("convert --incremental, property", () => {
         // A real change first, so that the killed run has something to commit; then SIGKILL at a random moment.
         what = `kill after ${change(pick(["add", "modify", "delete"] as const), step)}`;
         const delay = Math.floor(next() * 700);
-        await killedRun(["convert", archive, "--out", out, "--incremental", "--timezone", timezone, "--format", "bundle", "--max-delete", "100", "--workers", "1"], delay);
+        await killedRun(
+          ["convert", archive, "--out", out, "--incremental", "--timezone", timezone, "--format", "bundle", "--max-delete", "100", "--workers", "1"],
+          delay,
+        );
         kills++;
         // What the folder holds once the journal of an interrupted commit is completed (as the next run does):
         // the previous output, or the killed run's whole output; never a mix.
@@ -150,7 +154,9 @@ describe("convert --incremental, property", () => {
       const result = await convert({ inputs: [archive], out, timezone, format: "bundle", maxDelete: 100, workers: 1, incremental: true });
       const full = await fresh(archive, timezone);
       expect(mainOutputs(out), context).toEqual(mainOutputs(full.out));
-      expect(comparableReport(readFileSync(join(out, "report.json"), "utf8")), context).toEqual(comparableReport(readFileSync(join(full.out, "report.json"), "utf8")));
+      expect(comparableReport(readFileSync(join(out, "report.json"), "utf8")), context).toEqual(
+        comparableReport(readFileSync(join(full.out, "report.json"), "utf8")),
+      );
       const now = mainOutputs(out);
       expect(changeFiles(out), context).toEqual(expectedChanges(committed, now));
       expectCounts(result, out, context);

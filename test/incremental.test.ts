@@ -2,7 +2,19 @@
 // and what it refuses (a state it cannot trust, a run that would delete too much, inputs that vanished, its
 // own output folder as input). The property test (incremental.property.test.ts) drives random sequences.
 import { spawnSync } from "node:child_process";
-import { appendFileSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -30,7 +42,8 @@ function setup(): { archive: string; out: string; run: (extra?: Partial<ConvertO
   const archive = archives.pop();
   if (!archive) throw new Error("test setup: more tests than prepared archives; raise their number");
   const out = join(tempDir(), "fhir");
-  const run = (extra: Partial<ConvertOptions> = {}) => convert({ inputs: [archive], out, timezone: "UTC", workers: 1, incremental: true, maxDelete: 100, ...extra });
+  const run = (extra: Partial<ConvertOptions> = {}) =>
+    convert({ inputs: [archive], out, timezone: "UTC", workers: 1, incremental: true, maxDelete: 100, ...extra });
   return { archive, out, run };
 }
 
@@ -56,7 +69,11 @@ describe("convert --incremental", () => {
     expect(first.incremental).toMatchObject({ mode: "full", why: "no state in the output folder yet: full run" });
     expect(first.report.files).toMatchObject({ seen: 30, added: 30, unchanged: 0, modified: 0, removed: 0 });
     expect(changeFiles(out)).toEqual(expectedChanges({}, mainOutputs(out)));
-    expect(first.report.changes).toEqual({ ImagingStudy: { new: 14, changed: 0, deleted: 0 }, Patient: { new: 13, changed: 0, deleted: 0 }, Endpoint: { new: 0, changed: 0, deleted: 0 } });
+    expect(first.report.changes).toEqual({
+      ImagingStudy: { new: 14, changed: 0, deleted: 0 },
+      Patient: { new: 13, changed: 0, deleted: 0 },
+      Endpoint: { new: 0, changed: 0, deleted: 0 },
+    });
     await expectSameAsFresh(archive, out);
 
     const before = mainOutputs(out);
@@ -206,7 +223,8 @@ describe("convert --incremental", () => {
     // the previous output holds no line of it.
     const archive = tempDir();
     const out = join(tempDir(), "fhir");
-    const extraValidation = (resource: ImagingStudy | Patient) => (resource.resourceType === "Patient" && resource.gender === "female" ? "held back by the site" : undefined);
+    const extraValidation = (resource: ImagingStudy | Patient) =>
+      resource.resourceType === "Patient" && resource.gender === "female" ? "held back by the site" : undefined;
     const root = "1.2.826.0.1.3680043.10.1513.77";
     const study = (k: number, instances: number, sex: string, patientId: string) => {
       mkdirSync(join(archive, `study-${k}`), { recursive: true });
@@ -283,7 +301,9 @@ describe("a state that cannot be trusted", () => {
       bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
       writeFileSync(state, bytes);
     });
-    expect(result.incremental?.why).toBe("the state in the output folder is unusable, it is corrupt: its content does not match its digest: replaced by a full run");
+    expect(result.incremental?.why).toBe(
+      "the state in the output folder is unusable, it is corrupt: its content does not match its digest: replaced by a full run",
+    );
   });
 
   it("a truncated one, one without its digest, and a foreign SQLite database are not used either", async () => {
@@ -329,7 +349,9 @@ describe("safety", () => {
     rmSync(join(archive, "charsets"), { recursive: true });
     const refused = cli(["convert", archive, "--out", out, "--incremental", "--timezone", "UTC"]);
     expect(refused.status).toBe(3);
-    expect(refused.output).toMatch(/this run would delete 5 of the previous output's 14 studies \(36 %\), more than --max-delete 10 % allows: nothing was written, the previous output and state are unchanged\..* run again with --max-delete 36/);
+    expect(refused.output).toMatch(
+      /this run would delete 5 of the previous output's 14 studies \(36 %\), more than --max-delete 10 % allows: nothing was written, the previous output and state are unchanged\..* run again with --max-delete 36/,
+    );
     expect(everyFile(out)).toEqual(before);
     const allowed = cli(["convert", archive, "--out", out, "--incremental", "--timezone", "UTC", "--max-delete", "36"]);
     expect(allowed.status, allowed.output).toBe(0);
@@ -343,7 +365,9 @@ describe("safety", () => {
     const out = join(tempDir(), "fhir");
     const glob = cli(["convert", join(REPO, "fixtures/dicom/charsets"), join(empty, "*.dcm"), "--out", out, "--incremental"]);
     expect(glob.status).toBe(2);
-    expect(glob.output).toMatch(/input #2 \(add --verbose to show it\) matches nothing: an archive that vanished \(an unmounted share\?\) is not an archive that was emptied/);
+    expect(glob.output).toMatch(
+      /input #2 \(add --verbose to show it\) matches nothing: an archive that vanished \(an unmounted share\?\) is not an archive that was emptied/,
+    );
     expect(glob.output).not.toContain(empty);
     const folder = cli(["convert", empty, "--out", out]);
     expect(folder.status).toBe(2);
@@ -354,7 +378,10 @@ describe("safety", () => {
   it.each([
     ["a folder walk", (archive: string) => [archive]],
     ["a glob", (archive: string) => [`${archive}/*`]],
-    ["a shell's expansion (explicit folders and files)", (archive: string) => ["charsets", "bad", "conflict", "fhir", "fhir/report.json"].map((p) => join(archive, p))],
+    [
+      "a shell's expansion (explicit folders and files)",
+      (archive: string) => ["charsets", "bad", "conflict", "fhir", "fhir/report.json"].map((p) => join(archive, p)),
+    ],
   ])("the output folder is never input, wherever it lies under one: %s", (_, inputs) => {
     const archive = copyFixtures(join(tempDir(), "archive"));
     const out = join(archive, "fhir");
@@ -392,7 +419,8 @@ describe("changes/ of large outputs", () => {
     const { writeChanges } = await import("../src/incremental/changes.js");
     const dir = tempDir();
     // Lines of 1 to 300 kB, so that they begin and end anywhere in the reader's 1 MiB windows.
-    const line = (id: number, version: number) => `${JSON.stringify({ resourceType: "ImagingStudy", id: `1.2.${id}`, note: "x".repeat(((id * 7919) % 300_000) + 1), version })}\n`;
+    const line = (id: number, version: number) =>
+      `${JSON.stringify({ resourceType: "ImagingStudy", id: `1.2.${id}`, note: "x".repeat(((id * 7919) % 300_000) + 1), version })}\n`;
     const before = Array.from({ length: 60 }, (_, i) => line(i, 0)).join("");
     writeFileSync(join(dir, "ImagingStudy.ndjson"), before);
     const out = OutputDirectory.open(dir);

@@ -89,7 +89,8 @@ describe("--io-depth", () => {
     const inputs = await resolveInputs([tree], { verbose: false });
     const crawlAt = async (pace: IoPace) => {
       const found: string[] = [];
-      for await (const piece of crawlInPieces(inputs, { followSymlinks: true, pace })) for (const e of piece) found.push(`${String(e.path)} ${"reason" in e ? e.reason : ""}`);
+      for await (const piece of crawlInPieces(inputs, { followSymlinks: true, pace }))
+        for (const e of piece) found.push(`${String(e.path)} ${"reason" in e ? e.reason : ""}`);
       return found;
     };
     const now = await crawlAt(new IoPace(1));

@@ -38,7 +38,8 @@ describe("dcm2fhir load", () => {
     const r = await cli(["load", "--help"]);
     expect(r.status).toBe(0);
     expect(r.output).toMatch(/load <folder>/);
-    for (const option of ["--server", "--batch-size", "--concurrency", "--bundle", "--changes", "--delete", "--dry-run", "--token-file"]) expect(r.output).toContain(option);
+    for (const option of ["--server", "--batch-size", "--concurrency", "--bundle", "--changes", "--delete", "--dry-run", "--token-file"])
+      expect(r.output).toContain(option);
     expect((await cli(["--help"])).output).toMatch(/load <folder>/);
   });
 
@@ -84,8 +85,17 @@ describe("dcm2fhir load", () => {
 
   it("the console carries counts and our ids, never names, identifiers, birth dates or the token (--verbose adds the server's messages)", async () => {
     const folder = await fixtureFolder();
-    const patients = readNdjson<{ id: string; name?: Array<{ text?: string; family?: string; given?: string[] }>; identifier?: Array<{ value?: string }>; birthDate?: string }>(join(folder, "Patient.ndjson"));
-    const phi = patients.flatMap((p) => [...(p.name ?? []).flatMap((n) => [n.text, n.family, ...(n.given ?? [])]), ...(p.identifier ?? []).map((i) => i.value), p.birthDate]);
+    const patients = readNdjson<{
+      id: string;
+      name?: Array<{ text?: string; family?: string; given?: string[] }>;
+      identifier?: Array<{ value?: string }>;
+      birthDate?: string;
+    }>(join(folder, "Patient.ndjson"));
+    const phi = patients.flatMap((p) => [
+      ...(p.name ?? []).flatMap((n) => [n.text, n.family, ...(n.given ?? [])]),
+      ...(p.identifier ?? []).map((i) => i.value),
+      p.birthDate,
+    ]);
     // The fixtures' "Patient Unknown" and "Date Bad" have names made of words any console may use.
     const words = new Set(["Patient", "Unknown", "Date", "Bad"]);
     const secrets = [...new Set(phi.filter((v): v is string => typeof v === "string" && v.length >= 3 && !words.has(v))), "tok-3f9a1c"];

@@ -49,14 +49,22 @@ beforeAll(async () => {
         if (form.get("client_assertion_type") !== "urn:ietf:params:oauth:client-assertion-type:jwt-bearer") return refuse("invalid_client");
         const [header, claims, signature] = assertion.split(".");
         const { alg } = JSON.parse(Buffer.from(header!, "base64url").toString());
-        const valid = verify("sha384", Buffer.from(`${header}.${claims}`), alg === "ES384" ? { key: accept.publicKey!, dsaEncoding: "ieee-p1363" } : accept.publicKey!, Buffer.from(signature!, "base64url"));
+        const valid = verify(
+          "sha384",
+          Buffer.from(`${header}.${claims}`),
+          alg === "ES384" ? { key: accept.publicKey!, dsaEncoding: "ieee-p1363" } : accept.publicKey!,
+          Buffer.from(signature!, "base64url"),
+        );
         const c = JSON.parse(Buffer.from(claims!, "base64url").toString());
-        if (!valid || c.iss !== accept.clientId || c.sub !== accept.clientId || c.aud !== tokenUrl || !(c.exp > Date.now() / 1000) || !c.jti) return refuse("invalid_client");
+        if (!valid || c.iss !== accept.clientId || c.sub !== accept.clientId || c.aud !== tokenUrl || !(c.exp > Date.now() / 1000) || !c.jti)
+          return refuse("invalid_client");
       }
       const token = `tok-${issued.length + 1}`;
       issued.push(token);
       server.faults.token = token; // the FHIR server takes only the latest token
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ access_token: token, token_type: "bearer", expires_in: 300, scope: form.get("scope") }));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ access_token: token, token_type: "bearer", expires_in: 300, scope: form.get("scope") }));
     });
   });
   await new Promise<void>((resolve) => tokenServer.listen(0, "127.0.0.1", resolve));
@@ -90,7 +98,8 @@ describe("OAuth2 client credentials", () => {
 
   for (const type of ["ec", "rsa"] as const) {
     it(`private_key_jwt (${type === "ec" ? "ES384" : "RS384"}), token endpoint found through .well-known/smart-configuration`, async () => {
-      const { privateKey, publicKey } = type === "ec" ? generateKeyPairSync("ec", { namedCurve: "P-384" }) : generateKeyPairSync("rsa", { modulusLength: 2048 });
+      const { privateKey, publicKey } =
+        type === "ec" ? generateKeyPairSync("ec", { namedCurve: "P-384" }) : generateKeyPairSync("rsa", { modulusLength: 2048 });
       accept = { clientId: "loader-7", publicKey };
       server.faults.smartTokenEndpoint = tokenUrl;
       const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
@@ -122,7 +131,9 @@ describe("OAuth2 client credentials", () => {
     expect(ok.output).not.toContain("tok-1");
     server.reset();
     server.faults.token = "not-yet";
-    const env = await cli(["load", folder, "--server", server.base, "--client-id", "cli-client", "--token-url", tokenUrl], { DCM2FHIR_CLIENT_SECRET: "from-a-file" });
+    const env = await cli(["load", folder, "--server", server.base, "--client-id", "cli-client", "--token-url", tokenUrl], {
+      DCM2FHIR_CLIENT_SECRET: "from-a-file",
+    });
     expect(env.status, env.output).toBe(0);
     expect((await cli(["load", folder, "--server", server.base, "--private-key-file", secretFile])).status).toBe(2);
     expect((await cli(["load", folder, "--server", server.base, "--client-id", "cli-client"])).status).toBe(2);

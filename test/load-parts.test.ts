@@ -14,7 +14,7 @@ import { tempDir } from "./helpers/run.js";
 describe("LineRanges", () => {
   it("holds exactly the lines added, in any order, as few merged ranges", () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let round = 0; round < 50; round++) {
       const ranges = new LineRanges();
       const lines = new Set<number>();
@@ -47,7 +47,13 @@ describe("Checkpoint", () => {
     first.ack("Patient.ndjson", [0, 1, 2, 3]);
     first.ack("Patient.ndjson", [10, 11]);
     first.release(); // what a kill leaves: the lock aside (a dead process's is taken over), snapshot and log as they are
-    const base = join(folder, STATE_DIR, readdirSync(join(folder, STATE_DIR)).find((n) => n.endsWith(".log"))!.replace(/\.log$/, ""));
+    const base = join(
+      folder,
+      STATE_DIR,
+      readdirSync(join(folder, STATE_DIR))
+        .find((n) => n.endsWith(".log"))!
+        .replace(/\.log$/, ""),
+    );
     appendFileSync(`${base}.log`, '{"file":"Patient.ndjson","acked":[[50,9');
     const second = Checkpoint.open(folder, "https://fhir.example.org/R4", ["Patient.ndjson"]);
     expect(second.acked("Patient.ndjson").toJSON()).toEqual([
@@ -78,7 +84,11 @@ describe("Bundles", () => {
       resourceType: "Bundle",
       type: "transaction",
       entry: [
-        { fullUrl: "https://fhir.example.org/R4/Patient/abc", resource: { resourceType: "Patient", id: "abc" }, request: { method: "PUT", url: "Patient/abc" } },
+        {
+          fullUrl: "https://fhir.example.org/R4/Patient/abc",
+          resource: { resourceType: "Patient", id: "abc" },
+          request: { method: "PUT", url: "Patient/abc" },
+        },
         { request: { method: "DELETE", url: "ImagingStudy/1.2.3" } },
       ],
     });
@@ -87,7 +97,17 @@ describe("Bundles", () => {
 
   it("read each entry's answer: created, updated, refused, later; a DELETE of what is gone succeeded", () => {
     const answer = (type: "transaction" | "batch", statuses: string[]) =>
-      readBundleAnswer(type, [put, del], Buffer.from(JSON.stringify({ resourceType: "Bundle", type: `${type}-response`, entry: statuses.map((status) => ({ response: { status, outcome: { resourceType: "OperationOutcome" } } })) })));
+      readBundleAnswer(
+        type,
+        [put, del],
+        Buffer.from(
+          JSON.stringify({
+            resourceType: "Bundle",
+            type: `${type}-response`,
+            entry: statuses.map((status) => ({ response: { status, outcome: { resourceType: "OperationOutcome" } } })),
+          }),
+        ),
+      );
     expect(answer("transaction", ["201 Created", "204"])).toEqual([
       { kind: "accepted", status: 201 },
       { kind: "accepted", status: 204 },
@@ -151,7 +171,10 @@ describe("the test FHIR server", () => {
     const r = await fetch(server.base, { method: "POST", headers: { "content-type": "application/fhir+json" }, body: JSON.stringify(bundle) });
     return { status: r.status, body: (await r.json()) as { entry?: Array<{ response: { status: string } }> } };
   };
-  const patient = (id: string, extra: object = {}) => ({ request: { method: "PUT", url: `Patient/${id}` }, resource: { resourceType: "Patient", id, ...extra } });
+  const patient = (id: string, extra: object = {}) => ({
+    request: { method: "PUT", url: `Patient/${id}` },
+    resource: { resourceType: "Patient", id, ...extra },
+  });
 
   it("rolls a transaction back when an entry fails as it is applied, and answers 201 for a PUT that creates", async () => {
     server.reset();

@@ -27,7 +27,10 @@ beforeEach(() => server.reset());
 const FAST = { timeoutMs: 5000, attempts: 4, baseDelayMs: 5, maxDelayMs: 40, maxRetryAfterMs: 5000 };
 const run = (folder: string, options: Partial<LoadOptions> = {}) => load({ folder, server: server.base, policy: FAST, ...options });
 const writes = () => server.received.filter((r) => r.method !== "GET");
-const loadErrors = (folder: string) => readNdjson<{ resourceType: string; id: string | null; status: number; outcome: { resourceType: string; issue: unknown[] } }>(join(folder, "load-errors.ndjson"));
+const loadErrors = (folder: string) =>
+  readNdjson<{ resourceType: string; id: string | null; status: number; outcome: { resourceType: string; issue: unknown[] } }>(
+    join(folder, "load-errors.ndjson"),
+  );
 
 describe("load into a FHIR server", () => {
   it("stores exactly the converted fixtures, each once, in phases, and writes only its report, errors and checkpoint folder", async () => {
@@ -48,7 +51,9 @@ describe("load into a FHIR server", () => {
     // A complete run leaves nothing to resume: no checkpoint, no lock, no temporary file.
     expect(readdirSync(join(folder, ".dcm2fhir"))).toEqual([]);
     // Every request is a transaction of PUT <type>/<id> entries, one type per Bundle, Endpoint before Patient before ImagingStudy.
-    const bundles = writes().map((r) => JSON.parse(r.body) as { type: string; entry: Array<{ fullUrl: string; request: { method: string; url: string }; resource: { id: string } }> });
+    const bundles = writes().map(
+      (r) => JSON.parse(r.body) as { type: string; entry: Array<{ fullUrl: string; request: { method: string; url: string }; resource: { id: string } }> },
+    );
     expect(bundles.every((b) => b.type === "transaction")).toBe(true);
     const order = bundles.flatMap((b) => b.entry.map((e) => e.request.url.split("/")[0]));
     expect(order).toEqual([...order].sort((a, b) => RANK[a!]! - RANK[b!]!));
@@ -101,7 +106,9 @@ describe("load into a FHIR server", () => {
     await expectServerHolds(server, expected);
     expect(report).toMatchObject({ sent: 91, rejected: 1, created: 90, failed: 0 });
     const lines = loadErrors(folder);
-    expect(lines).toEqual([{ resourceType: "ImagingStudy", id: "2.25.1017.2", status: 422, outcome: expect.objectContaining({ resourceType: "OperationOutcome" }) }]);
+    expect(lines).toEqual([
+      { resourceType: "ImagingStudy", id: "2.25.1017.2", status: 422, outcome: expect.objectContaining({ resourceType: "OperationOutcome" }) },
+    ]);
     expect(errors).toEqual(lines);
     // Bisection, not one request per resource: 6 Bundles (1 + 25 + 5 + 25 + 25 + 10), and log2(25) levels of two halves at most.
     expect(writes().length).toBeLessThanOrEqual(6 + 2 * Math.ceil(Math.log2(25)));
@@ -151,7 +158,9 @@ describe("load into a FHIR server", () => {
     await run(folder, { batchSize: 10, concurrency: 4, progressEveryMs: 20, onProgress: (p) => progress.push(p) });
     // Progress came while it ran: phase by phase, counts that only grow.
     expect(progress.length).toBeGreaterThan(2);
-    expect(progress.map((p) => p.phase).filter((p, i, all) => p !== all[i - 1])).toEqual(["Endpoint", "Patient", "ImagingStudy"].slice(3 - new Set(progress.map((p) => p.phase)).size));
+    expect(progress.map((p) => p.phase).filter((p, i, all) => p !== all[i - 1])).toEqual(
+      ["Endpoint", "Patient", "ImagingStudy"].slice(3 - new Set(progress.map((p) => p.phase)).size),
+    );
     for (let i = 1; i < progress.length; i++) expect(progress[i]!.stored).toBeGreaterThanOrEqual(progress[i - 1]!.stored);
     await expectServerHolds(server, resourcesOf(folder));
     const firstStudy = writes().findIndex((r) => r.keys.some((k) => k.startsWith("ImagingStudy/")));
@@ -229,7 +238,12 @@ describe("load into a FHIR server", () => {
     const gone = patients[5]!;
     const changedStudy = { ...studies[0]!, description: "changed overnight" };
     const newPatient = { ...patients[0]!, id: "0".repeat(32), identifier: [{ value: "NEW-1" }] };
-    const newStudy = { ...studies[1]!, id: "2.25.9999.1", identifier: [{ system: "urn:dicom:uid", value: "urn:oid:2.25.9999.1" }], subject: { reference: `Patient/${newPatient.id}` } };
+    const newStudy = {
+      ...studies[1]!,
+      id: "2.25.9999.1",
+      identifier: [{ system: "urn:dicom:uid", value: "urn:oid:2.25.9999.1" }],
+      subject: { reference: `Patient/${newPatient.id}` },
+    };
     const keptPatients = [...patients.slice(0, 5), newPatient].sort((a, b) => (a.id < b.id ? -1 : 1));
     const keptStudies = [changedStudy, ...studies.slice(1).filter((s) => s.subject.reference !== `Patient/${gone.id}`), newStudy];
     const lines = (values: readonly object[]) => values.map((v) => `${JSON.stringify(v)}\n`).join("");
@@ -249,7 +263,11 @@ describe("load into a FHIR server", () => {
     await expectServerHolds(server, after, (key) => (key === `ImagingStudy/${changedStudy.id}` || key.startsWith("Endpoint/") ? 2 : 1));
     expect(before.size - 3 + 2).toBe(after.size);
     // Endpoint (from the folder: changes/ has none), Patient, ImagingStudy, then DELETE ImagingStudy, DELETE Patient.
-    const sequence = writes().flatMap((r) => (JSON.parse(r.body) as { entry: Array<{ request: { method: string; url: string } }> }).entry.map((e) => `${e.request.method} ${e.request.url.split("/")[0]}`));
+    const sequence = writes().flatMap((r) =>
+      (JSON.parse(r.body) as { entry: Array<{ request: { method: string; url: string } }> }).entry.map(
+        (e) => `${e.request.method} ${e.request.url.split("/")[0]}`,
+      ),
+    );
     expect([...new Set(sequence)]).toEqual(["PUT Endpoint", "PUT Patient", "PUT ImagingStudy", "DELETE ImagingStudy", "DELETE Patient"]);
     expect(ndjsonHashes(folder)).toEqual(hashes);
     // Deleting again what is gone has the effect asked for: 404 is success for a DELETE. This server refuses a
@@ -257,9 +275,15 @@ describe("load into a FHIR server", () => {
     server.received.length = 0;
     const again = await run(folder, { changes: true, delete: true });
     expect(again.report).toMatchObject({ deleted: 3, rejected: 0 });
-    expect(server.received.filter((r) => r.method === "DELETE").map((r) => `${r.path.split("/")[3]} ${r.status}`)).toEqual(["ImagingStudy 404", "ImagingStudy 404", "Patient 404"]);
+    expect(server.received.filter((r) => r.method === "DELETE").map((r) => `${r.path.split("/")[3]} ${r.status}`)).toEqual([
+      "ImagingStudy 404",
+      "ImagingStudy 404",
+      "Patient 404",
+    ]);
     const sentTwice = new Set([`Patient/${newPatient.id}`, `ImagingStudy/${newStudy.id}`]);
-    await expectServerHolds(server, after, (key) => (key === `ImagingStudy/${changedStudy.id}` || key.startsWith("Endpoint/") ? 3 : sentTwice.has(key) ? 2 : 1));
+    await expectServerHolds(server, after, (key) =>
+      key === `ImagingStudy/${changedStudy.id}` || key.startsWith("Endpoint/") ? 3 : sentTwice.has(key) ? 2 : 1,
+    );
   });
 
   it("resumes a run stopped halfway: skips what the server acknowledged, re-sends at most what was in flight", async () => {
@@ -330,7 +354,9 @@ describe("load into a FHIR server", () => {
     writeFileSync(path, text.join("\n"));
     const { report } = await run(folder);
     expect(report).toMatchObject({ invalid: 1, sent: 11, rejected: 0 });
-    expect(loadErrors(folder)).toEqual([{ resourceType: "Patient", id: null, status: 0, outcome: expect.objectContaining({ resourceType: "OperationOutcome" }) }]);
+    expect(loadErrors(folder)).toEqual([
+      { resourceType: "Patient", id: null, status: 0, outcome: expect.objectContaining({ resourceType: "OperationOutcome" }) },
+    ]);
     const expected = resourcesOf(await syntheticFolder(5, 1));
     await expectServerHolds(server, expected);
   });

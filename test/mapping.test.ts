@@ -101,7 +101,11 @@ describe("ImagingStudy", () => {
     ];
     for (const [name, series, expected] of cases) {
       it(name, () => {
-        const mapped = toImagingStudy(studyOfModalities(series), { subject: { reference: "Patient/p" }, zoneRule: { zone: "UTC", source: "option" } }, emptyNotes());
+        const mapped = toImagingStudy(
+          studyOfModalities(series),
+          { subject: { reference: "Patient/p" }, zoneRule: { zone: "UTC", source: "option" } },
+          emptyNotes(),
+        );
         expect(mapped.modality?.map((c) => c.code) ?? []).toEqual(expected);
         for (const c of mapped.modality ?? []) expect(c.system).toBe(DCM);
         expect(mapped.series.map((s) => s.modality.code)).toEqual(series);
@@ -110,7 +114,8 @@ describe("ImagingStudy", () => {
     }
 
     itWith(pydicomAvailable ? undefined : "/usr/bin/python3 with pydicom is absent (apt-get install python3-pydicom)", "is exactly pydicom's CID 29", () => {
-      const script = "import json, pydicom.sr._cid_dict as c, pydicom.sr._concepts_dict as k\n" +
+      const script =
+        "import json, pydicom.sr._cid_dict as c, pydicom.sr._concepts_dict as k\n" +
         "print(json.dumps(sorted(code for name in c.cid_concepts[29]['DCM'] for code, (_, cids) in k.concepts['DCM'][name].items() if 29 in cids)))";
       const codes = JSON.parse(execFileSync("/usr/bin/python3", ["-c", script], { encoding: "utf8" })) as string[];
       expect([...ACQUISITION_MODALITIES].sort()).toEqual(codes);
@@ -134,7 +139,12 @@ describe("ImagingStudy", () => {
     const { use: _use, ...identifier } = accession;
     expect(study(1).basedOn).toEqual([{ type: "ServiceRequest", identifier }]);
     expect(identifier).toMatchObject({ system: "urn:oid:1.2.276.0.7230010.3.0.2", value: "ACC-1001" });
-    expect(study(2).basedOn).toEqual([{ type: "ServiceRequest", identifier: { type: { coding: [{ system: "http://terminology.hl7.org/CodeSystem/v2-0203", code: "ACSN" }] }, value: "ACC-1002" } }]);
+    expect(study(2).basedOn).toEqual([
+      {
+        type: "ServiceRequest",
+        identifier: { type: { coding: [{ system: "http://terminology.hl7.org/CodeSystem/v2-0203", code: "ACSN" }] }, value: "ACC-1002" },
+      },
+    ]);
     for (const s of studies.values()) if (!s.identifier.some((i) => i.type?.coding?.[0]?.code === "ACSN")) expect(s.basedOn).toBeUndefined();
   });
 
@@ -205,7 +215,10 @@ describe("ImagingStudy.series", () => {
 
   it("bodySite in SNOMED CT per PS3.16 Annex L; laterality L/R from (0020,0060) or (0020,0062)", () => {
     expect(study(1).series[0]!.bodySite).toEqual({ system: SCT, code: "816094009", display: "Chest" });
-    expect(study(2).series[0]).toMatchObject({ bodySite: { system: SCT, code: "72696002", display: "Knee" }, laterality: { system: SCT, code: "7771000", display: "Left" } });
+    expect(study(2).series[0]).toMatchObject({
+      bodySite: { system: SCT, code: "72696002", display: "Knee" },
+      laterality: { system: SCT, code: "7771000", display: "Left" },
+    });
     expect(study(20).series[0]!.laterality).toEqual({ system: SCT, code: "24028007", display: "Right" });
   });
 
@@ -283,7 +296,11 @@ describe("FHIR datatypes", () => {
     expect(dateTime("2024-01-15", { hour: "09" }, undefined, zurich)).toEqual({ value: "2024-01-15", zoneFromRule: false, timeDropped: true });
     expect(dateTime("2024-01-15", { hour: "09", minute: "05" }, undefined, zurich)?.value).toBe("2024-01-15T09:05:00+01:00");
     expect(dateTime("2024-07-15", { hour: "09", minute: "05", second: "07", fraction: "123" }, undefined, zurich)?.value).toBe("2024-07-15T09:05:07.123+02:00");
-    expect(dateTime("2024-07-15", { hour: "09", minute: "05" }, "-03:30", zurich)).toEqual({ value: "2024-07-15T09:05:00-03:30", zoneFromRule: false, timeDropped: false });
+    expect(dateTime("2024-07-15", { hour: "09", minute: "05" }, "-03:30", zurich)).toEqual({
+      value: "2024-07-15T09:05:00-03:30",
+      zoneFromRule: false,
+      timeDropped: false,
+    });
     expect(dateTime(undefined, { hour: "09", minute: "05" }, undefined, zurich)).toBeUndefined();
   });
 
@@ -306,7 +323,10 @@ describe("FHIR datatypes", () => {
       coding: [{ system: "http://snomed.info/srt", code: "T-D4000", display: "Abdomen" }],
       text: "Abdomen",
     });
-    expect(codeableConcept({ code: "X1", scheme: "99LOCAL", meaning: "Local thing" })).toEqual({ coding: [{ code: "X1", display: "Local thing" }], text: "Local thing" });
+    expect(codeableConcept({ code: "X1", scheme: "99LOCAL", meaning: "Local thing" })).toEqual({
+      coding: [{ code: "X1", display: "Local thing" }],
+      text: "Local thing",
+    });
     expect(codeableConcept({ meaning: "Only meaning" })).toEqual({ text: "Only meaning" });
     expect(codeableConcept({})).toBeUndefined();
   });

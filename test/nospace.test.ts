@@ -49,9 +49,13 @@ describeWith(unmountable, "a full disk", () => {
     const out = join(disk, "fhir-full");
     mkdirSync(out);
     fillTo(0);
-    const r = spawnSync(process.execPath, [CLI, "convert", join(REPO, "fixtures/dicom"), "--out", out, "--timezone", "UTC", "--incremental"], { encoding: "utf8" });
+    const r = spawnSync(process.execPath, [CLI, "convert", join(REPO, "fixtures/dicom"), "--out", out, "--timezone", "UTC", "--incremental"], {
+      encoding: "utf8",
+    });
     expect(r.status).toBe(3);
-    expect(r.stderr).toMatch(/^dcm2fhir: no space left on the device holding --out \(ENOSPC while writing the lock file\): 0 kB free\. Nothing was written: the previous output and state are kept\. Free some space and run again\.\n$/);
+    expect(r.stderr).toMatch(
+      /^dcm2fhir: no space left on the device holding --out \(ENOSPC while writing the lock file\): 0 kB free\. Nothing was written: the previous output and state are kept\. Free some space and run again\.\n$/,
+    );
     expect(readdirSync(out)).toEqual([]);
     rmSync(join(disk, "filler"));
   });

@@ -42,7 +42,15 @@ describe("query keys", () => {
   it("never sends a wildcard, a backslash, an empty or blank value, a control character, or a system without a code", () => {
     for (const value of ["*", "PAT*", "PAT?", "A\\B", "", "   ", "A\nB"]) expect(unsafeValue(value), JSON.stringify(value)).toBeDefined();
     expect(unsafeValue("PAT-1 ^x")).toBeUndefined();
-    for (const query of ["patient.identifier=PAT*", "patient.identifier=P%3F", "patient.identifier=A%5C%5CB", "patient.identifier=%20", "identifier=urn:dicom:uid|1.2.*", "patient.identifier=urn:oid:1.2|", "identifier=A%0AB"]) {
+    for (const query of [
+      "patient.identifier=PAT*",
+      "patient.identifier=P%3F",
+      "patient.identifier=A%5C%5CB",
+      "patient.identifier=%20",
+      "identifier=urn:dicom:uid|1.2.*",
+      "patient.identifier=urn:oid:1.2|",
+      "identifier=A%0AB",
+    ]) {
       const found = keys(query);
       expect(found.keys, query).toEqual([]);
       expect(found.notes, query).toEqual([expect.objectContaining({ severity: "warning", diagnostics: expect.stringContaining("not sent to the PACS") })]);

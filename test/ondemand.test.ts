@@ -65,7 +65,10 @@ async function get(server: ServingFolder, path: string, headers: Record<string, 
 }
 // biome-ignore lint: Bundle entries, read loosely
 const entries = (bundle: any, mode: string): any[] => (bundle.entry ?? []).filter((e: any) => e.search.mode === mode);
-const lines = (bundle: unknown, mode = "match") => entries(bundle, mode).map((e) => JSON.stringify(e.resource)).sort();
+const lines = (bundle: unknown, mode = "match") =>
+  entries(bundle, mode)
+    .map((e) => JSON.stringify(e.resource))
+    .sort();
 const issues = (bundle: unknown): Array<{ severity: string; code: string; diagnostics: string }> => entries(bundle, "outcome").flatMap((e) => e.resource.issue);
 const ndjson = (dir: string, name: string): string[] => {
   const text = readFileSync(join(dir, name), "utf8");
@@ -108,11 +111,17 @@ describeWith(missing || undefined, "serve --pacs: data on demand from Orthanc", 
     const subjectOf = (line: string) => (JSON.parse(line).subject.reference as string).slice("Patient/".length);
     let compared = 0;
     for (const value of new Set(patients.flatMap((l) => identifierOf(l) ?? []))) {
-      const answer = await get(server, `ImagingStudy?patient.identifier=${encodeURIComponent(value.replace(/[\\,|$]/g, "\\$&"))}&_include=ImagingStudy:patient&_include=ImagingStudy:endpoint&_count=1000`);
+      const answer = await get(
+        server,
+        `ImagingStudy?patient.identifier=${encodeURIComponent(value.replace(/[\\,|$]/g, "\\$&"))}&_include=ImagingStudy:patient&_include=ImagingStudy:endpoint&_count=1000`,
+      );
       expect(answer.status, value).toBe(200);
       const expected = studies.filter((l) => identifierOf(patientById.get(subjectOf(l))!) === value);
       expect(lines(answer.json), value).toEqual(expected.sort());
-      expect(lines(answer.json, "include").filter((l) => l.includes('"Patient"')), value).toEqual([...new Set(expected.map((l) => patientById.get(subjectOf(l))!))].sort());
+      expect(
+        lines(answer.json, "include").filter((l) => l.includes('"Patient"')),
+        value,
+      ).toEqual([...new Set(expected.map((l) => patientById.get(subjectOf(l))!))].sort());
       expect(lines(answer.json, "include").filter((l) => l.includes('"Endpoint"'))).toEqual([endpoint]);
       compared += expected.length;
     }
@@ -141,10 +150,21 @@ describeWith(missing || undefined, "serve --pacs: data on demand from Orthanc", 
 
   it("never sends a wildcard, a list or an empty value to the PACS", async () => {
     pacs.proxy.reset();
-    for (const query of ["patient.identifier=PAT*", "patient.identifier=PAT-OD-?", "patient.identifier=PAT\\\\OD", "patient.identifier=%20%20", "identifier=ACC*", "identifier=urn:dicom:uid|1.2.*", "patient.identifier=urn:oid:1.2|"]) {
+    for (const query of [
+      "patient.identifier=PAT*",
+      "patient.identifier=PAT-OD-?",
+      "patient.identifier=PAT\\\\OD",
+      "patient.identifier=%20%20",
+      "identifier=ACC*",
+      "identifier=urn:dicom:uid|1.2.*",
+      "patient.identifier=urn:oid:1.2|",
+    ]) {
       const answer = await get(server, `ImagingStudy?${query}`);
       expect(answer.status, query).toBe(200);
-      expect(issues(answer.json).some((i) => /not sent to the PACS/.test(i.diagnostics)), query).toBe(true);
+      expect(
+        issues(answer.json).some((i) => /not sent to the PACS/.test(i.diagnostics)),
+        query,
+      ).toBe(true);
     }
     expect(pacs.proxy.log).toEqual([]);
     // The seed's rule stands, PACS or not.
@@ -181,7 +201,10 @@ describeWith(missing || undefined, "serve --pacs: data on demand from Orthanc", 
     const quick = await startServe(1.5);
     try {
       await pacs.upload(study(7, "PAT-OD-7").map((bytes, i) => ({ name: `f${i}`, bytes })));
-      const ids = async (headers: Record<string, string> = {}) => entries((await get(quick, "ImagingStudy?patient.identifier=PAT-OD-7", headers)).json, "match").map((e) => e.resource.id as string).sort();
+      const ids = async (headers: Record<string, string> = {}) =>
+        entries((await get(quick, "ImagingStudy?patient.identifier=PAT-OD-7", headers)).json, "match")
+          .map((e) => e.resource.id as string)
+          .sort();
       expect(await ids()).toEqual([studyUID(7)]);
       await pacs.upload(study(8, "PAT-OD-7").map((bytes, i) => ({ name: `f${i}`, bytes })));
       expect(await ids()).toEqual([studyUID(7)]);
@@ -270,7 +293,10 @@ describeWith(missing || undefined, "serve --pacs: data on demand from Orthanc", 
 
   it("serve <folder> --pacs prints its base URL first, answers, and logs counts only (no query value, no credentials)", async () => {
     const folder = join(tempDir(), "serve-cli");
-    const child = spawn(process.execPath, [CLI, "serve", folder, "--pacs", pacs.root, "--port", "0", "--max-age", "60", "--timezone", "UTC"], { cwd: REPO, env: withoutSecrets() });
+    const child = spawn(process.execPath, [CLI, "serve", folder, "--pacs", pacs.root, "--port", "0", "--max-age", "60", "--timezone", "UTC"], {
+      cwd: REPO,
+      env: withoutSecrets(),
+    });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     const base = await new Promise<string>((resolve) => child.stdout.once("data", (d: Buffer) => resolve(d.toString().split("\n")[0]!)));

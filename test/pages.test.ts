@@ -44,7 +44,15 @@ beforeAll(async () => {
   if (!haveChromium) return;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--disable-quic",
+    ],
   });
 });
 afterAll(async () => {
@@ -107,7 +115,9 @@ async function checkReport(htmlPath: string, jsonPath: string, width = 1280): Pr
   }
 
   // Every number the page marks is report.json's.
-  const numbers = await watched.page.$$eval("[data-report]", (elements) => elements.map((e) => [e.getAttribute("data-report")!, e.textContent!.trim()] as const));
+  const numbers = await watched.page.$$eval("[data-report]", (elements) =>
+    elements.map((e) => [e.getAttribute("data-report")!, e.textContent!.trim()] as const),
+  );
   expect(numbers.length).toBeGreaterThan(8);
   for (const [key, text] of numbers) expect(Number(text), key).toBe(valueAt(report, key));
 
@@ -152,7 +162,8 @@ describeWith(noChromium, "report.html", () => {
     expect(html).not.toMatch(/<(script|link|img|iframe)[^>]+(src|href)=/i);
 
     const { page, context } = await checkReport(join(out, "report.html"), join(out, "report.json"));
-    for (const id of ["chart-outcome", "chart-reasons", "chart-modality", "chart-year", "chart-series", "chart-instances"]) expect(await page.locator(`#${id}`).count(), id).toBe(1);
+    for (const id of ["chart-outcome", "chart-reasons", "chart-modality", "chart-year", "chart-series", "chart-instances"])
+      expect(await page.locator(`#${id}`).count(), id).toBe(1);
     await screenshot(page, "report-desktop.png");
     await context.close();
     const phone = await checkReport(join(out, "report.html"), join(out, "report.json"), 400);
@@ -175,7 +186,9 @@ describeWith(noChromium, "report.html", () => {
     const { page, context } = await checkReport(join(out, "report.html"), join(out, "report.json"));
     expect(await page.locator("#chart-file-changes").count()).toBe(1);
     expect(await page.locator('[data-report="changes.ImagingStudy.deleted"]').textContent()).toBe(String(report.changes.ImagingStudy.deleted));
-    const failed = readNdjson<Json>(join(out, "errors.ndjson")).filter((e) => e.reason !== "not-dicom" && e.reason !== "dicomdir" && e.reason !== "empty" && e.reason !== "duplicate");
+    const failed = readNdjson<Json>(join(out, "errors.ndjson")).filter(
+      (e) => e.reason !== "not-dicom" && e.reason !== "dicomdir" && e.reason !== "empty" && e.reason !== "duplicate",
+    );
     expect(failed.length).toBeGreaterThan(0);
     for (const e of failed) expect(await page.locator("#details").locator("xpath=..").textContent()).toContain(e.path);
     await context.close();
@@ -200,8 +213,25 @@ describeWith(noChromium, "report.html", () => {
   it("load-report.html: load's counts, drawn, from disk", async () => {
     const dir = tempDir("dcm2fhir-pages-load-");
     const report = {
-      sent: 120, created: 100, updated: 12, rejected: 3, retried: 7, elapsed: 4.2, "resources/s": 28.6, deleted: 0, failed: 1, invalid: 4, skipped: 0, requests: 9,
-      dcm2fhir: "0.1.0", server: "https://fhir.example.org/R4", bundle: "transaction", mode: "full", delete: false, dryRun: false, complete: true,
+      sent: 120,
+      created: 100,
+      updated: 12,
+      rejected: 3,
+      retried: 7,
+      elapsed: 4.2,
+      "resources/s": 28.6,
+      deleted: 0,
+      failed: 1,
+      invalid: 4,
+      skipped: 0,
+      requests: 9,
+      dcm2fhir: "0.1.0",
+      server: "https://fhir.example.org/R4",
+      bundle: "transaction",
+      mode: "full",
+      delete: false,
+      dryRun: false,
+      complete: true,
     } as const;
     writeFileSync(join(dir, "load-report.json"), JSON.stringify(report));
     writeFileSync(join(dir, "load-report.html"), renderLoadReport(report));
@@ -271,7 +301,9 @@ describeWith(noChromium, "the search page", () => {
     await page.getByLabel("Patient identifier").press("Enter");
     await expect.poll(() => rows(page).count()).toBe(20);
     const first = await api(base, "patient.identifier=SYN-0&_count=20");
-    const shownIds = await rows(page).locator("a", { hasText: "JSON" }).evaluateAll((links) => links.map((a) => (a as HTMLAnchorElement).pathname));
+    const shownIds = await rows(page)
+      .locator("a", { hasText: "JSON" })
+      .evaluateAll((links) => links.map((a) => (a as HTMLAnchorElement).pathname));
     expect(shownIds).toEqual(first.json.entry.map((e: Json) => `/fhir/ImagingStudy/${encodeURIComponent(e.resource.id)}`));
     expect(await page.locator("#summary").textContent()).toContain("25 studies found");
     for (const date of await rows(page).locator("td:first-child").allTextContents()) expect(date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
@@ -281,9 +313,11 @@ describeWith(noChromium, "the search page", () => {
     await page.getByRole("button", { name: "Next page" }).click();
     await expect.poll(() => rows(page).count()).toBe(5);
     const second = await api(base, first.json.link.find((l: Json) => l.relation === "next").url.split("?")[1]);
-    expect(await rows(page).locator("a", { hasText: "JSON" }).evaluateAll((links) => links.map((a) => (a as HTMLAnchorElement).pathname.split("/").pop()))).toEqual(
-      second.json.entry.map((e: Json) => encodeURIComponent(e.resource.id)),
-    );
+    expect(
+      await rows(page)
+        .locator("a", { hasText: "JSON" })
+        .evaluateAll((links) => links.map((a) => (a as HTMLAnchorElement).pathname.split("/").pop())),
+    ).toEqual(second.json.entry.map((e: Json) => encodeURIComponent(e.resource.id)));
 
     // Modality filter.
     await page.getByLabel("Modality").selectOption("MR");
@@ -321,7 +355,10 @@ describeWith(noChromium, "the search page", () => {
     await expect.poll(() => rows(phone.page).count()).toBe(20);
     expect(await phone.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(400);
     expect(await phone.page.locator("#studies tbody tr.series-row").first().isVisible()).toBe(false);
-    await rows(phone.page).first().getByRole("button", { name: /Show \d+ series/ }).click();
+    await rows(phone.page)
+      .first()
+      .getByRole("button", { name: /Show \d+ series/ })
+      .click();
     await screenshot(phone.page, "search-phone.png");
     await phone.context.close();
   });

@@ -29,7 +29,13 @@ function studyIn(p: number, k: number): string {
 /** A study in each partition, 0 to 3. */
 const STUDY = [0, 1, 2, 3].map((p) => studyIn(p, 0));
 
-const record = (path: string, study: string, sop: string, attributes: StudyAttributes, series: SeriesAttributes = { number: 1, modality: "CT" }): EntryResult => ({
+const record = (
+  path: string,
+  study: string,
+  sop: string,
+  attributes: StudyAttributes,
+  series: SeriesAttributes = { number: 1, modality: "CT" },
+): EntryResult => ({
   read: {
     bytesRead: 2048,
     instance: { path, studyInstanceUID: study, seriesInstanceUID: `${study}.1`, sopInstanceUID: sop, sopClassUID: "1.2.840.10008.5.1.4.1.1.2", warnings: [] },
@@ -47,14 +53,21 @@ const failure = (path: string): EntryResult => ({ unread: { path, reason: "not-a
 async function write(records: readonly EntryResult[], partitions: number | "memory", extra: Partial<WriteSettings> = {}) {
   const dir = tempDir();
   const out = OutputDirectory.open(join(dir, "out"));
-  const store = new RecordStore(partitions === "memory" ? Infinity : 0, async () => RecordFileWriter.create(join(dir, "records.sqlite"), join(dir, "pending.sqlite")));
+  const store = new RecordStore(partitions === "memory" ? Infinity : 0, async () =>
+    RecordFileWriter.create(join(dir, "records.sqlite"), join(dir, "pending.sqlite")),
+  );
   await store.start();
   for (const r of records) store.add(r);
   const sealed = await store.seal({});
   const set = "memory" in sealed ? sealed.memory : new FileRecords([RecordFileReader.open(sealed.file)]);
   expect(set.onDisk).toBe(partitions !== "memory");
   const counted: FileFailure[] = [];
-  const summary = await writeOutputs(set, out, { zoneRule: { zone: "UTC", source: "option" }, partitions: partitions === "memory" ? undefined : partitions, ...extra }, (f) => counted.push(f));
+  const summary = await writeOutputs(
+    set,
+    out,
+    { zoneRule: { zone: "UTC", source: "option" }, partitions: partitions === "memory" ? undefined : partitions, ...extra },
+    (f) => counted.push(f),
+  );
   set.close();
   out.commit([]);
   return { files: outputFiles(out.dir), summary, counted, dir: out.dir };
@@ -105,10 +118,12 @@ describe("the partitioned write path, studies in different partitions", () => {
       { path: "/z/only.dcm", reason: "duplicate", message: "SOP Instance UID 9.2 is also in /b/keep.dcm, which is used" },
     ]);
     const studies = readNdjson<ImagingStudy>(join(dir, "ImagingStudy.ndjson"));
-    expect(studies.map((s) => [s.id, s.numberOfInstances])).toEqual([
-      [STUDY[0], 2],
-      [STUDY[1], 1],
-    ].sort(([a], [b]) => (String(a) < String(b) ? -1 : 1)));
+    expect(studies.map((s) => [s.id, s.numberOfInstances])).toEqual(
+      [
+        [STUDY[0], 2],
+        [STUDY[1], 1],
+      ].sort(([a], [b]) => (String(a) < String(b) ? -1 : 1)),
+    );
     expect(files["Patient.ndjson"]!.split("\n").filter(Boolean)).toHaveLength(1);
   });
 
@@ -146,7 +161,14 @@ describe("the partitioned write path, studies in different partitions", () => {
       ["series", "SeriesNumber"],
       ["series", "Modality"],
     ]);
-    expect(summary.conflicts.find((c) => c.patient === p1Id)).toEqual({ level: "patient", patient: p1Id, attribute: "PatientBirthDate", values: 2, instancesWithChosenValue: 3, instancesWithOtherValues: 2 });
+    expect(summary.conflicts.find((c) => c.patient === p1Id)).toEqual({
+      level: "patient",
+      patient: p1Id,
+      attribute: "PatientBirthDate",
+      values: 2,
+      instancesWithChosenValue: 3,
+      instancesWithOtherValues: 2,
+    });
     // Every study references its patient; P-1's three studies reference one.
     const studies = readNdjson<ImagingStudy>(join(dir, "ImagingStudy.ndjson"));
     expect(new Set(studies.filter((s) => [STUDY[1], STUDY[2], STUDY[3]].includes(s.id)).map((s) => s.subject.reference))).toEqual(new Set([`Patient/${p1Id}`]));
@@ -164,7 +186,13 @@ describe("the partitioned write path, studies in different partitions", () => {
     ];
     // A site's own checks: women's records are held back, and so is any study described as bad.
     const extraValidation = (resource: ImagingStudy | Patient) =>
-      resource.resourceType === "Patient" ? (resource.gender === "female" ? "held back by the site" : undefined) : resource.description === "bad study" ? "a bad study" : undefined;
+      resource.resourceType === "Patient"
+        ? resource.gender === "female"
+          ? "held back by the site"
+          : undefined
+        : resource.description === "bad study"
+          ? "a bad study"
+          : undefined;
     const { summary, dir } = await everyWay(records, { extraValidation });
     expect(summary.rejected).toEqual({ ImagingStudy: 3, Patient: 1, Endpoint: 0 });
     expect(summary.written).toEqual({ ImagingStudy: 1, Patient: 1, Endpoint: 0 });

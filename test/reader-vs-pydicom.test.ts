@@ -223,37 +223,132 @@ const ATTRIBUTES: ReadonlyArray<{
   readonly expected: (p: PyFile) => Expectation;
   readonly ours: (r: ParsedInstance) => unknown;
 }> = [
-  { name: "studyInstanceUID", pydicom: (p) => p.StudyInstanceUID, expected: (p) => plain(str(p.StudyInstanceUID, "StudyInstanceUID")), ours: (r) => r.studyInstanceUID },
-  { name: "seriesInstanceUID", pydicom: (p) => p.SeriesInstanceUID, expected: (p) => plain(str(p.SeriesInstanceUID, "SeriesInstanceUID")), ours: (r) => r.seriesInstanceUID },
+  {
+    name: "studyInstanceUID",
+    pydicom: (p) => p.StudyInstanceUID,
+    expected: (p) => plain(str(p.StudyInstanceUID, "StudyInstanceUID")),
+    ours: (r) => r.studyInstanceUID,
+  },
+  {
+    name: "seriesInstanceUID",
+    pydicom: (p) => p.SeriesInstanceUID,
+    expected: (p) => plain(str(p.SeriesInstanceUID, "SeriesInstanceUID")),
+    ours: (r) => r.seriesInstanceUID,
+  },
   // SOPInstanceUID / SOPClassUID, or their Media Storage counterparts in the file meta: the script applies the fallback.
   { name: "sopInstanceUID", pydicom: (p) => p.SOPInstanceUID, expected: (p) => plain(str(p.SOPInstanceUID, "SOPInstanceUID")), ours: (r) => r.sopInstanceUID },
   { name: "sopClassUID", pydicom: (p) => p.SOPClassUID, expected: (p) => plain(str(p.SOPClassUID, "SOPClassUID")), ours: (r) => r.sopClassUID },
   { name: "study.patientId", pydicom: (p) => p.PatientID, expected: (p) => plain(str(p.PatientID, "PatientID")), ours: (r) => r.study.patientId },
-  { name: "study.issuerOfPatientId", pydicom: (p) => p.IssuerOfPatientID, expected: (p) => plain(str(p.IssuerOfPatientID, "IssuerOfPatientID")), ours: (r) => r.study.issuerOfPatientId },
+  {
+    name: "study.issuerOfPatientId",
+    pydicom: (p) => p.IssuerOfPatientID,
+    expected: (p) => plain(str(p.IssuerOfPatientID, "IssuerOfPatientID")),
+    ours: (r) => r.study.issuerOfPatientId,
+  },
   // The first non-empty value: Patient Name is VM 1, a second value is an encoding error.
-  { name: "study.patientName", pydicom: (p) => p.PatientName, expected: (p) => plain(names(p.PatientName, "PatientName")[0]), ours: (r) => r.study.patientName },
-  { name: "study.patientBirthDate", pydicom: (p) => p.PatientBirthDate, expected: (p) => date(p.PatientBirthDate, "PatientBirthDate", "invalid-birth-date"), ours: (r) => r.study.patientBirthDate },
+  {
+    name: "study.patientName",
+    pydicom: (p) => p.PatientName,
+    expected: (p) => plain(names(p.PatientName, "PatientName")[0]),
+    ours: (r) => r.study.patientName,
+  },
+  {
+    name: "study.patientBirthDate",
+    pydicom: (p) => p.PatientBirthDate,
+    expected: (p) => date(p.PatientBirthDate, "PatientBirthDate", "invalid-birth-date"),
+    ours: (r) => r.study.patientBirthDate,
+  },
   { name: "study.patientSex", pydicom: (p) => p.PatientSex, expected: (p) => plain(str(p.PatientSex, "PatientSex")), ours: (r) => r.study.patientSex },
   { name: "study.date", pydicom: (p) => p.StudyDate, expected: (p) => date(p.StudyDate, "StudyDate", "invalid-study-date"), ours: (r) => r.study.date },
   { name: "study.time", pydicom: (p) => p.StudyTime, expected: (p) => time(p.StudyTime, "StudyTime", "invalid-study-time"), ours: (r) => r.study.time },
-  { name: "study.timezoneOffset", pydicom: (p) => p.TimezoneOffsetFromUTC, expected: (p) => offset(p.TimezoneOffsetFromUTC), ours: (r) => r.study.timezoneOffset },
-  { name: "study.accessionNumber", pydicom: (p) => p.AccessionNumber, expected: (p) => plain(str(p.AccessionNumber, "AccessionNumber")), ours: (r) => r.study.accessionNumber },
+  {
+    name: "study.timezoneOffset",
+    pydicom: (p) => p.TimezoneOffsetFromUTC,
+    expected: (p) => offset(p.TimezoneOffsetFromUTC),
+    ours: (r) => r.study.timezoneOffset,
+  },
+  {
+    name: "study.accessionNumber",
+    pydicom: (p) => p.AccessionNumber,
+    expected: (p) => plain(str(p.AccessionNumber, "AccessionNumber")),
+    ours: (r) => r.study.accessionNumber,
+  },
   { name: "study.studyId", pydicom: (p) => p.StudyID, expected: (p) => plain(str(p.StudyID, "StudyID")), ours: (r) => r.study.studyId },
-  { name: "study.referringPhysician", pydicom: (p) => p.ReferringPhysicianName, expected: (p) => plain(names(p.ReferringPhysicianName, "ReferringPhysicianName")[0]), ours: (r) => r.study.referringPhysician },
-  { name: "study.description", pydicom: (p) => p.StudyDescription, expected: (p) => plain(str(p.StudyDescription, "StudyDescription")), ours: (r) => r.study.description },
-  { name: "study.procedureCodes", pydicom: (p) => p.ProcedureCodeSequence, expected: (p) => plain(emptyToUndefined(codes(p.ProcedureCodeSequence, "ProcedureCodeSequence"))), ours: (r) => r.study.procedureCodes?.map(({ code, scheme, meaning }) => dropUndefined({ code, scheme, meaning })) },
-  { name: "study.institutionName", pydicom: (p) => p.InstitutionName, expected: (p) => plain(str(p.InstitutionName, "InstitutionName")), ours: (r) => r.study.institutionName },
-  { name: "study.departmentName", pydicom: (p) => p.InstitutionalDepartmentName, expected: (p) => plain(str(p.InstitutionalDepartmentName, "InstitutionalDepartmentName")), ours: (r) => r.study.departmentName },
-  { name: "series.number", pydicom: (p) => p.SeriesNumber, expected: (p) => unsignedInt(p.SeriesNumber, "SeriesNumber", "invalid-series-number"), ours: (r) => r.series.number },
+  {
+    name: "study.referringPhysician",
+    pydicom: (p) => p.ReferringPhysicianName,
+    expected: (p) => plain(names(p.ReferringPhysicianName, "ReferringPhysicianName")[0]),
+    ours: (r) => r.study.referringPhysician,
+  },
+  {
+    name: "study.description",
+    pydicom: (p) => p.StudyDescription,
+    expected: (p) => plain(str(p.StudyDescription, "StudyDescription")),
+    ours: (r) => r.study.description,
+  },
+  {
+    name: "study.procedureCodes",
+    pydicom: (p) => p.ProcedureCodeSequence,
+    expected: (p) => plain(emptyToUndefined(codes(p.ProcedureCodeSequence, "ProcedureCodeSequence"))),
+    ours: (r) => r.study.procedureCodes?.map(({ code, scheme, meaning }) => dropUndefined({ code, scheme, meaning })),
+  },
+  {
+    name: "study.institutionName",
+    pydicom: (p) => p.InstitutionName,
+    expected: (p) => plain(str(p.InstitutionName, "InstitutionName")),
+    ours: (r) => r.study.institutionName,
+  },
+  {
+    name: "study.departmentName",
+    pydicom: (p) => p.InstitutionalDepartmentName,
+    expected: (p) => plain(str(p.InstitutionalDepartmentName, "InstitutionalDepartmentName")),
+    ours: (r) => r.study.departmentName,
+  },
+  {
+    name: "series.number",
+    pydicom: (p) => p.SeriesNumber,
+    expected: (p) => unsignedInt(p.SeriesNumber, "SeriesNumber", "invalid-series-number"),
+    ours: (r) => r.series.number,
+  },
   { name: "series.modality", pydicom: (p) => p.Modality, expected: (p) => plain(str(p.Modality, "Modality")), ours: (r) => r.series.modality },
-  { name: "series.description", pydicom: (p) => p.SeriesDescription, expected: (p) => plain(str(p.SeriesDescription, "SeriesDescription")), ours: (r) => r.series.description },
+  {
+    name: "series.description",
+    pydicom: (p) => p.SeriesDescription,
+    expected: (p) => plain(str(p.SeriesDescription, "SeriesDescription")),
+    ours: (r) => r.series.description,
+  },
   { name: "series.date", pydicom: (p) => p.SeriesDate, expected: (p) => date(p.SeriesDate, "SeriesDate", "invalid-series-date"), ours: (r) => r.series.date },
   { name: "series.time", pydicom: (p) => p.SeriesTime, expected: (p) => time(p.SeriesTime, "SeriesTime", "invalid-series-time"), ours: (r) => r.series.time },
-  { name: "series.timezoneOffset", pydicom: (p) => p.TimezoneOffsetFromUTC, expected: (p) => offset(p.TimezoneOffsetFromUTC), ours: (r) => r.series.timezoneOffset },
-  { name: "series.performingPhysicians", pydicom: (p) => p.PerformingPhysicianName, expected: (p) => plain(emptyToUndefined(names(p.PerformingPhysicianName, "PerformingPhysicianName"))), ours: (r) => r.series.performingPhysicians },
-  { name: "series.operators", pydicom: (p) => p.OperatorsName, expected: (p) => plain(emptyToUndefined(names(p.OperatorsName, "OperatorsName"))), ours: (r) => r.series.operators },
-  { name: "series.institutionName", pydicom: (p) => p.InstitutionName, expected: (p) => plain(str(p.InstitutionName, "InstitutionName")), ours: (r) => r.series.institutionName },
-  { name: "series.bodyPartExamined", pydicom: (p) => p.BodyPartExamined, expected: (p) => plain(str(p.BodyPartExamined, "BodyPartExamined")), ours: (r) => r.series.bodyPartExamined },
+  {
+    name: "series.timezoneOffset",
+    pydicom: (p) => p.TimezoneOffsetFromUTC,
+    expected: (p) => offset(p.TimezoneOffsetFromUTC),
+    ours: (r) => r.series.timezoneOffset,
+  },
+  {
+    name: "series.performingPhysicians",
+    pydicom: (p) => p.PerformingPhysicianName,
+    expected: (p) => plain(emptyToUndefined(names(p.PerformingPhysicianName, "PerformingPhysicianName"))),
+    ours: (r) => r.series.performingPhysicians,
+  },
+  {
+    name: "series.operators",
+    pydicom: (p) => p.OperatorsName,
+    expected: (p) => plain(emptyToUndefined(names(p.OperatorsName, "OperatorsName"))),
+    ours: (r) => r.series.operators,
+  },
+  {
+    name: "series.institutionName",
+    pydicom: (p) => p.InstitutionName,
+    expected: (p) => plain(str(p.InstitutionName, "InstitutionName")),
+    ours: (r) => r.series.institutionName,
+  },
+  {
+    name: "series.bodyPartExamined",
+    pydicom: (p) => p.BodyPartExamined,
+    expected: (p) => plain(str(p.BodyPartExamined, "BodyPartExamined")),
+    ours: (r) => r.series.bodyPartExamined,
+  },
   // Laterality (0020,0060) of the series, else Image Laterality (0020,0062) of the image.
   {
     name: "series.laterality",
@@ -261,7 +356,12 @@ const ATTRIBUTES: ReadonlyArray<{
     expected: (p) => plain(str(p.Laterality, "Laterality") ?? str(p.ImageLaterality, "ImageLaterality")),
     ours: (r) => r.series.laterality,
   },
-  { name: "instanceNumber", pydicom: (p) => p.InstanceNumber, expected: (p) => unsignedInt(p.InstanceNumber, "InstanceNumber", "invalid-instance-number"), ours: (r) => r.instanceNumber },
+  {
+    name: "instanceNumber",
+    pydicom: (p) => p.InstanceNumber,
+    expected: (p) => unsignedInt(p.InstanceNumber, "InstanceNumber", "invalid-instance-number"),
+    ours: (r) => r.instanceNumber,
+  },
   // Concept Name Code Sequence (VM 1: its first coded item) Code Meaning, else Document Title.
   {
     name: "title",
@@ -346,10 +446,14 @@ describeWith(corpusPresent ? undefined : `the corpus ../shared/corpus is absent 
       }
       const expected = attribute.expected(py);
       if (!equal(ours, expected.value)) {
-        disagreements.push(`${attribute.name}: ours ${JSON.stringify(ours)}, pydicom ${JSON.stringify(attribute.pydicom(py))} (expected ${JSON.stringify(expected.value)})`);
+        disagreements.push(
+          `${attribute.name}: ours ${JSON.stringify(ours)}, pydicom ${JSON.stringify(attribute.pydicom(py))} (expected ${JSON.stringify(expected.value)})`,
+        );
       }
       if (expected.warning !== undefined && !result.warnings.includes(expected.warning)) {
-        disagreements.push(`${attribute.name}: pydicom's value is invalid and was dropped, but there is no warning ${expected.warning} (warnings: ${result.warnings.join(", ")})`);
+        disagreements.push(
+          `${attribute.name}: pydicom's value is invalid and was dropped, but there is no warning ${expected.warning} (warnings: ${result.warnings.join(", ")})`,
+        );
       }
     }
     // And no value dropped as invalid that pydicom's value does not make invalid.

@@ -13,7 +13,6 @@ import { REPO, readNdjson, tempDir } from "./helpers/run.js";
 import { ALL, handMadeFolder, s, uid } from "./helpers/searchData.js";
 import { type TestServer, ids, serveFolder } from "./helpers/serve.js";
 
-
 interface Study {
   id: string;
   identifier?: Array<{ system?: string; value?: string }>;
@@ -145,7 +144,9 @@ describe("the bundled fixtures (converted in Europe/Zurich), against Medplum", (
     const folder = indexedCopy(join(REPO, "fixtures/expected"));
     const server = await serveFolder(folder, { allowOpenSearch: true });
     const medplum = await medplumRepository(folder);
-    const queries = battery(readNdjson<Study>(join(folder, "ImagingStudy.ndjson")), readNdjson<Patient>(join(folder, "Patient.ndjson")), 2).filter((query) => !query.includes("started="));
+    const queries = battery(readNdjson<Study>(join(folder, "ImagingStudy.ndjson")), readNdjson<Patient>(join(folder, "Patient.ndjson")), 2).filter(
+      (query) => !query.includes("started="),
+    );
     expect(queries.length).toBeGreaterThan(50);
     expect(await check(server, medplum, queries)).toBe(queries.length);
   });
@@ -165,7 +166,15 @@ describe("where Medplum departs from R4 (or from what the issue pins), R4 wins",
   const theirs = async (query: string) => (await medplumSearch(medplum, query)).ids.sort();
 
   it("agree where R4 leaves no room: gt, lt, sa, eb, and eq on whole days", async () => {
-    for (const query of ["started=gt2024-03-15", "started=lt2024-03-15", "started=sa2024-03-14", "started=eb2024-03-16", "started=2024-03-15", "started=2024-03", "started=2023"]) {
+    for (const query of [
+      "started=gt2024-03-15",
+      "started=lt2024-03-15",
+      "started=sa2024-03-14",
+      "started=eb2024-03-16",
+      "started=2024-03-15",
+      "started=2024-03",
+      "started=2023",
+    ]) {
       expect(await ours(query), query).toEqual(await theirs(query));
     }
   });
@@ -211,7 +220,9 @@ describe("where Medplum departs from R4 (or from what the issue pins), R4 wins",
 
   it(":missing=true counts a series.modality that is only a data-absent-reason as missing (R4 search.html#modifiers: no value for the parameter): Medplum sees the element", async () => {
     const folder = indexedCopy(CORPUS_OUTPUT);
-    const absent = readNdjson<Study>(join(folder, "ImagingStudy.ndjson")).filter((study) => (study.series ?? []).every((series) => series.modality.code === undefined));
+    const absent = readNdjson<Study>(join(folder, "ImagingStudy.ndjson")).filter((study) =>
+      (study.series ?? []).every((series) => series.modality.code === undefined),
+    );
     expect(absent.length).toBeGreaterThan(0);
     const server = await serveFolder(folder, { allowOpenSearch: true });
     const medplum = await medplumRepository(folder);

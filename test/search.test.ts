@@ -39,7 +39,21 @@ describe("dateRange: the range a date's precision implies", () => {
   });
 
   it("nothing for what is not a date", () => {
-    for (const text of ["2020-13", "2024-02-30", "2023-02-29", "2024-00-10", "24-03-15", "2024-3-15", "2024-03-15T24:00", "2024-03-15T10:61", "2024-03-15T10:15:30+15:00", "2024-03-15T10", "2024-03-15 10:15", "yesterday", ""]) {
+    for (const text of [
+      "2020-13",
+      "2024-02-30",
+      "2023-02-29",
+      "2024-00-10",
+      "24-03-15",
+      "2024-3-15",
+      "2024-03-15T24:00",
+      "2024-03-15T10:61",
+      "2024-03-15T10:15:30+15:00",
+      "2024-03-15T10",
+      "2024-03-15 10:15",
+      "yesterday",
+      "",
+    ]) {
       expect(dateRange(text, ZONE), text).toBeUndefined();
     }
     expect(dateRange("2024-02-29", ZONE)).toBeDefined();
@@ -59,7 +73,11 @@ describe("parseSearch", () => {
     const filter = request("started=ap2024-03-15", { now }).filters[0]!;
     const day = dateRange("2024-03-15", ZONE)!;
     const gap = now - (day.lo + day.hi) / 2;
-    expect(filter).toEqual({ kind: "date", parameter: "started", values: [{ prefix: "ap", range: { lo: Math.floor(day.lo - gap / 10), hi: Math.ceil(day.hi + gap / 10) } }] });
+    expect(filter).toEqual({
+      kind: "date",
+      parameter: "started",
+      values: [{ prefix: "ap", range: { lo: Math.floor(day.lo - gap / 10), hi: Math.ceil(day.hi + gap / 10) } }],
+    });
   });
 
   it("escapes: \\, \\| \\\\ in token values (R4 search.html#escaping); the Study Instance UID bare or as urn:oid", () => {

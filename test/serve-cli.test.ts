@@ -77,11 +77,15 @@ describe("dcm2fhir serve", () => {
     // A POST whose body is only half sent when the signal arrives: it is still answered.
     const inFlight = new Promise<{ status: number; body: string }>((resolve, reject) => {
       const body = "identifier=ACC-1001";
-      const req = httpRequest(`${served.base}ImagingStudy/_search`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", "content-length": body.length } }, (res) => {
-        let text = "";
-        res.on("data", (d) => (text += d));
-        res.on("end", () => resolve({ status: res.statusCode!, body: text }));
-      });
+      const req = httpRequest(
+        `${served.base}ImagingStudy/_search`,
+        { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", "content-length": body.length } },
+        (res) => {
+          let text = "";
+          res.on("data", (d) => (text += d));
+          res.on("end", () => resolve({ status: res.statusCode!, body: text }));
+        },
+      );
       req.on("error", reject);
       req.write(body.slice(0, 5));
       setTimeout(() => {
@@ -279,7 +283,10 @@ describe("dcm2fhir index", () => {
     const dir = handMadeFolder();
     const studies = join(dir, "ImagingStudy.ndjson");
     writeFileSync(studies, readFileSync(studies, "utf8").replace('"status":"registered"', '"status":"available"'));
-    for (const args of [["search", dir, "patient=p1"], ["serve", dir, "--port", "0"]]) {
+    for (const args of [
+      ["search", dir, "patient=p1"],
+      ["serve", dir, "--port", "0"],
+    ]) {
       const r = cli(args);
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/ImagingStudy\.ndjson changed after the search index was built; run: dcm2fhir index <folder>/);
@@ -298,7 +305,13 @@ describe("dcm2fhir index", () => {
     const r = cli(["index", dir, "--timezone", "UTC"]);
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/indexed 9 studies/);
-    for (const [line, problem] of [[10, "not-json"], [11, "wrong-resource-type"], [12, "no-id"], [13, "duplicate-id"], [14, "not-utf8"]] as const) {
+    for (const [line, problem] of [
+      [10, "not-json"],
+      [11, "wrong-resource-type"],
+      [12, "no-id"],
+      [13, "duplicate-id"],
+      [14, "not-utf8"],
+    ] as const) {
       expect(r.stderr).toContain(`skipped ImagingStudy.ndjson line ${line}: ${problem}`);
     }
   });

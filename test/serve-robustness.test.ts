@@ -54,11 +54,15 @@ const outcomeOf = (response: string) => JSON.parse(response.slice(response.index
 /** A POST whose body may be refused before it is all sent: the answer, whatever happens to the rest of the upload. */
 function post(base: string, body: Buffer, contentType: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${base}ImagingStudy/_search`, { method: "POST", headers: { "content-type": contentType, "content-length": body.length } }, (res) => {
-      let text = "";
-      res.on("data", (d) => (text += d));
-      res.on("end", () => resolve({ status: res.statusCode!, body: text }));
-    });
+    const req = httpRequest(
+      `${base}ImagingStudy/_search`,
+      { method: "POST", headers: { "content-type": contentType, "content-length": body.length } },
+      (res) => {
+        let text = "";
+        res.on("data", (d) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode!, body: text }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -106,7 +110,9 @@ describe("thousands of parameters", () => {
   });
 
   it("a thousand values of one parameter are answered (one JSON argument, not a thousand SQL terms)", async () => {
-    const answer = await server.postForm(`patient=${[...Array.from({ length: 998 }, (_, i) => `p${i + 10}`), "p2", "Patient/p1"].join(",")}&modality=CT,US,${Array.from({ length: 997 }, (_, i) => `M${i}`).join(",")}`);
+    const answer = await server.postForm(
+      `patient=${[...Array.from({ length: 998 }, (_, i) => `p${i + 10}`), "p2", "Patient/p1"].join(",")}&modality=CT,US,${Array.from({ length: 997 }, (_, i) => `M${i}`).join(",")}`,
+    );
     expect(answer.status, answer.text).toBe(200);
     expect(ids(answer.json).sort()).toEqual(s(1, 3, 4));
   });
@@ -167,10 +173,16 @@ describe("bad UTF-8 and malformed requests", () => {
     const query = await server.get("ImagingStudy?patient=p1&identifier=%FF%FE");
     expect(query.status).toBe(400);
     expect(query.json.issue[0].diagnostics).toMatch(/not valid UTF-8/);
-    const form = await server.request("POST", "ImagingStudy/_search", { body: Buffer.from([0x70, 0x61, 0x74, 0x69, 0x65, 0x6e, 0x74, 0x3d, 0xc3, 0x28]), headers: { "content-type": "application/x-www-form-urlencoded" } });
+    const form = await server.request("POST", "ImagingStudy/_search", {
+      body: Buffer.from([0x70, 0x61, 0x74, 0x69, 0x65, 0x6e, 0x74, 0x3d, 0xc3, 0x28]),
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
     expect(form.status).toBe(400);
     expect(form.json.issue[0].diagnostics).toMatch(/not valid UTF-8/);
-    const json = await server.request("POST", "ImagingStudy/_search", { body: Buffer.concat([Buffer.from('{"patient":["'), Buffer.from([0xff]), Buffer.from('"]}')]), headers: { "content-type": "application/json" } });
+    const json = await server.request("POST", "ImagingStudy/_search", {
+      body: Buffer.concat([Buffer.from('{"patient":["'), Buffer.from([0xff]), Buffer.from('"]}')]),
+      headers: { "content-type": "application/json" },
+    });
     expect(json.status).toBe(400);
     expect(json.json.issue[0].diagnostics).toMatch(/not valid UTF-8/);
     const path = await server.get("Patient/%FF");
@@ -181,7 +193,9 @@ describe("bad UTF-8 and malformed requests", () => {
 
   it("bytes above ASCII sent unencoded in the request target are not HTTP (RFC 9112): a 400 OperationOutcome", async () => {
     for (const value of [Buffer.from("Zürich-5"), Buffer.from([0x5a, 0xfc])]) {
-      const response = await raw(server.base, [Buffer.concat([Buffer.from("GET /ImagingStudy?identifier="), value, Buffer.from(" HTTP/1.1\r\nHost: x\r\n\r\n")])]);
+      const response = await raw(server.base, [
+        Buffer.concat([Buffer.from("GET /ImagingStudy?identifier="), value, Buffer.from(" HTTP/1.1\r\nHost: x\r\n\r\n")]),
+      ]);
       expect(statusOf(response)).toBe(400);
       expect(outcomeOf(response).resourceType).toBe("OperationOutcome");
     }
@@ -199,7 +213,11 @@ describe("bad UTF-8 and malformed requests", () => {
 describe("slow clients", () => {
   it("headers that never end and a body that never comes get a 408 OperationOutcome; others are served meanwhile", async () => {
     const slowHeaders = raw(server.base, ["GET /ImagingStudy?patient=p1 HTTP/1.1\r\n", "Host: x\r\n"], { pauseMs: 50, keepOpenMs: 5000 });
-    const slowBody = raw(server.base, ["POST /ImagingStudy/_search HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n", "patient=p1"], { keepOpenMs: 5000 });
+    const slowBody = raw(
+      server.base,
+      ["POST /ImagingStudy/_search HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n", "patient=p1"],
+      { keepOpenMs: 5000 },
+    );
     for (let i = 0; i < 5; i++) await stillAnswers();
     for (const response of await Promise.all([slowHeaders, slowBody])) {
       expect(statusOf(response)).toBe(408);

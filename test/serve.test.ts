@@ -320,7 +320,9 @@ describe("the searchset Bundle", () => {
         seen.push(...ids(page));
         const next = page.link.find((l: { relation: string }) => l.relation === "next");
         if (!next) break;
-        expect(next.url).toMatch(new RegExp(`^${open.base.replace(/[.]/g, "\\.")}ImagingStudy\\?status=available&_sort=-started&_count=2&unknown=1&_cursor=[A-Za-z0-9_-]+$`));
+        expect(next.url).toMatch(
+          new RegExp(`^${open.base.replace(/[.]/g, "\\.")}ImagingStudy\\?status=available&_sort=-started&_count=2&unknown=1&_cursor=[A-Za-z0-9_-]+$`),
+        );
         page = await getJson(next.url);
       }
       expect(seen).toEqual(s(3, 2, 1, 4, 6, 9, 8, 5));
@@ -401,7 +403,10 @@ describe("reads, metadata and HTTP errors", () => {
   });
 
   it("a form with a charset parameter, and parameters in the URL of a POST, count too (R4: combined)", async () => {
-    const answer = await open.request("POST", "ImagingStudy/_search?modality=CT", { body: "patient=p1", headers: { "content-type": "application/x-www-form-urlencoded; charset=UTF-8" } });
+    const answer = await open.request("POST", "ImagingStudy/_search?modality=CT", {
+      body: "patient=p1",
+      headers: { "content-type": "application/x-www-form-urlencoded; charset=UTF-8" },
+    });
     expect(ids(answer.json)).toEqual(s(1, 3));
   });
 });
@@ -411,7 +416,11 @@ describe("a bearer token, and a base path", () => {
     const secured = await serveFolder(folder, { token: "s3cret-token-value", basePath: "/fhir" });
     expect(secured.base).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/fhir\/$/);
     for (const headers of [undefined, { authorization: "Bearer wrong" }, { authorization: "Basic czNjcmV0" }]) {
-      for (const answer of [await secured.get("ImagingStudy?patient=p1", headers), await secured.postForm("patient=p1", headers), await secured.get("Patient/p1", headers)]) {
+      for (const answer of [
+        await secured.get("ImagingStudy?patient=p1", headers),
+        await secured.postForm("patient=p1", headers),
+        await secured.get("Patient/p1", headers),
+      ]) {
         expect(answer.status).toBe(401);
         expect(answer.headers.get("www-authenticate")).toBe('Bearer realm="dcm2fhir"');
         expect(answer.json.resourceType).toBe("OperationOutcome");
@@ -423,6 +432,8 @@ describe("a bearer token, and a base path", () => {
     expect(ok.json.link[0].url).toBe(`${secured.base}ImagingStudy?patient=p1`);
     expect((await secured.get("metadata")).status).toBe(200);
     // Outside the base path there is nothing.
-    expect((await fetch(secured.base.replace("/fhir/", "/ImagingStudy?patient=p1"), { headers: { authorization: "Bearer s3cret-token-value" } })).status).toBe(404);
+    expect((await fetch(secured.base.replace("/fhir/", "/ImagingStudy?patient=p1"), { headers: { authorization: "Bearer s3cret-token-value" } })).status).toBe(
+      404,
+    );
   });
 });

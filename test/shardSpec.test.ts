@@ -36,7 +36,9 @@ describe("--shard auto", () => {
   it("Kubernetes Indexed Job: JOB_COMPLETION_INDEX from 0, the count given as auto/N", () => {
     expect(parseShard("auto/4", { JOB_COMPLETION_INDEX: "0" })).toEqual({ index: 1, count: 4, scheduler: "Kubernetes Indexed Job" });
     expect(parseShard("auto/4", { JOB_COMPLETION_INDEX: "3" })).toMatchObject({ index: 4, count: 4 });
-    expect(refusal("auto", { JOB_COMPLETION_INDEX: "0" })).toBe("--shard auto under a Kubernetes Indexed Job needs the shard count, the Job's completions: give --shard auto/N");
+    expect(refusal("auto", { JOB_COMPLETION_INDEX: "0" })).toBe(
+      "--shard auto under a Kubernetes Indexed Job needs the shard count, the Job's completions: give --shard auto/N",
+    );
     expect(refusal("auto/4", { JOB_COMPLETION_INDEX: "4" })).toBe("--shard auto: JOB_COMPLETION_INDEX is 4, beyond 4 shards (it counts from 0)");
     expect(refusal("auto/4", { JOB_COMPLETION_INDEX: "-1" })).toMatch(/JOB_COMPLETION_INDEX is "-1", not a whole number/);
   });
@@ -54,13 +56,19 @@ describe("--shard auto", () => {
     expect(parseShard("auto/8", array(7, 0, 7))).toMatchObject({ index: 8, count: 8 });
     expect(refusal("auto/4", array(0, 0, 7))).toBe("--shard auto/4, but the Slurm job array has 8 tasks (SLURM_ARRAY_TASK_COUNT)");
     // --array=1-7:2 (1, 3, 5, 7) and --array=1,3,5: task ids are no shard indexes.
-    expect(refusal("auto", { ...array(3, 1, 7), SLURM_ARRAY_TASK_COUNT: "4", SLURM_ARRAY_TASK_STEP: "2" })).toMatch(/needs a Slurm job array without gaps or steps/);
+    expect(refusal("auto", { ...array(3, 1, 7), SLURM_ARRAY_TASK_COUNT: "4", SLURM_ARRAY_TASK_STEP: "2" })).toMatch(
+      /needs a Slurm job array without gaps or steps/,
+    );
     expect(refusal("auto", { ...array(3, 1, 5), SLURM_ARRAY_TASK_COUNT: "3" })).toMatch(/needs a Slurm job array without gaps or steps/);
     expect(refusal("auto", { SLURM_ARRAY_TASK_ID: "2" })).toBe("--shard auto under a Slurm job array found no SLURM_ARRAY_TASK_COUNT: give --shard auto/N");
   });
 
   it("AWS Batch array job: AWS_BATCH_JOB_ARRAY_INDEX from 0, AWS_BATCH_JOB_ARRAY_SIZE children or auto/N", () => {
-    expect(parseShard("auto", { AWS_BATCH_JOB_ARRAY_INDEX: "2", AWS_BATCH_JOB_ARRAY_SIZE: "5" })).toEqual({ index: 3, count: 5, scheduler: "AWS Batch array job" });
+    expect(parseShard("auto", { AWS_BATCH_JOB_ARRAY_INDEX: "2", AWS_BATCH_JOB_ARRAY_SIZE: "5" })).toEqual({
+      index: 3,
+      count: 5,
+      scheduler: "AWS Batch array job",
+    });
     expect(parseShard("auto/5", { AWS_BATCH_JOB_ARRAY_INDEX: "4" })).toMatchObject({ index: 5, count: 5 });
     expect(refusal("auto/4", { AWS_BATCH_JOB_ARRAY_INDEX: "0", AWS_BATCH_JOB_ARRAY_SIZE: "5" })).toBe("--shard auto/4, but AWS_BATCH_JOB_ARRAY_SIZE is 5");
     expect(refusal("auto", { AWS_BATCH_JOB_ARRAY_INDEX: "0" })).toMatch(/under an AWS Batch array job needs the shard count/);

@@ -153,7 +153,11 @@ describe("--files-from", () => {
     const parts = tempDir();
     const list = `${files.join("\n")}\n`;
     for (const index of [1, 2]) {
-      const r = spawnSync(process.execPath, [CLI, "convert", "--files-from", "-", "--shard", `${index}/2`, "--out", join(parts, `p${index}`), "--timezone", "UTC"], { input: list, encoding: "utf8" });
+      const r = spawnSync(
+        process.execPath,
+        [CLI, "convert", "--files-from", "-", "--shard", `${index}/2`, "--out", join(parts, `p${index}`), "--timezone", "UTC"],
+        { input: list, encoding: "utf8" },
+      );
       expect(r.status, r.stderr).toBe(0);
     }
     const merged = join(tempDir(), "merged");
@@ -161,7 +165,10 @@ describe("--files-from", () => {
     const single = join(tempDir(), "single");
     const r = spawnSync(process.execPath, [CLI, "convert", "--files-from", "-", "--out", single, "--timezone", "UTC"], { input: list, encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
-    const comparable = (dir: string) => ({ ...outputFiles(dir), "report.json": JSON.stringify({ ...JSON.parse(outputFiles(dir)["report.json"]!), elapsedSeconds: 0 }) });
+    const comparable = (dir: string) => ({
+      ...outputFiles(dir),
+      "report.json": JSON.stringify({ ...JSON.parse(outputFiles(dir)["report.json"]!), elapsedSeconds: 0 }),
+    });
     expect(comparable(merged)).toEqual(comparable(single));
   });
 

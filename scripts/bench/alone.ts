@@ -21,6 +21,9 @@ export async function runAlone(section: BenchSection, name: string): Promise<voi
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const result = await section({ log, repo, cli, tmp: join(repo, "bench", "tmp"), quick: values.quick });
   process.stdout.write(`${result.title}\n\n${result.lines.join("\n")}\n\nTargets:\n`);
-  for (const t of result.targets) process.stdout.write(`  ${t.pass === null ? "SKIP" : t.pass ? "PASS" : "FAIL"}  ${t.name}: ${t.value} (target ${t.target})${t.note ? `; ${t.note}` : ""}\n`);
+  for (const t of result.targets)
+    process.stdout.write(
+      `  ${t.pass === null ? "SKIP" : t.pass ? "PASS" : "FAIL"}  ${t.name}: ${t.value} (target ${t.target})${t.note ? `; ${t.note}` : ""}\n`,
+    );
   if (execFileSync("git", ["-C", repo, "status", "--porcelain", "src"], { encoding: "utf8" }).trim()) process.stdout.write("(src/ has uncommitted changes)\n");
 }

@@ -73,7 +73,12 @@ export const dicomwebSection: BenchSection = async (context: BenchContext): Prom
   const missing = orthancMissing();
   if (missing) {
     const note = `not measured: ${missing}`;
-    return { title, lines: [note], targets: [{ name: "50 ms per request: concurrency 8 vs 1 (studies/s)", value: null, target: "≥ 5×", pass: null, note }], data: { missing } };
+    return {
+      title,
+      lines: [note],
+      targets: [{ name: "50 ms per request: concurrency 8 vs 1 (studies/s)", value: null, target: "≥ 5×", pass: null, note }],
+      data: { missing },
+    };
   }
   const studyCount = context.quick ? 40 : 300;
   const pacs = await startOrthanc();
@@ -82,7 +87,9 @@ export const dicomwebSection: BenchSection = async (context: BenchContext): Prom
     const files = Array.from({ length: studyCount }, (_, k) => studyFiles(k)).flat();
     const upload = await pacs.upload(files.map((bytes, i) => ({ name: String(i), bytes })));
     if (upload.stored.length !== files.length) throw new Error(`Orthanc stored ${upload.stored.length} of ${files.length} generated files`);
-    context.log(`dicomweb: ${studyCount} studies, ${files.length} instances in Orthanc (${pacs.isolation}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    context.log(
+      `dicomweb: ${studyCount} studies, ${files.length} instances in Orthanc (${pacs.isolation}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
 
     mkdirSync(context.tmp, { recursive: true });
     const measure = async (label: string, concurrency: number, delayMs: number): Promise<Run> => {
@@ -96,7 +103,16 @@ export const dicomwebSection: BenchSection = async (context: BenchContext): Prom
       if (report.studies !== studyCount || report.instances !== files.length || report.files.failed > 0) {
         throw new Error(`${label}: ${report.studies} studies, ${report.instances} instances, ${report.files.failed} failed`);
       }
-      const run = { label, concurrency, delayMs, studies: report.studies, instances: report.instances, seconds, studiesPerSecond: report.studies / seconds, instancesPerSecond: report.instances / seconds };
+      const run = {
+        label,
+        concurrency,
+        delayMs,
+        studies: report.studies,
+        instances: report.instances,
+        seconds,
+        studiesPerSecond: report.studies / seconds,
+        instancesPerSecond: report.instances / seconds,
+      };
       context.log(`dicomweb: ${label}: ${run.studiesPerSecond.toFixed(1)} studies/s, ${run.instancesPerSecond.toFixed(0)} instances/s`);
       return run;
     };
@@ -106,7 +122,9 @@ export const dicomwebSection: BenchSection = async (context: BenchContext): Prom
     const ratio = fast.studiesPerSecond / slow.studiesPerSecond;
     // With --quick's 40 studies the run's fixed costs (start, validation, writing) weigh on concurrency 8 alone.
     const note = context.quick ? "--quick: too few studies for this ratio to mean much" : undefined;
-    const targets: Target[] = [{ name: "50 ms per request: concurrency 8 vs 1 (studies/s)", value: Math.round(ratio * 10) / 10, target: "≥ 5×", pass: ratio >= 5, note }];
+    const targets: Target[] = [
+      { name: "50 ms per request: concurrency 8 vs 1 (studies/s)", value: Math.round(ratio * 10) / 10, target: "≥ 5×", pass: ratio >= 5, note },
+    ];
     const lines = [
       `${studyCount} studies, ${files.length} instances (headers only) in Orthanc 1.10 + DICOMweb plugin, "StudiesMetadata": "Full"; read through a proxy on 127.0.0.1${pacs.isolation === "netns" ? " (Orthanc in its own network namespace, bridged by a Unix socket)" : ""}`,
       "",
@@ -132,5 +150,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     quick: process.argv.includes("--quick"),
   });
   console.log(`## ${result.title}\n\n${result.lines.join("\n")}`);
-  for (const t of result.targets) console.log(`${t.pass === null ? "n/a " : t.pass ? "PASS" : "FAIL"} ${t.name}: ${t.value ?? "—"} (target ${t.target})${t.note ? ` — ${t.note}` : ""}`);
+  for (const t of result.targets)
+    console.log(`${t.pass === null ? "n/a " : t.pass ? "PASS" : "FAIL"} ${t.name}: ${t.value ?? "—"} (target ${t.target})${t.note ? ` — ${t.note}` : ""}`);
 }

@@ -191,8 +191,64 @@ export interface ArchivePlan {
 }
 
 const UID_ROOT = "1.2.826.0.1.3680043.10.1513.77";
-const FAMILY = ["MUELLER", "MEIER", "SCHMID", "KELLER", "WEBER", "HUBER", "SCHNEIDER", "MEYER", "STEINER", "FISCHER", "GERBER", "BRUNNER", "BAUMANN", "FREI", "ZIMMERMANN", "MOSER", "WIDMER", "WYSS", "GRAF", "ROTH", "SMITH", "JOHNSON", "GARCIA", "MARTIN", "ROSSI", "BIANCHI", "DUBOIS", "NGUYEN", "OKAFOR", "TANAKA"];
-const GIVEN = ["ANNA", "PETER", "MARIA", "HANS", "URSULA", "DANIEL", "SANDRA", "THOMAS", "MONIKA", "MARCO", "LAURA", "LUCA", "SARA", "DAVID", "NINA", "JONAS", "ELENA", "FELIX", "CLARA", "SIMON", "YUKI", "AMARA", "LEA", "NOAH"];
+const FAMILY = [
+  "MUELLER",
+  "MEIER",
+  "SCHMID",
+  "KELLER",
+  "WEBER",
+  "HUBER",
+  "SCHNEIDER",
+  "MEYER",
+  "STEINER",
+  "FISCHER",
+  "GERBER",
+  "BRUNNER",
+  "BAUMANN",
+  "FREI",
+  "ZIMMERMANN",
+  "MOSER",
+  "WIDMER",
+  "WYSS",
+  "GRAF",
+  "ROTH",
+  "SMITH",
+  "JOHNSON",
+  "GARCIA",
+  "MARTIN",
+  "ROSSI",
+  "BIANCHI",
+  "DUBOIS",
+  "NGUYEN",
+  "OKAFOR",
+  "TANAKA",
+];
+const GIVEN = [
+  "ANNA",
+  "PETER",
+  "MARIA",
+  "HANS",
+  "URSULA",
+  "DANIEL",
+  "SANDRA",
+  "THOMAS",
+  "MONIKA",
+  "MARCO",
+  "LAURA",
+  "LUCA",
+  "SARA",
+  "DAVID",
+  "NINA",
+  "JONAS",
+  "ELENA",
+  "FELIX",
+  "CLARA",
+  "SIMON",
+  "YUKI",
+  "AMARA",
+  "LEA",
+  "NOAH",
+];
 const INSTITUTIONS = ["St. Example Hospital", "Riverside Clinic", "Lakeview Medical Center", "Kantonsspital Beispiel"];
 const CT_STUDIES = [
   { description: "CT CHEST WITHOUT CONTRAST", code: "CTCH", body: "CHEST", reason: "Persistent cough" },
@@ -207,7 +263,17 @@ const MR_STUDIES = [
   { description: "MR LUMBAR SPINE", code: "MRLS", body: "LSPINE", reason: "Radiculopathy" },
   { description: "MR PROSTATE MULTIPARAMETRIC", code: "MRPR", body: "PROSTATE", reason: undefined },
 ] as const;
-const MR_SERIES = ["localizer", "t1_mprage_sag", "t2_tse_tra", "t2_flair_tra", "ep2d_diff_tra", "t1_se_tra_post", "t2_tse_cor", "pd_tse_fs_sag", "t1_vibe_fs_tra"];
+const MR_SERIES = [
+  "localizer",
+  "t1_mprage_sag",
+  "t2_tse_tra",
+  "t2_flair_tra",
+  "ep2d_diff_tra",
+  "t1_se_tra_post",
+  "t2_tse_cor",
+  "pd_tse_fs_sag",
+  "t1_vibe_fs_tra",
+];
 const CR_STUDIES = [
   { description: "XR CHEST PA AND LATERAL", code: "XRCH2", body: "CHEST", views: ["PA", "LAT"] },
   { description: "XR HAND LEFT 3 VIEWS", code: "XRHL3", body: "HAND", views: ["PA", "OBL", "LAT"] },
@@ -267,7 +333,21 @@ export function planArchive(files: number, seed: number, headersOnly = false): A
     return study;
   };
 
-  const newSeries = (study: StudyPlan, o: { description: string; protocol: string; count: number; rows: number; columns: number; spacing: number; thickness: number; blob: number; localizer?: SeriesPlan; body?: string }): SeriesPlan => {
+  const newSeries = (
+    study: StudyPlan,
+    o: {
+      description: string;
+      protocol: string;
+      count: number;
+      rows: number;
+      columns: number;
+      spacing: number;
+      thickness: number;
+      blob: number;
+      localizer?: SeriesPlan;
+      body?: string;
+    },
+  ): SeriesPlan => {
     const number = study.series.length + 1;
     const s: SeriesPlan = {
       index: series.length,
@@ -300,7 +380,16 @@ export function planArchive(files: number, seed: number, headersOnly = false): A
   let left = quota.CT;
   while (left > 0) {
     const study = newStudy("CT");
-    const scout = newSeries(study, { description: "Scout", protocol: study.description, count: Math.min(left, rng.int(1, 3)), rows: 512, columns: 512, spacing: 0.976562, thickness: 1, blob: rng.int(250, 450) });
+    const scout = newSeries(study, {
+      description: "Scout",
+      protocol: study.description,
+      count: Math.min(left, rng.int(1, 3)),
+      rows: 512,
+      columns: 512,
+      spacing: 0.976562,
+      thickness: 1,
+      blob: rng.int(250, 450),
+    });
     left -= scout.count;
     const thick = rng.pick([5, 3, 2.5, 1.25]);
     const axial = [{ description: `Axial ${thick.toFixed(2)}mm STND`, thickness: thick, count: rng.int(60, 350) }];
@@ -308,7 +397,17 @@ export function planArchive(files: number, seed: number, headersOnly = false): A
     if (rng.chance(0.35)) axial.push({ description: "Coronal MPR 3mm", thickness: 3, count: rng.int(40, 120) });
     for (const a of axial) {
       if (left <= 0) break;
-      const s = newSeries(study, { description: a.description, protocol: study.description, count: Math.min(left, a.count), rows: 512, columns: 512, spacing: 0.703125, thickness: a.thickness, blob: rng.int(300, 900), localizer: scout });
+      const s = newSeries(study, {
+        description: a.description,
+        protocol: study.description,
+        count: Math.min(left, a.count),
+        rows: 512,
+        columns: 512,
+        spacing: 0.703125,
+        thickness: a.thickness,
+        blob: rng.int(300, 900),
+        localizer: scout,
+      });
       left -= s.count;
     }
   }
@@ -319,7 +418,16 @@ export function planArchive(files: number, seed: number, headersOnly = false): A
     for (const name of names) {
       if (left <= 0) break;
       const count = Math.min(left, name === "localizer" ? 3 : rng.int(16, 60));
-      const s = newSeries(study, { description: name, protocol: name, count, rows: 256, columns: 256, spacing: 0.9375, thickness: rng.pick([1, 3, 4, 5]), blob: rng.int(450, 1000) });
+      const s = newSeries(study, {
+        description: name,
+        protocol: name,
+        count,
+        rows: 256,
+        columns: 256,
+        spacing: 0.9375,
+        thickness: rng.pick([1, 3, 4, 5]),
+        blob: rng.int(450, 1000),
+      });
       left -= s.count;
     }
   }
@@ -330,7 +438,17 @@ export function planArchive(files: number, seed: number, headersOnly = false): A
     for (const view of kind.views) {
       if (left <= 0) break;
       const portrait = view !== "LAT";
-      newSeries(study, { description: `${kind.body} ${view}`, protocol: kind.description, count: 1, rows: portrait ? 2500 : 2000, columns: portrait ? 2000 : 2500, spacing: 0.15, thickness: 0, blob: rng.int(60, 160), body: kind.body });
+      newSeries(study, {
+        description: `${kind.body} ${view}`,
+        protocol: kind.description,
+        count: 1,
+        rows: portrait ? 2500 : 2000,
+        columns: portrait ? 2000 : 2500,
+        spacing: 0.15,
+        thickness: 0,
+        blob: rng.int(60, 160),
+        body: kind.body,
+      });
       left -= 1;
     }
   }
@@ -566,9 +684,7 @@ const sliceLocationOf = (s: SeriesPlan, i: number) => -120 + i * (s.sliceThickne
 function ctAttributes(d: Record<string, unknown>, s: SeriesPlan, i: number): void {
   const sliceLocation = sliceLocationOf(s, i);
   Object.assign(d, {
-    ReferencedImageSequence: s.localizer
-      ? [{ ReferencedSOPClassUID: SOP_CLASS.CT, ReferencedSOPInstanceUID: instanceUID(s.localizer, 0) }]
-      : undefined,
+    ReferencedImageSequence: s.localizer ? [{ ReferencedSOPClassUID: SOP_CLASS.CT, ReferencedSOPInstanceUID: instanceUID(s.localizer, 0) }] : undefined,
     ScanOptions: "HELICAL MODE",
     KVP: "120",
     DataCollectionDiameter: "500",
@@ -928,7 +1044,9 @@ export class DiskSpaceError extends Error {
 }
 
 /** Reuses bench/archive/<files>/ when complete and of the same hash; otherwise (re)generates it. */
-export async function ensureArchive(options: { files?: number; seed?: number; headersOnly?: boolean; force?: boolean; log?: (line: string) => void } = {}): Promise<Archive> {
+export async function ensureArchive(
+  options: { files?: number; seed?: number; headersOnly?: boolean; force?: boolean; log?: (line: string) => void } = {},
+): Promise<Archive> {
   const files = options.files ?? DEFAULT_FILES;
   const seed = options.seed ?? DEFAULT_SEED;
   const headersOnly = options.headersOnly ?? false;
@@ -1053,7 +1171,9 @@ async function generate(plan: ArchivePlan, data: string, hash: string, log: (lin
       writeSeries(plan, data, shares[0]!, (images, bytes) => {
         if (performance.now() - last < 5000) return;
         last = performance.now();
-        log(`archive: ${images.toLocaleString("en-US")} of ${plan.dicomFiles.toLocaleString("en-US")} images, ${gb(bytes)}, ${Math.round((last - started) / 1000)} s`);
+        log(
+          `archive: ${images.toLocaleString("en-US")} of ${plan.dicomFiles.toLocaleString("en-US")} images, ${gb(bytes)}, ${Math.round((last - started) / 1000)} s`,
+        );
       }),
     );
   } else {
@@ -1063,7 +1183,20 @@ async function generate(plan: ArchivePlan, data: string, hash: string, log: (lin
       shares.map(
         (share, k) =>
           new Promise<WriteStats>((done, fail) => {
-            const args = [...process.execArgv, self, "--worker", "--files", String(plan.files), "--seed", String(plan.seed), ...(plan.headersOnly ? ["--headers-only"] : []), "--data", data, "--series", share.join(",")];
+            const args = [
+              ...process.execArgv,
+              self,
+              "--worker",
+              "--files",
+              String(plan.files),
+              "--seed",
+              String(plan.seed),
+              ...(plan.headersOnly ? ["--headers-only"] : []),
+              "--data",
+              data,
+              "--series",
+              share.join(","),
+            ];
             const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
             let out = "";
             child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));

@@ -79,7 +79,10 @@ export function generateStudies(out: string, studies: number, seed = 1): Generat
     patients++;
     const mrn = `PAT-${pad(patients, 7)}`;
     const issuer = rng.chance(0.5) ? { system: "urn:oid:1.2.276.0.7230010.3.0.1" } : {};
-    const id = createHash("sha256").update(`${mrn}|${issuer.system ?? ""}`).digest("hex").slice(0, 32);
+    const id = createHash("sha256")
+      .update(`${mrn}|${issuer.system ?? ""}`)
+      .digest("hex")
+      .slice(0, 32);
     const patient = {
       resourceType: "Patient",
       id,
@@ -163,7 +166,9 @@ export function generateStudies(out: string, studies: number, seed = 1): Generat
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { out: { type: "string" }, studies: { type: "string", default: "200000" }, seed: { type: "string", default: "1" } } });
+  const { values } = parseArgs({
+    options: { out: { type: "string" }, studies: { type: "string", default: "200000" }, seed: { type: "string", default: "1" } },
+  });
   if (!values.out) throw new Error("--out <folder> is required");
   const result = generateStudies(values.out, Number(values.studies), Number(values.seed));
   console.log(`${result.studies} studies of ${result.patients} patients -> ${values.out}`);

@@ -90,7 +90,9 @@ async function changedInPlaceSection(context: BenchContext): Promise<SectionResu
   // them later leaves the archive and the other trees alone (a link's inode, and so its ctime, is shared).
   const changed = Math.max(1, Math.round(files / 100));
   const instances = listFiles(changing).filter((path) => !("reason" in new DicomFileReader().read(path).result));
-  const toChange = Array.from({ length: runs }, (_, round) => Array.from({ length: changed }, (_, i) => instances[((round * changed + i) * 7919) % instances.length]!));
+  const toChange = Array.from({ length: runs }, (_, round) =>
+    Array.from({ length: changed }, (_, i) => instances[((round * changed + i) * 7919) % instances.length]!),
+  );
   for (const path of new Set(toChange.flat())) {
     const bytes = readFileSync(path);
     unlinkSync(path);
@@ -122,15 +124,18 @@ async function changedInPlaceSection(context: BenchContext): Promise<SectionResu
   }
   // The runs were what they claim to be.
   for (const m of unchanged) {
-    if (m.report.bytesRead.total !== 0 || m.report.files.unchanged !== m.report.files.seen) throw new Error(`a no-change run read ${m.report.bytesRead.total} bytes, ${JSON.stringify(m.report.files)}`);
+    if (m.report.bytesRead.total !== 0 || m.report.files.unchanged !== m.report.files.seen)
+      throw new Error(`a no-change run read ${m.report.bytesRead.total} bytes, ${JSON.stringify(m.report.files)}`);
   }
   for (const m of onePercent) {
-    if (m.report.files.modified !== changed || m.report.files.unchanged !== m.report.files.seen - changed) throw new Error(`a 1 % run found ${JSON.stringify(m.report.files)}, not ${changed} modified`);
+    if (m.report.files.modified !== changed || m.report.files.unchanged !== m.report.files.seen - changed)
+      throw new Error(`a 1 % run found ${JSON.stringify(m.report.files)}, not ${changed} modified`);
   }
   const check = join(tmp, "out-check");
   await convert(changing, check, "--workers", "2");
   for (const name of ["ImagingStudy.ndjson", "Patient.ndjson", "errors.ndjson"]) {
-    if (readFileSync(join(check, name), "utf8") !== readFileSync(join(outChanging, name), "utf8")) throw new Error(`the incremental ${name} differs from a full run's`);
+    if (readFileSync(join(check, name), "utf8") !== readFileSync(join(outChanging, name), "utf8"))
+      throw new Error(`the incremental ${name} differs from a full run's`);
   }
 
   // Ten times the files (hard links again): the cost per file of a no-change run, and its memory.
@@ -174,9 +179,24 @@ async function changedInPlaceSection(context: BenchContext): Promise<SectionResu
     `  1,000,000 files, extrapolated from the per-file cost: ${s(million)}, peak RSS ~${mb(largeRss + rssPer100k * ((1_000_000 - copies * files) / 100_000))}.`,
   ];
   const targets: Target[] = [
-    { name: "no-change run: header bytes read", value: median(unchanged.map((m) => m.report.bytesRead.total)), target: "= 0", pass: unchanged.every((m) => m.report.bytesRead.total === 0) },
-    { name: "no-change run wall ÷ full run wall", value: round(stillWall / fullWall), target: `≤ ${TARGETS.noChangeRatio}`, pass: stillWall / fullWall <= TARGETS.noChangeRatio },
-    { name: "1 %-changed run wall ÷ full run wall", value: round(oneWall / fullWall), target: `≤ ${TARGETS.onePercentRatio}`, pass: oneWall / fullWall <= TARGETS.onePercentRatio },
+    {
+      name: "no-change run: header bytes read",
+      value: median(unchanged.map((m) => m.report.bytesRead.total)),
+      target: "= 0",
+      pass: unchanged.every((m) => m.report.bytesRead.total === 0),
+    },
+    {
+      name: "no-change run wall ÷ full run wall",
+      value: round(stillWall / fullWall),
+      target: `≤ ${TARGETS.noChangeRatio}`,
+      pass: stillWall / fullWall <= TARGETS.noChangeRatio,
+    },
+    {
+      name: "1 %-changed run wall ÷ full run wall",
+      value: round(oneWall / fullWall),
+      target: `≤ ${TARGETS.onePercentRatio}`,
+      pass: oneWall / fullWall <= TARGETS.onePercentRatio,
+    },
     {
       name: "no-change run over 1,000,000 files, s (extrapolated)",
       value: round(million),
@@ -208,7 +228,6 @@ async function changedInPlaceSection(context: BenchContext): Promise<SectionResu
   };
 }
 
-
 /** One run of the CLI, weighed by GNU time where there is one; the report it wrote. */
 async function measureCli(cli: string, tmp: string, args: readonly string[], out: string): Promise<Measured> {
   const timeFile = join(tmp, "time.txt");
@@ -231,7 +250,6 @@ async function measureCli(cli: string, tmp: string, args: readonly string[], out
   return { wallSeconds, peakRssBytes, cpuSeconds, report: JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as Report };
 }
 
-
 /**
  * The nightly users run: each round adds ~1 % of the archive's files as new studies (copies of existing studies
  * under new UIDs, the first of the round keeping its patient, the others of new patients) and times the
@@ -244,7 +262,15 @@ async function newStudiesSection(context: BenchContext): Promise<SectionResult> 
   const tmp = join(context.tmp, "incremental-new");
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const sizes = quick ? [{ files: 1000, headersOnly: false }, { files: 4000, headersOnly: true }] : [{ files: 10_000, headersOnly: false }, { files: 100_000, headersOnly: true }];
+  const sizes = quick
+    ? [
+        { files: 1000, headersOnly: false },
+        { files: 4000, headersOnly: true },
+      ]
+    : [
+        { files: 10_000, headersOnly: false },
+        { files: 100_000, headersOnly: true },
+      ];
   const lines: string[] = [];
   const targets: Target[] = [];
   const data: Record<string, unknown> = {};
@@ -279,10 +305,14 @@ async function newStudiesSection(context: BenchContext): Promise<SectionResult> 
       const incremental = async () => {
         const m = await convert(tree, outIncremental, "--incremental");
         const f = m.report.files;
-        if (f.added !== made.files || f.modified !== 0 || f.removed !== 0) throw new Error(`bench: a new-studies run found ${JSON.stringify(f)}, not ${made.files} added`);
-        if (m.report.changes?.ImagingStudy?.new !== made.studies) throw new Error(`bench: a new-studies run lists ${JSON.stringify(m.report.changes)}, not ${made.studies} new studies`);
+        if (f.added !== made.files || f.modified !== 0 || f.removed !== 0)
+          throw new Error(`bench: a new-studies run found ${JSON.stringify(f)}, not ${made.files} added`);
+        if (m.report.changes?.ImagingStudy?.new !== made.studies)
+          throw new Error(`bench: a new-studies run lists ${JSON.stringify(m.report.changes)}, not ${made.studies} new studies`);
         const expected = expectedChanges(before, mainOutputs(outIncremental));
-        for (const [name, text] of Object.entries(expected)) if (readFileSync(join(outIncremental, name), "utf8") !== text) throw new Error(`bench: ${name} of a new-studies run is not the difference of the outputs`);
+        for (const [name, text] of Object.entries(expected))
+          if (readFileSync(join(outIncremental, name), "utf8") !== text)
+            throw new Error(`bench: ${name} of a new-studies run is not the difference of the outputs`);
         added.push(m);
       };
       const fullRun = async () => {
@@ -301,11 +331,13 @@ async function newStudiesSection(context: BenchContext): Promise<SectionResult> 
       for (const name of MAIN_OUTPUTS) {
         const a = existsSync(join(outFull, name)) ? readFileSync(join(outFull, name)) : undefined;
         const b = existsSync(join(outIncremental, name)) ? readFileSync(join(outIncremental, name)) : undefined;
-        if (!(a === undefined ? b === undefined : b !== undefined && a.equals(b))) throw new Error(`bench: the incremental ${name} differs from a full run's (${label}, round ${round + 1})`);
+        if (!(a === undefined ? b === undefined : b !== undefined && a.equals(b)))
+          throw new Error(`bench: the incremental ${name} differs from a full run's (${label}, round ${round + 1})`);
       }
       if (large) {
         const m = await convert(tree, outIncremental, "--incremental");
-        if (m.report.bytesRead.total !== 0 || m.report.files.unchanged !== m.report.files.seen) throw new Error(`bench: a no-change run read ${m.report.bytesRead.total} bytes, ${JSON.stringify(m.report.files)}`);
+        if (m.report.bytesRead.total !== 0 || m.report.files.unchanged !== m.report.files.seen)
+          throw new Error(`bench: a no-change run read ${m.report.bytesRead.total} bytes, ${JSON.stringify(m.report.files)}`);
         unchanged.push(m);
       }
     }
@@ -323,19 +355,44 @@ async function newStudiesSection(context: BenchContext): Promise<SectionResult> 
       `${"convert --incremental, new studies".padEnd(38)} ${s(addedWall).padStart(9)} ${range(added).padStart(17)} ${(addedWall / fullWall).toFixed(2).padStart(7)} ${ratioRange(added).padStart(11)} ${String(median(added.map((m) => m.report.bytesRead.total))).padStart(12)} ${mb(median(added.map((m) => m.peakRssBytes ?? Number.NaN))).padStart(10)} ${cpu(added).padStart(9)}`,
     );
     const target = large ? TARGETS.newStudies100k : TARGETS.newStudies10k;
-    targets.push({ name: `new-studies run wall ÷ full run wall, ${label}`, value: round(addedWall / fullWall), target: `≤ ${target}`, pass: addedWall / fullWall <= target, note: `per round ${ratioRange(added)}` });
+    targets.push({
+      name: `new-studies run wall ÷ full run wall, ${label}`,
+      value: round(addedWall / fullWall),
+      target: `≤ ${target}`,
+      pass: addedWall / fullWall <= target,
+      note: `per round ${ratioRange(added)}`,
+    });
     if (large) {
       const stillWall = median(walls(unchanged));
       lines.push(
         `${"convert --incremental, no change".padEnd(38)} ${s(stillWall).padStart(9)} ${range(unchanged).padStart(17)} ${(stillWall / fullWall).toFixed(2).padStart(7)} ${ratioRange(unchanged).padStart(11)} ${String(median(unchanged.map((m) => m.report.bytesRead.total))).padStart(12)} ${mb(median(unchanged.map((m) => m.peakRssBytes ?? Number.NaN))).padStart(10)} ${cpu(unchanged).padStart(9)}`,
       );
       targets.push(
-        { name: `no-change run wall ÷ full run wall, ${label}`, value: round(stillWall / fullWall), target: `≤ ${TARGETS.noChange100k}`, pass: stillWall / fullWall <= TARGETS.noChange100k, note: `per round ${ratioRange(unchanged)}` },
-        { name: `no-change run: header bytes read, ${label}`, value: Math.max(...unchanged.map((m) => m.report.bytesRead.total)), target: "= 0", pass: unchanged.every((m) => m.report.bytesRead.total === 0) },
+        {
+          name: `no-change run wall ÷ full run wall, ${label}`,
+          value: round(stillWall / fullWall),
+          target: `≤ ${TARGETS.noChange100k}`,
+          pass: stillWall / fullWall <= TARGETS.noChange100k,
+          note: `per round ${ratioRange(unchanged)}`,
+        },
+        {
+          name: `no-change run: header bytes read, ${label}`,
+          value: Math.max(...unchanged.map((m) => m.report.bytesRead.total)),
+          target: "= 0",
+          pass: unchanged.every((m) => m.report.bytesRead.total === 0),
+        },
       );
     }
     lines.push("");
-    data[label] = { files: size.files, studies: studies.size, runs, addedFiles, full: full.map(summary), newStudies: added.map(summary), noChange: unchanged.map(summary) };
+    data[label] = {
+      files: size.files,
+      studies: studies.size,
+      runs,
+      addedFiles,
+      full: full.map(summary),
+      newStudies: added.map(summary),
+      noChange: unchanged.map(summary),
+    };
     rmSync(tree, { recursive: true, force: true });
   }
   lines.push("Each incremental output equalled a fresh full run's byte for byte, and its changes/ the difference from the output before it.");
@@ -343,7 +400,9 @@ async function newStudiesSection(context: BenchContext): Promise<SectionResult> 
 }
 
 /** The instance files of a tree by Study Instance UID, in path order, with what a copy under new UIDs needs. */
-export function studiesOf(tree: string): Map<string, Array<{ readonly path: string; readonly series: string; readonly sop: string; readonly patientId?: string }>> {
+export function studiesOf(
+  tree: string,
+): Map<string, Array<{ readonly path: string; readonly series: string; readonly sop: string; readonly patientId?: string }>> {
   const reader = new DicomFileReader();
   const studies = new Map<string, Array<{ path: string; series: string; sop: string; patientId?: string }>>();
   for (const path of listFiles(tree)) {
@@ -412,13 +471,23 @@ function mainOutputs(dir: string): Record<string, string> {
 
 /** What changes/ must hold between two outputs: lines new or different in output order; one line per resource gone, studies first. */
 function expectedChanges(before: Record<string, string>, after: Record<string, string>): Record<string, string> {
-  const byId = (text: string | undefined) => new Map((text ?? "").split("\n").filter(Boolean).map((line) => [(JSON.parse(line) as { id: string }).id, line]));
+  const byId = (text: string | undefined) =>
+    new Map(
+      (text ?? "")
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => [(JSON.parse(line) as { id: string }).id, line]),
+    );
   const result: Record<string, string> = {};
   const deleted: string[] = [];
   for (const type of ["ImagingStudy", "Patient", "Endpoint"]) {
     const old = byId(before[`${type}.ndjson`]);
     const lines = [...byId(after[`${type}.ndjson`]).entries()];
-    if (type !== "Endpoint") result[`changes/${type}.ndjson`] = lines.filter(([id, line]) => old.get(id) !== line).map(([, line]) => `${line}\n`).join("");
+    if (type !== "Endpoint")
+      result[`changes/${type}.ndjson`] = lines
+        .filter(([id, line]) => old.get(id) !== line)
+        .map(([, line]) => `${line}\n`)
+        .join("");
     const now = new Set(lines.map(([id]) => id));
     for (const id of [...old.keys()].filter((id) => !now.has(id)).sort()) deleted.push(`${JSON.stringify({ resourceType: type, id })}\n`);
   }
@@ -427,7 +496,14 @@ function expectedChanges(before: Record<string, string>, after: Record<string, s
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
-const summary = (m: Measured) => ({ wallSeconds: round(m.wallSeconds), cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes, bytesRead: m.report.bytesRead.total, files: m.report.files, elapsedSeconds: m.report.elapsedSeconds });
+const summary = (m: Measured) => ({
+  wallSeconds: round(m.wallSeconds),
+  cpuSeconds: m.cpuSeconds,
+  peakRssBytes: m.peakRssBytes,
+  bytesRead: m.report.bytesRead.total,
+  files: m.report.files,
+  elapsedSeconds: m.report.elapsedSeconds,
+});
 
 /** `copies` trees of hard links to every file under `from`, side by side under `to` (copy-0/, copy-1/, …), or one tree at `to`. */
 function linkTree(from: string, to: string, copies: number): string {
@@ -477,7 +553,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     const log = (line: string) => process.stderr.write(`${line}\n`);
     const result = await incrementalSection({ log, repo, cli, tmp: join(repo, "bench", "tmp"), quick: values.quick });
     process.stdout.write(`${result.title}\n\n${result.lines.join("\n")}\n\nTargets:\n`);
-    for (const t of result.targets) process.stdout.write(`  ${t.pass === null ? "SKIP" : t.pass ? "PASS" : "FAIL"}  ${t.name}: ${t.value} (target ${t.target})${t.note ? `; ${t.note}` : ""}\n`);
-    if (execFileSync("git", ["-C", repo, "status", "--porcelain", "src"], { encoding: "utf8" }).trim()) process.stdout.write("(src/ has uncommitted changes)\n");
+    for (const t of result.targets)
+      process.stdout.write(
+        `  ${t.pass === null ? "SKIP" : t.pass ? "PASS" : "FAIL"}  ${t.name}: ${t.value} (target ${t.target})${t.note ? `; ${t.note}` : ""}\n`,
+      );
+    if (execFileSync("git", ["-C", repo, "status", "--porcelain", "src"], { encoding: "utf8" }).trim())
+      process.stdout.write("(src/ has uncommitted changes)\n");
   }
 }

@@ -81,7 +81,9 @@ function stringEnd(body: Buffer, from: number): number {
 /** The answer to a request Bundle: one response entry per request entry, in order. */
 export function answerBundle(scanned: { type: string | undefined; entries: SinkEntry[] }): string {
   const parts = scanned.entries.map((e) =>
-    e.method === "DELETE" ? '{"response":{"status":"200 OK"}}' : `{"response":{"status":"201 Created","location":${JSON.stringify(`${e.url ?? ""}/_history/1`)}}}`,
+    e.method === "DELETE"
+      ? '{"response":{"status":"200 OK"}}'
+      : `{"response":{"status":"201 Created","location":${JSON.stringify(`${e.url ?? ""}/_history/1`)}}}`,
   );
   const type = scanned.type === "batch" ? "batch-response" : "transaction-response";
   return `{"resourceType":"Bundle","type":"${type}","entry":[${parts.join(",")}]}`;
@@ -94,11 +96,15 @@ export function startSink(latencyMs: number, port = 0): Promise<{ base: string; 
     req.on("end", () =>
       setTimeout(() => {
         if (req.method === "GET" && req.url?.endsWith("/metadata")) {
-          return void res.writeHead(200, { "content-type": "application/fhir+json" }).end('{"resourceType":"CapabilityStatement","status":"active","kind":"instance","fhirVersion":"4.0.1","format":["json"]}');
+          return void res
+            .writeHead(200, { "content-type": "application/fhir+json" })
+            .end('{"resourceType":"CapabilityStatement","status":"active","kind":"instance","fhirVersion":"4.0.1","format":["json"]}');
         }
         const scanned = req.method === "POST" ? scanBundle(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)) : undefined;
         if (!scanned) {
-          return void res.writeHead(400, { "content-type": "application/fhir+json" }).end('{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"structure","diagnostics":"sink: not a Bundle"}]}');
+          return void res
+            .writeHead(400, { "content-type": "application/fhir+json" })
+            .end('{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"structure","diagnostics":"sink: not a Bundle"}]}');
         }
         res.writeHead(200, { "content-type": "application/fhir+json" }).end(answerBundle(scanned));
       }, latencyMs),
@@ -106,7 +112,9 @@ export function startSink(latencyMs: number, port = 0): Promise<{ base: string; 
   });
   server.keepAliveTimeout = 60_000;
   return new Promise((resolve) =>
-    server.listen(port, "127.0.0.1", () => resolve({ base: `http://127.0.0.1:${(server.address() as AddressInfo).port}/fhir`, close: () => void server.close() })),
+    server.listen(port, "127.0.0.1", () =>
+      resolve({ base: `http://127.0.0.1:${(server.address() as AddressInfo).port}/fhir`, close: () => void server.close() }),
+    ),
   );
 }
 

@@ -38,11 +38,23 @@ interface Measured {
   readonly wallSeconds: number;
   readonly cpuSeconds: number | null;
   readonly peakRssBytes: number | null;
-  readonly report: { sent: number; created: number; updated: number; rejected: number; failed: number; invalid: number; elapsed: number; "resources/s": number };
+  readonly report: {
+    sent: number;
+    created: number;
+    updated: number;
+    rejected: number;
+    failed: number;
+    invalid: number;
+    elapsed: number;
+    "resources/s": number;
+  };
 }
 
 type ServerKind = "sink" | "medplum";
-const SERVER_NAMES: Record<ServerKind, string> = { sink: "sink (waits 20 ms, answers a valid transaction-response)", medplum: "test FHIR server (Medplum router, no validator)" };
+const SERVER_NAMES: Record<ServerKind, string> = {
+  sink: "sink (waits 20 ms, answers a valid transaction-response)",
+  medplum: "test FHIR server (Medplum router, no validator)",
+};
 
 interface Runs {
   readonly server: ServerKind;
@@ -65,7 +77,9 @@ async function measureBuilds(ctx: BenchContext, clis: readonly string[]): Promis
   const small = writeArchive(join(ctx.tmp, "archive"), ctx.repo, patients, 2);
   const large = writeArchive(join(ctx.tmp, "archive-4x"), ctx.repo, patients * 4, 2);
   const empty = writeArchive(join(ctx.tmp, "archive-empty"), ctx.repo, 0, 0, { endpoint: false });
-  ctx.log(`load: ${small.resources} resources (${large.resources} for the memory check), Bundles of ${BATCH}, ${LATENCY_MS} ms per request, ${runs} round(s); load average ${loadavg()[0]!.toFixed(2)} (${availableParallelism()} CPUs)`);
+  ctx.log(
+    `load: ${small.resources} resources (${large.resources} for the memory check), Bundles of ${BATCH}, ${LATENCY_MS} ms per request, ${runs} round(s); load average ${loadavg()[0]!.toFixed(2)} (${availableParallelism()} CPUs)`,
+  );
 
   const servers: Partial<Record<ServerKind, Server>> = {};
   try {
@@ -87,11 +101,19 @@ async function measureBuilds(ctx: BenchContext, clis: readonly string[]): Promis
             const r = b.measured[setup]!;
             const m = await measureLoad(b.ctx, small, servers[r.server]!.base, ["--concurrency", String(concurrency), "--batch-size", String(BATCH)]);
             r.byConcurrency[concurrency]!.push(m);
-            ctx.log(`  ${name(b.ctx.cli)}${r.server}, concurrency ${concurrency}: ${m.wallSeconds.toFixed(2)} s whole process, loader CPU ${m.cpuSeconds?.toFixed(2) ?? "?"} s, ${Math.round(m.report["resources/s"])} resources/s by its report`);
+            ctx.log(
+              `  ${name(b.ctx.cli)}${r.server}, concurrency ${concurrency}: ${m.wallSeconds.toFixed(2)} s whole process, loader CPU ${m.cpuSeconds?.toFixed(2) ?? "?"} s, ${Math.round(m.report["resources/s"])} resources/s by its report`,
+            );
           }
         }
       }
-      for (const b of builds) ctx.log(`  ${name(b.ctx.cli)}empty files: ${b.emptyRuns.slice(-EMPTY_RUNS_PER_ROUND).map((m) => `${m.wallSeconds.toFixed(2)} s (CPU ${m.cpuSeconds?.toFixed(2) ?? "?"} s)`).join(", ")}`);
+      for (const b of builds)
+        ctx.log(
+          `  ${name(b.ctx.cli)}empty files: ${b.emptyRuns
+            .slice(-EMPTY_RUNS_PER_ROUND)
+            .map((m) => `${m.wallSeconds.toFixed(2)} s (CPU ${m.cpuSeconds?.toFixed(2) ?? "?"} s)`)
+            .join(", ")}`,
+        );
     }
     await checkStored(servers.medplum.base, small);
     // With V8's old space capped, what peak RSS still grows with the archive is memory the loader keeps, not garbage
@@ -114,8 +136,10 @@ async function measureBuilds(ctx: BenchContext, clis: readonly string[]): Promis
   }
 }
 
-
-function result(ctx: BenchContext, m: { small: Archive; large: Archive; emptyRuns: readonly Measured[]; measured: readonly Runs[]; smallRss: Measured; largeRss: Measured }): SectionResult {
+function result(
+  ctx: BenchContext,
+  m: { small: Archive; large: Archive; emptyRuns: readonly Measured[]; measured: readonly Runs[]; smallRss: Measured; largeRss: Measured },
+): SectionResult {
   const startWall = median(m.emptyRuns.map((r) => r.wallSeconds));
   const cpuKnown = m.emptyRuns.every((r) => r.cpuSeconds !== null);
   const startCpu = cpuKnown ? median(m.emptyRuns.map((r) => r.cpuSeconds!)) : null;
@@ -147,12 +171,14 @@ function result(ctx: BenchContext, m: { small: Archive; large: Archive; emptyRun
   const mb = (bytes: number | null) => (bytes === null ? "?" : `${Math.round(bytes / 1e6)} MB`);
   const noTime = { note: `no ${GNU_TIME} on this machine` };
   const targets: Target[] = [
-    ...[4, 16].map((c): Target => ({
-      name: `load: resources/s at concurrency ${c} ÷ at concurrency 1 (sink, ${LATENCY_MS} ms per request, Bundles of ${BATCH}, start-up subtracted)`,
-      value: round(sink.scaling(c)),
-      target: `≥ ${TARGET_SCALING[c]}`,
-      pass: sink.scaling(c) >= TARGET_SCALING[c]!,
-    })),
+    ...[4, 16].map(
+      (c): Target => ({
+        name: `load: resources/s at concurrency ${c} ÷ at concurrency 1 (sink, ${LATENCY_MS} ms per request, Bundles of ${BATCH}, start-up subtracted)`,
+        value: round(sink.scaling(c)),
+        target: `≥ ${TARGET_SCALING[c]}`,
+        pass: sink.scaling(c) >= TARGET_SCALING[c]!,
+      }),
+    ),
     {
       name: "load: loader CPU (user + system) per resource, start-up subtracted (µs, median of the sink runs)",
       value: cpuUs === null ? null : Math.round(cpuUs),
@@ -176,7 +202,10 @@ function result(ctx: BenchContext, m: { small: Archive; large: Archive; emptyRun
     "| server | concurrency | net resources/s | × c1 | whole-process resources/s | × c1 | loader CPU µs/resource, net | whole |",
     "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows.flatMap((row) =>
-      CONCURRENCIES.map((c) => `| ${SERVER_NAMES[row.r.server]} | ${c} | ${Math.round(row.rate(c))} (${row.ranges(c)}) | ${row.scaling(c).toFixed(2)} | ${Math.round(row.whole(c))} | ${(row.whole(c) / row.whole(1)).toFixed(2)} | ${fmt(row.cpuUs(c))} | ${fmt(row.wholeCpuUs(c))} |`),
+      CONCURRENCIES.map(
+        (c) =>
+          `| ${SERVER_NAMES[row.r.server]} | ${c} | ${Math.round(row.rate(c))} (${row.ranges(c)}) | ${row.scaling(c).toFixed(2)} | ${Math.round(row.whole(c))} | ${(row.whole(c) / row.whole(1)).toFixed(2)} | ${fmt(row.cpuUs(c))} | ${fmt(row.wholeCpuUs(c))} |`,
+      ),
     ),
     "",
     `The sink is no FHIR server: it waits ${LATENCY_MS} ms and answers each Bundle's entries 201 with a location, so that only the loader limits the rate (at most ${Math.round((BATCH * 1000) / LATENCY_MS)} resources/s per request in flight). The test FHIR server checks correctness: every run stored every resource (the reports), and resources read back from it are the ones sent; it shares the ${availableParallelism()} cores with the loader, and its own CPU per Bundle bounds its rate.`,
@@ -184,7 +213,12 @@ function result(ctx: BenchContext, m: { small: Archive; large: Archive; emptyRun
   ];
   for (const line of lines) ctx.log(line);
   for (const t of targets) ctx.log(`${t.pass === null ? "n/a " : t.pass ? "PASS" : "FAIL"} ${t.name}: ${t.value ?? "?"} (target ${t.target})`);
-  const raw = (r: Measured) => ({ wallSeconds: round(r.wallSeconds), cpuSeconds: r.cpuSeconds, peakRssBytes: r.peakRssBytes, reportRate: r.report["resources/s"] });
+  const raw = (r: Measured) => ({
+    wallSeconds: round(r.wallSeconds),
+    cpuSeconds: r.cpuSeconds,
+    peakRssBytes: r.peakRssBytes,
+    reportRate: r.report["resources/s"],
+  });
   return {
     title: "Load into a FHIR server",
     lines,
@@ -257,7 +291,11 @@ async function checkStored(base: string, archive: Archive): Promise<void> {
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value === null || typeof value !== "object") return value;
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+  );
 }
 
 // ---- processes ----------------------------------------------------------------------------------------
@@ -282,7 +320,13 @@ async function startProcess(repo: string, script: readonly string[]): Promise<Se
 }
 
 /** One `dcm2fhir load` of the archive, timed; it must have stored every resource. */
-async function measureLoad(ctx: BenchContext, archive: Archive, server: string, options: readonly string[], nodeArgs: readonly string[] = []): Promise<Measured> {
+async function measureLoad(
+  ctx: BenchContext,
+  archive: Archive,
+  server: string,
+  options: readonly string[],
+  nodeArgs: readonly string[] = [],
+): Promise<Measured> {
   const folder = archive.dir;
   rmSync(join(folder, "load-report.json"), { force: true });
   const args = [...nodeArgs, ctx.cli, "load", folder, "--server", server, ...options, "--restart"];
@@ -307,7 +351,9 @@ async function measureLoad(ctx: BenchContext, archive: Archive, server: string, 
   const report = JSON.parse(readFileSync(reportPath, "utf8")) as Measured["report"];
   const stored = report.created + report.updated;
   if (stored !== archive.resources || report.rejected + report.failed + report.invalid > 0) {
-    throw new Error(`load stored ${stored} of ${archive.resources} resources (rejected ${report.rejected}, failed ${report.failed}, invalid ${report.invalid})`);
+    throw new Error(
+      `load stored ${stored} of ${archive.resources} resources (rejected ${report.rejected}, failed ${report.failed}, invalid ${report.invalid})`,
+    );
   }
   return { wallSeconds, cpuSeconds, peakRssBytes, report };
 }
@@ -324,5 +370,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const repo = fileURLToPath(new URL("../../", import.meta.url));
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const at = process.argv.indexOf("--compare");
-  await measureSection({ log, repo, cli: join(repo, "dist/bin/cli.js"), tmp: join(repo, "bench/tmp/load"), quick: process.argv.includes("--quick") }, at > 0 ? process.argv[at + 1] : undefined);
+  await measureSection(
+    { log, repo, cli: join(repo, "dist/bin/cli.js"), tmp: join(repo, "bench/tmp/load"), quick: process.argv.includes("--quick") },
+    at > 0 ? process.argv[at + 1] : undefined,
+  );
 }

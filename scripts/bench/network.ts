@@ -31,7 +31,12 @@ export const networkSection: BenchSection = async (context: BenchContext): Promi
   const latencyfs = buildLatencyfs(repo, context.tmp, log);
   if (!latencyfs) {
     const note = "latencyfs could not be built or /dev/fuse is missing: nothing measured";
-    return { title: "Network storage (latencyfs)", lines: [note], targets: [{ name: "convert ÷ floor", value: null, target: `≤ ${TARGETS.convertRatio}`, pass: null, note }], data: { skipped: note } };
+    return {
+      title: "Network storage (latencyfs)",
+      lines: [note],
+      targets: [{ name: "convert ÷ floor", value: null, target: `≤ ${TARGETS.convertRatio}`, pass: null, note }],
+      data: { skipped: note },
+    };
   }
   const floorScript = transpile(repo, context.tmp);
   const run = async (command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<Timed & { stdout: string }> => {
@@ -49,7 +54,13 @@ export const networkSection: BenchSection = async (context: BenchContext): Promi
     const mount = join(context.tmp, `mnt-${delay}`);
     mkdirSync(mount, { recursive: true });
     execFileSync(latencyfs, [archive.data, mount, "-o", `delay_us=${delay}`, "-o", "max_threads=256"]);
-    const results = { floor: [] as Timed[], convert: [] as Timed[], statFloor: [] as Timed[], incremental: [] as Timed[], pydicom: undefined as Timed | undefined };
+    const results = {
+      floor: [] as Timed[],
+      convert: [] as Timed[],
+      statFloor: [] as Timed[],
+      incremental: [] as Timed[],
+      pydicom: undefined as Timed | undefined,
+    };
     try {
       const out = join(context.tmp, "out");
       const outIncremental = join(context.tmp, "out-incremental");
@@ -62,7 +73,18 @@ export const networkSection: BenchSection = async (context: BenchContext): Promi
         rmSync(out, { recursive: true, force: true });
         results.convert.push(await run(process.execPath, [cli, "convert", mount, "--out", out, "--timezone", "UTC"]));
         results.statFloor.push(await run(process.execPath, [floorScript, "lstat", mount, String(DEPTH)], floorEnv));
-        const incremental = await run(process.execPath, [cli, "convert", mount, "--out", outIncremental, "--timezone", "UTC", "--incremental", "--max-delete", "100"]);
+        const incremental = await run(process.execPath, [
+          cli,
+          "convert",
+          mount,
+          "--out",
+          outIncremental,
+          "--timezone",
+          "UTC",
+          "--incremental",
+          "--max-delete",
+          "100",
+        ]);
         const report = JSON.parse(readFileSync(join(outIncremental, "report.json"), "utf8")) as { bytesRead: { total: number }; files: { unchanged?: number } };
         if (report.bytesRead.total !== 0) throw new Error(`the no-change incremental run read ${report.bytesRead.total} bytes`);
         results.incremental.push(incremental);
@@ -91,7 +113,12 @@ export const networkSection: BenchSection = async (context: BenchContext): Promi
     lines.push("");
     targets.push(
       { name: `${ms}: convert wall ÷ floor wall`, value: round(convertRatio), target: `≤ ${TARGETS.convertRatio}`, pass: convertRatio <= TARGETS.convertRatio },
-      { name: `${ms}: no-change --incremental wall ÷ stat floor wall`, value: round(incrementalRatio), target: `≤ ${TARGETS.incrementalRatio}`, pass: incrementalRatio <= TARGETS.incrementalRatio },
+      {
+        name: `${ms}: no-change --incremental wall ÷ stat floor wall`,
+        value: round(incrementalRatio),
+        target: `≤ ${TARGETS.incrementalRatio}`,
+        pass: incrementalRatio <= TARGETS.incrementalRatio,
+      },
     );
     data[ms] = results;
   }
@@ -104,10 +131,17 @@ const round = (n: number) => (Number.isFinite(n) ? Math.round(n * 100) / 100 : n
 
 /** latencyfs built into the section's scratch folder; undefined where it cannot be (no FUSE, no compiler). */
 function buildLatencyfs(repo: string, tmp: string, log: (line: string) => void): string | undefined {
-  const script = [join(repo, "../shared/tools/latencyfs/build.sh"), join(repo, "../../shared/tools/latencyfs/build.sh"), "/work/shared/tools/latencyfs/build.sh"].find(existsSync);
+  const script = [
+    join(repo, "../shared/tools/latencyfs/build.sh"),
+    join(repo, "../../shared/tools/latencyfs/build.sh"),
+    "/work/shared/tools/latencyfs/build.sh",
+  ].find(existsSync);
   if (!script || !existsSync("/dev/fuse")) return undefined;
   try {
-    return execFileSync("sh", [script, join(tmp, "latencyfs-bin")], { encoding: "utf8" }).trim().split("\n").pop();
+    return execFileSync("sh", [script, join(tmp, "latencyfs-bin")], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .pop();
   } catch (error) {
     log(`network: latencyfs did not build: ${(error as Error).message}`);
     return undefined;

@@ -100,7 +100,9 @@ export function ioFloorScript(repo: string, tmp: string): string {
 export function pydicomAvailable(python: string): { version: string } | { skipped: string } {
   if (!existsSync(python)) return { skipped: `${python} not found` };
   try {
-    return { version: execFileSync(python, ["-c", "import pydicom; print(pydicom.__version__)"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() };
+    return {
+      version: execFileSync(python, ["-c", "import pydicom; print(pydicom.__version__)"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim(),
+    };
   } catch {
     return { skipped: `pydicom is not installed for ${python} (Debian: apt-get install python3-pydicom)` };
   }

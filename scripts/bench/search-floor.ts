@@ -8,7 +8,9 @@
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 
-const answers = new Map(Object.entries(JSON.parse(readFileSync(process.argv[2]!, "utf8")) as Record<string, string>).map(([path, body]) => [path, Buffer.from(body, "base64")]));
+const answers = new Map(
+  Object.entries(JSON.parse(readFileSync(process.argv[2]!, "utf8")) as Record<string, string>).map(([path, body]) => [path, Buffer.from(body, "base64")]),
+);
 const notFound = Buffer.from('{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found","diagnostics":"no such URL"}]}');
 
 const server = createServer((req, res) => {

@@ -76,7 +76,22 @@ export async function runWrk(options: { base: string; pathsFile: string; seconds
   }
   const url = new URL(options.base);
   // wrk's own URL gives host and port; the paths carry the base path, if any.
-  const args = ["-t", String(options.threads ?? 1), "-c", String(options.connections), "-d", `${options.seconds}s`, "--timeout", "10s", "--latency", "-s", scriptFile, `${url.protocol}//${url.host}/`, "--", options.pathsFile];
+  const args = [
+    "-t",
+    String(options.threads ?? 1),
+    "-c",
+    String(options.connections),
+    "-d",
+    `${options.seconds}s`,
+    "--timeout",
+    "10s",
+    "--latency",
+    "-s",
+    scriptFile,
+    `${url.protocol}//${url.host}/`,
+    "--",
+    options.pathsFile,
+  ];
   const child = spawn(wrkPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";

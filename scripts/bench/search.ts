@@ -45,7 +45,9 @@ export function searches(samples: GeneratedFolder["samples"]): Record<string, st
     patient: samples.map((s) => `/ImagingStudy?patient=${s.patient}`),
     "patient + modality": samples.map((s) => `/ImagingStudy?patient=${s.patient}&modality=${s.modality}`),
     identifier: samples.map((s) => `/ImagingStudy?identifier=${s.accession}`),
-    "patient.identifier + started range": samples.map((s) => `/ImagingStudy?patient.identifier=${s.patientIdentifier}&started=ge${s.year}-01-01&started=lt${s.year + 2}-01-01`),
+    "patient.identifier + started range": samples.map(
+      (s) => `/ImagingStudy?patient.identifier=${s.patientIdentifier}&started=ge${s.year}-01-01&started=lt${s.year + 2}-01-01`,
+    ),
   };
 }
 
@@ -66,7 +68,9 @@ export function ensureFolder(tmp: string, studies: number, log: (line: string) =
   return { folder, generated };
 }
 
-async function runNode(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number; peakRssBytes: number | null }> {
+async function runNode(
+  args: readonly string[],
+): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number; peakRssBytes: number | null }> {
   const started = performance.now();
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
@@ -141,7 +145,13 @@ const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFracti
 
 interface MixResult {
   /** Each round's wrk run of ours and of the floor, in the order they ran. */
-  readonly rounds: ReadonlyArray<{ readonly ours: WrkResult; readonly floor: WrkResult; readonly share: number; readonly oursCpuUs: number; readonly floorCpuUs: number }>;
+  readonly rounds: ReadonlyArray<{
+    readonly ours: WrkResult;
+    readonly floor: WrkResult;
+    readonly share: number;
+    readonly oursCpuUs: number;
+    readonly floorCpuUs: number;
+  }>;
   readonly share: number;
   readonly perSecond: number;
   readonly floorPerSecond: number;
@@ -295,13 +305,44 @@ export const searchSection: BenchSection = async (ctx: BenchContext): Promise<Se
     const slowest = Math.min(...mixes.map(([, m]) => m.perSecond));
     const at = `at ${fmt(r.studies)}`;
     const sized: Target[] = [
-      { name: `index build (studies/s) ${at}`, value: Math.round(rate), target: `≥ ${fmt(TARGETS.indexStudiesPerSecond)}`, pass: rate >= TARGETS.indexStudiesPerSecond },
+      {
+        name: `index build (studies/s) ${at}`,
+        value: Math.round(rate),
+        target: `≥ ${fmt(TARGETS.indexStudiesPerSecond)}`,
+        pass: rate >= TARGETS.indexStudiesPerSecond,
+      },
       { name: `serve ready on an existing index (s) ${at}`, value: ready, target: `< ${TARGETS.serveReadySeconds} s`, pass: ready < TARGETS.serveReadySeconds },
-      { name: `latency p50 under wrk, worst of the four searches (ms) ${at}`, value: worstP50, target: `< ${TARGETS.p50Ms} ms`, pass: worstP50 < TARGETS.p50Ms },
-      { name: `latency p99 under wrk, worst of the four searches (ms) ${at}`, value: worstP99, target: `< ${TARGETS.p99Ms} ms`, pass: worstP99 < TARGETS.p99Ms },
-      { name: `throughput, slowest of the four searches (searches/s) ${at}`, value: Math.round(slowest), target: `≥ ${fmt(TARGETS.searchesPerSecond)}`, pass: slowest >= TARGETS.searchesPerSecond },
-      { name: `server peak RSS (MB) ${at}`, value: r.peakRssBytes === null ? null : Math.round(r.peakRssBytes / 1e6), target: "< 250 MB", pass: r.peakRssBytes === null ? null : r.peakRssBytes < TARGETS.rssBytes, ...(r.peakRssBytes === null && { note: "no /proc on this machine" }) },
-      { name: `share of the HTTP floor, worst of the four searches ${at}`, value: Math.round(worstShare * 1000) / 1000, target: `≥ ${TARGETS.floorShare * 100} %`, pass: worstShare >= TARGETS.floorShare },
+      {
+        name: `latency p50 under wrk, worst of the four searches (ms) ${at}`,
+        value: worstP50,
+        target: `< ${TARGETS.p50Ms} ms`,
+        pass: worstP50 < TARGETS.p50Ms,
+      },
+      {
+        name: `latency p99 under wrk, worst of the four searches (ms) ${at}`,
+        value: worstP99,
+        target: `< ${TARGETS.p99Ms} ms`,
+        pass: worstP99 < TARGETS.p99Ms,
+      },
+      {
+        name: `throughput, slowest of the four searches (searches/s) ${at}`,
+        value: Math.round(slowest),
+        target: `≥ ${fmt(TARGETS.searchesPerSecond)}`,
+        pass: slowest >= TARGETS.searchesPerSecond,
+      },
+      {
+        name: `server peak RSS (MB) ${at}`,
+        value: r.peakRssBytes === null ? null : Math.round(r.peakRssBytes / 1e6),
+        target: "< 250 MB",
+        pass: r.peakRssBytes === null ? null : r.peakRssBytes < TARGETS.rssBytes,
+        ...(r.peakRssBytes === null && { note: "no /proc on this machine" }),
+      },
+      {
+        name: `share of the HTTP floor, worst of the four searches ${at}`,
+        value: Math.round(worstShare * 1000) / 1000,
+        target: `≥ ${TARGETS.floorShare * 100} %`,
+        pass: worstShare >= TARGETS.floorShare,
+      },
     ];
     targets.push(...sized);
     lines.push(
@@ -312,25 +353,42 @@ export const searchSection: BenchSection = async (ctx: BenchContext): Promise<Se
       "",
       "| search | searches/s | floor/s | share of the floor (runs) | p50 ms | p90 ms | p99 ms | max ms | server CPU µs a search, ours / floor |",
       "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-      ...mixes.map(([name, m]) => `| ${name} | ${fmt(m.perSecond)} | ${fmt(m.floorPerSecond)} | ${fmt(m.share * 100, 1)} % (${range(m.rounds.map((x) => x.share * 100), 1)}) | ${fmt(m.p50Ms, 2)} | ${fmt(median(m.rounds.map((x) => x.ours.p90Ms)), 2)} | ${fmt(m.p99Ms, 2)} | ${fmt(Math.max(...m.rounds.map((x) => x.ours.maxMs)), 1)} | ${fmt(m.oursCpuUs)} / ${fmt(m.floorCpuUs)} (${fmt((m.floorCpuUs / m.oursCpuUs) * 100)} %) |`),
+      ...mixes.map(
+        ([name, m]) =>
+          `| ${name} | ${fmt(m.perSecond)} | ${fmt(m.floorPerSecond)} | ${fmt(m.share * 100, 1)} % (${range(
+            m.rounds.map((x) => x.share * 100),
+            1,
+          )}) | ${fmt(m.p50Ms, 2)} | ${fmt(median(m.rounds.map((x) => x.ours.p90Ms)), 2)} | ${fmt(m.p99Ms, 2)} | ${fmt(Math.max(...m.rounds.map((x) => x.ours.maxMs)), 1)} | ${fmt(m.oursCpuUs)} / ${fmt(m.floorCpuUs)} (${fmt((m.floorCpuUs / m.oursCpuUs) * 100)} %) |`,
+      ),
       "",
       "| measure | value | target | verdict |",
       "| --- | --- | --- | --- |",
-      ...sized.map((t) => `| ${t.name.replace(` ${at}`, "")} | ${t.value === null ? "not measured" : fmt(t.value, t.value < 10 ? 2 : 0)} | ${t.target} | ${t.pass === null ? "n/a" : t.pass ? "PASS" : "FAIL"} |`),
+      ...sized.map(
+        (t) =>
+          `| ${t.name.replace(` ${at}`, "")} | ${t.value === null ? "not measured" : fmt(t.value, t.value < 10 ? 2 : 0)} | ${t.target} | ${t.pass === null ? "n/a" : t.pass ? "PASS" : "FAIL"} |`,
+      ),
     );
   }
   if (results.length > 1) {
     const rates = results.map((r) => r.studies / r.buildSeconds);
-    lines.push("", `Index build rate from the smallest to the largest size: ${rates.map((x) => fmt(x)).join(" → ")} studies/s (${fmt((rates.at(-1)! / rates[0]!) * 100)} % of the first).`);
+    lines.push(
+      "",
+      `Index build rate from the smallest to the largest size: ${rates.map((x) => fmt(x)).join(" → ")} studies/s (${fmt((rates.at(-1)! / rates[0]!) * 100)} % of the first).`,
+    );
   }
   return { title: "Search (dcm2fhir serve)", lines, targets, data: { plan, connections: CONNECTIONS, sizes: results } };
 };
-
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const repo = fileURLToPath(new URL("../../", import.meta.url));
   const cli = join(repo, "dist/bin/cli.js");
   if (!existsSync(cli)) throw new Error("run npm run build first: the section runs dist/bin/cli.js");
-  const result = await searchSection({ log: (line) => process.stderr.write(`${line}\n`), repo, cli, tmp: join(repo, "bench/tmp/search"), quick: process.argv.includes("--quick") });
+  const result = await searchSection({
+    log: (line) => process.stderr.write(`${line}\n`),
+    repo,
+    cli,
+    tmp: join(repo, "bench/tmp/search"),
+    quick: process.argv.includes("--quick"),
+  });
   process.stdout.write(`## ${result.title}\n\n${result.lines.join("\n")}\n`);
 }

@@ -69,7 +69,11 @@ async function together(runs: ReadonlyArray<Promise<Measured>>): Promise<Measure
   };
 }
 
-const then = (a: Measured, b: Measured): Measured => ({ wallSeconds: a.wallSeconds + b.wallSeconds, cpuSeconds: a.cpuSeconds + b.cpuSeconds, peakRssBytes: Math.max(a.peakRssBytes, b.peakRssBytes) });
+const then = (a: Measured, b: Measured): Measured => ({
+  wallSeconds: a.wallSeconds + b.wallSeconds,
+  cpuSeconds: a.cpuSeconds + b.cpuSeconds,
+  peakRssBytes: Math.max(a.peakRssBytes, b.peakRssBytes),
+});
 
 export const shardsSection: BenchSection = async (context: BenchContext): Promise<SectionResult> => {
   const { log, cli, quick } = context;
@@ -80,13 +84,20 @@ export const shardsSection: BenchSection = async (context: BenchContext): Promis
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const lines: string[] = [];
-  const load = () => loadavg().map((l) => l.toFixed(1)).join(" ");
+  const load = () =>
+    loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ");
 
   // ---- shards as processes on this machine ----
   const archive = await ensureArchive({ files, log });
   const options = ["--timezone", "UTC"];
   const approaches: Array<{ key: string; label: string; run: (i: number) => Promise<Measured> }> = [
-    { key: "single", label: "convert, one process (2 readers: it and a reader process)", run: (i) => measure(cli, ["convert", archive.data, "--out", join(tmp, `single-${i}`), ...options], tmp) },
+    {
+      key: "single",
+      label: "convert, one process (2 readers: it and a reader process)",
+      run: (i) => measure(cli, ["convert", archive.data, "--out", join(tmp, `single-${i}`), ...options], tmp),
+    },
     {
       key: "shards-1",
       label: "1 shard + merge",
@@ -100,7 +111,8 @@ export const shardsSection: BenchSection = async (context: BenchContext): Promis
       label: "2 shards at once (--workers 1: one process each) + merge",
       run: async (i) => {
         const dir = join(tmp, `two-${i}`);
-        const shard = (index: number) => measure(cli, ["convert", archive.data, "--shard", `${index}/2`, "--workers", "1", "--out", join(dir, `part-${index}`), ...options], tmp);
+        const shard = (index: number) =>
+          measure(cli, ["convert", archive.data, "--shard", `${index}/2`, "--workers", "1", "--out", join(dir, `part-${index}`), ...options], tmp);
         const shards = await together([shard(1), shard(2)]);
         return then(shards, await measure(cli, ["merge", join(dir, "part-1"), join(dir, "part-2"), "--out", join(dir, "fhir")], tmp));
       },
@@ -116,13 +128,21 @@ export const shardsSection: BenchSection = async (context: BenchContext): Promis
     }
   }
   // The outputs must be the single run's: a bench of a wrong answer measures nothing.
-  const same = (dir: string) => ["ImagingStudy.ndjson", "Patient.ndjson", "errors.ndjson"].every((n) => readFileSync(join(dir, n)).equals(readFileSync(join(tmp, "single-0", n))));
+  const same = (dir: string) =>
+    ["ImagingStudy.ndjson", "Patient.ndjson", "errors.ndjson"].every((n) => readFileSync(join(dir, n)).equals(readFileSync(join(tmp, "single-0", n))));
   if (!same(join(tmp, "one-0", "fhir")) || !same(join(tmp, "two-0", "fhir"))) throw new Error("bench: the sharded outputs differ from the single run's");
   const med = (key: string) => {
     const list = measured.get(key)!;
-    return { wallSeconds: median(list.map((m) => m.wallSeconds)), cpuSeconds: median(list.map((m) => m.cpuSeconds)), peakRssBytes: median(list.map((m) => m.peakRssBytes)) };
+    return {
+      wallSeconds: median(list.map((m) => m.wallSeconds)),
+      cpuSeconds: median(list.map((m) => m.cpuSeconds)),
+      peakRssBytes: median(list.map((m) => m.peakRssBytes)),
+    };
   };
-  lines.push(`Shards as processes on this machine, ${files.toLocaleString("en-US")}-file archive (medians of ${runs}; outputs checked equal to the single run's):`, "");
+  lines.push(
+    `Shards as processes on this machine, ${files.toLocaleString("en-US")}-file archive (medians of ${runs}; outputs checked equal to the single run's):`,
+    "",
+  );
   lines.push("| approach | wall | CPU (all processes) | peak RSS |", "| --- | --- | --- | --- |");
   for (const a of approaches) {
     const m = med(a.key);
@@ -139,16 +159,23 @@ export const shardsSection: BenchSection = async (context: BenchContext): Promis
     const parts = writeSyntheticParts(dir, records, SYNTHETIC_PARTS);
     const generateSeconds = (performance.now() - generated) / 1000;
     const partsBytes = parts.reduce((n, p) => n + statSync(join(p, PART_DATABASE)).size, 0);
-    log(`shards: ${records.toLocaleString("en-US")} synthetic records in ${SYNTHETIC_PARTS} parts (${mb(partsBytes)}) written in ${sec(generateSeconds)}; merging (load ${load()})`);
+    log(
+      `shards: ${records.toLocaleString("en-US")} synthetic records in ${SYNTHETIC_PARTS} parts (${mb(partsBytes)}) written in ${sec(generateSeconds)}; merging (load ${load()})`,
+    );
     const merge = await measure(cli, ["merge", ...parts, "--out", join(dir, "fhir")], tmp);
     const report = JSON.parse(readFileSync(join(dir, "fhir", "report.json"), "utf8")) as { instances: number; studies: number; duplicates: number };
-    log(`  merge: wall ${sec(merge.wallSeconds)}, CPU ${sec(merge.cpuSeconds)}, peak RSS ${mb(merge.peakRssBytes)}; ${report.studies} studies, ${report.instances} instances, ${report.duplicates} duplicates`);
+    log(
+      `  merge: wall ${sec(merge.wallSeconds)}, CPU ${sec(merge.cpuSeconds)}, peak RSS ${mb(merge.peakRssBytes)}; ${report.studies} studies, ${report.instances} instances, ${report.duplicates} duplicates`,
+    );
     merges.push({ records, partsBytes, generateSeconds, merge });
     rmSync(dir, { recursive: true, force: true });
   }
   lines.push(`Merge of synthetic parts (${SYNTHETIC_PARTS} parts; studies of 2 × 100 instances, 0.5 % failures; one partition per 50,000 records):`, "");
   lines.push("| instance records | parts on disk | merge wall | merge CPU | merge peak RSS |", "| --- | --- | --- | --- | --- |");
-  for (const m of merges) lines.push(`| ${m.records.toLocaleString("en-US")} | ${mb(m.partsBytes)} | ${sec(m.merge.wallSeconds)} | ${sec(m.merge.cpuSeconds)} | ${mb(m.merge.peakRssBytes)} |`);
+  for (const m of merges)
+    lines.push(
+      `| ${m.records.toLocaleString("en-US")} | ${mb(m.partsBytes)} | ${sec(m.merge.wallSeconds)} | ${sec(m.merge.cpuSeconds)} | ${mb(m.merge.peakRssBytes)} |`,
+    );
 
   const largest = merges[merges.length - 1]!;
   const targets: Target[] = [
@@ -174,7 +201,6 @@ export const shardsSection: BenchSection = async (context: BenchContext): Promis
     },
   };
 };
-
 
 /**
  * Writes `parts` parts holding `records` instance records (failures among them) through the record-file writer, as
@@ -217,14 +243,24 @@ export function writeSyntheticParts(dir: string, records: number, parts: number)
         part.seen++;
         if (written % 200 === 199) {
           part.failures++;
-          part.writer.add({ read: { bytesRead: 8192, failure: { path, reason: "not-dicom", message: "neither a DICOM Part 10 file nor a plausible raw data set" } } });
+          part.writer.add({
+            read: { bytesRead: 8192, failure: { path, reason: "not-dicom", message: "neither a DICOM Part 10 file nor a plausible raw data set" } },
+          });
           continue;
         }
         // One in 10,000 holds the SOP Instance UID of an image of the study before: another partition, most often.
         const sop = written % 10_000 === 5_000 && s > 0 ? `1.2.826.0.1.3680043.10.543.${(s - 1) >> 1}.${s - 1}.1.${i}` : `${series}.${i}`;
         const read: HeaderRead = {
           bytesRead: 4096 + (i % 7) * 512,
-          instance: { path, studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop, sopClassUID: "1.2.840.10008.5.1.4.1.1.2", instanceNumber: i, warnings: [] },
+          instance: {
+            path,
+            studyInstanceUID: study,
+            seriesInstanceUID: series,
+            sopInstanceUID: sop,
+            sopClassUID: "1.2.840.10008.5.1.4.1.1.2",
+            instanceNumber: i,
+            warnings: [],
+          },
           studyJSON,
           seriesJSON,
         };
@@ -236,7 +272,14 @@ export function writeSyntheticParts(dir: string, records: number, parts: number)
   return writers.map((part, p) => {
     const run = newRunId();
     part.writer.finish({ run });
-    const counts = { seen: part.seen, bytesRead: 0, bytesPerFile: [], bytesPerInstanceFile: [], reasons: (part.failures ? { "not-dicom": part.failures } : {}) as Record<string, number>, warnings: {} };
+    const counts = {
+      seen: part.seen,
+      bytesRead: 0,
+      bytesPerFile: [],
+      bytesPerInstanceFile: [],
+      reasons: (part.failures ? { "not-dicom": part.failures } : {}) as Record<string, number>,
+      warnings: {},
+    };
     const manifest = manifestOf({
       dcm2fhir: VERSION,
       shard: { index: p + 1, count: parts },

@@ -57,16 +57,21 @@ interface Run {
 }
 
 export function speedSection(options: Partial<SpeedOptions> = {}): BenchSection {
-  return async (ctx) => runSpeed(ctx, {
-    sizes: options.sizes ?? (ctx.quick ? [1_000, 4_000] : [10_000, 100_000]),
-    runs: options.runs ?? (ctx.quick ? 2 : 5),
-    seed: options.seed ?? DEFAULT_SEED,
-    python: options.python ?? "/usr/bin/python3",
-  });
+  return async (ctx) =>
+    runSpeed(ctx, {
+      sizes: options.sizes ?? (ctx.quick ? [1_000, 4_000] : [10_000, 100_000]),
+      runs: options.runs ?? (ctx.quick ? 2 : 5),
+      seed: options.seed ?? DEFAULT_SEED,
+      python: options.python ?? "/usr/bin/python3",
+    });
 }
 
 async function runSpeed(ctx: BenchContext, o: SpeedOptions): Promise<SectionResult> {
-  if (o.sizes.length === 0 || o.sizes.some((n, i) => !Number.isInteger(n) || n < 1 || (i > 0 && n <= o.sizes[i - 1]!)) || !(Number.isInteger(o.runs) && o.runs >= 1)) {
+  if (
+    o.sizes.length === 0 ||
+    o.sizes.some((n, i) => !Number.isInteger(n) || n < 1 || (i > 0 && n <= o.sizes[i - 1]!)) ||
+    !(Number.isInteger(o.runs) && o.runs >= 1)
+  ) {
     throw new Error("speed: sizes are whole numbers of files, ascending, and runs a whole number ≥ 1");
   }
   mkdirSync(ctx.tmp, { recursive: true });
@@ -94,7 +99,8 @@ async function runSpeed(ctx: BenchContext, o: SpeedOptions): Promise<SectionResu
     rmSync(out, { recursive: true, force: true });
     rmSync(firstReadFile, { force: true });
     let m: Measured;
-    if (key === "pydicom") m = await measure(o.python, [join(ctx.repo, "scripts", "bench", "pydicom_baseline.py"), point.data], { cwd: ctx.repo, tmp: ctx.tmp });
+    if (key === "pydicom")
+      m = await measure(o.python, [join(ctx.repo, "scripts", "bench", "pydicom_baseline.py"), point.data], { cwd: ctx.repo, tmp: ctx.tmp });
     else if (key === "io-floor") m = await measure(process.execPath, [ioFloor, point.data], { cwd: ctx.repo, tmp: ctx.tmp });
     else if (key === "first-read") {
       const env = { ...process.env, FIRST_READ_UNDER: point.data, FIRST_READ_FILE: firstReadFile };
@@ -121,11 +127,21 @@ async function runSpeed(ctx: BenchContext, o: SpeedOptions): Promise<SectionResu
   const perFile = (key: Key, size: number, field: "wallSeconds" | "cpuSeconds" = "wallSeconds") => ((med(key, size, field) - med(key, 0, field)) / size) * 1e6;
   /** µs per file between the smallest and the largest size (pydicom: between the one-file folder and the smallest). */
   const slope = (key: Key, field: "wallSeconds" | "cpuSeconds" = "wallSeconds") =>
-    key === "pydicom" || smallest === largest ? perFile(key, smallest, field) : ((med(key, largest, field) - med(key, smallest, field)) / (largest - smallest)) * 1e6;
+    key === "pydicom" || smallest === largest
+      ? perFile(key, smallest, field)
+      : ((med(key, largest, field) - med(key, smallest, field)) / (largest - smallest)) * 1e6;
 
-  const fmt = (n: number, digits: number) => (Number.isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : "–");
+  const fmt = (n: number, digits: number) =>
+    Number.isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : "–";
   const sizeLabel = (n: number) => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
-  const header = ["approach", "empty s", ...o.sizes.map((n) => `${sizeLabel(n)} s`), ...o.sizes.map((n) => `µs/file ${sizeLabel(n)}`), "µs/file slope", "cpu µs/file slope"];
+  const header = [
+    "approach",
+    "empty s",
+    ...o.sizes.map((n) => `${sizeLabel(n)} s`),
+    ...o.sizes.map((n) => `µs/file ${sizeLabel(n)}`),
+    "µs/file slope",
+    "cpu µs/file slope",
+  ];
   const rows = keys.map((key) => [
     LABELS[key],
     fmt(med(key, 0, "wallSeconds"), 3),
@@ -137,7 +153,10 @@ async function runSpeed(ctx: BenchContext, o: SpeedOptions): Promise<SectionResu
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   const firstRead = o.sizes.map((n) => med("first-read", n, "firstReadSeconds"));
-  const slopeSpan = smallest === largest ? `the one-file folder and ${smallest.toLocaleString("en-US")}` : `${smallest.toLocaleString("en-US")} and ${largest.toLocaleString("en-US")}`;
+  const slopeSpan =
+    smallest === largest
+      ? `the one-file folder and ${smallest.toLocaleString("en-US")}`
+      : `${smallest.toLocaleString("en-US")} and ${largest.toLocaleString("en-US")}`;
   const lines = [
     `Header-only archives of ${o.sizes.map((n) => n.toLocaleString("en-US")).join(" and ")} files (bench/archive/<N>-headers), and a folder of one file that is not DICOM ("empty"); ${o.runs} runs per approach and size, alternating, after 1 warm-up round; whole processes; medians.`,
     `"µs/file N": (wall at N − wall on the one-file folder) ÷ N. "slope": wall time per file between ${slopeSpan} files (pydicom: between the one-file folder and ${smallest.toLocaleString("en-US")}). "cpu": the same with user + system CPU seconds, reader processes included.`,
@@ -150,13 +169,20 @@ async function runSpeed(ctx: BenchContext, o: SpeedOptions): Promise<SectionResu
   ];
   if ("skipped" in py) lines.push(`pydicom baseline skipped: ${py.skipped}`);
   if (process.env.NODE_EXTRA_CA_CERTS) {
-    lines.push("NODE_EXTRA_CA_CERTS is set here: every node process parses its whole root certificate store at start (~50 ms of CPU measured here), fixed costs included.");
+    lines.push(
+      "NODE_EXTRA_CA_CERTS is set here: every node process parses its whole root certificate store at start (~50 ms of CPU measured here), fixed costs included.",
+    );
   }
 
   const worst = Math.max(...firstRead);
   const c2 = slope("convert-2w");
   const targets: Target[] = [
-    { name: "time to the first file read, s (convert --workers 2; the larger of the sizes)", value: round(worst, 3), target: `≤ ${SPEED_TARGETS.firstReadSeconds}`, pass: Number.isFinite(worst) ? worst <= SPEED_TARGETS.firstReadSeconds : null },
+    {
+      name: "time to the first file read, s (convert --workers 2; the larger of the sizes)",
+      value: round(worst, 3),
+      target: `≤ ${SPEED_TARGETS.firstReadSeconds}`,
+      pass: Number.isFinite(worst) ? worst <= SPEED_TARGETS.firstReadSeconds : null,
+    },
     {
       name: "marginal cost per file: pydicom ÷ convert (2 workers)",
       value: round(slope("pydicom") / c2, 2),
@@ -164,15 +190,27 @@ async function runSpeed(ctx: BenchContext, o: SpeedOptions): Promise<SectionResu
       pass: keys.includes("pydicom") ? slope("pydicom") / c2 >= SPEED_TARGETS.vsPydicom : null,
       note: "skipped" in py ? py.skipped : undefined,
     },
-    { name: "marginal cost per file: convert (2 workers) ÷ I/O floor", value: round(c2 / slope("io-floor"), 2), target: `≤ ${SPEED_TARGETS.ioFloorRatio}`, pass: c2 / slope("io-floor") <= SPEED_TARGETS.ioFloorRatio },
-    { name: "marginal rate: convert 2 workers ÷ 1 worker", value: round(slope("convert-1w") / c2, 2), target: `≥ ${SPEED_TARGETS.readerScaling}`, pass: slope("convert-1w") / c2 >= SPEED_TARGETS.readerScaling },
+    {
+      name: "marginal cost per file: convert (2 workers) ÷ I/O floor",
+      value: round(c2 / slope("io-floor"), 2),
+      target: `≤ ${SPEED_TARGETS.ioFloorRatio}`,
+      pass: c2 / slope("io-floor") <= SPEED_TARGETS.ioFloorRatio,
+    },
+    {
+      name: "marginal rate: convert 2 workers ÷ 1 worker",
+      value: round(slope("convert-1w") / c2, 2),
+      target: `≥ ${SPEED_TARGETS.readerScaling}`,
+      pass: slope("convert-1w") / c2 >= SPEED_TARGETS.readerScaling,
+    },
   ];
   const summary = Object.fromEntries(
     keys.map((key) => [
       key,
       {
         label: LABELS[key],
-        wallSeconds: Object.fromEntries(points.filter((p) => key !== "pydicom" || p.size <= smallest).map((p) => [p.size, round(med(key, p.size, "wallSeconds"), 3)])),
+        wallSeconds: Object.fromEntries(
+          points.filter((p) => key !== "pydicom" || p.size <= smallest).map((p) => [p.size, round(med(key, p.size, "wallSeconds"), 3)]),
+        ),
         microsecondsPerFile: Object.fromEntries(o.sizes.filter((n) => key !== "pydicom" || n <= smallest).map((n) => [n, round(perFile(key, n), 2)])),
         slopeMicrosecondsPerFile: round(slope(key), 2),
         cpuSlopeMicrosecondsPerFile: round(slope(key, "cpuSeconds"), 2),
@@ -186,7 +224,9 @@ async function runSpeed(ctx: BenchContext, o: SpeedOptions): Promise<SectionResu
     data: {
       sizes: o.sizes,
       runsPerApproach: o.runs,
-      archives: points.flatMap((p) => (p.archive ? [{ files: p.size, path: relative(ctx.repo, p.data), bytes: p.archive.info.bytes, dicomFiles: p.archive.info.dicomFiles }] : [])),
+      archives: points.flatMap((p) =>
+        p.archive ? [{ files: p.size, path: relative(ctx.repo, p.data), bytes: p.archive.info.bytes, dicomFiles: p.archive.info.dicomFiles }] : [],
+      ),
       firstReadSeconds: Object.fromEntries(o.sizes.map((n, i) => [n, round(firstRead[i]!, 3)])),
       approaches: summary,
       pydicom: "version" in py ? py.version : null,

@@ -31,10 +31,31 @@ function* doubleBytes(lead: [number, number], trail: [number, number]): Generato
 }
 
 const SINGLE_BYTE: Record<string, string> = {
-  "100": "latin1-real", "101": "iso-8859-2", "109": "iso-8859-3", "110": "iso-8859-4", "144": "iso-8859-5",
-  "127": "iso-8859-6", "126": "iso-8859-7", "138": "iso-8859-8", "148": "iso-8859-9", "203": "iso-8859-15", "166": "windows-874",
+  "100": "latin1-real",
+  "101": "iso-8859-2",
+  "109": "iso-8859-3",
+  "110": "iso-8859-4",
+  "144": "iso-8859-5",
+  "127": "iso-8859-6",
+  "126": "iso-8859-7",
+  "138": "iso-8859-8",
+  "148": "iso-8859-9",
+  "203": "iso-8859-15",
+  "166": "windows-874",
 };
-const FINAL_BYTE: Record<string, string> = { "100": "A", "101": "B", "109": "C", "110": "D", "144": "L", "127": "G", "126": "F", "138": "H", "148": "M", "166": "T", "203": "b" };
+const FINAL_BYTE: Record<string, string> = {
+  "100": "A",
+  "101": "B",
+  "109": "C",
+  "110": "D",
+  "144": "L",
+  "127": "G",
+  "126": "F",
+  "138": "H",
+  "148": "M",
+  "166": "T",
+  "203": "b",
+};
 
 function singleByteTable(ir: string): Map<string, Bytes> {
   if (SINGLE_BYTE[ir] === "latin1-real") return new Map([...singleBytes()].map((b) => [String.fromCharCode(b[0]!), b]));
@@ -83,7 +104,8 @@ function iso2022Encoder(terms: string[]): (text: string) => Buffer {
     else if (ir === "159") sets.push({ name: ir, escape: [ESC, 0x24, 0x28, 0x44], g: 0, table: new Map() });
     else if (ir === "149") sets.push({ name: ir, escape: [ESC, 0x24, 0x29, 0x43], g: 1, table: invert("euc-kr", doubleBytes([0xa1, 0xfe], [0xa1, 0xfe])) });
     else if (ir === "58") sets.push({ name: ir, escape: [ESC, 0x24, 0x29, 0x41], g: 1, table: invert("gbk", doubleBytes([0xa1, 0xfe], [0xa1, 0xfe])) });
-    else if (ir === "13") sets.push({ name: ir, escape: [ESC, 0x29, 0x49], g: 1, table: new Map([...Array(63).keys()].map((i) => [String.fromCharCode(0xff61 + i), [0xa1 + i]])) });
+    else if (ir === "13")
+      sets.push({ name: ir, escape: [ESC, 0x29, 0x49], g: 1, table: new Map([...Array(63).keys()].map((i) => [String.fromCharCode(0xff61 + i), [0xa1 + i]])) });
     else if (SINGLE_BYTE[ir]) sets.push({ name: ir, escape: [ESC, 0x2d, FINAL_BYTE[ir]!.charCodeAt(0)], g: 1, table: singleByteTable(ir) });
   }
   const initialG1 = irs[0] === "6" ? undefined : sets.find((s) => s.name === irs[0] && s.g === 1)?.name;

@@ -98,7 +98,10 @@ export function readSecretFile(file: string, option: string): string {
  * reads the one it sends to the PACS the same way, from --pacs-token-file or DCM2FHIR_PACS_TOKEN). A token
  * that is set but empty, or holds a line break, is refused rather than sent or taken as none. Never printed.
  */
-export function readBearerToken(tokenFile: string | undefined, source: { readonly option: string; readonly env: string } = { option: "--token-file", env: "DCM2FHIR_TOKEN" }): string | undefined {
+export function readBearerToken(
+  tokenFile: string | undefined,
+  source: { readonly option: string; readonly env: string } = { option: "--token-file", env: "DCM2FHIR_TOKEN" },
+): string | undefined {
   let token: string | undefined;
   if (tokenFile !== undefined) token = readSecretFile(tokenFile, source.option);
   else {

@@ -21,9 +21,10 @@ export const indexCommand: CommandModule = (yargs, done) =>
   );
 
 async function runIndex(folder: string, timezone: string | undefined): Promise<number> {
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) return print("dcm2fhir: the folder does not exist"), EXIT.usage;
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) return (print("dcm2fhir: the folder does not exist"), EXIT.usage);
   const { isTimeZone, systemTimeZone } = await import("../fhir/timezone.js");
-  if (timezone !== undefined && !isTimeZone(timezone)) return print(`dcm2fhir: unknown --timezone "${timezone}": use an IANA zone name such as Europe/Zurich or UTC`), EXIT.usage;
+  if (timezone !== undefined && !isTimeZone(timezone))
+    return (print(`dcm2fhir: unknown --timezone "${timezone}": use an IANA zone name such as Europe/Zurich or UTC`), EXIT.usage);
   const zone = timezone ?? zoneOfReport(folder);
   const { IndexError, SEARCH_INDEX_FILE, buildSearchIndex } = await import("../index/searchIndex.js");
   const { OutputDirectory, OutputError } = await import("../lib/outputFolder.js");
@@ -31,7 +32,7 @@ async function runIndex(folder: string, timezone: string | undefined): Promise<n
   try {
     out = OutputDirectory.open(folder);
   } catch (error) {
-    if (error instanceof OutputError) return print(`dcm2fhir: folder: ${error.message}`), EXIT.output;
+    if (error instanceof OutputError) return (print(`dcm2fhir: folder: ${error.message}`), EXIT.output);
     throw error;
   }
   const started = performance.now();
@@ -41,12 +42,15 @@ async function runIndex(folder: string, timezone: string | undefined): Promise<n
     out.commit([SEARCH_INDEX_FILE]);
     const seconds = (performance.now() - started) / 1000;
     print(`dcm2fhir: indexed ${summary.studies} studies, ${summary.patients} patients, ${summary.endpoints} endpoints in ${seconds.toFixed(2)} s`);
-    if (zone === undefined) print(`  note: no report.json names the zone these files were converted in; dates without a zone are read in this machine's zone, ${chosen} (pass --timezone to choose)`);
+    if (zone === undefined)
+      print(
+        `  note: no report.json names the zone these files were converted in; dates without a zone are read in this machine's zone, ${chosen} (pass --timezone to choose)`,
+      );
     for (const s of summary.skipped) print(`  skipped ${s.file} line ${s.line}: ${s.problem}`);
     return EXIT.ok;
   } catch (error) {
     out.abort();
-    if (error instanceof IndexError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
+    if (error instanceof IndexError) return (print(`dcm2fhir: ${error.message}`), EXIT.usage);
     throw error;
   }
 }

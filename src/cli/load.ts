@@ -15,12 +15,19 @@ export const loadCommand: CommandModule = (yargs, done) =>
         .option("server", { type: "string", demandOption: true, describe: "FHIR base URL, e.g. https://fhir.example.org/R4" })
         .option("batch-size", { type: "number", default: 50, describe: "entries per Bundle" })
         .option("concurrency", { type: "number", default: 4, describe: "Bundles in flight at once" })
-        .option("bundle", { choices: ["transaction", "batch"] as const, default: "transaction" as const, describe: "Bundle type: batch for servers that prefer it" })
+        .option("bundle", {
+          choices: ["transaction", "batch"] as const,
+          default: "transaction" as const,
+          describe: "Bundle type: batch for servers that prefer it",
+        })
         .option("changes", { type: "boolean", default: false, describe: "load only changes/ of a convert --incremental run (and the folder's Endpoint)" })
         .option("delete", { type: "boolean", default: false, describe: "also DELETE every resource listed in changes/deleted.ndjson" })
         .option("dry-run", { type: "boolean", default: false, describe: "read everything and check the server (GET metadata), but send and write nothing" })
         .option("token-file", { type: "string", describe: "file holding a bearer token (default: the DCM2FHIR_TOKEN environment variable)" })
-        .option("client-id", { type: "string", describe: "OAuth2 client credentials (SMART Backend Services): the client id; with --private-key-file or --client-secret-file" })
+        .option("client-id", {
+          type: "string",
+          describe: "OAuth2 client credentials (SMART Backend Services): the client id; with --private-key-file or --client-secret-file",
+        })
         .option("private-key-file", { type: "string", describe: "RSA or EC P-384 private key (PEM or JWK) signing the client's JWT (private_key_jwt)" })
         .option("key-id", { type: "string", describe: "kid of that key in the server's JWK Set" })
         .option("client-secret-file", { type: "string", describe: "file holding the client secret (client_secret_basic; default: DCM2FHIR_CLIENT_SECRET)" })
@@ -29,9 +36,16 @@ export const loadCommand: CommandModule = (yargs, done) =>
         .option("restart", { type: "boolean", default: false, describe: "ignore the checkpoint of an earlier run: send everything again" })
         .option("progress", { type: "boolean", describe: "print progress to stderr (default: when stderr is a terminal)" })
         .option("verbose", { type: "boolean", default: false, describe: "also print the server's message for every resource it refused (it may quote values)" })
-        .option("html-report", { type: "boolean", default: true, describe: "also write load-report.html, load-report.json as a page with charts (--no-html-report: not)" })
+        .option("html-report", {
+          type: "boolean",
+          default: true,
+          describe: "also write load-report.html, load-report.json as a page with charts (--no-html-report: not)",
+        })
         .example("$0 load /data/fhir --server https://fhir.example.org/R4", "put a converted folder into a FHIR server (token from $DCM2FHIR_TOKEN)")
-        .example("$0 load /data/fhir --server https://fhir.example.org/R4 --changes --delete", "after a convert --incremental run: send only changes/, and delete what is gone")
+        .example(
+          "$0 load /data/fhir --server https://fhir.example.org/R4 --changes --delete",
+          "after a convert --incremental run: send only changes/, and delete what is gone",
+        )
         .example("$0 load /data/fhir --server https://fhir.example.org/R4 --dry-run", "check the folder and the server, send nothing"),
     async (args) => {
       done(
@@ -92,7 +106,7 @@ async function runLoad(o: CliOptions): Promise<number> {
     oauth = readClientCredentials(o);
     token = oauth ? undefined : readBearerToken(o.tokenFile);
   } catch (error) {
-    return print(`dcm2fhir: ${(error as Error).message}`), EXIT.usage;
+    return (print(`dcm2fhir: ${(error as Error).message}`), EXIT.usage);
   }
   const signals = stopOnSignals("stopping; what the server acknowledged is in the checkpoint, run load again to finish");
   try {
@@ -119,8 +133,8 @@ async function runLoad(o: CliOptions): Promise<number> {
     const r = result.report;
     return r.rejected + r.failed + r.invalid > 0 ? EXIT.failedFiles : EXIT.ok;
   } catch (error) {
-    if (error instanceof UsageError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
-    if (error instanceof LoadFailure) return print(`dcm2fhir: ${error.message}`), EXIT.output;
+    if (error instanceof UsageError) return (print(`dcm2fhir: ${error.message}`), EXIT.usage);
+    if (error instanceof LoadFailure) return (print(`dcm2fhir: ${error.message}`), EXIT.output);
     return internalError(error);
   } finally {
     signals.dispose();
@@ -129,15 +143,27 @@ async function runLoad(o: CliOptions): Promise<number> {
 
 /** Client credentials when --client-id is given; secrets and keys are read from files, never from the command line. */
 function readClientCredentials(o: CliOptions): ClientCredentialsOptions | undefined {
-  const others = [o.privateKeyFile && "--private-key-file", o.clientSecretFile && "--client-secret-file", o.keyId && "--key-id", o.tokenUrl && "--token-url", o.scope && "--scope"].filter(Boolean);
+  const others = [
+    o.privateKeyFile && "--private-key-file",
+    o.clientSecretFile && "--client-secret-file",
+    o.keyId && "--key-id",
+    o.tokenUrl && "--token-url",
+    o.scope && "--scope",
+  ].filter(Boolean);
   if (o.clientId === undefined) {
     if (others.length > 0) throw new Error(`${others[0]} goes with --client-id`);
     return undefined;
   }
   if (o.tokenFile !== undefined) throw new Error("give --token-file or --client-id, not both");
-  const secret = o.clientSecretFile !== undefined ? readSecretFile(o.clientSecretFile, "--client-secret-file") : o.privateKeyFile === undefined ? process.env.DCM2FHIR_CLIENT_SECRET || undefined : undefined;
+  const secret =
+    o.clientSecretFile !== undefined
+      ? readSecretFile(o.clientSecretFile, "--client-secret-file")
+      : o.privateKeyFile === undefined
+        ? process.env.DCM2FHIR_CLIENT_SECRET || undefined
+        : undefined;
   const privateKey = o.privateKeyFile !== undefined ? readSecretFile(o.privateKeyFile, "--private-key-file") : undefined;
-  if ((secret === undefined) === (privateKey === undefined)) throw new Error("--client-id needs --private-key-file or --client-secret-file (or DCM2FHIR_CLIENT_SECRET), one of them");
+  if ((secret === undefined) === (privateKey === undefined))
+    throw new Error("--client-id needs --private-key-file or --client-secret-file (or DCM2FHIR_CLIENT_SECRET), one of them");
   return { clientId: o.clientId, clientSecret: secret, privateKey, keyId: o.keyId, tokenUrl: o.tokenUrl, scope: o.scope };
 }
 
@@ -155,11 +181,15 @@ function summarize({ report: r, server, errors, stopped, interrupted, outdatedCh
   for (const warning of server.warnings) print(`  note: ${warning}`);
   if (outdatedCheckpoint.length > 0) print(`  note: the checkpoint was for other versions of ${outdatedCheckpoint.join(", ")}: everything is sent again`);
   if (o.dryRun) {
-    print(`  dry run: would send ${r.sent} resources; ${r.skipped} acknowledged by an earlier run; ${r.invalid} lines that cannot be sent. Nothing was sent or written.`);
+    print(
+      `  dry run: would send ${r.sent} resources; ${r.skipped} acknowledged by an earlier run; ${r.invalid} lines that cannot be sent. Nothing was sent or written.`,
+    );
     return;
   }
   const rate = Math.round(r["resources/s"]);
-  print(`  sent ${r.sent} resources in ${r.elapsed} s (${rate}/s): created ${r.created}, updated ${r.updated}, deleted ${r.deleted}, rejected ${r.rejected}, failed ${r.failed}, invalid lines ${r.invalid}`);
+  print(
+    `  sent ${r.sent} resources in ${r.elapsed} s (${rate}/s): created ${r.created}, updated ${r.updated}, deleted ${r.deleted}, rejected ${r.rejected}, failed ${r.failed}, invalid lines ${r.invalid}`,
+  );
   print(`  skipped ${r.skipped} (acknowledged by an earlier run), ${r.requests} requests, ${r.retried} retried`);
   const notStored = r.rejected + r.failed + r.invalid;
   if (notStored > 0) {

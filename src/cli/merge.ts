@@ -13,8 +13,16 @@ export const mergeCommand: CommandModule = (yargs, done) =>
         .option("out", { type: "string", demandOption: true, describe: "output folder (created if missing)" })
         .option("fail-on-error", { type: "boolean", default: false, describe: "exit 1 when any file failed (skips are not failures)" })
         .option("progress", { type: "boolean", describe: "print progress to stderr (default: when stderr is a terminal)" })
-        .option("verbose", { type: "boolean", default: false, describe: "also print the path and reason of every file not converted (paths can hold patient names)" })
-        .option("html-report", { type: "boolean", default: true, describe: "also write report.html, report.json as a page with charts (--no-html-report: not)" })
+        .option("verbose", {
+          type: "boolean",
+          default: false,
+          describe: "also print the path and reason of every file not converted (paths can hold patient names)",
+        })
+        .option("html-report", {
+          type: "boolean",
+          default: true,
+          describe: "also write report.html, report.json as a page with charts (--no-html-report: not)",
+        })
         .option("report-details", { type: "boolean", default: false, describe: "list the failing files' paths in report.html (paths can hold patient names)" })
         .example("$0 merge out/shard-1 out/shard-2 out/shard-3 out/shard-4 --out /data/fhir", "the four parts of convert --shard i/4 as one convert's outputs")
         .example("$0 merge out/shard-* --out /data/fhir --fail-on-error", "the same for every part (the shell expands the glob); exit 1 when a file failed"),
@@ -51,14 +59,22 @@ async function runMerge(o: MergeCliOptions): Promise<number> {
   const stop = stopOnSignals("stopping; nothing will be written");
   try {
     const onPartition = o.progress ? (done: number, total: number) => print(`merged partition ${done} of ${total}`) : undefined;
-    const result = await merge({ parts: o.parts, out: o.out, verbose: o.verbose, signal: stop.signal, onPartition, htmlReport: o.htmlReport, reportDetails: o.reportDetails });
+    const result = await merge({
+      parts: o.parts,
+      out: o.out,
+      verbose: o.verbose,
+      signal: stop.signal,
+      onPartition,
+      htmlReport: o.htmlReport,
+      reportDetails: o.reportDetails,
+    });
     summarize(result, o);
     if (result.interrupted) return EXIT[stop.received() ?? "SIGINT"];
     return o.failOnError && result.report.files.failed > 0 ? EXIT.failedFiles : EXIT.ok;
   } catch (error) {
-    if (error instanceof UsageError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
-    if (error instanceof NoSpaceError) return print(`dcm2fhir: ${error.message}`), EXIT.output;
-    if (error instanceof OutputError) return print(`dcm2fhir: output folder: ${error.message}`), EXIT.output;
+    if (error instanceof UsageError) return (print(`dcm2fhir: ${error.message}`), EXIT.usage);
+    if (error instanceof NoSpaceError) return (print(`dcm2fhir: ${error.message}`), EXIT.output);
+    if (error instanceof OutputError) return (print(`dcm2fhir: output folder: ${error.message}`), EXIT.output);
     return internalError(error);
   } finally {
     stop.dispose();

@@ -24,9 +24,18 @@ export const searchCommand: CommandModule = (yargs, done) =>
         .option("concurrency", { type: "number", describe: "with --pacs: study metadata read at once per PACS (default 4)" })
         .example("$0 search /data/fhir 'patient.identifier=PAT-0001'", "the studies of one patient, as a searchset Bundle")
         .example("$0 search /data/fhir 'patient.identifier=PAT-0001&modality=CT&started=ge2024-01-01'", "their CT studies since 2024")
-        .example("$0 search ./fhir 'patient.identifier=PAT001&modality=CT' --pacs https://pacs.example.org/dicom-web", "asks the PACS too, at search time (data on demand)"),
+        .example(
+          "$0 search ./fhir 'patient.identifier=PAT001&modality=CT' --pacs https://pacs.example.org/dicom-web",
+          "asks the PACS too, at search time (data on demand)",
+        ),
     async (args) => {
-      const pacs = { pacs: args.pacs ?? [], maxAge: args["max-age"], pacsTokenFile: args["pacs-token-file"], timezone: args.timezone, concurrency: args.concurrency };
+      const pacs = {
+        pacs: args.pacs ?? [],
+        maxAge: args["max-age"],
+        pacsTokenFile: args["pacs-token-file"],
+        timezone: args.timezone,
+        concurrency: args.concurrency,
+      };
       done(await runSearchCommand(args.folder, args.query, { base: args.base, strict: args.strict, allowOpenSearch: args["allow-open-search"] }, pacs));
     },
   );
@@ -35,7 +44,7 @@ type SearchCliOptions = { base: string; strict: boolean; allowOpenSearch: boolea
 
 async function runSearchCommand(folder: string, query: string, options: SearchCliOptions, pacs: Parameters<typeof pacsOptionsOf>[0]): Promise<number> {
   const base = options.base.endsWith("/") ? options.base : `${options.base}/`;
-  if (!/^https?:\/\/\S+$/.test(base)) return print("dcm2fhir: --base must be an http(s) URL"), EXIT.usage;
+  if (!/^https?:\/\/\S+$/.test(base)) return (print("dcm2fhir: --base must be an http(s) URL"), EXIT.usage);
   const pacsOptions = pacsOptionsOf(pacs);
   if (pacsOptions) return searchWithPacs(folder, query, { ...options, base }, pacsOptions);
   const index = await openSearchIndex(folder);
@@ -44,8 +53,12 @@ async function runSearchCommand(folder: string, query: string, options: SearchCl
   const { runSearch } = await import("../search/search.js");
   try {
     // Also as copied from a URL: "?…" or "ImagingStudy?…".
-    const result = runSearch(index, pairsFromQuery(query.replace(/^(ImagingStudy)?\?/, "")), { base, strict: options.strict, allowOpenSearch: options.allowOpenSearch });
-    if (isSearchError(result)) return print(`dcm2fhir: bad query: ${result.message}`), EXIT.usage;
+    const result = runSearch(index, pairsFromQuery(query.replace(/^(ImagingStudy)?\?/, "")), {
+      base,
+      strict: options.strict,
+      allowOpenSearch: options.allowOpenSearch,
+    });
+    if (isSearchError(result)) return (print(`dcm2fhir: bad query: ${result.message}`), EXIT.usage);
     process.stdout.write(result);
     process.stdout.write("\n");
     return EXIT.ok;
@@ -65,7 +78,7 @@ async function searchWithPacs(folder: string, query: string, options: SearchCliO
   const { IndexError } = await import("../index/searchIndex.js");
   try {
     const result = await searchFolder(folder, pairsFromQuery(query.replace(/^(ImagingStudy)?\?/, "")), { ...options, pacs });
-    if (result.status === 400) return print(`dcm2fhir: bad query: ${result.error.message}`), EXIT.usage;
+    if (result.status === 400) return (print(`dcm2fhir: bad query: ${result.error.message}`), EXIT.usage);
     if (result.status === 503) {
       process.stdout.write(`${JSON.stringify(result.outcome)}\n`);
       print("dcm2fhir: no PACS could be asked and none answered this search before: try again later");
@@ -75,7 +88,7 @@ async function searchWithPacs(folder: string, query: string, options: SearchCliO
     process.stdout.write("\n");
     return EXIT.ok;
   } catch (error) {
-    if (error instanceof UsageError || error instanceof IndexError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
+    if (error instanceof UsageError || error instanceof IndexError) return (print(`dcm2fhir: ${error.message}`), EXIT.usage);
     throw error;
   }
 }

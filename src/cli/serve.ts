@@ -15,15 +15,26 @@ export const serveCommand: CommandModule = (yargs, done) =>
         .option("port", { type: "number", default: 8080, describe: "port (0: any free port)" })
         .option("base-path", { type: "string", default: "", describe: "path prefix of the FHIR base, e.g. /fhir" })
         .option("token-file", { type: "string", describe: "file holding the bearer token every request must carry (or set DCM2FHIR_TOKEN)" })
-        .option("allow-open-search", { type: "boolean", default: false, describe: "allow searches without patient, patient.identifier or identifier (internal use)" })
+        .option("allow-open-search", {
+          type: "boolean",
+          default: false,
+          describe: "allow searches without patient, patient.identifier or identifier (internal use)",
+        })
         .option("viewer-url", { type: "string", describe: "the search page links each study to this viewer URL, {study} standing for its Study Instance UID" })
-        .option("pacs", { type: "string", array: true, describe: "DICOMweb service root asked at search time (data on demand); repeatable, the first root wins for a study two hold" })
+        .option("pacs", {
+          type: "string",
+          array: true,
+          describe: "DICOMweb service root asked at search time (data on demand); repeatable, the first root wins for a study two hold",
+        })
         .option("max-age", { type: "number", describe: "with --pacs: seconds a PACS answer is reused without asking again (default 300)" })
         .option("pacs-token-file", { type: "string", describe: "with --pacs: file holding the bearer token sent to the PACS (or set DCM2FHIR_PACS_TOKEN)" })
         .option("timezone", { type: "string", describe: "with --pacs: IANA zone for PACS times without an offset, as convert (default: this machine's zone)" })
         .option("concurrency", { type: "number", describe: "with --pacs: study metadata read at once per PACS (default 4)" })
         .example("$0 serve /data/fhir", "the search API and page on http://127.0.0.1:8080/ (open it in a browser)")
-        .example("$0 serve /data/fhir --viewer-url 'https://viewer.example.org/viewer?StudyInstanceUIDs={study}'", "with a link from each study to an OHIF viewer")
+        .example(
+          "$0 serve /data/fhir --viewer-url 'https://viewer.example.org/viewer?StudyInstanceUIDs={study}'",
+          "with a link from each study to an OHIF viewer",
+        )
         .example("DCM2FHIR_TOKEN=secret $0 serve /data/fhir --host 0.0.0.0 --port 8080", "on the network: every search needs the token (the page asks for it)")
         .example("$0 serve ./fhir --pacs https://pacs.example.org/dicom-web", "answers from the PACS at search time, the folder as its cache (data on demand)"),
     async (args) => {
@@ -68,11 +79,15 @@ async function runServe(o: ServeCliOptions): Promise<number> {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new BadUsage("--port takes a whole number from 0 (any free port) to 65535");
   const basePath = normalizeBasePath(o.basePath);
   if (o.viewerUrl !== undefined && !/^https?:\/\/\S*\{study\}/.test(o.viewerUrl)) {
-    throw new BadUsage("--viewer-url is an http(s) URL with {study} where the Study Instance UID goes, e.g. https://viewer.example.org/viewer?StudyInstanceUIDs={study}");
+    throw new BadUsage(
+      "--viewer-url is an http(s) URL with {study} where the Study Instance UID goes, e.g. https://viewer.example.org/viewer?StudyInstanceUIDs={study}",
+    );
   }
   const token = readBearerToken(o.tokenFile);
   if (!isLoopback(o.host) && token === undefined) {
-    throw new BadUsage(`--host ${o.host} would expose patient data to the network: set DCM2FHIR_TOKEN or pass --token-file (requests then need Authorization: Bearer <token>)`);
+    throw new BadUsage(
+      `--host ${o.host} would expose patient data to the network: set DCM2FHIR_TOKEN or pass --token-file (requests then need Authorization: Bearer <token>)`,
+    );
   }
   const pacsOptions = pacsOptionsOf(o);
   const { serve } = await import("../serve/serve.js");
@@ -80,21 +95,35 @@ async function runServe(o: ServeCliOptions): Promise<number> {
   const { IndexError } = await import("../index/searchIndex.js");
   let server: Awaited<ReturnType<typeof serve>>;
   try {
-    server = await serve({ folder: o.folder, host: o.host, port: o.port, basePath, token, allowOpenSearch: o.allowOpenSearch, viewerUrl: o.viewerUrl, pacs: pacsOptions });
+    server = await serve({
+      folder: o.folder,
+      host: o.host,
+      port: o.port,
+      basePath,
+      token,
+      allowOpenSearch: o.allowOpenSearch,
+      viewerUrl: o.viewerUrl,
+      pacs: pacsOptions,
+    });
   } catch (error) {
-    if (error instanceof UsageError || error instanceof IndexError) return print(`dcm2fhir: ${error.message}`), EXIT.usage;
+    if (error instanceof UsageError || error instanceof IndexError) return (print(`dcm2fhir: ${error.message}`), EXIT.usage);
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") return print(`dcm2fhir: port ${o.port} is in use on ${o.host}: choose another --port (0 picks a free one)`), EXIT.usage;
-    if (code === "EACCES" || code === "EADDRNOTAVAIL" || code === "ENOTFOUND") return print(`dcm2fhir: cannot listen on ${o.host}:${o.port} (${code})`), EXIT.usage;
+    if (code === "EADDRINUSE") return (print(`dcm2fhir: port ${o.port} is in use on ${o.host}: choose another --port (0 picks a free one)`), EXIT.usage);
+    if (code === "EACCES" || code === "EADDRNOTAVAIL" || code === "ENOTFOUND")
+      return (print(`dcm2fhir: cannot listen on ${o.host}:${o.port} (${code})`), EXIT.usage);
     return internalError(error);
   }
   process.stdout.write(`${server.base}\n`);
   const { index, onDemand } = server;
   const { studies, patients } = index.meta;
   const onDemandNote = onDemand ? `, data on demand from ${onDemand.pacs.length} PACS (answers reused for ${onDemand.maxAge} s)` : "";
-  print(`dcm2fhir: serving ${studies} studies of ${patients} patients${onDemandNote}${token ? " (bearer token required)" : ""}${o.allowOpenSearch ? ", open search allowed" : ""}; Ctrl-C stops`);
+  print(
+    `dcm2fhir: serving ${studies} studies of ${patients} patients${onDemandNote}${token ? " (bearer token required)" : ""}${o.allowOpenSearch ? ", open search allowed" : ""}; Ctrl-C stops`,
+  );
   if (onDemand && o.timezone === undefined && index.meta.zone !== onDemand.zone) {
-    print(`dcm2fhir: note: the folder's dates are read in ${index.meta.zone}, PACS times without an offset in ${onDemand.zone} (this machine's zone, as convert): pass --timezone to choose`);
+    print(
+      `dcm2fhir: note: the folder's dates are read in ${index.meta.zone}, PACS times without an offset in ${onDemand.zone} (this machine's zone, as convert): pass --timezone to choose`,
+    );
   }
   // Counts only, never a root's query or a study: the console is no place for patient data.
   let logged = "";
@@ -125,9 +154,20 @@ async function runServe(o: ServeCliOptions): Promise<number> {
 }
 
 /** The PACS options, or undefined without --pacs (then the options that only apply with it are refused). */
-export function pacsOptionsOf(o: { pacs: string[]; maxAge?: number; pacsTokenFile?: string; timezone?: string; concurrency?: number }): PacsOptions | undefined {
+export function pacsOptionsOf(o: {
+  pacs: string[];
+  maxAge?: number;
+  pacsTokenFile?: string;
+  timezone?: string;
+  concurrency?: number;
+}): PacsOptions | undefined {
   if (o.pacs.length === 0) {
-    const given = [o.maxAge !== undefined && "--max-age", o.pacsTokenFile !== undefined && "--pacs-token-file", o.timezone !== undefined && "--timezone", o.concurrency !== undefined && "--concurrency"].filter(Boolean);
+    const given = [
+      o.maxAge !== undefined && "--max-age",
+      o.pacsTokenFile !== undefined && "--pacs-token-file",
+      o.timezone !== undefined && "--timezone",
+      o.concurrency !== undefined && "--concurrency",
+    ].filter(Boolean);
     if (given.length > 0) throw new BadUsage(`${given.join(", ")} apply to the PACS: give --pacs <root>`);
     return undefined;
   }
@@ -147,4 +187,3 @@ function normalizeBasePath(path: string): string {
   if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(withSlash)) throw new BadUsage("--base-path is a URL path of letters, digits and . _ ~ - segments, e.g. /fhir");
   return withSlash;
 }
-

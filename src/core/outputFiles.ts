@@ -16,7 +16,16 @@ export const REPORT_PAGE = "report.html";
 export const SEARCH_INDEX_FILE = ".dcm2fhir.search.sqlite";
 
 /** Every file convert may write; files of an earlier run that this run does not write are removed at commit. */
-export const OUTPUT_FILES = [NDJSON_FILES.ImagingStudy, NDJSON_FILES.Patient, NDJSON_FILES.Endpoint, BUNDLE_FILE, ERRORS_FILE, REPORT_FILE, REPORT_PAGE, SEARCH_INDEX_FILE] as const;
+export const OUTPUT_FILES = [
+  NDJSON_FILES.ImagingStudy,
+  NDJSON_FILES.Patient,
+  NDJSON_FILES.Endpoint,
+  BUNDLE_FILE,
+  ERRORS_FILE,
+  REPORT_FILE,
+  REPORT_PAGE,
+  SEARCH_INDEX_FILE,
+] as const;
 
 /** With --incremental: the difference from the previous output. */
 export const CHANGES_FOLDER = "changes";

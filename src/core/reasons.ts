@@ -16,7 +16,10 @@ export const REASONS = {
   "broken-symlink": { outcome: "failed", meaning: "a symbolic link whose target does not exist (with --follow-symlinks)" },
   "symlink-loop": { outcome: "failed", meaning: "a symbolic link that leads back into a folder being walked (with --follow-symlinks)" },
   truncated: { outcome: "failed", meaning: "the data ends inside the header, before the attributes an instance needs" },
-  "corrupt-header": { outcome: "failed", meaning: "the header's encoding is broken (impossible element header or item structure) before the attributes an instance needs" },
+  "corrupt-header": {
+    outcome: "failed",
+    meaning: "the header's encoding is broken (impossible element header or item structure) before the attributes an instance needs",
+  },
   "bad-compression": { outcome: "failed", meaning: "a gzipped file or deflated data set whose compressed stream is corrupt" },
   "header-too-large": { outcome: "failed", meaning: "the header inflates beyond the 64 MiB bound (a decompression bomb)" },
   "missing-study-uid": { outcome: "failed", meaning: "no Study Instance UID (0020,000D)" },
@@ -52,7 +55,8 @@ export type FilePath = string | Buffer;
 export const displayPath = (path: FilePath): string => (typeof path === "string" ? path : path.toString("utf8"));
 
 /** The order of errors.ndjson: by path, then reason code. */
-export const compareFailures = (a: FileFailure, b: FileFailure): number => comparePaths(a.path, b.path) || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0);
+export const compareFailures = (a: FileFailure, b: FileFailure): number =>
+  comparePaths(a.path, b.path) || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0);
 
 /** A total order on paths (the byte order of their UTF-8 names), used wherever a choice between files must not depend on timing. */
 export function comparePaths(a: FilePath, b: FilePath): number {

@@ -27,7 +27,8 @@ export class StateError extends Error {
 export function encodeResult(result: EntryResult): EncodedResult {
   if ("unread" in result) return { bytes: 0, record: JSON.stringify({ u: [result.unread.reason, result.unread.message] }), studyJSON: null, seriesJSON: null };
   const read = result.read;
-  if ("failure" in read) return { bytes: read.bytesRead, record: JSON.stringify({ f: [read.failure.reason, read.failure.message] }), studyJSON: null, seriesJSON: null };
+  if ("failure" in read)
+    return { bytes: read.bytesRead, record: JSON.stringify({ f: [read.failure.reason, read.failure.message] }), studyJSON: null, seriesJSON: null };
   const { path: _path, ...core } = read.instance;
   return { bytes: read.bytesRead, record: JSON.stringify({ i: core }), studyJSON: read.studyJSON, seriesJSON: read.seriesJSON };
 }

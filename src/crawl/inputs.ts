@@ -31,7 +31,8 @@ export type ResolvedInput =
  * output folder when it lives in the archive); the output folder does not count as an entry of a folder.
  */
 export async function resolveInputs(inputs: readonly string[], options: { verbose: boolean; out?: string; filesFrom?: string }): Promise<ResolvedInput[]> {
-  if (inputs.length === 0 && options.filesFrom === undefined) throw new UsageError("no inputs: name at least one DICOM file, folder or glob, e.g. dcm2fhir convert /archive --out ./fhir");
+  if (inputs.length === 0 && options.filesFrom === undefined)
+    throw new UsageError("no inputs: name at least one DICOM file, folder or glob, e.g. dcm2fhir convert /archive --out ./fhir");
   const output = options.out === undefined ? undefined : outputFolderOf(options.out);
   const resolved: ResolvedInput[] = [];
   for (const [i, input] of inputs.entries()) {
@@ -49,14 +50,18 @@ export async function resolveInputs(inputs: readonly string[], options: { verbos
     if (stats && output && realPathInsideOutput(input, output)) continue;
     if (stats?.isDirectory()) {
       if (await holdsNothing(input, output)) {
-        throw new UsageError(`input ${shown} is an empty folder: an archive that vanished (an unmounted share?) is not an archive that was emptied; check it, or leave it out`);
+        throw new UsageError(
+          `input ${shown} is an empty folder: an archive that vanished (an unmounted share?) is not an archive that was emptied; check it, or leave it out`,
+        );
       }
       resolved.push({ kind: "folder", path: input });
     } else if (stats?.isFile()) resolved.push({ kind: "file", path: input });
     else if (stats) resolved.push({ kind: "other", path: input, what: "not a regular file" });
     else if ((await fastGlob()).isDynamicPattern(input)) {
       if (!(await matchesAnything(input, output))) {
-        throw new UsageError(`input ${shown} matches nothing: an archive that vanished (an unmounted share?) is not an archive that was emptied; check it, or leave it out`);
+        throw new UsageError(
+          `input ${shown} matches nothing: an archive that vanished (an unmounted share?) is not an archive that was emptied; check it, or leave it out`,
+        );
       }
       resolved.push({ kind: "glob", pattern: input });
     } else {
@@ -77,7 +82,10 @@ function listInput(source: string, verbose: boolean): ResolvedInput {
     } catch {
       stats = undefined;
     }
-    if (!stats || stats.isDirectory()) throw new UsageError(`--files-from ${verbose ? `"${source}" ` : ""}is not a readable file: name a file holding one path per line, or - for standard input`);
+    if (!stats || stats.isDirectory())
+      throw new UsageError(
+        `--files-from ${verbose ? `"${source}" ` : ""}is not a readable file: name a file holding one path per line, or - for standard input`,
+      );
   }
   return { kind: "list", source, digest: {} };
 }

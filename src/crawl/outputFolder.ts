@@ -36,4 +36,3 @@ export function realPathInsideOutput(path: FilePath, output: OutputFolder): bool
     return false;
   }
 }
-

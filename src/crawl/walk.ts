@@ -384,7 +384,6 @@ export class Walker {
   }
 }
 
-
 function insideAny(path: string, folders: ReadonlySet<string>): boolean {
   for (let i = path.lastIndexOf("/"); i > 0; i = path.lastIndexOf("/", i - 1)) if (folders.has(path.slice(0, i))) return true;
   return false;

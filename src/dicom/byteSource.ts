@@ -74,7 +74,8 @@ export class FileSource implements ByteSource {
       return last.subarray(offset - this.lastOffset, offset - this.lastOffset + wanted);
     }
     for (const window of this.kept) {
-      if (offset >= window.offset && offset + wanted <= window.offset + window.bytes.length) return window.bytes.subarray(offset - window.offset, offset - window.offset + wanted);
+      if (offset >= window.offset && offset + wanted <= window.offset + window.bytes.length)
+        return window.bytes.subarray(offset - window.offset, offset - window.offset + wanted);
     }
     if (last) this.kept.push({ offset: this.lastOffset, bytes: last.buffer === this.scratch.buffer ? Buffer.from(last) : last });
     const target = wanted <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(wanted);
@@ -132,8 +133,7 @@ export class InflateSource implements ByteSource {
       maxOutputLength: MAX_INFLATED_HEADER_BYTES,
     };
     try {
-      this.inflated =
-        this.format === "gzip" ? gunzipSync(this.compressed, options) : inflateRawSync(this.compressed, options);
+      this.inflated = this.format === "gzip" ? gunzipSync(this.compressed, options) : inflateRawSync(this.compressed, options);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "ERR_BUFFER_TOO_LARGE") {

@@ -123,7 +123,6 @@ function makeDecoder(terms: readonly string[]): TextDecoderFn {
   return (bytes, kind) => (isAscii(bytes) && initial.g0 === "ascii" ? bytes : decodeIso2022(Buffer.from(bytes, "latin1"), initial, delimitersOf[kind]));
 }
 
-
 /** Printable ASCII without ESC decodes to itself in every character set DICOM allows as a default (G0). */
 const NOT_PLAIN_ASCII = /[^\u0000-\u001a\u001c-\u007f]/;
 const isAscii = (bytes: string) => !NOT_PLAIN_ASCII.test(bytes);

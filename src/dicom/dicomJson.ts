@@ -52,7 +52,11 @@ function toValues(object: Record<string, unknown>, spec: Spec, declared: string,
     const element = asObject(raw, where);
     if (typeof wanted !== "string") {
       const items = sequenceItems(element, where);
-      if (items) values.set(tag, items.map((item, i) => (item === null ? new Map() : toValues(asObject(item, `item ${i + 1} of ${where}`), wanted, declared, warnings))));
+      if (items)
+        values.set(
+          tag,
+          items.map((item, i) => (item === null ? new Map() : toValues(asObject(item, `item ${i + 1} of ${where}`), wanted, declared, warnings))),
+        );
       continue;
     }
     const value = stringValue(element, wanted, declared, where, warnings);

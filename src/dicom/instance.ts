@@ -83,7 +83,6 @@ export interface ParsedInstance extends InstanceCore {
   readonly seriesJSON: string;
 }
 
-
 /** The UIDs without which a file cannot be an ImagingStudy instance, in the order their absence is reported. */
 const REQUIRED_UIDS = [
   { name: "Study Instance UID (0020,000D)", tag: T.StudyInstanceUID, metaTag: undefined, reason: "missing-study-uid" },
@@ -149,7 +148,11 @@ function requiredUIDs(path: FilePath, header: ParsedHeader): [string, string, st
   for (const [i, value] of uids.entries()) {
     if (parseUID(value) === undefined) {
       const name = REQUIRED_UIDS[i]!.name;
-      return { path, reason: "invalid-value", message: `${name} is not a UID (digits and dots, at most 64 characters; this one has ${value.length} characters)` };
+      return {
+        path,
+        reason: "invalid-value",
+        message: `${name} is not a UID (digits and dots, at most 64 characters; this one has ${value.length} characters)`,
+      };
     }
   }
   return uids as [string, string, string, string];
@@ -206,7 +209,10 @@ function studyAttributes(ds: Values, text: TextReader): Built<StudyAttributes> {
     description: text.value(ds, T.StudyDescription),
     procedureCodes: nonEmpty(codes(items(ds, T.ProcedureCodeSequence), text)),
     reasonCodes: nonEmpty(
-      codes([...items(ds, T.ReasonForRequestedProcedureCodeSequence), ...requestItems.flatMap((item) => items(item, T.ReasonForRequestedProcedureCodeSequence))], text),
+      codes(
+        [...items(ds, T.ReasonForRequestedProcedureCodeSequence), ...requestItems.flatMap((item) => items(item, T.ReasonForRequestedProcedureCodeSequence))],
+        text,
+      ),
     ),
     reasonTexts: nonEmpty(
       unique([
@@ -246,7 +252,6 @@ interface Built<A> {
   readonly json: string;
   readonly warnings: readonly string[];
 }
-
 
 /**
  * Built attributes by the raw bytes of their elements and the character set that decodes them. Consecutive
@@ -329,8 +334,18 @@ function nonBlank(s: string): string | undefined {
 function isPadding(c: number): boolean {
   if (c > 0x20 && c < 0xa0) return false;
   return (
-    c === 0x20 || c === 0 || (c >= 0x09 && c <= 0x0d) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+    c === 0x20 ||
+    c === 0 ||
+    (c >= 0x09 && c <= 0x0d) ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
   );
 }
 
@@ -351,14 +366,19 @@ function codes(list: Values[], text: TextReader): CodedEntry[] {
   for (const item of list) {
     const code = text.value(item, T.CodeValue) ?? text.value(item, T.LongCodeValue) ?? ascii(item, T.URNCodeValue);
     const meaning = text.value(item, T.CodeMeaning);
-    if (code || meaning) entries.push({ code, scheme: text.value(item, T.CodingSchemeDesignator), schemeVersion: text.value(item, T.CodingSchemeVersion), meaning });
+    if (code || meaning)
+      entries.push({ code, scheme: text.value(item, T.CodingSchemeDesignator), schemeVersion: text.value(item, T.CodingSchemeVersion), meaning });
   }
   return entries;
 }
 
 function issuer(item: Values | undefined, text: TextReader): EntityIssuer | undefined {
   if (!item) return undefined;
-  const result = { localId: text.value(item, T.LocalNamespaceEntityID, "text"), universalId: text.value(item, T.UniversalEntityID, "text"), universalIdType: ascii(item, T.UniversalEntityIDType) };
+  const result = {
+    localId: text.value(item, T.LocalNamespaceEntityID, "text"),
+    universalId: text.value(item, T.UniversalEntityID, "text"),
+    universalIdType: ascii(item, T.UniversalEntityIDType),
+  };
   return result.localId || result.universalId || result.universalIdType ? result : undefined;
 }
 

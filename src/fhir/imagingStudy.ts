@@ -5,16 +5,7 @@ import { ACQUISITION_MODALITIES } from "./codes/acquisitionModality.js";
 import { BODY_PART_EXAMINED } from "./codes/bodyPart.js";
 import { SOP_CLASS_NAME } from "./codes/sopClassName.js";
 import { DICOM_CODE_SYSTEM, SNOMED_CT, type ZoneRule, codeableConcept, dateTime, displayName, fhirCode, fhirString } from "./datatypes.js";
-import type {
-  CodeableConcept,
-  Coding,
-  Identifier,
-  ImagingStudy,
-  ImagingStudyInstance,
-  ImagingStudyPerformer,
-  ImagingStudySeries,
-  Reference,
-} from "./types.js";
+import type { CodeableConcept, Coding, Identifier, ImagingStudy, ImagingStudyInstance, ImagingStudyPerformer, ImagingStudySeries, Reference } from "./types.js";
 
 export interface ImagingStudyContext {
   /** `Patient/<id>` of the study's patient. */
@@ -137,9 +128,7 @@ function toSeries(series: SeriesGroup, context: ImagingStudyContext, notes: Mapp
   return {
     uid: series.seriesInstanceUID,
     ...(a.number !== undefined && { number: a.number }),
-    modality: modalityCode
-      ? { system: DICOM_CODE_SYSTEM, code: modalityCode }
-      : { extension: [{ url: DATA_ABSENT_REASON, valueCode: "unknown" }] },
+    modality: modalityCode ? { system: DICOM_CODE_SYSTEM, code: modalityCode } : { extension: [{ url: DATA_ABSENT_REASON, valueCode: "unknown" }] },
     ...(description && { description }),
     numberOfInstances: series.instances.length,
     ...(bodySite && { bodySite }),

@@ -70,7 +70,11 @@ export function chooseAttributes<A extends object>(
     const ranked = [...tally.entries()].sort(([ka, a], [kb, b]) => b.count - a.count || (ka < kb ? -1 : ka > kb ? 1 : 0));
     if (ranked.length === 0) continue;
     Object.assign(chosen, ranked[0]![1].values);
-    if (ranked.length > 1) onConflict(u, ranked.map(([, e]) => e.count));
+    if (ranked.length > 1)
+      onConflict(
+        u,
+        ranked.map(([, e]) => e.count),
+      );
   }
   return chosen as A;
 }

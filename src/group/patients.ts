@@ -16,7 +16,14 @@ export interface PatientGroup {
   readonly studyInstanceUIDs: readonly string[];
 }
 
-const PATIENT_FIELDS: ReadonlySet<keyof StudyAttributes> = new Set<keyof PatientAttributes>(["patientId", "issuerOfPatientId", "issuerOfPatientIdQualifiers", "patientName", "patientBirthDate", "patientSex"]);
+const PATIENT_FIELDS: ReadonlySet<keyof StudyAttributes> = new Set<keyof PatientAttributes>([
+  "patientId",
+  "issuerOfPatientId",
+  "issuerOfPatientIdQualifiers",
+  "patientName",
+  "patientBirthDate",
+  "patientSex",
+]);
 const PATIENT_UNITS = STUDY_UNITS.filter((u) => u.fields.every((f) => PATIENT_FIELDS.has(f))) as ReadonlyArray<AttributeUnit<PatientAttributes>>;
 
 /**

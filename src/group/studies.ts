@@ -157,10 +157,22 @@ export class StudyAssembler {
         const chosen = chooseAttributes(s.variants.values(), SERIES_UNITS, (unit, tally) =>
           seriesConflicts.push({ level: "series", studyInstanceUID: study.uid, seriesInstanceUID: s.uid, ...describe(unit, tally) }),
         );
-        const instances = [...s.instances.values()].map((i) => i.record).sort(byNumberThenUID((i) => i.instanceNumber, (i) => i.sopInstanceUID));
+        const instances = [...s.instances.values()]
+          .map((i) => i.record)
+          .sort(
+            byNumberThenUID(
+              (i) => i.instanceNumber,
+              (i) => i.sopInstanceUID,
+            ),
+          );
         return { seriesInstanceUID: s.uid, attributes: chosen, instances, conflicts: seriesConflicts };
       });
-      series.sort(byNumberThenUID((s) => s.attributes.number, (s) => s.seriesInstanceUID));
+      series.sort(
+        byNumberThenUID(
+          (s) => s.attributes.number,
+          (s) => s.seriesInstanceUID,
+        ),
+      );
       // Listed in the series' order, not in the order their first files arrived (which reader threads decide).
       for (const s of series) conflicts.push(...s.conflicts);
       const seriesGroups = series.map(({ conflicts: _, ...s }): SeriesGroup => s);

@@ -89,7 +89,8 @@ export function writeNoChanges(out: OutputDirectory): Changes {
 /** Throws DeletionLimitError when the run would delete more than `maxDeletePercent` % of the previous output's studies. */
 export function checkDeletionLimit(changes: Changes, maxDeletePercent: number): void {
   const { deleted } = changes.ImagingStudy;
-  if (deleted > 0 && (deleted / changes.previousStudies) * 100 > maxDeletePercent) throw new DeletionLimitError(deleted, changes.previousStudies, maxDeletePercent);
+  if (deleted > 0 && (deleted / changes.previousStudies) * 100 > maxDeletePercent)
+    throw new DeletionLimitError(deleted, changes.previousStudies, maxDeletePercent);
 }
 
 /** id → digest of its line, for an output file of the previous run (none: empty). */

@@ -32,7 +32,9 @@ export class CommittedState {
     this.resultsOfStudy = db.prepare<[number], ResultRow>("SELECT id, bytes, record, study, series FROM result WHERE owner = ?").raw();
     this.failureRows = db.prepare<[], ResultRow>("SELECT id, bytes, record, study, series FROM result WHERE owner IS NULL").raw();
     this.sharingSops = db
-      .prepare<[number, number], number>("SELECT DISTINCT other.owner FROM result AS mine JOIN result AS other ON other.sop = mine.sop WHERE mine.owner = ? AND other.owner <> ?")
+      .prepare<[number, number], number>(
+        "SELECT DISTINCT other.owner FROM result AS mine JOIN result AS other ON other.sop = mine.sop WHERE mine.owner = ? AND other.owner <> ?",
+      )
       .pluck();
     this.withSop = db.prepare<[number], number>("SELECT DISTINCT owner FROM result WHERE sop = ?").pluck();
   }
@@ -51,7 +53,8 @@ export class CommittedState {
     if (digest.format !== FORMAT) return { problem: "its digest is not a dcm2fhir state's" };
     if (digest.schema !== SCHEMA_VERSION) return { problem: `it was written by another version of dcm2fhir (state schema ${String(digest.schema)})` };
     try {
-      if (statSync(path).size !== digest.bytes || sha256File(path) !== digest.sha256) return { problem: "it is corrupt: its content does not match its digest" };
+      if (statSync(path).size !== digest.bytes || sha256File(path) !== digest.sha256)
+        return { problem: "it is corrupt: its content does not match its digest" };
     } catch (error) {
       return { problem: `it cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})` };
     }
@@ -78,7 +81,11 @@ export class CommittedState {
   /** Every stored entry, in memory: one pass over a compact table costs less than a query per path found. */
   entries(): StoredEntries {
     const entries = new StoredEntries(this.meta.nextId);
-    const rows = this.db.prepare<[], [string, number, number, number | null, number, number, number, number, number]>("SELECT path, id, seen, size, mtime, ctime, ino, dev, racy FROM entry").raw();
+    const rows = this.db
+      .prepare<[], [string, number, number, number | null, number, number, number, number, number]>(
+        "SELECT path, id, seen, size, mtime, ctime, ino, dev, racy FROM entry",
+      )
+      .raw();
     for (const [key, id, seen, size, mtimeMs, ctimeMs, ino, dev, racy] of rows.iterate()) {
       if (id >= entries.count) throw new StateError("an entry's id is beyond the state's own count");
       entries.set(id, key, seen, size === null ? null : { size, mtimeMs, ctimeMs, ino, dev, racy: racy === 1 });
@@ -117,7 +124,13 @@ export class CommittedState {
     this.deliver(this.failureRows.iterate(), entries, times, (id) => this.variant(id), deliver);
   }
 
-  private deliver(rows: Iterable<ResultRow>, entries: StoredEntries, times: Uint32Array, variant: (id: number) => string | null, deliver: (result: EntryResult, times: number) => void): void {
+  private deliver(
+    rows: Iterable<ResultRow>,
+    entries: StoredEntries,
+    times: Uint32Array,
+    variant: (id: number) => string | null,
+    deliver: (result: EntryResult, times: number) => void,
+  ): void {
     for (const [id, bytes, record, study, series] of rows) {
       const n = times[id] ?? 0;
       const key = entries.keys[id];
@@ -158,4 +171,3 @@ export class CommittedState {
     this.db.close();
   }
 }
-

@@ -196,4 +196,3 @@ export class StudyCounts {
     return { seen: 0, bytesRead: 0, bytesPerFile: bytes, bytesPerInstanceFile: bytes, reasons: {}, warnings };
   }
 }
-

@@ -15,7 +15,6 @@ export interface FileIdentity {
   readonly racy: boolean;
 }
 
-
 /** The stored entries, loaded at once: a run looks up every path it finds. Arrays are by id (ids are never reused: some are holes). */
 export class StoredEntries {
   readonly ids = new Map<string, number>();
@@ -56,11 +55,17 @@ export class StoredEntries {
 
   /** Whether entry `id` was stored with this identity; `trusted` also asks that it was not racy then. */
   sameIdentity(id: number, s: Omit<FileIdentity, "racy">, trusted: boolean): boolean {
-    return s.size === this.size[id] && s.mtimeMs === this.mtime[id] && s.ctimeMs === this.ctime[id] && s.ino === this.ino[id] && s.dev === this.dev[id] && !(trusted && this.racy[id]);
+    return (
+      s.size === this.size[id] &&
+      s.mtimeMs === this.mtime[id] &&
+      s.ctimeMs === this.ctime[id] &&
+      s.ino === this.ino[id] &&
+      s.dev === this.dev[id] &&
+      !(trusted && this.racy[id])
+    );
   }
 
   isRacy(id: number): boolean {
     return this.racy[id] === 1;
   }
 }
-

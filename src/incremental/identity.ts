@@ -35,7 +35,11 @@ const identityFrom = (s: Stats, racyFrom: number): FileIdentity => ({
  * (network storage: a stat is a round trip): up to `pace.depth` stats in flight, and the pieces after the one
  * handed on already being stat'ed. Pieces come out in the crawl's order, whatever order the stats finish in.
  */
-export async function* identified(pieces: AsyncIterable<readonly CrawlEntry[]>, racyFrom: number, pace: IoPace | undefined): AsyncGenerator<{ entries: readonly CrawlEntry[]; identities?: Array<Promise<FileIdentity | null> | null> }> {
+export async function* identified(
+  pieces: AsyncIterable<readonly CrawlEntry[]>,
+  racyFrom: number,
+  pace: IoPace | undefined,
+): AsyncGenerator<{ entries: readonly CrawlEntry[]; identities?: Array<Promise<FileIdentity | null> | null> }> {
   let limit: LimitFunction | undefined;
   const queue: Array<{ entries: readonly CrawlEntry[]; identities?: Array<Promise<FileIdentity | null> | null> }> = [];
   let queued = 0;

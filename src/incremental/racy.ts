@@ -57,7 +57,11 @@ export class RacyWindows {
  * Waits until every one of these files' last change is older than its window, or `RACY_WINDOW_MS` at most (a
  * file stamped in the future, by a server whose clock runs ahead, stays racy: it is read again next time).
  */
-export async function waitOutRacyWindows(files: ReadonlyArray<{ readonly path: FilePath; readonly identity: FileIdentity }>, windows: RacyWindows, signal?: AbortSignal): Promise<void> {
+export async function waitOutRacyWindows(
+  files: ReadonlyArray<{ readonly path: FilePath; readonly identity: FileIdentity }>,
+  windows: RacyWindows,
+  signal?: AbortSignal,
+): Promise<void> {
   let until = 0;
   for (const { path, identity } of files) until = Math.max(until, Math.max(identity.mtimeMs, identity.ctimeMs) + windows.of(path, identity) + 1);
   const wait = Math.min(until - Date.now(), RACY_WINDOW_MS);

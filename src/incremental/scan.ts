@@ -23,8 +23,6 @@ import { type FileSourceOptions, readEntries } from "../source/files.js";
 import type { IncrementalSink, InstanceSink } from "../source/sink.js";
 import { identified, identityOf } from "./identity.js";
 
-export type { StudyAssembly } from "./delivery.js";
-
 export interface IncrementalSourceOptions extends FileSourceOptions {
   /** Where the next state is written as results come in; made on first use (a run that changes nothing writes none). */
   readonly staged: () => StagedState;

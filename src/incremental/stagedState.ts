@@ -132,11 +132,17 @@ export class StagedState {
     const all: StateMeta & { format: string } = { format: FORMAT, ...meta, nextId: this.nextId };
     for (const [key, value] of Object.entries(all)) put.run(key, JSON.stringify(value));
     // A pass over every result: a run that only adds files (the usual night) skips it.
-    if (this.dropped) this.db.exec("DELETE FROM variant WHERE id NOT IN (SELECT study FROM result WHERE study IS NOT NULL UNION SELECT series FROM result WHERE series IS NOT NULL)");
+    if (this.dropped)
+      this.db.exec(
+        "DELETE FROM variant WHERE id NOT IN (SELECT study FROM result WHERE study IS NOT NULL UNION SELECT series FROM result WHERE series IS NOT NULL)",
+      );
     this.db.exec("COMMIT");
     this.db.close();
     this.closed = true;
-    writeFileSync(digestPath, `${JSON.stringify({ format: FORMAT, schema: SCHEMA_VERSION, bytes: statSync(this.path).size, sha256: sha256File(this.path) })}\n`);
+    writeFileSync(
+      digestPath,
+      `${JSON.stringify({ format: FORMAT, schema: SCHEMA_VERSION, bytes: statSync(this.path).size, sha256: sha256File(this.path) })}\n`,
+    );
   }
 
   /** For a run that stops: the file goes with the staging folder. */
@@ -153,7 +159,7 @@ export interface InstanceUIDs {
   readonly sopInstanceUID: string;
 }
 
-
 type IdentityColumns = [number | null, number | null, number | null, number | null, number | null, number];
 
-const identityColumns = (i: FileIdentity | null): IdentityColumns => (i ? [i.size, i.mtimeMs, i.ctimeMs, i.ino, i.dev, i.racy ? 1 : 0] : [null, null, null, null, null, 0]);
+const identityColumns = (i: FileIdentity | null): IdentityColumns =>
+  i ? [i.size, i.mtimeMs, i.ctimeMs, i.ino, i.dev, i.racy ? 1 : 0] : [null, null, null, null, null, 0];

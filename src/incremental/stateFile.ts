@@ -47,7 +47,6 @@ export const SCHEMA = `
   CREATE TABLE study (id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, counts TEXT, outcome TEXT);
 `;
 
-
 /** An output file as committed with the state (identity undefined: the run wrote none): renames keep inode, size and mtime. */
 export interface OutputIdentity {
   readonly name: string;
@@ -63,7 +62,6 @@ export interface StateMeta {
   /** The next row id: ids are never reused, so that a run can mark rows in an array. */
   readonly nextId: number;
 }
-
 
 /** inode, size and mtime of a file (undefined when there is none): what a rename keeps and an edit changes. */
 export function outputIdentity(path: string): string | undefined {

@@ -48,7 +48,11 @@ const BATCH_BYTES = 256 << 10;
  * Reads the NDJSON files, in the order Patient, Endpoint, ImagingStudy, and hands over their records in batches.
  * A batch's ArrayBuffers are its own (`transfer` may move them to another thread).
  */
-export function readIndexRecords(files: Partial<Record<IndexedType, string>>, zone: string, emit: (batch: RecordBatch, transfer: ArrayBuffer[]) => void): ReadSummary {
+export function readIndexRecords(
+  files: Partial<Record<IndexedType, string>>,
+  zone: string,
+  emit: (batch: RecordBatch, transfer: ArrayBuffer[]) => void,
+): ReadSummary {
   const skipped: SkippedLine[] = [];
   const patientsWithIdentifier = new Set<string>();
   const hasIdentifier = (patient: string) => patientsWithIdentifier.has(patient);
@@ -210,7 +214,12 @@ interface ParsedResource {
 }
 
 /** Calls `take` with each resource of an NDJSON file and its exact bytes (valid until `take` returns). */
-function eachResource(path: string | undefined, resourceType: IndexedType, skipped: SkippedLine[], take: (resource: ParsedResource, bytes: Buffer) => void): void {
+function eachResource(
+  path: string | undefined,
+  resourceType: IndexedType,
+  skipped: SkippedLine[],
+  take: (resource: ParsedResource, bytes: Buffer) => void,
+): void {
   if (!path) return;
   const file = NDJSON_FILES[resourceType];
   const ids = new Set<string>();
@@ -236,4 +245,3 @@ function eachResource(path: string | undefined, resourceType: IndexedType, skipp
     }
   }
 }
-

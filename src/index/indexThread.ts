@@ -27,7 +27,10 @@ const SILENCE_MS = 60_000;
 export function* readOnThread(files: Partial<Record<IndexedType, string>>, zone: string): Generator<RecordBatch, readonly SkippedLine[]> {
   const counters = new Int32Array(new SharedArrayBuffer(8));
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(compiledEntry(import.meta.url, "index/indexWorker.js", "the index reader thread"), { workerData: { files, zone, port: port2, counters } satisfies WorkerInput, transferList: [port2] });
+  const worker = new Worker(compiledEntry(import.meta.url, "index/indexWorker.js", "the index reader thread"), {
+    workerData: { files, zone, port: port2, counters } satisfies WorkerInput,
+    transferList: [port2],
+  });
   // It ends on its own after its last message; nothing here waits for that.
   worker.unref();
   try {

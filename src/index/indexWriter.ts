@@ -50,15 +50,30 @@ export class IndexWriter {
   putStudy(id: string, line: Buffer): void {
     const values = this.values(line);
     const row = this.rowOf(id);
-    const columns: unknown[] = [values.patient ?? null, values.status ?? null, values.started?.lo ?? null, values.started?.hi ?? null, values.started?.lo ?? MISSING_LAST, values.started ? -values.started.hi : MISSING_LAST, values.present, values.endpoints.length > 0 ? JSON.stringify(values.endpoints) : null];
+    const columns: unknown[] = [
+      values.patient ?? null,
+      values.status ?? null,
+      values.started?.lo ?? null,
+      values.started?.hi ?? null,
+      values.started?.lo ?? MISSING_LAST,
+      values.started ? -values.started.hi : MISSING_LAST,
+      values.present,
+      values.endpoints.length > 0 ? JSON.stringify(values.endpoints) : null,
+    ];
     let rowid: number;
     if (row) {
       rowid = row.rowid;
       this.deleteTokens(rowid, this.values(row.resource));
-      this.sql("UPDATE study SET patient = ?, status = ?, started_lo = ?, started_hi = ?, sort_asc = ?, sort_desc = ?, present = ?, endpoints = ? WHERE rowid = ?").run(...columns, rowid);
+      this.sql(
+        "UPDATE study SET patient = ?, status = ?, started_lo = ?, started_hi = ?, sort_asc = ?, sort_desc = ?, present = ?, endpoints = ? WHERE rowid = ?",
+      ).run(...columns, rowid);
       this.sql("UPDATE study_resource SET resource = ? WHERE study = ?").run(line, rowid);
     } else {
-      rowid = Number(this.sql("INSERT INTO study (id, patient, status, started_lo, started_hi, sort_asc, sort_desc, present, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(id, ...columns).lastInsertRowid);
+      rowid = Number(
+        this.sql(
+          "INSERT INTO study (id, patient, status, started_lo, started_hi, sort_asc, sort_desc, present, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ).run(id, ...columns).lastInsertRowid,
+      );
       this.sql("INSERT INTO study_resource (study, resource) VALUES (?, ?)").run(rowid, line);
     }
     const insert = this.sql("INSERT OR IGNORE INTO token (parameter, code, study, system) VALUES (?, ?, ?, ?)");
@@ -74,7 +89,9 @@ export class IndexWriter {
   }
 
   private rowOf(id: string): { rowid: number; resource: Buffer } | undefined {
-    return this.sql("SELECT s.rowid AS rowid, r.resource AS resource FROM study s JOIN study_resource r ON r.study = s.rowid WHERE s.id = ?").get(id) as { rowid: number; resource: Buffer } | undefined;
+    return this.sql("SELECT s.rowid AS rowid, r.resource AS resource FROM study s JOIN study_resource r ON r.study = s.rowid WHERE s.id = ?").get(id) as
+      | { rowid: number; resource: Buffer }
+      | undefined;
   }
 
   /** A study's index values, as a build computes them from its line. */

@@ -27,16 +27,51 @@ export const PRESENT_BIT: Readonly<Record<SearchParameter, number>> = {
 };
 
 /** For the CapabilityStatement and the README: the R4 definition each parameter follows. */
-export const PARAMETER_DEFINITIONS: ReadonlyArray<{ readonly name: SearchParameter; readonly type: "token" | "reference" | "date"; readonly definition?: string; readonly documentation: string }> = [
+export const PARAMETER_DEFINITIONS: ReadonlyArray<{
+  readonly name: SearchParameter;
+  readonly type: "token" | "reference" | "date";
+  readonly definition?: string;
+  readonly documentation: string;
+}> = [
   { name: "_id", type: "token", definition: "http://hl7.org/fhir/SearchParameter/Resource-id", documentation: "ImagingStudy.id (the Study Instance UID)" },
-  { name: "identifier", type: "token", definition: "http://hl7.org/fhir/SearchParameter/clinical-identifier", documentation: "ImagingStudy.identifier: Study Instance UID (urn:dicom:uid|urn:oid:1.2.3 or urn:dicom:uid|1.2.3), accession number, Study ID" },
-  { name: "patient", type: "reference", definition: "http://hl7.org/fhir/SearchParameter/clinical-patient", documentation: "ImagingStudy.subject as Patient/{id}, {id} or [base]Patient/{id}" },
+  {
+    name: "identifier",
+    type: "token",
+    definition: "http://hl7.org/fhir/SearchParameter/clinical-identifier",
+    documentation: "ImagingStudy.identifier: Study Instance UID (urn:dicom:uid|urn:oid:1.2.3 or urn:dicom:uid|1.2.3), accession number, Study ID",
+  },
+  {
+    name: "patient",
+    type: "reference",
+    definition: "http://hl7.org/fhir/SearchParameter/clinical-patient",
+    documentation: "ImagingStudy.subject as Patient/{id}, {id} or [base]Patient/{id}",
+  },
   { name: "patient.identifier", type: "token", documentation: "chained: Patient.identifier of the study's subject (Patient ID, with its issuer as system)" },
   { name: "modality", type: "token", definition: "http://hl7.org/fhir/SearchParameter/ImagingStudy-modality", documentation: "ImagingStudy.series.modality" },
-  { name: "instance", type: "token", definition: "http://hl7.org/fhir/SearchParameter/ImagingStudy-instance", documentation: "ImagingStudy.series.instance.uid (no system: instance=|uid matches)" },
-  { name: "series", type: "token", definition: "http://hl7.org/fhir/SearchParameter/ImagingStudy-series", documentation: "ImagingStudy.series.uid (no system: series=|uid matches)" },
-  { name: "started", type: "date", definition: "http://hl7.org/fhir/SearchParameter/ImagingStudy-started", documentation: "ImagingStudy.started; values without a zone are read in the zone the folder was converted with" },
-  { name: "status", type: "token", definition: "http://hl7.org/fhir/SearchParameter/ImagingStudy-status", documentation: "ImagingStudy.status, system http://hl7.org/fhir/imagingstudy-status" },
+  {
+    name: "instance",
+    type: "token",
+    definition: "http://hl7.org/fhir/SearchParameter/ImagingStudy-instance",
+    documentation: "ImagingStudy.series.instance.uid (no system: instance=|uid matches)",
+  },
+  {
+    name: "series",
+    type: "token",
+    definition: "http://hl7.org/fhir/SearchParameter/ImagingStudy-series",
+    documentation: "ImagingStudy.series.uid (no system: series=|uid matches)",
+  },
+  {
+    name: "started",
+    type: "date",
+    definition: "http://hl7.org/fhir/SearchParameter/ImagingStudy-started",
+    documentation: "ImagingStudy.started; values without a zone are read in the zone the folder was converted with",
+  },
+  {
+    name: "status",
+    type: "token",
+    definition: "http://hl7.org/fhir/SearchParameter/ImagingStudy-status",
+    documentation: "ImagingStudy.status, system http://hl7.org/fhir/imagingstudy-status",
+  },
 ];
 
 /** One searchable value: the system is "" where the element has none. */
@@ -96,7 +131,9 @@ export interface JsonImagingStudy {
 /** Patient.identifier as token rows of patient.identifier: what the chained parameter matches. */
 export function patientIdentifierRows(patient: { readonly identifier?: readonly JsonIdentifier[] }): TokenRow[] {
   const parameter = TOKEN_PARAMETERS["patient.identifier"];
-  return asArray(patient.identifier).flatMap((i) => (typeof i.value === "string" && i.value !== "" ? [{ parameter, system: typeof i.system === "string" ? i.system : "", code: i.value }] : []));
+  return asArray(patient.identifier).flatMap((i) =>
+    typeof i.value === "string" && i.value !== "" ? [{ parameter, system: typeof i.system === "string" ? i.system : "", code: i.value }] : [],
+  );
 }
 
 /**

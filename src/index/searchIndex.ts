@@ -176,7 +176,9 @@ function load(db: Db, batches: Generator<RecordBatch, readonly SkippedLine[]>): 
   // A Patient may list the same identifier twice: OR IGNORE.
   const insertIdentifier = db.prepare("INSERT OR IGNORE INTO patient_identifier (code, patient, system) VALUES (?, ?, ?)");
   const insertEndpoint = db.prepare("INSERT INTO endpoint (id, resource) VALUES (?, ?)");
-  const insertStudy = db.prepare("INSERT INTO study (rowid, id, patient, status, started_lo, started_hi, sort_asc, sort_desc, present, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  const insertStudy = db.prepare(
+    "INSERT INTO study (rowid, id, patient, status, started_lo, started_hi, sort_asc, sort_desc, present, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+  );
   const insertResource = db.prepare("INSERT INTO study_resource (study, resource) VALUES (?, ?)");
   const tokens = new TokenInserter(db);
   const count = { patients: 0, endpoints: 0, studies: 0 };
@@ -194,7 +196,18 @@ function load(db: Db, batches: Generator<RecordBatch, readonly SkippedLine[]>): 
     },
     study: (v: StudyRecord) => {
       const rowid = ++count.studies;
-      insertStudy.run(rowid, v.id, v.patient, v.status, v.started?.lo ?? null, v.started?.hi ?? null, v.started?.lo ?? MISSING_LAST, v.started ? -v.started.hi : MISSING_LAST, v.present, v.endpoints);
+      insertStudy.run(
+        rowid,
+        v.id,
+        v.patient,
+        v.status,
+        v.started?.lo ?? null,
+        v.started?.hi ?? null,
+        v.started?.lo ?? MISSING_LAST,
+        v.started ? -v.started.hi : MISSING_LAST,
+        v.present,
+        v.endpoints,
+      );
       insertResource.run(rowid, v.resource);
     },
     studyToken: (parameter: number, code: string, system: string) => tokens.add(parameter, code, count.studies, system),
@@ -254,7 +267,10 @@ function fingerprint(path: string): string {
     const hash = createHash("sha256");
     const block = Buffer.alloc(4096);
     const blocks = 64;
-    const positions = size <= blocks * block.length ? [...Array(Math.ceil(size / block.length)).keys()].map((i) => i * block.length) : [...Array(blocks).keys()].map((i) => Math.floor(((size - block.length) * i) / (blocks - 1)));
+    const positions =
+      size <= blocks * block.length
+        ? [...Array(Math.ceil(size / block.length)).keys()].map((i) => i * block.length)
+        : [...Array(blocks).keys()].map((i) => Math.floor(((size - block.length) * i) / (blocks - 1)));
     for (const position of positions) hash.update(block.subarray(0, readSync(fd, block, 0, block.length, position)));
     return `${size}:${hash.digest("hex").slice(0, 32)}`;
   } finally {
@@ -286,7 +302,8 @@ export class SearchIndex {
     const path = join(folder, SEARCH_INDEX_FILE);
     const rebuild = `run: dcm2fhir index <folder>`;
     if (!existsSync(path)) {
-      if (!existsSync(join(folder, NDJSON_FILES.ImagingStudy))) throw new IndexError("no-ndjson", "no ImagingStudy.ndjson in this folder: convert into it first (dcm2fhir convert <inputs..> --out <folder>)");
+      if (!existsSync(join(folder, NDJSON_FILES.ImagingStudy)))
+        throw new IndexError("no-ndjson", "no ImagingStudy.ndjson in this folder: convert into it first (dcm2fhir convert <inputs..> --out <folder>)");
       throw new IndexError("no-index", `the folder has NDJSON but no search index (made by hand or by an older dcm2fhir); ${rebuild}`);
     }
     let db: Db;
@@ -296,7 +313,10 @@ export class SearchIndex {
       meta = Object.fromEntries((db.prepare("SELECT key, value FROM meta").all() as Array<{ key: string; value: string }>).map((r) => [r.key, r.value]));
     } catch (error) {
       if ((error as { code?: string }).code === "SQLITE_BUSY") {
-        throw new IndexError("index-busy", `the folder's search index is held by another dcm2fhir (serve or search with --pacs writes into it): stop that one, or serve a copy of the folder`);
+        throw new IndexError(
+          "index-busy",
+          `the folder's search index is held by another dcm2fhir (serve or search with --pacs writes into it): stop that one, or serve a copy of the folder`,
+        );
       }
       throw new IndexError("not-an-index", `${SEARCH_INDEX_FILE} is not a search index dcm2fhir can read; ${rebuild}`);
     }

@@ -85,16 +85,33 @@ export async function send(url: string | URL, request: SendRequest, policy: Send
       const response = await (policy.transport ?? fetchTransport)(target, { method: request.method, headers, body: request.body, signal });
       const body = response.body;
       if (!RETRYABLE_STATUS.has(response.status)) return response;
-      last = { reason: "http-error", cause: `HTTP ${response.status}`, status: response.status, body, retryAfterMs: retryAfter(response.headers.get("retry-after")) };
+      last = {
+        reason: "http-error",
+        cause: `HTTP ${response.status}`,
+        status: response.status,
+        body,
+        retryAfterMs: retryAfter(response.headers.get("retry-after")),
+      };
     } catch (error) {
       if (policy.signal?.aborted) throw policy.signal.reason;
-      last = timeout.signal.aborted ? { reason: "timeout", cause: `no complete answer within ${policy.timeoutMs} ms` } : { reason: "unreachable", cause: networkCause(error) };
+      last = timeout.signal.aborted
+        ? { reason: "timeout", cause: `no complete answer within ${policy.timeoutMs} ms` }
+        : { reason: "unreachable", cause: networkCause(error) };
     } finally {
       clearTimeout(timer);
     }
   }
-  const why = last!.retryAfterMs !== undefined && last!.retryAfterMs > policy.maxRetryAfterMs ? `; the server asked to wait ${Math.round(last!.retryAfterMs / 1000)} s` : "";
-  throw new HttpFailure(last!.reason, `${shown}: ${last!.cause}${why} (gave up after ${policy.attempts} attempts or fewer)`, last!.status, policy.attempts, last!.body);
+  const why =
+    last!.retryAfterMs !== undefined && last!.retryAfterMs > policy.maxRetryAfterMs
+      ? `; the server asked to wait ${Math.round(last!.retryAfterMs / 1000)} s`
+      : "";
+  throw new HttpFailure(
+    last!.reason,
+    `${shown}: ${last!.cause}${why} (gave up after ${policy.attempts} attempts or fewer)`,
+    last!.status,
+    policy.attempts,
+    last!.body,
+  );
 }
 
 const fetchTransport: Transport = async (url, request) => {

@@ -1,16 +1,4 @@
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmdirSync,
-  rmSync,
-  statfsSync,
-  statSync,
-  unlinkSync,
-} from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statfsSync, statSync, unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { isStale, syncPath, takeLock, writeFileSynced } from "./atomicFile.js";
 import { JOURNAL_FILE, LOCK_FILE, OUTPUT_FOLDERS, REPORT_FILE, STAGING_PREFIX } from "../core/outputFiles.js";
@@ -83,7 +71,9 @@ export class OutputDirectory {
       const full = out.noSpace(error, "the staging folder");
       out.release();
       if (full) throw full;
-      throw error instanceof OutputError ? error : new OutputError(`cannot write in the output folder (${(error as NodeJS.ErrnoException).code}): choose a writable --out`);
+      throw error instanceof OutputError
+        ? error
+        : new OutputError(`cannot write in the output folder (${(error as NodeJS.ErrnoException).code}): choose a writable --out`);
     }
     return out;
   }
@@ -135,7 +125,9 @@ export class OutputDirectory {
     const outcome = this.journaled
       ? "The commit stopped between two renames: the next run on this folder completes it."
       : "Nothing was written: the previous output and state are kept. Free some space and run again.";
-    return new NoSpaceError(`no space left on the device holding --out (${code} while writing ${what})${known.length > 0 ? `: ${known.join("; ")}` : ""}. ${outcome}`);
+    return new NoSpaceError(
+      `no space left on the device holding --out (${code} while writing ${what})${known.length > 0 ? `: ${known.join("; ")}` : ""}. ${outcome}`,
+    );
   }
 
   /**
@@ -179,10 +171,15 @@ export class OutputDirectory {
     try {
       taken = takeLock(join(this.dir, LOCK), { foreignLocksAreStale });
     } catch (error) {
-      throw this.noSpace(error, "the lock file") ?? new OutputError(`cannot write in the output folder (${(error as NodeJS.ErrnoException).code}): choose a writable --out`);
+      throw (
+        this.noSpace(error, "the lock file") ??
+        new OutputError(`cannot write in the output folder (${(error as NodeJS.ErrnoException).code}): choose a writable --out`)
+      );
     }
     if (taken === "held") {
-      throw new OutputError(`another dcm2fhir run is writing this output folder (see ${LOCK} in it); wait for it to finish, or delete ${LOCK} if no run is active`);
+      throw new OutputError(
+        `another dcm2fhir run is writing this output folder (see ${LOCK} in it); wait for it to finish, or delete ${LOCK} if no run is active`,
+      );
     }
     if (taken === "raced") throw new OutputError(`could not take the lock ${LOCK} in the output folder; delete it if no run is active`);
   }

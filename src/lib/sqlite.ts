@@ -107,7 +107,10 @@ export class VariantIds {
   private readonly find: Statement<[string], number>;
   private readonly known = new Map<string, number>();
 
-  constructor(db: Db, private readonly remember: number) {
+  constructor(
+    db: Db,
+    private readonly remember: number,
+  ) {
     this.add = db.prepare("INSERT OR IGNORE INTO variant (json) VALUES (?)");
     this.find = db.prepare<[string], number>("SELECT id FROM variant WHERE json = ?").pluck();
   }

@@ -61,7 +61,10 @@ export class Checkpoint {
       try {
         mkdirSync(dir, { recursive: true });
       } catch (error) {
-        throw new LoadFailure("folder-unwritable", `cannot create ${STATE_DIR}/ in the folder (${(error as NodeJS.ErrnoException).code}): load keeps its checkpoint there`);
+        throw new LoadFailure(
+          "folder-unwritable",
+          `cannot create ${STATE_DIR}/ in the folder (${(error as NodeJS.ErrnoException).code}): load keeps its checkpoint there`,
+        );
       }
       lock(`${base}.lock`);
     }
@@ -169,7 +172,8 @@ function readStored(base: string, server: string): Files {
   if (snapshot?.dcm2fhirLoadCheckpoint !== 1 || snapshot.server !== server || typeof snapshot.files !== "object" || snapshot.files === null) return files;
   for (const [file, entry] of Object.entries(snapshot.files)) {
     const acked = LineRanges.parse(entry?.acked);
-    if (acked && [entry.size, entry.mtimeMs, entry.ino].every(Number.isFinite)) files.set(file, { fingerprint: { size: entry.size, mtimeMs: entry.mtimeMs, ino: entry.ino }, acked });
+    if (acked && [entry.size, entry.mtimeMs, entry.ino].every(Number.isFinite))
+      files.set(file, { fingerprint: { size: entry.size, mtimeMs: entry.mtimeMs, ino: entry.ino }, acked });
   }
   let log = "";
   try {

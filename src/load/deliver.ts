@@ -89,7 +89,13 @@ export class Deliverer {
    * One request, in a slot of the pace: the answer, or for a request that got no final answer after its retries,
    * a NotStored per entry (none when the run was stopped meanwhile).
    */
-  private async exchange(entries: readonly LoadEntry[], holdingSlot: boolean, method: "POST" | "DELETE", url: string, body?: Buffer): Promise<SendResponse | NotStored[]> {
+  private async exchange(
+    entries: readonly LoadEntry[],
+    holdingSlot: boolean,
+    method: "POST" | "DELETE",
+    url: string,
+    body?: Buffer,
+  ): Promise<SendResponse | NotStored[]> {
     const o = this.o;
     if (!holdingSlot) {
       try {

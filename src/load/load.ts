@@ -99,7 +99,8 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   if (bundle !== "transaction" && bundle !== "batch") throw new UsageError("--bundle is transaction or batch");
   const { url, shown } = serverUrl(options.server);
   const phases = planPhases(options.folder, options);
-  if (folderState(options.folder) !== "idle") throw new LoadFailure("folder-busy", "a convert run is writing this folder (or was killed while committing it): load it once convert has finished");
+  if (folderState(options.folder) !== "idle")
+    throw new LoadFailure("folder-busy", "a convert run is writing this folder (or was killed while committing it): load it once convert has finished");
 
   const tally = new Tally();
   const controller = new AbortController();
@@ -124,7 +125,8 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
 
   const quietPolicy = { ...policy, onRetry: undefined };
   const credentials =
-    options.credentials ?? (options.oauth ? clientCredentials(options.oauth, url, quietPolicy) : options.token !== undefined ? bearerToken(options.token) : NO_CREDENTIALS);
+    options.credentials ??
+    (options.oauth ? clientCredentials(options.oauth, url, quietPolicy) : options.token !== undefined ? bearerToken(options.token) : NO_CREDENTIALS);
   const onAbort = () => controller.abort(options.signal!.reason);
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -183,7 +185,12 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       failing: (error: HttpFailure) => {
         if (failures.failed()) {
           const reason = error.reason === "http-error" ? "server-failing" : "server-unreachable";
-          stop(new LoadFailure(reason, `${failures.count} batches in a row got no answer after their retries (last: ${error.message}); the checkpoint is saved: run load again to finish`));
+          stop(
+            new LoadFailure(
+              reason,
+              `${failures.count} batches in a row got no answer after their retries (last: ${error.message}); the checkpoint is saved: run load again to finish`,
+            ),
+          );
         }
       },
       succeeding: () => failures.succeeded(),
@@ -274,7 +281,8 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     if (!options.dryRun) {
       errors.commit(join(options.folder, ERRORS_FILE));
       // The page first: load-report.json, renamed last, says the run's files are complete.
-      if (options.htmlReport !== false) (await import("./reportPage.js")).writeLoadReportPage(checkpoint.tempPath(REPORT_PAGE), join(options.folder, REPORT_PAGE), report);
+      if (options.htmlReport !== false)
+        (await import("./reportPage.js")).writeLoadReportPage(checkpoint.tempPath(REPORT_PAGE), join(options.folder, REPORT_PAGE), report);
       writeReport(checkpoint.tempPath(REPORT_FILE), join(options.folder, REPORT_FILE), report);
       // Everything this run read is on the server: nothing is left to resume, and the next load starts afresh.
       if (complete && errors.lines === 0) checkpoint.forget(files);

@@ -66,7 +66,14 @@ function lineEntry(bytes: Buffer, line: number, phase: Phase, reportUnknownTypes
   return judge(line, phase, reportUnknownTypes, resourceType, typeof id === "string" ? id : null, text);
 }
 
-function judge(line: number, phase: Phase, reportUnknownTypes: boolean, resourceType: unknown, id: string | null, text: string | Uint8Array): LoadEntry | InvalidLine | undefined {
+function judge(
+  line: number,
+  phase: Phase,
+  reportUnknownTypes: boolean,
+  resourceType: unknown,
+  id: string | null,
+  text: string | Uint8Array,
+): LoadEntry | InvalidLine | undefined {
   const validId = id !== null && FHIR_ID.test(id) ? id : null;
   if (phase.action === "delete") {
     if (resourceType === phase.resourceType) {
@@ -74,11 +81,17 @@ function judge(line: number, phase: Phase, reportUnknownTypes: boolean, resource
       return { line, resourceType: phase.resourceType, id: null, problem: `line ${line + 1} of ${phase.file} has no valid id` };
     }
     if (reportUnknownTypes && !KNOWN_TYPES.has(resourceType as string)) {
-      return { line, resourceType: String(resourceType), id: validId, problem: `line ${line + 1} of ${phase.file} names no resource type load deletes (Endpoint, Patient, ImagingStudy)` };
+      return {
+        line,
+        resourceType: String(resourceType),
+        id: validId,
+        problem: `line ${line + 1} of ${phase.file} names no resource type load deletes (Endpoint, Patient, ImagingStudy)`,
+      };
     }
     return undefined;
   }
-  if (resourceType !== phase.resourceType) return { line, resourceType: phase.resourceType, id: validId, problem: `line ${line + 1} of ${phase.file} is not a ${phase.resourceType}` };
+  if (resourceType !== phase.resourceType)
+    return { line, resourceType: phase.resourceType, id: validId, problem: `line ${line + 1} of ${phase.file} is not a ${phase.resourceType}` };
   if (!validId) return { line, resourceType: phase.resourceType, id: null, problem: `line ${line + 1} of ${phase.file} has no valid id` };
   return { line, resourceType: phase.resourceType, id: validId, text };
 }

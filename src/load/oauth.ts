@@ -97,7 +97,10 @@ async function discoverTokenUrl(base: string, policy: SendPolicy): Promise<strin
   }
   const endpoint = (parseJson(answer.body) as { token_endpoint?: unknown })?.token_endpoint;
   if (answer.status !== 200 || typeof endpoint !== "string") {
-    throw new LoadFailure("auth-refused", `the server publishes no token endpoint (GET .well-known/smart-configuration answered HTTP ${answer.status}): give --token-url`);
+    throw new LoadFailure(
+      "auth-refused",
+      `the server publishes no token endpoint (GET .well-known/smart-configuration answered HTTP ${answer.status}): give --token-url`,
+    );
   }
   return endpoint;
 }

@@ -74,10 +74,13 @@ export class Pace {
       this.waiting.shift()!();
     }
     if (this.waiting.length > 0 && this.active < this.limit && !this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.schedule();
-      }, Math.max(1, this.pausedUntil - Date.now()));
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          this.schedule();
+        },
+        Math.max(1, this.pausedUntil - Date.now()),
+      );
     }
   }
 }

@@ -15,7 +15,9 @@ export class LineRanges {
   /** Ranges as stored in a checkpoint; undefined when `value` is not a list of [start, end) integer pairs. */
   static parse(value: unknown): LineRanges | undefined {
     if (!Array.isArray(value)) return undefined;
-    const valid = value.every((r) => Array.isArray(r) && r.length === 2 && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1]) && r[0] >= 0 && r[0] < r[1]);
+    const valid = value.every(
+      (r) => Array.isArray(r) && r.length === 2 && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1]) && r[0] >= 0 && r[0] < r[1],
+    );
     return valid ? new LineRanges(value as Range[]) : undefined;
   }
 

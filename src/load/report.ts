@@ -59,7 +59,11 @@ export interface LoadReport {
   readonly stopped?: { readonly reason: string; readonly message: string };
 }
 
-export function buildReport(t: Tally, elapsedSeconds: number, about: Pick<LoadReport, "server" | "bundle" | "mode" | "delete" | "dryRun" | "complete" | "stopped">): LoadReport {
+export function buildReport(
+  t: Tally,
+  elapsedSeconds: number,
+  about: Pick<LoadReport, "server" | "bundle" | "mode" | "delete" | "dryRun" | "complete" | "stopped">,
+): LoadReport {
   const elapsed = Math.round(elapsedSeconds * 1000) / 1000;
   return {
     sent: t.sent,

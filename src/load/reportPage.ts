@@ -37,7 +37,8 @@ export function renderLoadReport(report: LoadReport): string {
     : problems > 0
       ? `<span class="status-bad">complete, ${num(problems)} resources not stored</span> (exit 1): load-errors.ndjson lists them`
       : `<span class="status-ok">complete</span>: every resource sent was stored (exit 0)`;
-  const total = (label: string, key: keyof LoadReport & string) => `<div><dt>${escapeHtml(label)}</dt><dd data-report="${key}">${num(report[key] as number)}</dd></div>`;
+  const total = (label: string, key: keyof LoadReport & string) =>
+    `<div><dt>${escapeHtml(label)}</dt><dd data-report="${key}">${num(report[key] as number)}</dd></div>`;
   const body = `<header><h1>dcm2fhir load report</h1>
 <dl class="totals" aria-label="Totals">
 ${total("Sent", "sent")}${total("Created", "created")}${total("Updated", "updated")}${total("Deleted", "deleted")}${total("Rejected", "rejected")}${total("Failed", "failed")}${total("Invalid", "invalid")}${total("Skipped", "skipped")}

@@ -18,14 +18,28 @@ interface CapabilityStatement {
   resourceType?: string;
   fhirVersion?: string;
   software?: { name?: string; version?: string };
-  rest?: Array<{ mode?: string; interaction?: Array<{ code?: string }>; resource?: Array<{ type?: string; updateCreate?: boolean; interaction?: Array<{ code?: string }> }> }>;
+  rest?: Array<{
+    mode?: string;
+    interaction?: Array<{ code?: string }>;
+    resource?: Array<{ type?: string; updateCreate?: boolean; interaction?: Array<{ code?: string }> }>;
+  }>;
 }
 
-export async function checkServer(base: string, credentials: Credentials, policy: SendPolicy, bundle: BundleType, types: readonly LoadResourceType[]): Promise<ServerInfo> {
+export async function checkServer(
+  base: string,
+  credentials: Credentials,
+  policy: SendPolicy,
+  bundle: BundleType,
+  types: readonly LoadResourceType[],
+): Promise<ServerInfo> {
   let answer;
   try {
     const authorization = await credentials.authorization();
-    answer = await send(`${base}/metadata`, { method: "GET", headers: { accept: "application/fhir+json", ...(authorization ? { authorization } : {}) } }, policy);
+    answer = await send(
+      `${base}/metadata`,
+      { method: "GET", headers: { accept: "application/fhir+json", ...(authorization ? { authorization } : {}) } },
+      policy,
+    );
   } catch (error) {
     if (error instanceof HttpFailure) throw new LoadFailure("server-unreachable", `the server cannot be reached: ${error.message}`);
     throw error;
@@ -51,7 +65,8 @@ export async function checkServer(base: string, credentials: Credentials, policy
   }
   for (const type of types) {
     const resource = rest?.resource?.find((r) => r.type === type);
-    if (resource?.updateCreate === false) warnings.push(`the server says it does not let clients choose ${type} ids (updateCreate false): PUT ${type}/<id> may be refused`);
+    if (resource?.updateCreate === false)
+      warnings.push(`the server says it does not let clients choose ${type} ids (updateCreate false): PUT ${type}/<id> may be refused`);
   }
   const software = statement.software?.name ? [statement.software.name, statement.software.version].filter(Boolean).join(" ") : undefined;
   return { fhirVersion: statement.fhirVersion, software, warnings };

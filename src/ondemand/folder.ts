@@ -13,9 +13,11 @@ import { type OnDemandAnswer, searchWithPacs } from "./search.js";
 
 /** Opens (or creates) the folder's index for writing; IndexError when it holds a conversion whose index is unusable. */
 export function openCacheIndex(folder: string, timezone?: string): SearchIndex {
-  if (timezone !== undefined && !isTimeZone(timezone)) throw new UsageError(`unknown --timezone "${timezone}": use an IANA zone name such as Europe/Zurich or UTC`);
+  if (timezone !== undefined && !isTimeZone(timezone))
+    throw new UsageError(`unknown --timezone "${timezone}": use an IANA zone name such as Europe/Zurich or UTC`);
   mkdirSync(folder, { recursive: true });
-  if (!existsSync(join(folder, SEARCH_INDEX_FILE)) && !existsSync(join(folder, NDJSON_FILES.ImagingStudy))) createEmptySearchIndex(folder, timezone ?? systemTimeZone());
+  if (!existsSync(join(folder, SEARCH_INDEX_FILE)) && !existsSync(join(folder, NDJSON_FILES.ImagingStudy)))
+    createEmptySearchIndex(folder, timezone ?? systemTimeZone());
   return SearchIndex.open(folder, { writable: true });
 }
 

@@ -72,7 +72,16 @@ function unique(found: SearchKeys): SearchKeys {
   if (found.keys.length === 1) return found;
   const byText = new Map(found.keys.map((k) => [keyText(k), k]));
   if (byText.size > MAX_KEYS) {
-    return { keys: [], notes: [{ severity: "warning", code: "too-costly", diagnostics: `the search names more than ${MAX_KEYS} values to look up: the PACS was not asked, the answer is from this server's index only` }] };
+    return {
+      keys: [],
+      notes: [
+        {
+          severity: "warning",
+          code: "too-costly",
+          diagnostics: `the search names more than ${MAX_KEYS} values to look up: the PACS was not asked, the answer is from this server's index only`,
+        },
+      ],
+    };
   }
   return { keys: [...byText.values()], notes: found.notes };
 }
@@ -86,7 +95,12 @@ const UNSAFE = {
 function keysOf(filter: Filter & { kind: "token" }, knownPatient: KnownPatient): SearchKeys {
   const keys: QueryKey[] = [];
   const notes: Issue[] = [];
-  const notSent = (why: string) => notes.push({ severity: "warning", code: "not-supported", diagnostics: `a value of ${filter.parameter} ${why}: it was not sent to the PACS, and the answer for it is from this server's index only` });
+  const notSent = (why: string) =>
+    notes.push({
+      severity: "warning",
+      code: "not-supported",
+      diagnostics: `a value of ${filter.parameter} ${why}: it was not sent to the PACS, and the answer for it is from this server's index only`,
+    });
   for (const value of filter.values) {
     if (value.code === undefined) {
       notSent("names a system and no code (any code): the PACS is asked only for one patient or one study");
@@ -95,7 +109,11 @@ function keysOf(filter: Filter & { kind: "token" }, knownPatient: KnownPatient):
     if (filter.parameter === "patient") {
       const patient = knownPatient(value.code);
       if (patient === undefined) {
-        notes.push({ severity: "warning", code: "not-found", diagnostics: "the patient searched for is not known to this server, so no PACS was asked: search by patient.identifier to reach the PACS" });
+        notes.push({
+          severity: "warning",
+          code: "not-found",
+          diagnostics: "the patient searched for is not known to this server, so no PACS was asked: search by patient.identifier to reach the PACS",
+        });
       } else if (patient.patientId === undefined) {
         notSent("is a Patient without a Patient ID");
       } else {
@@ -126,7 +144,12 @@ function keysOf(filter: Filter & { kind: "token" }, knownPatient: KnownPatient):
 function identifierKeys(value: TokenValue): QueryKey[] | string {
   const code = value.code!;
   const uid = code.startsWith(OID_PREFIX) ? parseUID(code.slice(OID_PREFIX.length)) : undefined;
-  if (value.system === DICOM_UID_SYSTEM) return uid ? [{ attribute: "StudyInstanceUID", value: uid }] : "is not a Study Instance UID (urn:dicom:uid|1.2.3, digits and dots)";
-  if (value.system === undefined && uid) return [{ attribute: "StudyInstanceUID", value: uid }, { attribute: "AccessionNumber", value: code }];
+  if (value.system === DICOM_UID_SYSTEM)
+    return uid ? [{ attribute: "StudyInstanceUID", value: uid }] : "is not a Study Instance UID (urn:dicom:uid|1.2.3, digits and dots)";
+  if (value.system === undefined && uid)
+    return [
+      { attribute: "StudyInstanceUID", value: uid },
+      { attribute: "AccessionNumber", value: code },
+    ];
   return [{ attribute: "AccessionNumber", value: code }];
 }

@@ -93,14 +93,19 @@ export class OnDemand {
     if (options.roots.length === 0) throw new UsageError("--pacs takes a DICOMweb service root, e.g. https://pacs.example.org/dicom-web");
     const maxAge = options.maxAge ?? DEFAULT_MAX_AGE;
     if (!(Number.isFinite(maxAge) && maxAge >= 0)) throw new UsageError("--max-age takes a number of seconds from 0 up");
-    if (options.timezone !== undefined && !isTimeZone(options.timezone)) throw new UsageError(`unknown --timezone "${options.timezone}": use an IANA zone name such as Europe/Zurich or UTC`);
+    if (options.timezone !== undefined && !isTimeZone(options.timezone))
+      throw new UsageError(`unknown --timezone "${options.timezone}": use an IANA zone name such as Europe/Zurich or UTC`);
     this.maxAge = maxAge;
     this.maxAgeMs = maxAge * 1000;
     this.zoneRule = options.timezone !== undefined ? { zone: options.timezone, source: "option" } : { zone: systemTimeZone(), source: "system" };
     const shown = new Set<string>();
     this.pacs = options.roots.map((input) => {
       // A root of its own plan: each is checked as `convert` checks one, and is the Endpoint of its own studies.
-      const plan = planDicomWeb([{ kind: "dicomweb", url: input }], { concurrency: options.concurrency, token: options.token, http: { ...ON_DEMAND_POLICY, ...options.http } });
+      const plan = planDicomWeb([{ kind: "dicomweb", url: input }], {
+        concurrency: options.concurrency,
+        token: options.token,
+        http: { ...ON_DEMAND_POLICY, ...options.http },
+      });
       const root = dicomWebRoot(input);
       if (shown.has(root.shown)) throw new UsageError("the same --pacs root is given twice");
       shown.add(root.shown);
@@ -139,7 +144,9 @@ export class OnDemand {
     for (const s of stale) this.counts.hits += this.pacs.length - s.length;
     // Within max-age (most searches): nothing to wait for.
     const none = new Map<Pacs, RootResult>();
-    const asked = stale.every((s) => s.length === 0) ? stale.map(() => none) : await Promise.all(keys.map((key, i) => (stale[i]!.length === 0 ? none : this.refresh(key, stale[i]!, noCache))));
+    const asked = stale.every((s) => s.length === 0)
+      ? stale.map(() => none)
+      : await Promise.all(keys.map((key, i) => (stale[i]!.length === 0 ? none : this.refresh(key, stale[i]!, noCache))));
     return keys.flatMap((key, i) =>
       this.pacs.map((p): PacsState => {
         const answer = this.store.answer(p.root.shown, keyText(key));
@@ -147,7 +154,9 @@ export class OnDemand {
         const base = { root: p.root.shown, key, fetched: answer?.fetched, failed: answer?.failed ?? [], rejected: answer?.rejected ?? [] };
         if (result === undefined) return { ...base, state: "fresh" };
         if (result.ok) return { ...base, state: "asked" };
-        return answer ? { ...base, state: "fallback", reason: result.reason } : { ...base, state: "unanswered", reason: result.reason, failed: [], rejected: [] };
+        return answer
+          ? { ...base, state: "fallback", reason: result.reason }
+          : { ...base, state: "unanswered", reason: result.reason, failed: [], rejected: [] };
       }),
     );
   }
@@ -209,7 +218,8 @@ export class OnDemand {
     const holder = new Map<string, Pacs>();
     for (const p of this.pacs) {
       const listing = listings.get(p);
-      const uids = listing === undefined ? (this.store.answer(p.root.shown, text)?.studies ?? []) : "studies" in listing ? listing.studies.map((s) => s.uid) : [];
+      const uids =
+        listing === undefined ? (this.store.answer(p.root.shown, text)?.studies ?? []) : "studies" in listing ? listing.studies.map((s) => s.uid) : [];
       for (const uid of uids) if (!holder.has(uid)) holder.set(uid, p);
     }
     const toRead: Array<{ readonly pacs: Pacs; readonly uid: string; readonly listing: string }> = [];
@@ -318,7 +328,9 @@ export class OnDemand {
 
   /** A study read before is in the index as its read left it (valid, with a valid Patient), or rejected for good reason. */
   private isSettled(study: FetchedStudy): boolean {
-    return study.resource === undefined || this.writer.resource("ImagingStudy", study.id) !== undefined || !this.store.ownsPatient(patientIdOf(study.patientKey));
+    return (
+      study.resource === undefined || this.writer.resource("ImagingStudy", study.id) !== undefined || !this.store.ownsPatient(patientIdOf(study.patientKey))
+    );
   }
 
   /**
@@ -336,7 +348,11 @@ export class OnDemand {
       return;
     }
     if (!folders) {
-      const patient = patientOf(patientKey, studies.map((s) => s.patient), studies.map((s) => s.id));
+      const patient = patientOf(
+        patientKey,
+        studies.map((s) => s.patient),
+        studies.map((s) => s.id),
+      );
       if (validate(patient) !== undefined) {
         if (owned) this.writer.deletePatient(id), this.store.setPatientOwned(id, false);
         for (const s of studies) this.writer.deleteStudy(s.id);

@@ -25,7 +25,12 @@ export interface OnDemandSearchOptions extends SearchOptions {
   readonly noCache?: boolean;
 }
 
-export async function searchWithPacs(index: SearchIndex, onDemand: OnDemand, pairs: Pairs | SearchError, options: OnDemandSearchOptions): Promise<OnDemandAnswer> {
+export async function searchWithPacs(
+  index: SearchIndex,
+  onDemand: OnDemand,
+  pairs: Pairs | SearchError,
+  options: OnDemandSearchOptions,
+): Promise<OnDemandAnswer> {
   const prepared = prepare(index, onDemand, pairs, options);
   if ("answer" in prepared) return prepared.answer;
   const states = prepared.keys.length === 0 ? [] : await onDemand.ensure(prepared.keys, options.noCache ?? false);
@@ -36,7 +41,12 @@ export async function searchWithPacs(index: SearchIndex, onDemand: OnDemand, pai
  * The answer, when it needs no PACS now (every key within max-age, or none to ask, or a bad query), else undefined:
  * the server answers such a search synchronously, as plain `serve` does, and calls searchWithPacs for the others.
  */
-export function searchWithPacsNow(index: SearchIndex, onDemand: OnDemand, pairs: Pairs | SearchError, options: OnDemandSearchOptions): OnDemandAnswer | undefined {
+export function searchWithPacsNow(
+  index: SearchIndex,
+  onDemand: OnDemand,
+  pairs: Pairs | SearchError,
+  options: OnDemandSearchOptions,
+): OnDemandAnswer | undefined {
   const prepared = prepare(index, onDemand, pairs, options);
   if ("answer" in prepared) return prepared.answer;
   const states = prepared.keys.length === 0 ? [] : onDemand.freshStates(prepared.keys, options.noCache ?? false);
@@ -49,7 +59,12 @@ interface Prepared {
   readonly notes: readonly Issue[];
 }
 
-function prepare(index: SearchIndex, onDemand: OnDemand, pairs: Pairs | SearchError, options: OnDemandSearchOptions): Prepared | { readonly answer: OnDemandAnswer } {
+function prepare(
+  index: SearchIndex,
+  onDemand: OnDemand,
+  pairs: Pairs | SearchError,
+  options: OnDemandSearchOptions,
+): Prepared | { readonly answer: OnDemandAnswer } {
   if (isSearchError(pairs)) return { answer: { status: 400, error: pairs } };
   const request = parseSearch(pairs, { ...options, zone: index.meta.zone });
   if (isSearchError(request)) return { answer: { status: 400, error: request } };
@@ -62,7 +77,10 @@ function finish(index: SearchIndex, { request, notes }: Prepared, states: readon
   const issues = said.length === 0 ? notes : [...notes, ...said];
   // Never an empty 200 for a search no PACS answered: to a clinician that reads as "no images".
   if (states.length > 0 && states.every((s) => s.state === "unanswered") && page.total === 0) {
-    const outcome: OperationOutcome = { resourceType: "OperationOutcome", issue: issues.map((i) => (i.code === "transient" ? { ...i, severity: "error" } : i)) };
+    const outcome: OperationOutcome = {
+      resourceType: "OperationOutcome",
+      issue: issues.map((i) => (i.code === "transient" ? { ...i, severity: "error" } : i)),
+    };
     return { status: 503, outcome, retryAfter: RETRY_AFTER_SECONDS };
   }
   return { status: 200, body: searchsetBundle(page, request, base, issues) };
@@ -76,12 +94,30 @@ export function pacsIssues(states: readonly PacsState[]): Issue[] {
   const add = (issue: Issue) => issues.set(issue.diagnostics, issue);
   for (const s of states) {
     if (s.state === "fallback") {
-      add({ severity: "warning", code: "transient", diagnostics: `the PACS ${s.root} could not be asked (${s.reason}): its studies are given as it listed them at ${fetchedAt(s.fetched!)}, and may have changed since` });
+      add({
+        severity: "warning",
+        code: "transient",
+        diagnostics: `the PACS ${s.root} could not be asked (${s.reason}): its studies are given as it listed them at ${fetchedAt(s.fetched!)}, and may have changed since`,
+      });
     } else if (s.state === "unanswered") {
-      add({ severity: "warning", code: "transient", diagnostics: `the PACS ${s.root} could not be asked (${s.reason}) and has not answered this search before: studies it holds are missing from this answer; try again later` });
+      add({
+        severity: "warning",
+        code: "transient",
+        diagnostics: `the PACS ${s.root} could not be asked (${s.reason}) and has not answered this search before: studies it holds are missing from this answer; try again later`,
+      });
     }
-    for (const uid of s.failed) add({ severity: "warning", code: "incomplete", diagnostics: `study ${uid}, listed by the PACS ${s.root}, could not be read: it is left out of this answer` });
-    for (const uid of s.rejected) add({ severity: "warning", code: "incomplete", diagnostics: `study ${uid} of the PACS ${s.root} does not make a valid FHIR ImagingStudy (or its Patient is not valid): it is left out of this answer` });
+    for (const uid of s.failed)
+      add({
+        severity: "warning",
+        code: "incomplete",
+        diagnostics: `study ${uid}, listed by the PACS ${s.root}, could not be read: it is left out of this answer`,
+      });
+    for (const uid of s.rejected)
+      add({
+        severity: "warning",
+        code: "incomplete",
+        diagnostics: `study ${uid} of the PACS ${s.root} does not make a valid FHIR ImagingStudy (or its Patient is not valid): it is left out of this answer`,
+      });
   }
   return [...issues.values()];
 }

@@ -63,7 +63,9 @@ export class OnDemandStore {
 
   constructor(private readonly index: SearchIndex) {
     index.db.exec(SCHEMA);
-    const rows = index.db.prepare("SELECT root, key, fetched, stale, studies, failed, rejected FROM ondemand_answer").all() as Array<Record<string, string | number>>;
+    const rows = index.db.prepare("SELECT root, key, fetched, stale, studies, failed, rejected FROM ondemand_answer").all() as Array<
+      Record<string, string | number>
+    >;
     for (const r of rows) {
       this.answers.set(answerKey(r.root as string, r.key as string), {
         fetched: r.fetched as number,
@@ -102,12 +104,18 @@ export class OnDemandStore {
   }
 
   study(id: string): FetchedStudy | undefined {
-    const row = this.sql("SELECT id, root, listing, patient_key, patient, instances, resource FROM ondemand_study WHERE id = ?").get(id) as StudyRow | undefined;
+    const row = this.sql("SELECT id, root, listing, patient_key, patient, instances, resource FROM ondemand_study WHERE id = ?").get(id) as
+      | StudyRow
+      | undefined;
     return row && fromRow(row);
   }
 
   studiesOfPatient(patientKey: string): FetchedStudy[] {
-    return (this.sql("SELECT id, root, listing, patient_key, patient, instances, resource FROM ondemand_study WHERE patient_key = ? ORDER BY id").all(patientKey) as StudyRow[]).map(fromRow);
+    return (
+      this.sql("SELECT id, root, listing, patient_key, patient, instances, resource FROM ondemand_study WHERE patient_key = ? ORDER BY id").all(
+        patientKey,
+      ) as StudyRow[]
+    ).map(fromRow);
   }
 
   putStudy(study: FetchedStudy): void {

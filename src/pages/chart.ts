@@ -40,7 +40,10 @@ export function chartLibrary(): string {
 /** A chart with its numbers as a table (in a <details>, open when the chart would be empty). */
 export function chartFigure(spec: ChartSpec): string {
   const rows = spec.labels
-    .map((label, i) => `<tr><td>${escapeHtml(label)}</td><td class="n">${num(spec.values[i] ?? 0)}</td>${spec.meanings ? `<td>${escapeHtml(spec.meanings[i] ?? "")}</td>` : ""}</tr>`)
+    .map(
+      (label, i) =>
+        `<tr><td>${escapeHtml(label)}</td><td class="n">${num(spec.values[i] ?? 0)}</td>${spec.meanings ? `<td>${escapeHtml(spec.meanings[i] ?? "")}</td>` : ""}</tr>`,
+    )
     .join("");
   const table = `<table><thead><tr><th scope="col">${escapeHtml(spec.labelName)}</th><th scope="col" class="n">${escapeHtml(spec.unit)}</th>${spec.meanings ? '<th scope="col">meaning</th>' : ""}</tr></thead><tbody>${rows}</tbody></table>`;
   const height = spec.kind === "hbar" ? Math.max(160, 28 * spec.labels.length + 60) : 240;

@@ -95,7 +95,10 @@ ${
 ${
   reasons.length > 0
     ? `<h3>What each reason means</h3><div class="scroll"><table><thead><tr><th scope="col">reason</th><th scope="col">outcome</th><th scope="col" class="n">files</th><th scope="col">meaning</th></tr></thead><tbody>${reasons
-        .map(([r, n]) => `<tr><td><code>${escapeHtml(r)}</code></td><td>${REASONS[r]?.outcome ?? ""}</td><td class="n" data-report="files.reasons.${escapeHtml(r)}">${num(n)}</td><td>${escapeHtml(REASONS[r]?.meaning ?? "")}</td></tr>`)
+        .map(
+          ([r, n]) =>
+            `<tr><td><code>${escapeHtml(r)}</code></td><td>${REASONS[r]?.outcome ?? ""}</td><td class="n" data-report="files.reasons.${escapeHtml(r)}">${num(n)}</td><td>${escapeHtml(REASONS[r]?.meaning ?? "")}</td></tr>`,
+        )
         .join("")}</tbody></table></div>`
     : ""
 }</section>`);
@@ -118,7 +121,6 @@ ${sections.join("\n")}
 <footer>Made by dcm2fhir ${escapeHtml(report.dcm2fhir)} from report.json beside this file. It holds counts and codes only${extras.details ? ", and the paths of failing files (--report-details)" : ": no patient data and no file paths"}.</footer>`;
   return page({ title: "dcm2fhir run report", body, scripts: [...chartScripts(charts), WRITTEN_SCRIPT] });
 }
-
 
 const total = (label: string, key: string, value: number) => `<div><dt>${escapeHtml(label)}</dt><dd data-report="${key}">${num(value)}</dd></div>`;
 
@@ -161,7 +163,10 @@ function incrementalSection(report: Report, chart: (spec: ChartSpec) => string):
 function dicomWebSection(report: Report): string {
   const rows = report.sources
     .filter((s) => s.kind === "dicomweb")
-    .map((s) => `<tr><td><code>${escapeHtml(s.root ?? "")}</code></td><td class="n">${num(s.studies?.listed ?? 0)}</td><td class="n">${num(s.studies?.read ?? 0)}</td><td class="n">${num(s.studies?.failed ?? 0)}</td><td class="n">${num(s.instances)}</td></tr>`)
+    .map(
+      (s) =>
+        `<tr><td><code>${escapeHtml(s.root ?? "")}</code></td><td class="n">${num(s.studies?.listed ?? 0)}</td><td class="n">${num(s.studies?.read ?? 0)}</td><td class="n">${num(s.studies?.failed ?? 0)}</td><td class="n">${num(s.instances)}</td></tr>`,
+    )
     .join("");
   return `<section aria-labelledby="pacs"><h2 id="pacs">From each PACS (DICOMweb)</h2><div class="scroll"><table><thead><tr><th scope="col">service root</th><th scope="col" class="n">studies listed</th><th scope="col" class="n">read</th><th scope="col" class="n">failed</th><th scope="col" class="n">instances</th></tr></thead><tbody>${rows}</tbody></table></div></section>`;
 }
@@ -180,7 +185,8 @@ ${chart({ id: "chart-instances", title: "Instances per study", unit: "studies", 
 function resourcesSection(report: Report, extras: RunReportExtras): string {
   const { written, rejected } = report.resources;
   const rows = RESOURCE_TYPES.map(
-    (t) => `<tr><th scope="row">${t}</th><td class="n" data-report="resources.written.${t}">${num(written[t])}</td><td class="n" data-report="resources.rejected.${t}">${num(rejected[t])}</td></tr>`,
+    (t) =>
+      `<tr><th scope="row">${t}</th><td class="n" data-report="resources.written.${t}">${num(written[t])}</td><td class="n" data-report="resources.rejected.${t}">${num(rejected[t])}</td></tr>`,
   ).join("");
   const validation = extras.validation ?? [];
   const problems =
@@ -206,7 +212,12 @@ function conflictsSection(report: Report): string {
     })
     .join("");
   const warnings = Object.entries(report.warnings).sort(([a, x], [b, y]) => (y ?? 0) - (x ?? 0) || (a < b ? -1 : 1));
-  const warningRows = warnings.map(([kind, n]) => `<tr><td><code>${escapeHtml(kind)}</code></td><td class="n" data-report="warnings.${escapeHtml(kind)}">${num(n ?? 0)}</td><td>${escapeHtml(warningMeaning(kind))}</td></tr>`).join("");
+  const warningRows = warnings
+    .map(
+      ([kind, n]) =>
+        `<tr><td><code>${escapeHtml(kind)}</code></td><td class="n" data-report="warnings.${escapeHtml(kind)}">${num(n ?? 0)}</td><td>${escapeHtml(warningMeaning(kind))}</td></tr>`,
+    )
+    .join("");
   return `<section aria-labelledby="conflicts"><h2 id="conflicts">Conflicts and warnings</h2>
 <p class="note">A conflict: files of one patient, study or series disagree on an attribute; the value most instances hold is used (the values stay out of this report).</p>
 ${conflictRows ? `<div class="scroll"><table><thead><tr><th scope="col">attribute</th><th scope="col">level</th><th scope="col" class="n">conflicts</th></tr></thead><tbody>${conflictRows}</tbody></table></div>` : "<p>No conflicts.</p>"}

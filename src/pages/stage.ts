@@ -30,7 +30,9 @@ export async function stageReportPage(out: OutputDirectory, report: Report, opti
   const current = (name: string) => out.stagedPath(name) ?? join(out.dir, name);
   const invalid = report.files.reasons["invalid-resource"] ?? 0;
   const errors = invalid > 0 || (options.reportDetails && report.files.failed > 0) ? errorLines(current(ERRORS_FILE)) : [];
-  const failures = options.reportDetails ? errors.filter((e) => REASONS[e.reason as Reason]?.outcome === "failed").map((e) => ({ path: displayPath(e.path), reason: e.reason })) : [];
+  const failures = options.reportDetails
+    ? errors.filter((e) => REASONS[e.reason as Reason]?.outcome === "failed").map((e) => ({ path: displayPath(e.path), reason: e.reason }))
+    : [];
   const html = renderRunReport(report, {
     figures: studyFigures(current(SEARCH_INDEX_FILE)),
     validation: validationProblems(errors),

@@ -26,13 +26,18 @@ export function studyFigures(indexPath: string): StudyFigures | undefined {
     const instances = new Map<number, number>();
     const add = <K>(map: Map<K, number>, key: K) => map.set(key, (map.get(key) ?? 0) + 1);
     // One JSON parse a study, in SQLite: json_extract with several paths answers an array of their values.
-    const rows = db.prepare("SELECT json_extract(CAST(resource AS TEXT), '$.started', '$.numberOfSeries', '$.numberOfInstances', '$.modality') AS v FROM study_resource").pluck().iterate() as Iterable<string>;
+    const rows = db
+      .prepare("SELECT json_extract(CAST(resource AS TEXT), '$.started', '$.numberOfSeries', '$.numberOfInstances', '$.modality') AS v FROM study_resource")
+      .pluck()
+      .iterate() as Iterable<string>;
     for (const text of rows) {
       const [started, nSeries, nInstances, modality] = JSON.parse(text) as [unknown, unknown, unknown, unknown];
       add(years, typeof started === "string" && /^\d{4}/.test(started) ? started.slice(0, 4) : "none");
       add(series, typeof nSeries === "number" ? nSeries : 0);
       add(instances, typeof nInstances === "number" ? nInstances : 0);
-      const codes = new Set(Array.isArray(modality) ? modality.map((c: { code?: unknown }) => (typeof c?.code === "string" ? c.code : "")).filter(Boolean) : []);
+      const codes = new Set(
+        Array.isArray(modality) ? modality.map((c: { code?: unknown }) => (typeof c?.code === "string" ? c.code : "")).filter(Boolean) : [],
+      );
       for (const code of codes.size > 0 ? codes : ["none"]) add(modalities, code);
     }
     const byKey = <K extends string | number>(map: Map<K, number>) => [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -138,7 +138,6 @@ function notARegularFile(fd: number, path: FilePath): FileFailure | undefined {
   return undefined;
 }
 
-
 function kindOf(stat: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
   if (stat.isDirectory()) return "a folder";
   if (stat.isFIFO()) return "a FIFO";

@@ -154,7 +154,12 @@ class ReaderProcess {
     // stdio ignored: a reader has nothing to say, and a crash is handled here rather than printed.
     const entry = compiledEntry(import.meta.url, "read/readerProcess.js", "the reader process");
     const share = new IoPace(ioDepth, readers).depth;
-    this.child = fork(entry, [String(ioDepth), String(readers)], { execArgv: [], env: readerEnvironment(share), stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "json" });
+    this.child = fork(entry, [String(ioDepth), String(readers)], {
+      execArgv: [],
+      env: readerEnvironment(share),
+      stdio: ["ignore", "ignore", "ignore", "ipc"],
+      serialization: "json",
+    });
     this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()).once("error", () => resolve()));
     this.child.on("message", (message: { ready: true } | { id: number; batch: PackedBatch }) => {
       if ("ready" in message) {
@@ -222,4 +227,3 @@ function readerEnvironment(depth: number): NodeJS.ProcessEnv {
   env.UV_THREADPOOL_SIZE = String(Math.max(4, depth));
   return env;
 }
-

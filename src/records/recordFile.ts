@@ -33,7 +33,6 @@ const PENDING_SCHEMA = `
   CREATE TABLE pending.instance (h INTEGER NOT NULL, sop INTEGER NOT NULL, path TEXT NOT NULL, bytes INTEGER NOT NULL, record TEXT NOT NULL, study INTEGER NOT NULL, series INTEGER NOT NULL);
 `;
 
-
 /** Attribute texts remembered by the writer: a series' files mostly arrive together, so a few suffice. */
 const VARIANT_CACHE = 4096;
 
@@ -91,7 +90,11 @@ export class RecordFileWriter {
       );
       this.instances++;
     } else {
-      this.addFailure.run(pathKey("unread" in result ? result.unread.path : (result.read as { failure: FileFailure }).failure.path), encoded.bytes, encoded.record);
+      this.addFailure.run(
+        pathKey("unread" in result ? result.unread.path : (result.read as { failure: FileFailure }).failure.path),
+        encoded.bytes,
+        encoded.record,
+      );
       this.failures++;
     }
     // Commits now and then, so that SQLite's page cache, not this run, holds what waits to be written.
@@ -103,7 +106,9 @@ export class RecordFileWriter {
 
   /** Sorts the records into partition order, indexes them, writes `meta` and closes the file. */
   finish(meta: Readonly<Record<string, unknown>>): void {
-    this.db.exec("INSERT INTO instance (h, seq, sop, path, bytes, record, study, series) SELECT h, rowid, sop, path, bytes, record, study, series FROM pending.instance ORDER BY h, rowid");
+    this.db.exec(
+      "INSERT INTO instance (h, seq, sop, path, bytes, record, study, series) SELECT h, rowid, sop, path, bytes, record, study, series FROM pending.instance ORDER BY h, rowid",
+    );
     this.db.exec("COMMIT");
     this.db.exec("DETACH DATABASE pending");
     rmSync(this.pendingPath, { force: true });
@@ -213,4 +218,3 @@ export class RecordFileReader {
     this.db.close();
   }
 }
-

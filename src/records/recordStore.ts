@@ -123,7 +123,10 @@ export class FileRecords implements RecordSet {
       }
       for (const [uid, reads] of byUID) {
         if (new Set(reads.map((r) => partitionOf(studyHash(r.instance.studyInstanceUID), count))).size < 2) continue;
-        winners.set(uid, reads.map((r) => r.instance.path).reduce((a, b) => (comparePaths(a, b) <= 0 ? a : b)));
+        winners.set(
+          uid,
+          reads.map((r) => r.instance.path).reduce((a, b) => (comparePaths(a, b) <= 0 ? a : b)),
+        );
       }
     }
     return winners;

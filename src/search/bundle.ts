@@ -15,11 +15,16 @@ export function searchsetBundle(page: SearchPage, request: SearchRequest, base: 
   const links = [{ relation: "self", url: searchUrl(base, request.pairs) }];
   if (page.nextAfter) links.push({ relation: "next", url: searchUrl(base, [...request.pairs, ["_cursor", encodeCursor(request.sort, page.nextAfter)]]) });
   const entries: Array<Array<string | Buffer>> = [];
-  for (const m of page.matches) entries.push([`{"fullUrl":${JSON.stringify(`${base}ImagingStudy/${m.id}`)},"resource":`, m.resource, `,"search":{"mode":"match"}}`]);
-  for (const i of page.included) entries.push([`{"fullUrl":${JSON.stringify(`${base}${i.type}/${i.id}`)},"resource":`, i.resource, `,"search":{"mode":"include"}}`]);
+  for (const m of page.matches)
+    entries.push([`{"fullUrl":${JSON.stringify(`${base}ImagingStudy/${m.id}`)},"resource":`, m.resource, `,"search":{"mode":"match"}}`]);
+  for (const i of page.included)
+    entries.push([`{"fullUrl":${JSON.stringify(`${base}${i.type}/${i.id}`)},"resource":`, i.resource, `,"search":{"mode":"include"}}`]);
   if (request.warnings.length > 0 || issues.length > 0) {
     const warnings = request.warnings.map((diagnostics): BundleIssue => ({ severity: "warning", code: "not-supported", diagnostics }));
-    const outcome = { resourceType: "OperationOutcome", issue: [...warnings, ...issues.map(({ severity, code, diagnostics }) => ({ severity, code, diagnostics }))] };
+    const outcome = {
+      resourceType: "OperationOutcome",
+      issue: [...warnings, ...issues.map(({ severity, code, diagnostics }) => ({ severity, code, diagnostics }))],
+    };
     entries.push([`{"resource":${JSON.stringify(outcome)},"search":{"mode":"outcome"}}`]);
   }
   const parts: Array<string | Buffer> = [`{"resourceType":"Bundle","type":"searchset","total":${page.total},"link":${JSON.stringify(links)}`];

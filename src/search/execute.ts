@@ -54,7 +54,13 @@ export function executeSearch(index: SearchIndex, request: SearchRequest): Searc
     matches: page.map(([id, resource]) => ({ id, resource })),
     included: [
       ...(patient ? included(index, "Patient", column(2)) : []),
-      ...(endpoint ? included(index, "Endpoint", column(patient ? 3 : 2).flatMap((ids) => JSON.parse(ids) as string[])) : []),
+      ...(endpoint
+        ? included(
+            index,
+            "Endpoint",
+            column(patient ? 3 : 2).flatMap((ids) => JSON.parse(ids) as string[]),
+          )
+        : []),
     ],
     ...(more && last && { nextAfter: sortValues(index, order, last[0]) }),
   };
@@ -114,7 +120,9 @@ function filterCondition(filter: Filter, driving: boolean): Sql {
     case "missing":
       return { sql: `(s.present & ?) ${filter.missing ? "=" : "!="} 0`, args: [PRESENT_BIT[filter.parameter]] };
     case "token": {
-      const inColumn = Object.hasOwn(STUDY_COLUMN_PARAMETERS, filter.parameter) ? STUDY_COLUMN_PARAMETERS[filter.parameter as keyof typeof STUDY_COLUMN_PARAMETERS] : undefined;
+      const inColumn = Object.hasOwn(STUDY_COLUMN_PARAMETERS, filter.parameter)
+        ? STUDY_COLUMN_PARAMETERS[filter.parameter as keyof typeof STUDY_COLUMN_PARAMETERS]
+        : undefined;
       // R4 search.html#modifiers, :not: studies none of whose values match, studies without any value included.
       if (inColumn) {
         // "+" keeps SQLite from starting at the column's index when another filter drives.
@@ -137,7 +145,11 @@ function filterCondition(filter: Filter, driving: boolean): Sql {
       const parameter = TOKEN_PARAMETERS[filter.parameter];
       const studies = `SELECT t.study FROM token t WHERE t.parameter = ? AND (${values.sql})`;
       if (driving) return { sql: `s.rowid IN (${studies})`, args: [parameter, ...values.args] };
-      if (lookedUp) return { sql: `${not}EXISTS (SELECT 1 FROM token t WHERE t.parameter = ? AND t.study = s.rowid AND (${values.sql}))`, args: [parameter, ...values.args] };
+      if (lookedUp)
+        return {
+          sql: `${not}EXISTS (SELECT 1 FROM token t WHERE t.parameter = ? AND t.study = s.rowid AND (${values.sql}))`,
+          args: [parameter, ...values.args],
+        };
       return { sql: `${not}(+s.rowid IN (${studies}))`, args: [parameter, ...values.args] };
     }
     case "date": {
@@ -230,7 +242,10 @@ function included(index: SearchIndex, type: Included["type"], ids: readonly stri
   const unique = [...new Set(ids)];
   if (unique.length === 0) return [];
   const table = type === "Patient" ? "patient" : "endpoint";
-  const found = index.statement(`SELECT id, resource FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(unique)) as Array<{ id: string; resource: Buffer }>;
+  const found = index.statement(`SELECT id, resource FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(unique)) as Array<{
+    id: string;
+    resource: Buffer;
+  }>;
   const byId = new Map(found.map((r) => [r.id, r.resource]));
   return unique.flatMap((id) => {
     const resource = byId.get(id);

@@ -51,7 +51,14 @@ export interface SearchRequest {
   readonly warnings: readonly string[];
 }
 
-export type SearchErrorReason = "invalid-encoding" | "invalid-body" | "invalid-value" | "unknown-parameter" | "unsupported-modifier" | "too-many" | "scope-required";
+export type SearchErrorReason =
+  | "invalid-encoding"
+  | "invalid-body"
+  | "invalid-value"
+  | "unknown-parameter"
+  | "unsupported-modifier"
+  | "too-many"
+  | "scope-required";
 
 /** A query that cannot be answered; `parameter` names the culprit when there is one. Served as a 400. */
 export interface SearchError {
@@ -77,7 +84,11 @@ export type Pairs = ReadonlyArray<readonly [string, string]>;
 
 export const isSearchError = (value: unknown): value is SearchError => typeof value === "object" && value !== null && "error" in value;
 
-const fail = (error: SearchErrorReason, message: string, parameter?: string): SearchError => ({ error, message, ...(parameter !== undefined && { parameter }) });
+const fail = (error: SearchErrorReason, message: string, parameter?: string): SearchError => ({
+  error,
+  message,
+  ...(parameter !== undefined && { parameter }),
+});
 
 // ---- the three shapes a search arrives in ------------------------------------------------------------------
 
@@ -164,7 +175,8 @@ export function parseSearch(pairs: Pairs, options: ParseOptions): SearchRequest 
       if (name === "_include") {
         if (value === "ImagingStudy:patient") include.patient = true;
         else if (value === "ImagingStudy:endpoint") include.endpoint = true;
-        else if (options.strict) return fail("invalid-value", `_include=${value} is not supported: use ImagingStudy:patient or ImagingStudy:endpoint`, "_include");
+        else if (options.strict)
+          return fail("invalid-value", `_include=${value} is not supported: use ImagingStudy:patient or ImagingStudy:endpoint`, "_include");
         else warnings.push(`_include=${value} is not supported and was ignored (ImagingStudy:patient and ImagingStudy:endpoint are)`);
         continue;
       }
@@ -190,7 +202,10 @@ export function parseSearch(pairs: Pairs, options: ParseOptions): SearchRequest 
   }
 
   if (!options.allowOpenSearch && !filters.some((f) => SCOPING.has(f.parameter) && f.kind !== "missing" && !(f.kind === "token" && f.not))) {
-    return fail("scope-required", "a search must include patient, patient.identifier or identifier (it asks for one patient's or one study's images); _id, :not and :missing do not count");
+    return fail(
+      "scope-required",
+      "a search must include patient, patient.identifier or identifier (it asks for one patient's or one study's images); _id, :not and :missing do not count",
+    );
   }
 
   const count = parseCount(once.get("_count"), warnings);
@@ -202,7 +217,8 @@ export function parseSearch(pairs: Pairs, options: ParseOptions): SearchRequest 
     return fail("invalid-value", `_summary=${summary} is not supported: use _summary=count (or false)`, "_summary");
   }
   const total = once.get("_total");
-  if (total !== undefined && !["none", "estimate", "accurate"].includes(total)) return fail("invalid-value", `_total=${total}: use none, estimate or accurate (the total is always exact)`, "_total");
+  if (total !== undefined && !["none", "estimate", "accurate"].includes(total))
+    return fail("invalid-value", `_total=${total}: use none, estimate or accurate (the total is always exact)`, "_total");
   let after: Array<string | number> | undefined;
   if (cursor !== undefined) {
     const decoded = decodeCursor(cursor, sort);
@@ -231,12 +247,17 @@ function parseFilter(name: SearchParameter, modifier: string | undefined, value:
     return { kind: "missing", parameter: name, missing: value === "true" };
   }
   if (name === "started") {
-    if (modifier !== undefined) return fail("unsupported-modifier", `${rawName}: the modifier :${modifier} is not supported on started (only :missing is)`, rawName);
+    if (modifier !== undefined)
+      return fail("unsupported-modifier", `${rawName}: the modifier :${modifier} is not supported on started (only :missing is)`, rawName);
     return parseDate(value, rawName, options);
   }
   // :not applies to tokens (R4 search.html#modifiers); patient is a reference.
   if (modifier !== undefined && !(modifier === "not" && name !== "patient")) {
-    return fail("unsupported-modifier", `${rawName}: the modifier :${modifier} is not supported on ${name} (${name === "patient" ? "only :missing is" : "only :missing and :not are"})`, rawName);
+    return fail(
+      "unsupported-modifier",
+      `${rawName}: the modifier :${modifier} is not supported on ${name} (${name === "patient" ? "only :missing is" : "only :missing and :not are"})`,
+      rawName,
+    );
   }
   const alternatives = splitEscaped(value, ",");
   if (alternatives.length > MAX_ALTERNATIVES) return fail("too-many", `${rawName} has more than ${MAX_ALTERNATIVES} comma-separated values`, rawName);
@@ -246,7 +267,9 @@ function parseFilter(name: SearchParameter, modifier: string | undefined, value:
     if (parsed === undefined) {
       return fail(
         "invalid-value",
-        name === "patient" ? `${rawName}: each value must be Patient/{id}, {id} or [base]Patient/{id}` : `${rawName}: each comma-separated value must be code, system|code, |code or system|`,
+        name === "patient"
+          ? `${rawName}: each value must be Patient/{id}, {id} or [base]Patient/{id}`
+          : `${rawName}: each comma-separated value must be code, system|code, |code or system|`,
         rawName,
       );
     }
@@ -309,7 +332,12 @@ function parseDate(value: string, rawName: string, options: ParseOptions): Filte
     if (!DATE_PREFIXES.has(prefix)) return fail("invalid-value", `${rawName}: unknown prefix "${prefix}" (use eq, ne, gt, lt, ge, le, sa, eb or ap)`, rawName);
     const text = hasPrefix ? alternative.slice(2) : alternative;
     const range = dateRange(text, options.zone);
-    if (!range) return fail("invalid-value", `${rawName}: "${text}" is not a date (YYYY, YYYY-MM, YYYY-MM-DD, or with a time THH:MM[:SS[.fff]] and an optional zone)`, rawName);
+    if (!range)
+      return fail(
+        "invalid-value",
+        `${rawName}: "${text}" is not a date (YYYY, YYYY-MM, YYYY-MM-DD, or with a time THH:MM[:SS[.fff]] and an optional zone)`,
+        rawName,
+      );
     values.push({ prefix: prefix as DatePrefix, range: prefix === "ap" ? widen(range, options.now ?? Date.now()) : range });
   }
   return { kind: "date", parameter: "started", values };
@@ -360,7 +388,8 @@ function decodeCursor(text: string, sort: readonly SortRule[]): Array<string | n
   } catch {
     return invalid;
   }
-  if (decoded === null || typeof decoded !== "object" || decoded.s !== sortSignature(sort) || !Array.isArray(decoded.v) || decoded.v.length !== sort.length) return invalid;
+  if (decoded === null || typeof decoded !== "object" || decoded.s !== sortSignature(sort) || !Array.isArray(decoded.v) || decoded.v.length !== sort.length)
+    return invalid;
   const values = decoded.v as unknown[];
   for (const [i, rule] of sort.entries()) {
     const v = values[i];

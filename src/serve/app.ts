@@ -89,14 +89,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // No route has a schema: without these, fastify loads Ajv and fast-json-stringify at start-up (~130 ms).
     schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
     frameworkErrors: (error, _request, reply) => {
-      sendOutcome(context.counts, reply, 400, "invalid", error.code === "FST_ERR_BAD_URL" ? "the URL is not validly percent-encoded" : "the request cannot be read");
+      sendOutcome(
+        context.counts,
+        reply,
+        400,
+        "invalid",
+        error.code === "FST_ERR_BAD_URL" ? "the URL is not validly percent-encoded" : "the request cannot be read",
+      );
     },
   });
   app.server.maxConnections = limits.connections;
 
   // Bodies: the raw bytes of a form (decoded as strict UTF-8 by the search module), and JSON read the same way.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "buffer" }, (_request, body, done) => done(null, { form: body as Buffer } satisfies SearchBody));
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "buffer" }, (_request, body, done) =>
+    done(null, { form: body as Buffer } satisfies SearchBody),
+  );
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => {
     const json = parseJsonBody(body as Buffer);
     if (json instanceof Error) done(json, undefined);
@@ -104,12 +112,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
 
   app.setErrorHandler((error: FastifyError, _request, reply) => replyToError(error, reply, context.counts));
-  app.setNotFoundHandler((_request, reply) => sendOutcome(context.counts, reply, 404, "not-found", "no such resource or operation: this server answers GET ImagingStudy?…, POST ImagingStudy/_search, GET {ImagingStudy|Patient|Endpoint}/{id} and GET metadata"));
+  app.setNotFoundHandler((_request, reply) =>
+    sendOutcome(
+      context.counts,
+      reply,
+      404,
+      "not-found",
+      "no such resource or operation: this server answers GET ImagingStudy?…, POST ImagingStudy/_search, GET {ImagingStudy|Patient|Endpoint}/{id} and GET metadata",
+    ),
+  );
 
   await app.register(
     async (api) => {
       await api.register(async (open) => metadataRoutes(open, context, options.token !== undefined));
-      await api.register(async (open) => pageRoutes(open, context, { basePath: options.basePath, tokenRequired: options.token !== undefined, viewerUrl: options.viewerUrl }));
+      await api.register(async (open) =>
+        pageRoutes(open, context, { basePath: options.basePath, tokenRequired: options.token !== undefined, viewerUrl: options.viewerUrl }),
+      );
       await api.register(async (secured) => {
         if (options.token !== undefined) secured.addHook("onRequest", bearerCheck(options.token, context.counts));
         await searchRoutes(secured, context);
@@ -126,7 +144,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         api.route({
           method: METHODS.filter((m) => !methods.includes(m)),
           url,
-          handler: (_request, reply) => sendOutcome(context.counts, reply.header("allow", methods.join(", ")), 405, "not-supported", `${url.replace("/:id", "/{id}").slice(1)} allows ${methods.join(" and ")} only: this server is read-only`),
+          handler: (_request, reply) =>
+            sendOutcome(
+              context.counts,
+              reply.header("allow", methods.join(", ")),
+              405,
+              "not-supported",
+              `${url.replace("/:id", "/{id}").slice(1)} allows ${methods.join(" and ")} only: this server is read-only`,
+            ),
         });
       }
     },
@@ -194,7 +219,12 @@ function clientError(error: Error & { code?: string }, socket: Socket, context: 
     error.code === "ERR_HTTP_REQUEST_TIMEOUT"
       ? rawOutcome(408, "Request Timeout", "timeout", "the request did not arrive in time")
       : error.code === "HPE_HEADER_OVERFLOW"
-        ? rawOutcome(431, "Request Header Fields Too Large", "too-long", "the request line and headers are too large (send a long search as POST ImagingStudy/_search)")
+        ? rawOutcome(
+            431,
+            "Request Header Fields Too Large",
+            "too-long",
+            "the request line and headers are too large (send a long search as POST ImagingStudy/_search)",
+          )
         : rawOutcome(400, "Bad Request", "invalid", "the request is not valid HTTP");
   if (socket.writable) socket.end(response);
   else socket.destroy();

@@ -32,7 +32,8 @@ export interface ServingFolder extends RunningServer {
 
 /** Serves the folder until close() (which also closes its index). Bad usage throws UsageError, an unusable index IndexError. */
 export async function serve(options: ServeOptions): Promise<ServingFolder> {
-  const pacs: PacsOptions | undefined = options.pacs === undefined ? undefined : "roots" in options.pacs ? options.pacs : { roots: options.pacs as readonly string[] };
+  const pacs: PacsOptions | undefined =
+    options.pacs === undefined ? undefined : "roots" in options.pacs ? options.pacs : { roots: options.pacs as readonly string[] };
   const index = pacs ? openCacheIndex(options.folder, pacs.timezone) : SearchIndex.open(options.folder);
   try {
     const onDemand = pacs ? new OnDemand(index, pacs) : undefined;

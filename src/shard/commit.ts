@@ -22,13 +22,16 @@ import { inputsDigest, manifestOf, newRunId } from "./part.js";
  * other shards cannot find it and read it as input.
  */
 export function checkShardInputs(inputs: readonly ResolvedInput[], out: string, verbose: boolean): void {
-  if (inputs.some((input) => input.kind === "dicomweb")) throw new UsageError("--shard splits files and folders: a DICOMweb input cannot be sharded; convert it in a run of its own");
+  if (inputs.some((input) => input.kind === "dicomweb"))
+    throw new UsageError("--shard splits files and folders: a DICOMweb input cannot be sharded; convert it in a run of its own");
   const part = resolve(out);
   for (const [i, input] of inputs.entries()) {
     if (input.kind !== "folder") continue;
     const folder = resolve(input.path);
     if (part === folder || part.startsWith(folder.endsWith(sep) ? folder : `${folder}${sep}`)) {
-      throw new UsageError(`--out of a shard lies inside input ${verbose ? `"${input.path}"` : `#${i + 1}`}: the other shards would read its part as input; put the parts outside the inputs`);
+      throw new UsageError(
+        `--out of a shard lies inside input ${verbose ? `"${input.path}"` : `#${i + 1}`}: the other shards would read its part as input; put the parts outside the inputs`,
+      );
     }
   }
 }
@@ -77,7 +80,12 @@ export async function commitPart(
   writer.write(`${JSON.stringify(manifest, null, 2)}\n`);
   writer.close();
   out.commit(KNOWN_FILES, PART_MANIFEST);
-  const report = buildReport(collector.counts, collector.sources(), { ...emptySummary(zoneRule), instances: sealed.instances, outputs: [...PART_FILES] }, collector.started);
+  const report = buildReport(
+    collector.counts,
+    collector.sources(),
+    { ...emptySummary(zoneRule), instances: sealed.instances, outputs: [...PART_FILES] },
+    collector.started,
+  );
   // Loaded already: the part's records were written through it.
   const { RecordFileReader } = await import("../records/recordFile.js");
   const failures = () => {

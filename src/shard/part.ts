@@ -99,28 +99,46 @@ export function checkParts(dirs: readonly string[], options: { readonly verbose:
   const otherCount = parts.filter((p) => p.manifest.shard.count !== count);
   if (otherCount.length > 0) {
     const counts = [...new Set(parts.map((p) => p.manifest.shard.count))].sort((a, b) => a - b);
-    throw new PartSetError([`the parts are shards of different runs: some of ${counts.join(", some of ")} shards (${otherCount.map((p) => `${name(p.position)} is shard ${p.manifest.shard.index} of ${p.manifest.shard.count}`).join(", ")}; ${name(first.position)} of ${count})`], "shard-count");
+    throw new PartSetError(
+      [
+        `the parts are shards of different runs: some of ${counts.join(", some of ")} shards (${otherCount.map((p) => `${name(p.position)} is shard ${p.manifest.shard.index} of ${p.manifest.shard.count}`).join(", ")}; ${name(first.position)} of ${count})`,
+      ],
+      "shard-count",
+    );
   }
   const byIndex = new Map<number, CheckedPart[]>();
   for (const p of parts) byIndex.set(p.manifest.shard.index, [...(byIndex.get(p.manifest.shard.index) ?? []), p]);
   const twice = [...byIndex.entries()].filter(([, list]) => list.length > 1).sort(([a], [b]) => a - b);
   if (twice.length > 0) {
-    throw new PartSetError(twice.map(([index, list]) => `shard ${index} of ${count} is given ${list.length} times (${list.map((p) => name(p.position)).join(", ")})`), "duplicate-shard");
+    throw new PartSetError(
+      twice.map(([index, list]) => `shard ${index} of ${count} is given ${list.length} times (${list.map((p) => name(p.position)).join(", ")})`),
+      "duplicate-shard",
+    );
   }
   const missing = Array.from({ length: count }, (_, i) => i + 1).filter((index) => !byIndex.has(index));
   if (missing.length > 0) {
-    throw new PartSetError([`${missing.length === 1 ? "shard" : "shards"} ${listed(missing)} of ${count} ${missing.length === 1 ? "is" : "are"} missing: run ${missing.length === 1 ? "it" : "them"} (dcm2fhir convert … --shard i/${count}) and name every part`], "missing-shard");
+    throw new PartSetError(
+      [
+        `${missing.length === 1 ? "shard" : "shards"} ${listed(missing)} of ${count} ${missing.length === 1 ? "is" : "are"} missing: run ${missing.length === 1 ? "it" : "them"} (dcm2fhir convert … --shard i/${count}) and name every part`,
+      ],
+      "missing-shard",
+    );
   }
 
   const mismatches: string[] = [];
   for (const p of parts) {
     const m = p.manifest;
-    if (m.fingerprint.converter !== options.converter) mismatches.push(`${name(p.position)} was made by another version or build of dcm2fhir (${m.dcm2fhir}): shards and merge must run the same one`);
+    if (m.fingerprint.converter !== options.converter)
+      mismatches.push(`${name(p.position)} was made by another version or build of dcm2fhir (${m.dcm2fhir}): shards and merge must run the same one`);
     if (p === first) continue;
     const changed = fingerprintChanges(first.manifest.fingerprint, m.fingerprint).filter((what) => !what.startsWith("converter"));
     if (changed.length > 0) mismatches.push(`${name(p.position)} was made with a different ${changed.join(" and a different ")} than ${name(first.position)}`);
-    if (m.options.followSymlinks !== first.manifest.options.followSymlinks) mismatches.push(`${name(p.position)} was made with${m.options.followSymlinks ? "" : "out"} --follow-symlinks, ${name(first.position)} with${first.manifest.options.followSymlinks ? "" : "out"}`);
-    if (m.inputs !== first.manifest.inputs) mismatches.push(`${name(p.position)} read other inputs than ${name(first.position)} (every shard must be given the same inputs and --files-from list)`);
+    if (m.options.followSymlinks !== first.manifest.options.followSymlinks)
+      mismatches.push(
+        `${name(p.position)} was made with${m.options.followSymlinks ? "" : "out"} --follow-symlinks, ${name(first.position)} with${first.manifest.options.followSymlinks ? "" : "out"}`,
+      );
+    if (m.inputs !== first.manifest.inputs)
+      mismatches.push(`${name(p.position)} read other inputs than ${name(first.position)} (every shard must be given the same inputs and --files-from list)`);
     if (m.run === first.manifest.run) mismatches.push(`${name(p.position)} is a copy of ${name(first.position)}`);
   }
   if (mismatches.length > 0) throw new PartSetError(mismatches, "mismatch");
@@ -135,7 +153,11 @@ function readManifest(dir: string): { manifest: PartManifest } | { problem: stri
   const manifestPath = join(dir, PART_MANIFEST);
   if (!existsSync(manifestPath)) {
     const killed = readdirSync(dir).some((n) => n.startsWith(STAGING_PREFIX));
-    return { problem: killed ? "is incomplete: its shard was killed before it finished; run that shard again" : `holds no part (no ${PART_MANIFEST}): is it a shard's --out?` };
+    return {
+      problem: killed
+        ? "is incomplete: its shard was killed before it finished; run that shard again"
+        : `holds no part (no ${PART_MANIFEST}): is it a shard's --out?`,
+    };
   }
   let manifest: Partial<PartManifest>;
   try {
@@ -152,7 +174,8 @@ function readManifest(dir: string): { manifest: PartManifest } | { problem: stri
   } catch {
     bytes = undefined;
   }
-  if (bytes !== manifest.records?.bytes) return { problem: `is damaged: its ${PART_DATABASE} is ${bytes === undefined ? "missing" : "not the one its manifest describes"}; run that shard again` };
+  if (bytes !== manifest.records?.bytes)
+    return { problem: `is damaged: its ${PART_DATABASE} is ${bytes === undefined ? "missing" : "not the one its manifest describes"}; run that shard again` };
   return { manifest: manifest as PartManifest };
 }
 
@@ -169,4 +192,5 @@ export function isOneOf(out: string, dirs: readonly string[]): boolean {
   return target !== undefined && dirs.some((dir) => real(dir) === target);
 }
 
-const listed = (numbers: readonly number[]) => (numbers.length === 1 ? String(numbers[0]) : `${numbers.slice(0, -1).join(", ")} and ${numbers[numbers.length - 1]}`);
+const listed = (numbers: readonly number[]) =>
+  numbers.length === 1 ? String(numbers[0]) : `${numbers.slice(0, -1).join(", ")} and ${numbers[numbers.length - 1]}`;

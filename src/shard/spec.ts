@@ -17,7 +17,13 @@ export const MAX_SHARDS = 10_000;
 const SCHEDULERS = [
   { name: "Kubernetes Indexed Job", under: "a Kubernetes Indexed Job", variable: "JOB_COMPLETION_INDEX", size: undefined, count: "the Job's completions" },
   { name: "Slurm job array", under: "a Slurm job array", variable: "SLURM_ARRAY_TASK_ID", size: "SLURM_ARRAY_TASK_COUNT", count: "the array's size" },
-  { name: "AWS Batch array job", under: "an AWS Batch array job", variable: "AWS_BATCH_JOB_ARRAY_INDEX", size: "AWS_BATCH_JOB_ARRAY_SIZE", count: "the array's size" },
+  {
+    name: "AWS Batch array job",
+    under: "an AWS Batch array job",
+    variable: "AWS_BATCH_JOB_ARRAY_INDEX",
+    size: "AWS_BATCH_JOB_ARRAY_SIZE",
+    count: "the array's size",
+  },
 ] as const;
 
 export function parseShard(value: string, env: NodeJS.ProcessEnv = process.env): ShardSpec {
@@ -59,9 +65,12 @@ function slurm(id: number, given: number | undefined, env: NodeJS.ProcessEnv): S
   const count = read("SLURM_ARRAY_TASK_COUNT") ?? given;
   if (count === undefined) throw new UsageError("--shard auto under a Slurm job array found no SLURM_ARRAY_TASK_COUNT: give --shard auto/N");
   checkCount(count);
-  if (given !== undefined && given !== count) throw new UsageError(`--shard auto/${given}, but the Slurm job array has ${count} tasks (SLURM_ARRAY_TASK_COUNT)`);
+  if (given !== undefined && given !== count)
+    throw new UsageError(`--shard auto/${given}, but the Slurm job array has ${count} tasks (SLURM_ARRAY_TASK_COUNT)`);
   if (step !== 1 || (max !== undefined && max - min + 1 !== count)) {
-    throw new UsageError(`--shard auto needs a Slurm job array without gaps or steps (e.g. --array=0-${count - 1}); this one runs ${min}-${max ?? "?"} in steps of ${step} with ${count} tasks: give --shard i/N`);
+    throw new UsageError(
+      `--shard auto needs a Slurm job array without gaps or steps (e.g. --array=0-${count - 1}); this one runs ${min}-${max ?? "?"} in steps of ${step} with ${count} tasks: give --shard i/N`,
+    );
   }
   const index = id - min + 1;
   if (index < 1 || index > count) throw new UsageError(`--shard auto: SLURM_ARRAY_TASK_ID ${id} lies outside the array ${min}-${min + count - 1}`);

@@ -62,7 +62,8 @@ export function planDicomWeb(inputs: readonly ResolvedInput[], settings: DicomWe
   const since = settings.studiesSince === undefined ? undefined : dicomDate(settings.studiesSince, "--studies-since");
   const until = settings.studiesUntil === undefined ? undefined : dicomDate(settings.studiesUntil, "--studies-until");
   if (since && until && since > until) throw new UsageError("--studies-since is after --studies-until: no study can match");
-  if ((since || until) && roots.length === 0) throw new UsageError("--studies-since and --studies-until narrow DICOMweb inputs; none was given (an input that starts with http:// or https://)");
+  if ((since || until) && roots.length === 0)
+    throw new UsageError("--studies-since and --studies-until narrow DICOMweb inputs; none was given (an input that starts with http:// or https://)");
   const token = settings.token?.trim() || undefined;
   if (token !== undefined && !/^[\x21-\x7e]+$/.test(token)) throw new UsageError("the bearer token holds spaces or characters a header cannot carry");
   if (token !== undefined && roots.some((r) => r.request !== r.shown)) {
@@ -91,7 +92,8 @@ export function dicomWebRoot(input: string): DicomWebRoot {
     url = undefined;
   }
   if (!url || /\s/.test(input)) throw new UsageError("a DICOMweb input must be an http(s) URL, the service root (e.g. https://pacs.example.org/dicom-web)");
-  if (url.search || url.hash) throw new UsageError("a DICOMweb service root has no query (?) or fragment (#): name the root, e.g. https://pacs.example.org/dicom-web");
+  if (url.search || url.hash)
+    throw new UsageError("a DICOMweb service root has no query (?) or fragment (#): name the root, e.g. https://pacs.example.org/dicom-web");
   const shown = input.replace(/^(https?:\/\/)[^/?#]*@/i, "$1");
   return { request: input, shown };
 }
@@ -181,14 +183,17 @@ export class DicomWebService {
   async *listStudies(match: Readonly<Record<string, string>> = {}): AsyncGenerator<ListedStudy | FileFailure> {
     const path = `${this.shownBase}/studies`;
     const listed = new Set<string>();
-    const stopped = (reason: Reason, cause: string): FileFailure => (this.listingStopped = { path, reason, message: `listing stopped after ${listed.size} studies: ${cause}` });
+    const stopped = (reason: Reason, cause: string): FileFailure =>
+      (this.listingStopped = { path, reason, message: `listing stopped after ${listed.size} studies: ${cause}` });
     this.listingStopped = undefined;
     for (let offset = 0; ; ) {
       if (this.down) return yield stopped(this.down.reason, this.downMessage());
       const query = new URLSearchParams({ limit: String(this.plan.pageSize), offset: String(offset) });
       if (this.plan.studyDate) query.set("StudyDate", this.plan.studyDate);
       // %20, never "+", for a space: not every DICOMweb server reads a query as a form.
-      const keys = Object.entries(match).map(([name, value]) => `&${name}=${encodeURIComponent(value)}`).join("");
+      const keys = Object.entries(match)
+        .map(([name, value]) => `&${name}=${encodeURIComponent(value)}`)
+        .join("");
       const answer = await this.get(`${this.base}/studies?${query}${keys}`);
       if (answer === undefined) return;
       if (answer instanceof HttpFailure) return yield stopped(answer.reason, answer.message);

@@ -37,7 +37,12 @@ export async function readEntries(entries: AsyncIterable<CrawlEntry>, reader: He
 }
 
 /** readEntries for entries that come in pieces (see crawlInPieces). */
-export async function readEntryPieces(pieces: AsyncIterable<readonly CrawlEntry[]>, reader: HeaderReader, sink: InstanceSink, options: FileSourceOptions): Promise<void> {
+export async function readEntryPieces(
+  pieces: AsyncIterable<readonly CrawlEntry[]>,
+  reader: HeaderReader,
+  sink: InstanceSink,
+  options: FileSourceOptions,
+): Promise<void> {
   // Enough batches in flight to keep every reader's queue full; the crawl waits beyond that.
   const limit = pLimit(options.threads * 4);
   const inFlight = new Set<Promise<void>>();

@@ -26,9 +26,14 @@ export async function openSpools(out: OutputDirectory | undefined): Promise<Spoo
   const studies = await spoolFile(out.scratch("studies.sqlite"));
   const patients = await spoolFile(out.scratch("patients.sqlite"));
   const failures = await spoolFile(out.scratch("failures.sqlite"));
-  return { studies, patients, failures, close: () => {
+  return {
+    studies,
+    patients,
+    failures,
+    close: () => {
       for (const s of [studies, patients, failures]) s.close();
-    } };
+    },
+  };
 }
 
 export interface WriteSettings {

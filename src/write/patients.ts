@@ -28,7 +28,12 @@ export function writePatients(ctx: WriteContext, writer: LineWriter): PatientDec
   const rejectedStudies = new Map<string, { readonly problem: string; readonly partition: Partition; readonly valid: boolean }>();
   for (const patient of groupedPatients(ctx.spools.patients.sorted())) {
     const conflicts: Conflict[] = [];
-    const resource = patientOf(patient.key, patient.variants, patient.studies.map((s) => s.uid), conflicts);
+    const resource = patientOf(
+      patient.key,
+      patient.variants,
+      patient.studies.map((s) => s.uid),
+      conflicts,
+    );
     if (conflicts.length > 0) patientConflicts.push({ firstStudy: patient.studies[0]!.uid, conflicts });
     const problem = ctx.validate(resource);
     if (problem) {

@@ -145,7 +145,13 @@ export const secondsSince = (started: number): number => Math.round((performance
  * The report of an incremental run: a full run's (every key equal) with what only this run did — how its files
  * compare with the last run's, the resources that changed, and the bytes it read itself.
  */
-export function incrementalReport(full: Report, files: FileChanges, changes: Record<ResourceType, ChangeCounts>, bytesRead: number, elapsedSeconds: number): Report {
+export function incrementalReport(
+  full: Report,
+  files: FileChanges,
+  changes: Record<ResourceType, ChangeCounts>,
+  bytesRead: number,
+  elapsedSeconds: number,
+): Report {
   const { elapsedSeconds: _, ...rest } = full;
   return {
     ...rest,

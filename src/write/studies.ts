@@ -58,7 +58,8 @@ export function spoolStudies(ctx: WriteContext, records: RecordSet, partitions: 
     for (const study of studies) {
       const uid = study.studyInstanceUID;
       const { resource, problem, notes, patientKey, patient } = mapAndValidateStudy(study, ctx.endpointReference, settings.zoneRule, ctx.validate);
-      if (problem) for (const path of instancePaths(study)) failuresOf(uid).push([pathKey(path), "invalid-resource", invalidResourceMessage(uid, problem), uid]);
+      if (problem)
+        for (const path of instancePaths(study)) failuresOf(uid).push([pathKey(path), "invalid-resource", invalidResourceMessage(uid, problem), uid]);
       const outcome: StudyOutcome = {
         failures: failures.get(uid) ?? [],
         study: {

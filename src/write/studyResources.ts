@@ -30,7 +30,10 @@ export function assemble(records: Iterable<InstanceRecord>, winners: ReadonlyMap
   for (const read of records) {
     const winner = winners.get(read.instance.sopInstanceUID);
     if (winner !== undefined && comparePaths(winner, read.instance.path) !== 0) {
-      duplicates.push({ failure: duplicateFailure(read.instance.path, read.instance.sopInstanceUID, winner), studyInstanceUID: read.instance.studyInstanceUID });
+      duplicates.push({
+        failure: duplicateFailure(read.instance.path, read.instance.sopInstanceUID, winner),
+        studyInstanceUID: read.instance.studyInstanceUID,
+      });
       continue;
     }
     assembler.add(read.instance, read.studyJSON, read.seriesJSON);

@@ -83,7 +83,16 @@ const BASE_PATH = "/fhir/R4";
 const FHIR_JSON = "application/fhir+json";
 
 export function noFaults(): Faults {
-  return { queue: [], latencyMs: 0, refuse: new Set(), busyOnce: new Set(), token: undefined, tokenOnMetadata: false, maxBundleEntries: 50, smartTokenEndpoint: undefined };
+  return {
+    queue: [],
+    latencyMs: 0,
+    refuse: new Set(),
+    busyOnce: new Set(),
+    token: undefined,
+    tokenOnMetadata: false,
+    maxBundleEntries: 50,
+    smartTokenEndpoint: undefined,
+  };
 }
 
 export interface FhirServerOptions {
@@ -146,7 +155,9 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     if (path === undefined) return reply(404, outcome("not-found", "not under the FHIR base"));
     if (method === "GET" && path === ".well-known/smart-configuration") {
       const endpoint = faults.smartTokenEndpoint;
-      return endpoint ? reply(200, { token_endpoint: endpoint, grant_types_supported: ["client_credentials"] }) : reply(404, outcome("not-found", "no SMART configuration"));
+      return endpoint
+        ? reply(200, { token_endpoint: endpoint, grant_types_supported: ["client_credentials"] })
+        : reply(404, outcome("not-found", "no SMART configuration"));
     }
     const isMetadata = method === "GET" && path === "metadata";
     if (faults.token !== undefined && (!isMetadata || faults.tokenOnMetadata) && req.headers.authorization !== `Bearer ${faults.token}`) {
@@ -159,10 +170,13 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
 
     const isWrite = method === "POST" || method === "PUT" || method === "DELETE";
     const fault = isWrite ? faults.queue.shift() : undefined;
-    if (fault?.kind === "status") return reply(fault.status, outcome("transient", `injected ${fault.status}`), fault.retryAfter ? { "retry-after": fault.retryAfter } : {});
+    if (fault?.kind === "status")
+      return reply(fault.status, outcome("transient", `injected ${fault.status}`), fault.retryAfter ? { "retry-after": fault.retryAfter } : {});
     if (fault?.kind === "reset") return void req.socket.destroy();
 
-    const [status, json] = unreadable ? [400, outcome("structure", "the body is not JSON")] : await serve(method, path, parsed, req.headers.prefer === "return=minimal");
+    const [status, json] = unreadable
+      ? [400, outcome("structure", "the body is not JSON")]
+      : await serve(method, path, parsed, req.headers.prefer === "return=minimal");
     if (fault?.kind === "apply-then-reset") return void req.socket.destroy();
     if (fault?.kind === "slow") await sleep(fault.ms);
     if (half > 0) await sleep(half);
@@ -208,7 +222,8 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     }
     // A batch: each entry succeeds or fails on its own (FHIR R4 3.1.0.11.1).
     const passing = entries.filter((_, i) => checks[i] === undefined);
-    const results: BundleEntry[] = passing.length > 0 ? ((await router.handleRequest(fhirRequest("POST", "", { ...bundle, entry: passing }), repo))[1] as Bundle).entry ?? [] : [];
+    const results: BundleEntry[] =
+      passing.length > 0 ? (((await router.handleRequest(fhirRequest("POST", "", { ...bundle, entry: passing }), repo))[1] as Bundle).entry ?? []) : [];
     let next = 0;
     const merged = entries.map((_, i) => {
       const refused = checks[i];
@@ -307,7 +322,13 @@ function keysOf(method: string, path: string, parsed: unknown): string[] {
   return method === "POST" && Array.isArray(bundle?.entry) ? bundle.entry.map((e) => e.request?.url ?? "") : [];
 }
 
-function responseBundle(type: "transaction-response" | "batch-response", entries: readonly BundleEntry[], results: readonly BundleEntry[], existed: readonly boolean[], minimal: boolean): Bundle {
+function responseBundle(
+  type: "transaction-response" | "batch-response",
+  entries: readonly BundleEntry[],
+  results: readonly BundleEntry[],
+  existed: readonly boolean[],
+  minimal: boolean,
+): Bundle {
   return {
     resourceType: "Bundle",
     type,
@@ -359,7 +380,9 @@ const CAPABILITY_STATEMENT = {
 
 // Alone: a server in a process of its own (the bench measures the loader's CPU apart from the server's).
 if (process.argv[1]?.endsWith("fhirServer.ts")) {
-  const { values } = parseArgs({ options: { latency: { type: "string", default: "0" }, port: { type: "string", default: "0" }, "skip-validation": { type: "boolean", default: false } } });
+  const { values } = parseArgs({
+    options: { latency: { type: "string", default: "0" }, port: { type: "string", default: "0" }, "skip-validation": { type: "boolean", default: false } },
+  });
   const running = await startFhirServer({ port: Number(values.port), faults: { latencyMs: Number(values.latency) }, validate: !values["skip-validation"] });
   process.stdout.write(`${running.base}\n`);
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void running.close().then(() => process.exit(0)));

@@ -62,7 +62,11 @@ export function everyFile(dir: string): Record<string, string> {
 
 /** Report keys that describe only one run: every other key of an incremental run's report equals a full run's. */
 export function comparableReport(text: string): Record<string, unknown> {
-  const { elapsedSeconds: _e, changes: _c, ...report } = JSON.parse(text) as Record<string, unknown> & { files: Record<string, unknown>; bytesRead: Record<string, unknown> };
+  const {
+    elapsedSeconds: _e,
+    changes: _c,
+    ...report
+  } = JSON.parse(text) as Record<string, unknown> & { files: Record<string, unknown>; bytesRead: Record<string, unknown> };
   const { unchanged: _u, added: _a, modified: _m, removed: _r, ...files } = report.files;
   return { ...report, files, bytesRead: { ...report.bytesRead, total: 0 } };
 }
@@ -72,13 +76,23 @@ export function comparableReport(text: string): Record<string, unknown> {
  * different, in output order, and one {resourceType, id} line per resource gone, studies first.
  */
 export function expectedChanges(before: Record<string, string>, after: Record<string, string>): Record<string, string> {
-  const byId = (text: string | undefined) => new Map((text ?? "").split("\n").filter(Boolean).map((line) => [(JSON.parse(line) as { id: string }).id, line]));
+  const byId = (text: string | undefined) =>
+    new Map(
+      (text ?? "")
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => [(JSON.parse(line) as { id: string }).id, line]),
+    );
   const result: Record<string, string> = {};
   const deleted: string[] = [];
   for (const type of ["ImagingStudy", "Patient", "Endpoint"]) {
     const old = byId(before[`${type}.ndjson`]);
     const lines = [...byId(after[`${type}.ndjson`]).entries()];
-    if (type !== "Endpoint") result[`changes/${type}.ndjson`] = lines.filter(([id, line]) => old.get(id) !== line).map(([, line]) => `${line}\n`).join("");
+    if (type !== "Endpoint")
+      result[`changes/${type}.ndjson`] = lines
+        .filter(([id, line]) => old.get(id) !== line)
+        .map(([, line]) => `${line}\n`)
+        .join("");
     const now = new Set(lines.map(([id]) => id));
     for (const id of [...old.keys()].filter((id) => !now.has(id)).sort()) deleted.push(`${JSON.stringify({ resourceType: type, id })}\n`);
   }

@@ -67,7 +67,11 @@ export function resourcesOf(dir: string, files = ["Endpoint.ndjson", "Patient.nd
  * The server holds exactly `expected` (compared as JSON, without the `meta` the server adds): nothing more, nothing
  * missing, and each resource in `versions(key)` versions (a number, or [min, max]): nothing stored twice unless said.
  */
-export async function expectServerHolds(server: FhirTestServer, expected: Map<string, Json>, versions: (key: string) => number | readonly [number, number] = () => 1): Promise<void> {
+export async function expectServerHolds(
+  server: FhirTestServer,
+  expected: Map<string, Json>,
+  versions: (key: string) => number | readonly [number, number] = () => 1,
+): Promise<void> {
   const held = await server.contents();
   expect([...held.keys()].sort()).toEqual([...expected.keys()].sort());
   for (const [key, resource] of expected) expect(held.get(key), key).toEqual(resource);
@@ -87,7 +91,9 @@ export function ndjsonHashes(dir: string): Record<string, string> {
   const hashes: Record<string, string> = {};
   for (const name of readdirSync(dir, { recursive: true }) as string[]) {
     if (!name.endsWith(".ndjson") || name.startsWith("load-")) continue;
-    hashes[name] = createHash("sha256").update(readFileSync(join(dir, name))).digest("hex");
+    hashes[name] = createHash("sha256")
+      .update(readFileSync(join(dir, name)))
+      .digest("hex");
   }
   return hashes;
 }

@@ -73,7 +73,9 @@ export async function startOrthanc(): Promise<RunningOrthanc> {
   let proxy: PacsProxy;
   if (netns) {
     const socketPath = join(dir, "orthanc.sock");
-    child = spawn("unshare", ["-n", process.execPath, NETNS_SCRIPT, join(dir, "orthanc.json"), socketPath, String(port), logPath], { stdio: ["pipe", "pipe", "inherit"] });
+    child = spawn("unshare", ["-n", process.execPath, NETNS_SCRIPT, join(dir, "orthanc.json"), socketPath, String(port), logPath], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
     await new Promise<void>((resolve, reject) => {
       child.stdout!.once("data", () => resolve());
       child.once("exit", (code) => reject(new Error(`Orthanc's namespace ended (exit ${code}): ${tail(logPath)}`)));
@@ -115,7 +117,11 @@ export async function startOrthanc(): Promise<RunningOrthanc> {
       // both stored; sent in turn, it stores the first and reports the others as already stored.
       const result: UploadResult = { stored: [], alreadyStored: [], refused: [] };
       for (const file of files) {
-        const response = await fetch(`${origin}/instances`, { method: "POST", headers: { authorization, "content-type": "application/dicom" }, body: file.bytes });
+        const response = await fetch(`${origin}/instances`, {
+          method: "POST",
+          headers: { authorization, "content-type": "application/dicom" },
+          body: file.bytes,
+        });
         const answer = (response.ok ? await response.json() : (await response.arrayBuffer(), {})) as { Status?: string };
         (answer.Status === "Success" ? result.stored : answer.Status === "AlreadyStored" ? result.alreadyStored : result.refused).push(file.name);
       }

@@ -109,11 +109,13 @@ export class PacsProxy {
     // Plain bodies, so that a rewrite can read them.
     delete headers["accept-encoding"];
     if (this.hooks.bearer) {
-      if (req.headers.authorization !== `Bearer ${this.hooks.bearer.token}`) return this.answer(res, { status: 401, headers: { "content-type": "text/plain" }, body: Buffer.from("bearer token required") });
+      if (req.headers.authorization !== `Bearer ${this.hooks.bearer.token}`)
+        return this.answer(res, { status: 401, headers: { "content-type": "text/plain" }, body: Buffer.from("bearer token required") });
       headers.authorization = this.hooks.bearer.upstreamAuthorization;
     }
     let answer: Answer;
-    if (fault) answer = { status: fault.status, headers: { "content-type": "text/plain", ...fault.headers }, body: Buffer.from(fault.body ?? `status ${fault.status}`) };
+    if (fault)
+      answer = { status: fault.status, headers: { "content-type": "text/plain", ...fault.headers }, body: Buffer.from(fault.body ?? `status ${fault.status}`) };
     else {
       try {
         answer = await this.forward(req.method!, req.url!, headers, Buffer.concat(chunks));

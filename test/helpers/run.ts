@@ -23,14 +23,24 @@ afterAll(() => {
 /** Every line of an NDJSON file, parsed. */
 export function readNdjson<T = Record<string, unknown>>(path: string): T[] {
   const text = readFileSync(path, "utf8");
-  return text === "" ? [] : text.trimEnd().split("\n").map((line) => JSON.parse(line) as T);
+  return text === ""
+    ? []
+    : text
+        .trimEnd()
+        .split("\n")
+        .map((line) => JSON.parse(line) as T);
 }
 
 /** The output files of a run (final names only: not the lock, journal or staging folder), by name, as text. */
 export function outputFiles(dir: string): Record<string, string> {
   // report.html is report.json as a page (with the run's peak memory): test/pages.test.ts checks it against report.json.
   const names = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith(".") && e.name !== "report.html");
-  return Object.fromEntries(names.map((e) => e.name).sort().map((name) => [name, readFileSync(join(dir, name), "utf8")]));
+  return Object.fromEntries(
+    names
+      .map((e) => e.name)
+      .sort()
+      .map((name) => [name, readFileSync(join(dir, name), "utf8")]),
+  );
 }
 
 /** This process's environment without the credentials dcm2fhir reads from it (an empty one is refused, not taken as none). */

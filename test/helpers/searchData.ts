@@ -17,7 +17,10 @@ const series = (study: number, k: number, modality: { system?: string; code: str
   number: k,
   modality,
   numberOfInstances: instances,
-  instance: Array.from({ length: listed }, (_, i) => ({ uid: `${uid(study)}.${k}.${i + 1}`, sopClass: { system: "urn:ietf:rfc:3986", code: "urn:oid:1.2.840.10008.5.1.4.1.1.2" } })),
+  instance: Array.from({ length: listed }, (_, i) => ({
+    uid: `${uid(study)}.${k}.${i + 1}`,
+    sopClass: { system: "urn:ietf:rfc:3986", code: "urn:oid:1.2.840.10008.5.1.4.1.1.2" },
+  })),
 });
 const ct = { system: DCM, code: "CT" };
 

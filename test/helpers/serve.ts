@@ -61,8 +61,10 @@ export async function serveFolder(
     server,
     request,
     get: (path, headers) => request("GET", path, { headers }),
-    postForm: (query, headers) => request("POST", "ImagingStudy/_search", { body: query, headers: { "content-type": "application/x-www-form-urlencoded", ...headers } }),
-    postJson: (query, headers) => request("POST", "ImagingStudy/_search", { body: JSON.stringify(jsonBody(query)), headers: { "content-type": "application/json", ...headers } }),
+    postForm: (query, headers) =>
+      request("POST", "ImagingStudy/_search", { body: query, headers: { "content-type": "application/x-www-form-urlencoded", ...headers } }),
+    postJson: (query, headers) =>
+      request("POST", "ImagingStudy/_search", { body: JSON.stringify(jsonBody(query)), headers: { "content-type": "application/json", ...headers } }),
   };
 }
 

@@ -59,9 +59,14 @@ describe("changes/", () => {
   });
 
   it("deletes what a previous output held when this one has no such file; ignores lines that are not resources", () => {
-    const out = folder({ "ImagingStudy.ndjson": [study("1.2.9"), "not json"], "Endpoint.ndjson": [JSON.stringify({ resourceType: "Endpoint", id: "e1" })] }, { "ImagingStudy.ndjson": [] });
+    const out = folder(
+      { "ImagingStudy.ndjson": [study("1.2.9"), "not json"], "Endpoint.ndjson": [JSON.stringify({ resourceType: "Endpoint", id: "e1" })] },
+      { "ImagingStudy.ndjson": [] },
+    );
     writeChanges(out);
-    expect(staged(out)["changes/deleted.ndjson"]).toBe(ndjson([JSON.stringify({ resourceType: "ImagingStudy", id: "1.2.9" }), JSON.stringify({ resourceType: "Endpoint", id: "e1" })]));
+    expect(staged(out)["changes/deleted.ndjson"]).toBe(
+      ndjson([JSON.stringify({ resourceType: "ImagingStudy", id: "1.2.9" }), JSON.stringify({ resourceType: "Endpoint", id: "e1" })]),
+    );
   });
 
   it("writeNoChanges stages the three files empty", () => {

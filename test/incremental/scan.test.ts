@@ -206,7 +206,11 @@ describe("the incremental scan", () => {
     const inputs = await resolveInputs([archive], { verbose: false });
     mkdirSync(join(out, ".dcm2fhir"), { recursive: true });
     let staged: StagedState | undefined;
-    const scanned = await scanIncrementally(inputs, undefined, reader, new Recorder(), { threads: 1, followSymlinks: false, staged: () => (staged ??= StagedState.create(join(out, STATE_DATABASE))) });
+    const scanned = await scanIncrementally(inputs, undefined, reader, new Recorder(), {
+      threads: 1,
+      followSymlinks: false,
+      staged: () => (staged ??= StagedState.create(join(out, STATE_DATABASE))),
+    });
     scanned.deliverAll();
     expect(() => scanned.deliverAll()).toThrow(/delivered twice/);
     staged?.close();

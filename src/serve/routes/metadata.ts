@@ -12,7 +12,12 @@ export async function metadataRoutes(app: FastifyInstance, context: ServerContex
 }
 
 /** `pacs`: the PACS a search asks (roots without credentials) and for how long an answer is reused, in seconds. */
-export function capabilityStatement(base: string, date: string, tokenRequired: boolean, pacs?: { readonly roots: readonly string[]; readonly maxAge: number }): object {
+export function capabilityStatement(
+  base: string,
+  date: string,
+  tokenRequired: boolean,
+  pacs?: { readonly roots: readonly string[]; readonly maxAge: number },
+): object {
   return {
     resourceType: "CapabilityStatement",
     status: "active",
@@ -35,7 +40,12 @@ export function capabilityStatement(base: string, date: string, tokenRequired: b
             type: "ImagingStudy",
             interaction: [{ code: "read" }, { code: "search-type" }],
             searchInclude: ["ImagingStudy:patient", "ImagingStudy:endpoint"],
-            searchParam: PARAMETER_DEFINITIONS.map((p) => ({ name: p.name, ...(p.definition && { definition: p.definition }), type: p.type, documentation: p.documentation })),
+            searchParam: PARAMETER_DEFINITIONS.map((p) => ({
+              name: p.name,
+              ...(p.definition && { definition: p.definition }),
+              type: p.type,
+              documentation: p.documentation,
+            })),
           },
           { type: "Patient", interaction: [{ code: "read" }] },
           { type: "Endpoint", interaction: [{ code: "read" }] },

@@ -21,7 +21,9 @@ export async function pageRoutes(app: FastifyInstance, context: ServerContext, o
     // Made on the first request: a server only API clients use never loads the page's code.
     if (!html) {
       const { renderSearchPage } = await import("../../pages/searchPage.js");
-      html = Buffer.from(renderSearchPage({ basePath: options.basePath, tokenRequired: options.tokenRequired, viewerUrl: options.viewerUrl, status: statusOf(context) }));
+      html = Buffer.from(
+        renderSearchPage({ basePath: options.basePath, tokenRequired: options.tokenRequired, viewerUrl: options.viewerUrl, status: statusOf(context) }),
+      );
     }
     context.counts.requests++;
     return reply

@@ -53,7 +53,13 @@ function sendOnDemand(reply: FastifyReply, result: OnDemandAnswer, context: Serv
 }
 
 function badSearch(reply: FastifyReply, error: SearchError, context: ServerContext): void {
-  sendOutcome(context.counts, reply, 400, error.error === "unknown-parameter" || error.error === "unsupported-modifier" ? "not-supported" : error.error === "too-many" ? "too-costly" : "invalid", error.message);
+  sendOutcome(
+    context.counts,
+    reply,
+    400,
+    error.error === "unknown-parameter" || error.error === "unsupported-modifier" ? "not-supported" : error.error === "too-many" ? "too-costly" : "invalid",
+    error.message,
+  );
 }
 
 /** RFC 9111 5.2.1.4: the client wants an answer checked with the origin, here the PACS, not one reused. */
