@@ -2,7 +2,7 @@
 """Writes test/corpus/pydicom-reference.json: what pydicom decodes, for every file of the shared corpus,
 for the attributes dcm2fhir's header reader (src/dicom/instance.ts) puts into an InstanceRecord.
 
-test/reader-vs-pydicom.test.ts compares our reader against this file, so CI needs no Python.
+test/read/reader-vs-pydicom.test.ts compares our reader against this file, so CI needs no Python.
 
 Run from the repository root with Debian's python3-pydicom (2.3.1):
 

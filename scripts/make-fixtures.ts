@@ -1,6 +1,6 @@
 // Writes fixtures/dicom/: small DICOM files covering every mapped tag, each transfer syntax and layout the
 // converter reads, several character sets, a study without time zone, a conflict, a duplicate and broken
-// files. Deterministic: the same script writes the same bytes (test/fixtures.test.ts checks the checked-in
+// files. Deterministic: the same script writes the same bytes (test/cli/build.test.ts checks the checked-in
 // files against a fresh run). Run: npm run fixtures (then review and commit fixtures/, and regenerate
 // fixtures/expected/ with: npm run fixtures -- --expected).
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -48,7 +48,7 @@ function pixels(rows: number, columns: number): DataSet {
 const code = (CodeValue: string, CodingSchemeDesignator: string, CodeMeaning: string) => ({ CodeValue, CodingSchemeDesignator, CodeMeaning });
 
 // ---- Patient 1: Jürgen Müller, two studies at HOSP-A. The folder names spell his name and ID, as real
-// archives do: test/privacy.test.ts checks that neither reaches the console.
+// archives do: test/cli/cli.test.ts checks that neither reaches the console.
 const mueller: DataSet = {
   SpecificCharacterSet: "ISO_IR 100",
   PatientName: "Müller^Jürgen^Karl^Dr.^",

@@ -1,6 +1,6 @@
 // Encoders for Specific Character Sets, for writing fixtures (dcmjs writes only UTF-8). Built by inverting
 // the WHATWG decoders over every code of each set, then checked against the byte examples of PS3.5
-// Annexes H-K in test/fixtures.test.ts, so that they do not merely mirror the converter's decoder.
+// Annexes H-K in test/dicom/dicom.test.ts, so that they do not merely mirror the converter's decoder.
 
 type Bytes = number[];
 const inverted = new Map<string, Map<string, Bytes>>();

@@ -1,7 +1,7 @@
 // Resources added to a search index after it was built: what `serve --pacs` fetched from a PACS. Each resource is
 // stored exactly as its NDJSON line would be, with the same rows a build makes from that line (search/parameters.ts),
 // so that a search cannot tell a study fetched on demand from a converted one.
-import { type JsonIdentifier, type JsonImagingStudy, type StudyValues, patientIdentifierRows, studyValues } from "../index/parameters.js";
+import { type JsonIdentifier, type JsonImagingStudy, type StudyValues, patientIdentifierRows, studyValues } from "./parameters.js";
 import type { Statement } from "../lib/sqlite.js";
 import { MISSING_LAST, type SearchIndex } from "./searchIndex.js";
 

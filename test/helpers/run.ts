@@ -33,7 +33,7 @@ export function readNdjson<T = Record<string, unknown>>(path: string): T[] {
 
 /** The output files of a run (final names only: not the lock, journal or staging folder), by name, as text. */
 export function outputFiles(dir: string): Record<string, string> {
-  // report.html is report.json as a page (with the run's peak memory): test/pages.test.ts checks it against report.json.
+  // report.html is report.json as a page (with the run's peak memory): test/pages/pages.test.ts checks it against report.json.
   const names = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith(".") && e.name !== "report.html");
   return Object.fromEntries(
     names
