@@ -1,6 +1,5 @@
 // A bench section run alone (`npx tsx scripts/bench/<section>.ts [--quick] [--runs N]`): its lines and targets
-// printed as `npm run bench` would print them. The sections written before this (incremental, dicomweb) carry
-// their own copy of it.
+// printed as `npm run bench` would print them, in the same scratch folder (bench/tmp/<section>).
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -19,7 +18,7 @@ export async function runAlone(section: BenchSection, name: string): Promise<voi
     return;
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const result = await section({ log, repo, cli, tmp: join(repo, "bench", "tmp"), quick: values.quick });
+  const result = await section({ log, repo, cli, tmp: join(repo, "bench", "tmp", name), quick: values.quick });
   process.stdout.write(`${result.title}\n\n${result.lines.join("\n")}\n\nTargets:\n`);
   for (const t of result.targets)
     process.stdout.write(

@@ -12,6 +12,7 @@ import { convert } from "../../src/convert.js";
 import { orthancMissing, startOrthanc } from "../../test/helpers/orthanc.js";
 import { writeDicom } from "../lib/dicomWriter.js";
 import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
+import { runAlone } from "./alone.js";
 
 const UID_ROOT = "1.2.826.0.1.3680043.10.1513.88";
 const MODALITIES = ["CT", "MR", "CR", "US"] as const;
@@ -140,16 +141,4 @@ export const dicomwebSection: BenchSection = async (context: BenchContext): Prom
   }
 };
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const repo = fileURLToPath(new URL("../../", import.meta.url));
-  const result = await dicomwebSection({
-    log: (line) => console.error(line),
-    repo,
-    cli: join(repo, "dist/bin/cli.js"),
-    tmp: join(repo, "bench/tmp/dicomweb"),
-    quick: process.argv.includes("--quick"),
-  });
-  console.log(`## ${result.title}\n\n${result.lines.join("\n")}`);
-  for (const t of result.targets)
-    console.log(`${t.pass === null ? "n/a " : t.pass ? "PASS" : "FAIL"} ${t.name}: ${t.value ?? "—"} (target ${t.target})${t.note ? ` — ${t.note}` : ""}`);
-}
+if (process.argv[1] === fileURLToPath(import.meta.url)) await runAlone(dicomwebSection, "dicomweb");

@@ -26,6 +26,7 @@ import { parseArgs } from "node:util";
 import { DicomFileReader } from "../../src/read/readFile.js";
 import { ensureArchive } from "./gen-archive.js";
 import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
+import { expectedChanges } from "../../test/helpers/incremental.js";
 
 const TARGETS = { noChangeRatio: 0.3, onePercentRatio: 0.4, millionSeconds: 60, newStudies10k: 0.3, newStudies100k: 0.15, noChange100k: 0.3 } as const;
 const RACY_WINDOW_MS = 2100;
@@ -467,32 +468,6 @@ const MAIN_OUTPUTS = ["ImagingStudy.ndjson", "Patient.ndjson", "Endpoint.ndjson"
 /** The main outputs of a folder by name (absent ones left out). */
 function mainOutputs(dir: string): Record<string, string> {
   return Object.fromEntries(MAIN_OUTPUTS.filter((n) => existsSync(join(dir, n))).map((n) => [n, readFileSync(join(dir, n), "utf8")]));
-}
-
-/** What changes/ must hold between two outputs: lines new or different in output order; one line per resource gone, studies first. */
-function expectedChanges(before: Record<string, string>, after: Record<string, string>): Record<string, string> {
-  const byId = (text: string | undefined) =>
-    new Map(
-      (text ?? "")
-        .split("\n")
-        .filter(Boolean)
-        .map((line) => [(JSON.parse(line) as { id: string }).id, line]),
-    );
-  const result: Record<string, string> = {};
-  const deleted: string[] = [];
-  for (const type of ["ImagingStudy", "Patient", "Endpoint"]) {
-    const old = byId(before[`${type}.ndjson`]);
-    const lines = [...byId(after[`${type}.ndjson`]).entries()];
-    if (type !== "Endpoint")
-      result[`changes/${type}.ndjson`] = lines
-        .filter(([id, line]) => old.get(id) !== line)
-        .map(([, line]) => `${line}\n`)
-        .join("");
-    const now = new Set(lines.map(([id]) => id));
-    for (const id of [...old.keys()].filter((id) => !now.has(id)).sort()) deleted.push(`${JSON.stringify({ resourceType: type, id })}\n`);
-  }
-  result["changes/deleted.ndjson"] = deleted.join("");
-  return result;
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;

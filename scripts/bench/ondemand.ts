@@ -15,6 +15,7 @@ import { orthancMissing, startOrthanc } from "../../test/helpers/orthanc.js";
 import { writeDicom } from "../lib/dicomWriter.js";
 import { ensureFolder, searches, startProcess } from "./search.js";
 import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
+import { runAlone } from "./alone.js";
 
 const UID_ROOT = "1.2.826.0.1.3680043.10.1513.66";
 const DELAY_MS = 50;
@@ -274,16 +275,4 @@ export const ondemandSection: BenchSection = async (ctx: BenchContext): Promise<
   }
 };
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const repo = fileURLToPath(new URL("../../", import.meta.url));
-  const result = await ondemandSection({
-    log: (line) => console.error(line),
-    repo,
-    cli: join(repo, "dist/bin/cli.js"),
-    tmp: join(repo, "bench/tmp/ondemand"),
-    quick: process.argv.includes("--quick"),
-  });
-  console.log(`## ${result.title}\n\n${result.lines.join("\n")}`);
-  for (const t of result.targets)
-    console.log(`${t.pass === null ? "n/a " : t.pass ? "PASS" : "FAIL"} ${t.name}: ${t.value ?? "—"} (target ${t.target})${t.note ? ` — ${t.note}` : ""}`);
-}
+if (process.argv[1] === fileURLToPath(import.meta.url)) await runAlone(ondemandSection, "ondemand");

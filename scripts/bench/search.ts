@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { type GeneratedFolder, generateStudies } from "./gen-studies.js";
 import { type WrkResult, runWrk, wrkPath } from "./search-load.js";
 import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
+import { runAlone } from "./alone.js";
 
 const TARGETS = {
   indexStudiesPerSecond: 20_000,
@@ -379,16 +380,4 @@ export const searchSection: BenchSection = async (ctx: BenchContext): Promise<Se
   return { title: "Search (dcm2fhir serve)", lines, targets, data: { plan, connections: CONNECTIONS, sizes: results } };
 };
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const repo = fileURLToPath(new URL("../../", import.meta.url));
-  const cli = join(repo, "dist/bin/cli.js");
-  if (!existsSync(cli)) throw new Error("run npm run build first: the section runs dist/bin/cli.js");
-  const result = await searchSection({
-    log: (line) => process.stderr.write(`${line}\n`),
-    repo,
-    cli,
-    tmp: join(repo, "bench/tmp/search"),
-    quick: process.argv.includes("--quick"),
-  });
-  process.stdout.write(`## ${result.title}\n\n${result.lines.join("\n")}\n`);
-}
+if (process.argv[1] === fileURLToPath(import.meta.url)) await runAlone(searchSection, "search");

@@ -131,3 +131,18 @@ export function stopOnSignals(stopping: string): { signal: AbortSignal; received
   process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
   return { signal: controller.signal, received: () => received, dispose: () => void process.off("SIGINT", onSignal).off("SIGTERM", onSignal) };
 }
+
+/** The options of a command that writes a run's report (convert, merge): what the console and report.html show. */
+export const RUN_REPORT_OPTIONS = {
+  verbose: {
+    type: "boolean",
+    default: false,
+    describe: "also print the path and reason of every file not converted (paths can hold patient names)",
+  },
+  "html-report": {
+    type: "boolean",
+    default: true,
+    describe: "also write report.html, report.json as a page with charts (--no-html-report: not)",
+  },
+  "report-details": { type: "boolean", default: false, describe: "list the failing files' paths in report.html (paths can hold patient names)" },
+} as const;

@@ -2,7 +2,7 @@
 // console; paths (archive folders are often named after patients) only with --verbose.
 import type { ConvertResult, Progress } from "../convert.js";
 import { REASONS, displayPath } from "../core/reasons.js";
-import { BadUsage, type CommandModule, EXIT, internalError, print, readBearerToken, stopOnSignals } from "./common.js";
+import { BadUsage, type CommandModule, EXIT, RUN_REPORT_OPTIONS, internalError, print, readBearerToken, stopOnSignals } from "./common.js";
 
 export const convertCommand: CommandModule = (yargs, done) =>
   yargs.command(
@@ -57,17 +57,7 @@ export const convertCommand: CommandModule = (yargs, done) =>
         .option("studies-since", { type: "string", describe: "DICOMweb: only studies with a Study Date on or after this day (YYYY-MM-DD)" })
         .option("studies-until", { type: "string", describe: "DICOMweb: only studies with a Study Date on or before this day (YYYY-MM-DD)" })
         .option("token-file", { type: "string", describe: "DICOMweb: a file holding the bearer token (default: $DCM2FHIR_TOKEN)" })
-        .option("verbose", {
-          type: "boolean",
-          default: false,
-          describe: "also print the path and reason of every file not converted (paths can hold patient names)",
-        })
-        .option("html-report", {
-          type: "boolean",
-          default: true,
-          describe: "also write report.html, report.json as a page with charts (--no-html-report: not)",
-        })
-        .option("report-details", { type: "boolean", default: false, describe: "list the failing files' paths in report.html (paths can hold patient names)" })
+        .options(RUN_REPORT_OPTIONS)
         .example("$0 convert /archive/dicom --out /data/fhir", "convert a folder; outputs, report.json and report.html in /data/fhir")
         .example("$0 convert /archive/dicom --out /data/fhir --incremental", "a nightly run: read only new and changed files, write changes/")
         .example("$0 convert https://pacs.example.org/dicom-web --out /data/fhir --studies-since 2024-01-01", "read the studies of a PACS over DICOMweb"),

@@ -1,6 +1,6 @@
 // dcm2fhir merge: the command line over merge(). Like convert, only counts, reason codes and timings reach the
 // console; a refused set of parts names parts by position, by path only with --verbose.
-import { type CommandModule, EXIT, internalError, print, stopOnSignals } from "./common.js";
+import { type CommandModule, EXIT, RUN_REPORT_OPTIONS, internalError, print, stopOnSignals } from "./common.js";
 import { summarize } from "./convert.js";
 
 export const mergeCommand: CommandModule = (yargs, done) =>
@@ -13,17 +13,7 @@ export const mergeCommand: CommandModule = (yargs, done) =>
         .option("out", { type: "string", demandOption: true, describe: "output folder (created if missing)" })
         .option("fail-on-error", { type: "boolean", default: false, describe: "exit 1 when any file failed (skips are not failures)" })
         .option("progress", { type: "boolean", describe: "print progress to stderr (default: when stderr is a terminal)" })
-        .option("verbose", {
-          type: "boolean",
-          default: false,
-          describe: "also print the path and reason of every file not converted (paths can hold patient names)",
-        })
-        .option("html-report", {
-          type: "boolean",
-          default: true,
-          describe: "also write report.html, report.json as a page with charts (--no-html-report: not)",
-        })
-        .option("report-details", { type: "boolean", default: false, describe: "list the failing files' paths in report.html (paths can hold patient names)" })
+        .options(RUN_REPORT_OPTIONS)
         .example("$0 merge out/shard-1 out/shard-2 out/shard-3 out/shard-4 --out /data/fhir", "the four parts of convert --shard i/4 as one convert's outputs")
         .example("$0 merge out/shard-* --out /data/fhir --fail-on-error", "the same for every part (the shell expands the glob); exit 1 when a file failed"),
     async (args) => {

@@ -9,7 +9,7 @@
 import type { ResolvedInput } from "../crawl/inputs.js";
 import { type CrawlEntry, crawlInPieces } from "../crawl/walk.js";
 import type { HeaderReader } from "../read/readerPool.js";
-import { type HeaderRead } from "../core/record.js";
+import type { HeaderRead } from "../core/record.js";
 import type { FileFailure, FilePath } from "../core/reasons.js";
 import { sopHash } from "../core/hash.js";
 import { type EncodedResult, type EntryResult, encodeResult, pathKey } from "../core/recordCodec.js";
