@@ -26,7 +26,7 @@ import { parseArgs } from "node:util";
 import { DicomFileReader } from "../../src/read/readFile.js";
 import { ensureArchive } from "./gen-archive.js";
 import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
-import { expectedChanges } from "../../test/helpers/incremental.js";
+import { expectedChanges } from "../lib/expectedChanges.js";
 
 const TARGETS = { noChangeRatio: 0.3, onePercentRatio: 0.4, millionSeconds: 60, newStudies10k: 0.3, newStudies100k: 0.15, noChange100k: 0.3 } as const;
 const RACY_WINDOW_MS = 2100;
