@@ -63,6 +63,7 @@ export class Deliverer {
     }
     // The Bundle as a whole was refused.
     if (entries.length > 1) {
+      o.tally.splits++;
       const half = entries.length >> 1;
       const halves = await Promise.all([this.deliver(entries.slice(0, half), false), this.deliver(entries.slice(half), false)]);
       if (halves[0].length === 0 && halves[1].length === 0 && !o.signal.aborted) o.shrinkBatches(entries.length - half);

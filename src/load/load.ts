@@ -19,7 +19,7 @@ import { type LoadEntry, isInvalid, readPhase } from "./ndjson.js";
 import { Pace } from "./pace.js";
 import { nodeTransport } from "../lib/nodeTransport.js";
 import { type Phase, planPhases } from "./plan.js";
-import { ErrorLog, type LoadErrorLine, type LoadReport, Tally, buildReport, writeReport } from "./report.js";
+import { ErrorLog, type LoadErrorLine, type LoadReport, type PhaseCounts, Tally, buildReport, phaseCounts, writeReport } from "./report.js";
 import { type ServerInfo, checkServer } from "./server.js";
 
 export interface LoadOptions {
@@ -103,6 +103,10 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     throw new LoadFailure("folder-busy", "a convert run is writing this folder (or was killed while committing it): load it once convert has finished");
 
   const tally = new Tally();
+  const phaseResults: PhaseCounts[] = [];
+  /** Resources stored by the end of each second: the rate over time in load-report.json and its page. */
+  const storedBySecond: number[] = [];
+  const sampleRate = setInterval(() => storedBySecond.push(tally.created + tally.updated + tally.deleted), 1000).unref();
   const controller = new AbortController();
   let stopped: LoadFailure | undefined;
   const stop = (failure: LoadFailure) => {
@@ -252,7 +256,9 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     let firstDelete = true;
     for (const phase of phases) {
       if (controller.signal.aborted) break;
+      const before = Object.assign(new Tally(), tally);
       await runPhase(phase, phase.action === "delete" && firstDelete);
+      phaseResults.push(phaseCounts(phase.resourceType, phase.action === "delete" ? "delete" : "upsert", before, tally));
       if (phase.action === "delete") firstDelete = false;
     }
     if (internal !== undefined) throw internal;
@@ -262,6 +268,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     throw error;
   } finally {
     if (progress) clearInterval(progress);
+    clearInterval(sampleRate);
     options.signal?.removeEventListener("abort", onAbort);
     http.close();
   }
@@ -276,6 +283,8 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     dryRun: options.dryRun === true,
     complete,
     ...(stopped ? { stopped: { reason: stopped.reason, message: stopped.message } } : {}),
+    phases: phaseResults,
+    storedBySecond: [...storedBySecond, tally.created + tally.updated + tally.deleted],
   });
   try {
     if (!options.dryRun) {

@@ -31,6 +31,39 @@ export class Tally {
   /** Requests sent again: after a 429/5xx/reset/timeout, or for the entries of a batch answered "later". */
   retried = 0;
   requests = 0;
+  /** Bundles the server refused as a whole, split in two to find what it refused. */
+  splits = 0;
+}
+
+/** What one phase (one resource type, upserted or deleted) did: phases run one after the other, so these add up. */
+export interface PhaseCounts {
+  readonly resourceType: string;
+  readonly action: "upsert" | "delete";
+  readonly sent: number;
+  readonly created: number;
+  readonly updated: number;
+  readonly deleted: number;
+  readonly rejected: number;
+  readonly failed: number;
+  readonly invalid: number;
+  readonly skipped: number;
+}
+
+/** The counts of `after` less those of `before`, for one phase. */
+export function phaseCounts(resourceType: string, action: PhaseCounts["action"], before: Tally, after: Tally): PhaseCounts {
+  const d = (key: "sent" | "created" | "updated" | "deleted" | "rejected" | "failed" | "invalid" | "skipped") => after[key] - before[key];
+  return {
+    resourceType,
+    action,
+    sent: d("sent"),
+    created: d("created"),
+    updated: d("updated"),
+    deleted: d("deleted"),
+    rejected: d("rejected"),
+    failed: d("failed"),
+    invalid: d("invalid"),
+    skipped: d("skipped"),
+  };
 }
 
 export interface LoadReport {
@@ -57,12 +90,18 @@ export interface LoadReport {
   /** False when the run stopped early (server unusable, interrupted): run load again to finish. */
   readonly complete: boolean;
   readonly stopped?: { readonly reason: string; readonly message: string };
+  /** Bundles split in two because the server refused them whole. */
+  readonly splits: number;
+  /** Per phase, in the order they ran. */
+  readonly phases: readonly PhaseCounts[];
+  /** Resources stored (created, updated, deleted) by the end of each second of the run: its rate over time. */
+  readonly storedBySecond: readonly number[];
 }
 
 export function buildReport(
   t: Tally,
   elapsedSeconds: number,
-  about: Pick<LoadReport, "server" | "bundle" | "mode" | "delete" | "dryRun" | "complete" | "stopped">,
+  about: Pick<LoadReport, "server" | "bundle" | "mode" | "delete" | "dryRun" | "complete" | "stopped" | "phases" | "storedBySecond">,
 ): LoadReport {
   const elapsed = Math.round(elapsedSeconds * 1000) / 1000;
   return {
@@ -78,6 +117,7 @@ export function buildReport(
     invalid: t.invalid,
     skipped: t.skipped,
     requests: t.requests,
+    splits: t.splits,
     dcm2fhir: VERSION,
     ...about,
   };

@@ -31,6 +31,25 @@ export function renderLoadReport(report: LoadReport): string {
     colors: OUTCOMES.map(([, , color]) => color),
   };
   charts.push(outcome);
+  // The rate over time: resources stored in each second of the run (from the running totals load-report.json keeps).
+  const perSecond = report.storedBySecond.map((stored, i) => stored - (i === 0 ? 0 : report.storedBySecond[i - 1]!));
+  const rate: ChartSpec = {
+    id: "chart-load-rate",
+    title: "Resources stored per second, over the run",
+    unit: "resources stored",
+    labelName: "second",
+    kind: "bar",
+    labels: perSecond.map((_, i) => String(i + 1)),
+    values: perSecond,
+  };
+  if (perSecond.length > 0) charts.push(rate);
+  const phaseRows = report.phases
+    .map((p, i) => {
+      const cell = (key: "sent" | "created" | "updated" | "deleted" | "rejected" | "failed" | "invalid" | "skipped") =>
+        `<td data-report="phases.${i}.${key}">${num(p[key])}</td>`;
+      return `<tr><th scope="row">${p.action === "delete" ? "DELETE " : ""}${escapeHtml(p.resourceType)}</th>${cell("sent")}${cell("created")}${cell("updated")}${cell("deleted")}${cell("rejected")}${cell("failed")}${cell("invalid")}${cell("skipped")}</tr>`;
+    })
+    .join("\n");
   const problems = report.rejected + report.failed + report.invalid;
   const state = !report.complete
     ? `<span class="status-bad">stopped before the end</span>${report.stopped ? ` (${escapeHtml(report.stopped.reason)}: ${escapeHtml(report.stopped.message)})` : ""}: run load again to finish (exit 3, or 130/143 after a signal)`
@@ -50,10 +69,13 @@ ${total("Sent", "sent")}${total("Created", "created")}${total("Updated", "update
 <tr><th scope="row">How</th><td>${escapeHtml(report.bundle)} Bundles; ${report.mode === "changes" ? "changes/ only (--changes)" : "the whole folder"}${report.delete ? ", with deletes" : ""}${report.dryRun ? "; a dry run: nothing sent" : ""}</td></tr>
 <tr><th scope="row">Written</th><td><span id="written">when this file was written (its modification time)</span></td></tr>
 <tr><th scope="row">Elapsed</th><td><span data-report="elapsed">${report.elapsed}</span> s, <span data-report="resources/s">${report["resources/s"]}</span> resources/s</td></tr>
-<tr><th scope="row">Requests</th><td><span data-report="requests">${num(report.requests)}</span> requests, <span data-report="retried">${num(report.retried)}</span> sent again (after 429, 5xx, a reset or a timeout)</td></tr>
+<tr><th scope="row">Requests</th><td><span data-report="requests">${num(report.requests)}</span> requests, <span data-report="retried">${num(report.retried)}</span> sent again (after 429, 5xx, a reset or a timeout), <span data-report="splits">${num(report.splits)}</span> Bundles split in two because the server refused them whole</td></tr>
 <tr><th scope="row">Loader</th><td>dcm2fhir ${escapeHtml(report.dcm2fhir)}</td></tr>
 </tbody></table></section>
-<section aria-labelledby="outcomes"><h2 id="outcomes">Resources</h2><div class="grid">${chartFigure(outcome)}</div></section>
+<section aria-labelledby="outcomes"><h2 id="outcomes">Resources</h2><div class="grid">${chartFigure(outcome)}</div>
+<table><caption>By resource type, in the order load sends them</caption><thead><tr><th scope="col">phase</th><th scope="col">sent</th><th scope="col">created</th><th scope="col">updated</th><th scope="col">deleted</th><th scope="col">refused</th><th scope="col">failed</th><th scope="col">invalid</th><th scope="col">skipped</th></tr></thead>
+<tbody>${phaseRows}</tbody></table></section>
+${perSecond.length > 0 ? `<section aria-labelledby="rate"><h2 id="rate">Rate over time</h2><div class="grid">${chartFigure(rate)}</div></section>` : ""}
 </main>
 <footer>Made by dcm2fhir ${escapeHtml(report.dcm2fhir)} from load-report.json beside this file. It holds counts only: no patient data.</footer>`;
   return page({ title: "dcm2fhir load report", body, scripts: [...chartScripts(charts), WRITTEN_SCRIPT] });

@@ -45,6 +45,12 @@ describe("load into a FHIR server", () => {
     const written = JSON.parse(readFileSync(join(folder, "load-report.json"), "utf8"));
     for (const key of ["sent", "created", "updated", "rejected", "retried", "elapsed", "resources/s"]) expect(written, key).toHaveProperty([key]);
     expect(written.sent).toBe(28);
+    // Per resource type, in the order sent (phases add up to the totals), and the stored count second by second.
+    expect(written.phases.map((p: { resourceType: string }) => p.resourceType)).toEqual(["Endpoint", "Patient", "ImagingStudy"]);
+    expect(written.phases.reduce((n: number, p: { created: number }) => n + p.created, 0)).toBe(28);
+    expect(written.phases.every((p: { sent: number; created: number }) => p.sent === p.created && p.sent > 0)).toBe(true);
+    expect(written.storedBySecond.at(-1)).toBe(28);
+    expect(written.splits).toBe(0);
     expect(readFileSync(join(folder, "load-errors.ndjson"), "utf8")).toBe("");
     expect(ndjsonHashes(folder)).toEqual(before);
     expect(readdirSync(folder).sort()).toEqual([...filesBefore, ".dcm2fhir", "load-errors.ndjson", "load-report.html", "load-report.json"].sort());

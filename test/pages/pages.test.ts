@@ -232,6 +232,13 @@ describeWith(noChromium, "report.html", () => {
       delete: false,
       dryRun: false,
       complete: true,
+      splits: 2,
+      phases: [
+        { resourceType: "Endpoint", action: "upsert", sent: 1, created: 1, updated: 0, deleted: 0, rejected: 0, failed: 0, invalid: 0, skipped: 0 },
+        { resourceType: "Patient", action: "upsert", sent: 40, created: 35, updated: 4, deleted: 0, rejected: 1, failed: 0, invalid: 1, skipped: 0 },
+        { resourceType: "ImagingStudy", action: "upsert", sent: 79, created: 64, updated: 8, deleted: 0, rejected: 2, failed: 1, invalid: 3, skipped: 0 },
+      ],
+      storedBySecond: [30, 70, 101, 112],
     } as const;
     writeFileSync(join(dir, "load-report.json"), JSON.stringify(report));
     writeFileSync(join(dir, "load-report.html"), renderLoadReport(report));
