@@ -16,6 +16,7 @@ import { writeDicom } from "../lib/dicomWriter.js";
 import { ensureFolder, searches, startProcess } from "./search.js";
 import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
 import { runAlone } from "./alone.js";
+import { type WrkResult, runWrk } from "./search-load.js";
 
 const UID_ROOT = "1.2.826.0.1.3680043.10.1513.66";
 const DELAY_MS = 50;
@@ -79,40 +80,11 @@ function timed(url: string): Promise<{ ms: number; status: number; total: number
   });
 }
 
-interface WrkResult {
-  readonly perSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly non2xx: number;
-}
-
-/** wrk with a Lua script cycling through `paths` (one per request, in turn). */
-async function wrk(tmp: string, base: string, paths: readonly string[], seconds: number): Promise<WrkResult> {
-  const script = join(tmp, "paths.lua");
-  writeFileSync(
-    script,
-    `local paths = {${paths.map((p) => JSON.stringify(p)).join(",")}}\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format("GET", paths[i])\nend\n`,
-  );
-  const url = new URL(base);
-  const child = spawn("wrk", [`-t${WRK.threads}`, `-c${WRK.connections}`, `-d${seconds}s`, "--latency", "-s", script, url.origin], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (out += d));
-  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-  if (code !== 0) throw new Error(`wrk failed: ${out}`);
-  const ms = (label: string) => {
-    const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)\\s*$`, "m").exec(out);
-    if (!m) throw new Error(`wrk: no ${label} latency in ${out}`);
-    return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
-  };
-  return {
-    perSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
-    p50Ms: ms("50%"),
-    p99Ms: ms("99%"),
-    non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0),
-  };
+/** wrk (scripts/bench/search-load.ts, as the search section runs it) cycling through `paths`, one per request. */
+function wrk(tmp: string, base: string, paths: readonly string[], seconds: number): Promise<WrkResult> {
+  const pathsFile = join(tmp, "paths.txt");
+  writeFileSync(pathsFile, `${paths.join("\n")}\n`);
+  return runWrk({ base, pathsFile, seconds, connections: WRK.connections, threads: WRK.threads });
 }
 
 export const ondemandSection: BenchSection = async (ctx: BenchContext): Promise<SectionResult> => {
