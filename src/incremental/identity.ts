@@ -30,6 +30,32 @@ const identityFrom = (s: Stats, racyFrom: number): FileIdentity => ({
   racy: Math.max(s.mtimeMs, s.ctimeMs) >= racyFrom,
 });
 
+/** Identities looked up many at once (at most `pace.depth` stats in flight), as promises in entry order. */
+export class ConcurrentIdentities {
+  private limit: LimitFunction | undefined;
+
+  constructor(
+    private readonly racyFrom: number,
+    private readonly pace: IoPace,
+  ) {}
+
+  /** The identities of `entries` from `from` on (null for a refusal, and for the entries before `from`). */
+  of(entries: readonly CrawlEntry[], from = 0): Array<Promise<FileIdentity | null> | null> {
+    this.limit ??= pLimit(this.pace.depth);
+    const limit = this.limit;
+    return entries.map((entry, i) =>
+      i < from || "reason" in entry
+        ? null
+        : limit(() =>
+            stat(entry.path as string).then(
+              (s) => identityFrom(s, this.racyFrom),
+              () => null,
+            ),
+          ),
+    );
+  }
+}
+
 /**
  * The crawl's pieces, each with its files' identities being looked up, many at once, when the pace is concurrent
  * (network storage: a stat is a round trip): up to `pace.depth` stats in flight, and the pieces after the one
@@ -37,32 +63,20 @@ const identityFrom = (s: Stats, racyFrom: number): FileIdentity => ({
  */
 export async function* identified(
   pieces: AsyncIterable<readonly CrawlEntry[]>,
-  racyFrom: number,
+  lookup: ConcurrentIdentities | undefined,
   pace: IoPace | undefined,
 ): AsyncGenerator<{ entries: readonly CrawlEntry[]; identities?: Array<Promise<FileIdentity | null> | null> }> {
-  let limit: LimitFunction | undefined;
   const queue: Array<{ entries: readonly CrawlEntry[]; identities?: Array<Promise<FileIdentity | null> | null> }> = [];
   let queued = 0;
   for await (const entries of pieces) {
-    if (!pace?.concurrent) {
+    if (!pace?.concurrent || !lookup) {
       yield* queue.splice(0);
       queued = 0;
       yield { entries };
       continue;
     }
     const depth = pace.depth;
-    limit ??= pLimit(depth);
-    const identities = entries.map((entry) =>
-      "reason" in entry
-        ? null
-        : limit!(() =>
-            stat(entry.path as string).then(
-              (s) => identityFrom(s, racyFrom),
-              () => null,
-            ),
-          ),
-    );
-    queue.push({ entries, identities });
+    queue.push({ entries, identities: lookup.of(entries) });
     queued += entries.length;
     // Handed on once enough stats are under way behind it to keep the storage busy meanwhile.
     while (queue.length > 0 && queued - queue[0]!.entries.length >= depth) {

@@ -21,7 +21,7 @@ import type { StagedState } from "./stagedState.js";
 import { RACY_WINDOW_MS, RacyWindows, waitOutRacyWindows } from "./racy.js";
 import { type FileSourceOptions, readEntries } from "../source/files.js";
 import type { IncrementalSink, InstanceSink } from "../source/sink.js";
-import { identified, identityOf } from "./identity.js";
+import { ConcurrentIdentities, identified, identityOf } from "./identity.js";
 
 export interface IncrementalSourceOptions extends FileSourceOptions {
   /** Where the next state is written as results come in; made on first use (a run that changes nothing writes none). */
@@ -81,8 +81,13 @@ export async function scanIncrementally(
   };
 
   async function* toRead(): AsyncGenerator<CrawlEntry> {
-    for await (const { entries: batch, identities } of identified(crawlInPieces(inputs, options), racyFrom, options.pace)) {
+    const lookup = options.pace && new ConcurrentIdentities(racyFrom, options.pace);
+    for await (const { entries: batch, identities } of identified(crawlInPieces(inputs, options), lookup, options.pace)) {
+      // A piece taken while the pace was still synchronous: once the stats show the storage is slow, the rest of
+      // the piece is looked up many at once too (on a network share a piece is up to 256 round trips).
+      let ids = identities;
       for (const [i, entry] of batch.entries()) {
+        if (!ids && lookup && options.pace!.concurrent) ids = lookup.of(batch, i);
         const key = pathKey(entry.path);
         const again = pending.get(key);
         if (again) {
@@ -110,7 +115,7 @@ export async function scanIncrementally(
           yield entry;
           continue;
         }
-        const identity = identities ? await identities[i]! : identityOf(entry.path, racyFrom, options.pace);
+        const identity = ids ? await ids[i]! : identityOf(entry.path, racyFrom, options.pace);
         if (id !== undefined && identity && stored.sameIdentity(id, identity, true)) {
           keep(id);
           continue;
