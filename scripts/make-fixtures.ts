@@ -339,7 +339,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     // The converter's own output, reviewed by a person before it is committed; elapsed time zeroed.
     process.chdir(repo);
     const { convert } = await import("../src/convert.js");
-    const { SEARCH_INDEX_FILE } = await import("../src/index/searchIndex.js");
+    const { SEARCH_INDEX_FILE } = await import("../src/core/outputFiles.js");
     rmSync(EXPECTED_DIR, { recursive: true, force: true });
     // No report.html: the expected outputs are compared byte for byte, and the page holds the run's peak memory.
     const { report } = await convert({ ...EXPECTED_OPTIONS, out: EXPECTED_DIR, workers: 1, htmlReport: false });

@@ -5,7 +5,7 @@ import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { convert } from "../src/convert.js";
-import { SEARCH_INDEX_FILE } from "../src/index/searchIndex.js";
+import { SEARCH_INDEX_FILE } from "../src/core/outputFiles.js";
 
 export const CORPUS_PARENT = fileURLToPath(new URL("../../shared/", import.meta.url));
 export const PINNED_DIR = fileURLToPath(new URL("../test/corpus/expected/", import.meta.url));

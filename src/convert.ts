@@ -43,11 +43,10 @@ import { planDicomWeb, readDicomWeb } from "./source/dicomweb.js";
 import { type FileSourceOptions, readFiles } from "./source/files.js";
 import { stageReportPage } from "./pages/stage.js";
 import { readErrors, withFailures } from "./write/errorsFile.js";
-import { type FileChanges, type Report, buildReport, incrementalReport, secondsSince, writeReport } from "./write/report.js";
-import { type WriteSettings, emptySummary, writeAndReport } from "./write/writeOutputs.js";
+import { type FileChanges, type Report, buildReport, emptySummary, incrementalReport, secondsSince, writeReport } from "./write/report.js";
+import { type WriteSettings, writeAndReport } from "./write/writeOutputs.js";
 
 export type { ConvertOptions, ConvertResult, IncrementalOutcome, Progress } from "./convertOptions.js";
-export { OUTPUT_FILES };
 
 /** The outputs an incremental state is committed with: every run rewrites report.json, report.html and changes/. */
 const BOUND_OUTPUTS = OUTPUT_FILES.filter((name) => name !== REPORT_FILE && name !== REPORT_PAGE);

@@ -3,11 +3,11 @@
 // partition at a time, through the same write path as convert's (write/writeOutputs.ts).
 import { join } from "node:path";
 import { RecordCounts } from "./core/counts.js";
-import { ERRORS_FILE, KNOWN_FILES } from "./core/outputFiles.js";
+import { ERRORS_FILE, KNOWN_FILES, PART_DATABASE } from "./core/outputFiles.js";
 import type { ConvertResult } from "./convertOptions.js";
 import { readErrors, withFailures } from "./write/errorsFile.js";
 import { UsageError } from "./core/errors.js";
-import { PART_DATABASE, PartSetError, type CheckedPart, checkParts, isOneOf } from "./shard/part.js";
+import { PartSetError, type CheckedPart, checkParts, isOneOf } from "./shard/part.js";
 import { FileRecords } from "./records/recordStore.js";
 import { converterHash } from "./core/fingerprint.js";
 import type { RecordFileReader } from "./records/recordFile.js";

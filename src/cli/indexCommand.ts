@@ -26,7 +26,8 @@ async function runIndex(folder: string, timezone: string | undefined): Promise<n
   if (timezone !== undefined && !isTimeZone(timezone))
     return (print(`dcm2fhir: unknown --timezone "${timezone}": use an IANA zone name such as Europe/Zurich or UTC`), EXIT.usage);
   const zone = timezone ?? zoneOfReport(folder);
-  const { IndexError, SEARCH_INDEX_FILE, buildSearchIndex } = await import("../index/searchIndex.js");
+  const { IndexError, buildSearchIndex } = await import("../index/searchIndex.js");
+  const { SEARCH_INDEX_FILE } = await import("../core/outputFiles.js");
   const { OutputDirectory, OutputError } = await import("../lib/outputFolder.js");
   let out: OutputDirectory;
   try {

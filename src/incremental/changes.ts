@@ -11,8 +11,6 @@ import type { ResourceType } from "../fhir/types.js";
 import type { ChangeCounts } from "../write/report.js";
 import { CHANGE_FILES } from "../core/outputFiles.js";
 
-export { CHANGE_FILES };
-
 /** The resource types whose files are compared, in the order deleted.ndjson lists them (a loader deletes studies before their patients). */
 const COMPARED: readonly ResourceType[] = ["ImagingStudy", "Patient", "Endpoint"];
 /** Types whose new and changed resources have a file in changes/; the one Endpoint is always loaded whole. */

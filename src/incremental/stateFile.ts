@@ -5,7 +5,7 @@
 // its digest); committedState.ts reads the committed one, stagedState.ts writes the next one.
 //
 // The state is an output file like the others: a run copies it into its staging folder, changes the copy, and
-// the journaled commit (write/outputDir.ts) renames it into place with the outputs. A run killed at any moment
+// the journaled commit (lib/outputFolder.ts) renames it into place with the outputs. A run killed at any moment
 // leaves the previous output and its state together. A digest beside it (state.json) is checked before
 // anything in the database is trusted, so a corrupt, truncated or foreign file is replaced, never used.
 import { createHash } from "node:crypto";

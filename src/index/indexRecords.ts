@@ -8,7 +8,6 @@ import { NDJSON_FILES } from "../core/outputFiles.js";
 import { type JsonIdentifier, type JsonImagingStudy, patientIdentifierRows, studyValues } from "./parameters.js";
 import { ndjsonLines } from "../lib/ndjson.js";
 
-export { NDJSON_FILES };
 export type IndexedType = keyof typeof NDJSON_FILES;
 /** Patients first: a study's values need to know whether its Patient has an identifier. */
 const READ_ORDER: readonly IndexedType[] = ["Patient", "Endpoint", "ImagingStudy"];

@@ -6,15 +6,14 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { VERSION } from "../core/version.js";
-import { SEARCH_INDEX_FILE } from "../core/outputFiles.js";
+import { NDJSON_FILES, SEARCH_INDEX_FILE } from "../core/outputFiles.js";
 import type { OutputDirectory } from "../lib/outputFolder.js";
 import { type Db, type Statement, openDatabase } from "../lib/sqlite.js";
-import { type IndexedType, NDJSON_FILES, type RecordBatch, type SkippedLine, type StudyRecord, readIndexRecords, takeRecords } from "./indexRecords.js";
+import { type IndexedType, type RecordBatch, type SkippedLine, type StudyRecord, readIndexRecords, takeRecords } from "./indexRecords.js";
 import { readOnThread } from "./indexThread.js";
 
 export type { SkippedLine } from "./indexRecords.js";
 
-export { SEARCH_INDEX_FILE };
 /** Bumped whenever the schema or the meaning of a stored value changes; an index of another format is rebuilt. */
 export const INDEX_FORMAT = "2";
 

@@ -83,7 +83,6 @@ export interface LoadResult {
   readonly outdatedCheckpoint: readonly string[];
 }
 
-export { LOAD_OUTPUT_FILES };
 const [ERRORS_FILE, REPORT_FILE, REPORT_PAGE] = LOAD_OUTPUT_FILES;
 const DEFAULT_BATCH = 50;
 const DEFAULT_CONCURRENCY = 4;

@@ -2,8 +2,8 @@
 // folder, when there is no conversion in it: the index is then only the cache of what the PACS answered).
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { SEARCH_INDEX_FILE, SearchIndex, createEmptySearchIndex } from "../index/searchIndex.js";
-import { NDJSON_FILES } from "../index/indexRecords.js";
+import { NDJSON_FILES, SEARCH_INDEX_FILE } from "../core/outputFiles.js";
+import { SearchIndex, createEmptySearchIndex } from "../index/searchIndex.js";
 import { isTimeZone, systemTimeZone } from "../fhir/timezone.js";
 import { UsageError } from "../core/errors.js";
 import type { Pairs, SearchError } from "../search/request.js";

@@ -8,8 +8,6 @@ import { readErrors } from "../write/errorsFile.js";
 import type { OutputDirectory } from "../lib/outputFolder.js";
 import type { Report } from "../write/report.js";
 
-export { REPORT_PAGE };
-
 export interface ReportPageOptions {
   /** False: no page (--no-html-report). Default true. */
   readonly htmlReport?: boolean;

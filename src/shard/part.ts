@@ -1,6 +1,6 @@
 // A shard's part: the folder `convert --shard i/N --out part-i` commits, holding its instance records (part.sqlite,
 // a record file) and its manifest (part.json): which shard of how many, with which options, over which inputs, and
-// the counts report.json sums. Both are committed at once by the journaled commit of write/outputDir.ts, the
+// the counts report.json sums. Both are committed at once by the journaled commit of lib/outputFolder.ts, the
 // manifest renamed last, so a shard killed at any moment leaves either its previous part or none merge accepts.
 // merge() checks a set of parts before reading any: one part per shard, all of one run, with nothing missing.
 import { createHash, randomUUID } from "node:crypto";
@@ -16,8 +16,6 @@ import type { StoredCounts } from "../core/counts.js";
 import { PARTITIONING } from "../core/hash.js";
 import { PART_DATABASE, PART_MANIFEST, STAGING_PREFIX } from "../core/outputFiles.js";
 import type { ShardShare } from "../crawl/split.js";
-
-export { PART_DATABASE, PART_MANIFEST };
 
 const FORMAT = "dcm2fhir-part";
 const SCHEMA_VERSION = 1;

@@ -33,7 +33,6 @@ import type { FailureRow, KeptStudies, StudyOutcome } from "./studyOutcome.js";
 export type { KeptStudies, StudyOutcome };
 
 export { WriteInterrupted } from "./studies.js";
-export { emptySummary };
 export type { WriteSettings };
 
 /**

@@ -5,7 +5,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSy
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SEARCH_INDEX_FILE, SearchIndex } from "../../src/index/searchIndex.js";
+import { SearchIndex } from "../../src/index/searchIndex.js";
+import { SEARCH_INDEX_FILE } from "../../src/core/outputFiles.js";
 import { OutputDirectory } from "../../src/lib/outputFolder.js";
 import { CLI, REPO, bigArchive, outputFiles, tempDir } from "../helpers/run.js";
 import { unprivilegedCli, worldReadableDir } from "../helpers/unprivileged.js";

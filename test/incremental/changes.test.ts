@@ -3,9 +3,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CHANGE_FILES, DeletionLimitError, checkDeletionLimit, writeChanges, writeNoChanges } from "../../src/incremental/changes.js";
+import { DeletionLimitError, checkDeletionLimit, writeChanges, writeNoChanges } from "../../src/incremental/changes.js";
 import { OutputDirectory } from "../../src/lib/outputFolder.js";
 import { tempDir } from "../helpers/run.js";
+import { CHANGE_FILES } from "../../src/core/outputFiles.js";
 
 const study = (id: string, status = "available") => JSON.stringify({ resourceType: "ImagingStudy", id, status });
 const patient = (id: string, gender = "other") => JSON.stringify({ resourceType: "Patient", id, gender });

@@ -20,7 +20,7 @@ import Database from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type ConvertOptions, type ConvertResult, convert } from "../../src/convert.js";
 import type { ImagingStudy, Patient } from "../../src/fhir/types.js";
-import { SEARCH_INDEX_FILE } from "../../src/index/searchIndex.js";
+import { SEARCH_INDEX_FILE } from "../../src/core/outputFiles.js";
 import { changeFiles, comparableReport, copyFixtures, everyFile, expectedChanges, mainOutputs, withUid } from "../helpers/incremental.js";
 import { CLI, REPO, outputFiles, readNdjson, tempDir } from "../helpers/run.js";
 import { writeDicom } from "../../scripts/lib/dicomWriter.js";

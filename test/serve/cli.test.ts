@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXPECTED_OPTIONS } from "../../scripts/make-fixtures.js";
 import { convert } from "../../src/convert.js";
-import { SEARCH_INDEX_FILE } from "../../src/index/searchIndex.js";
+import { SEARCH_INDEX_FILE } from "../../src/core/outputFiles.js";
 import { CLI, REPO, tempDir } from "../helpers/run.js";
 import { PATIENTS, handMadeFolder, s, uid } from "../helpers/searchData.js";
 import { getJson, ids } from "../helpers/serve.js";

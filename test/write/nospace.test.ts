@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from "node:
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { convert } from "../../src/convert.js";
-import { SEARCH_INDEX_FILE } from "../../src/index/searchIndex.js";
+import { SEARCH_INDEX_FILE } from "../../src/core/outputFiles.js";
 import { NoSpaceError } from "../../src/lib/outputFolder.js";
 import { copyFixtures, everyFile, mainOutputs } from "../helpers/incremental.js";
 import { CLI, REPO, tempDir } from "../helpers/run.js";
