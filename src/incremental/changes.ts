@@ -63,7 +63,8 @@ export function writeChanges(out: OutputDirectory): Changes {
         if (before === digest(line)) continue;
         if (before === undefined) added++;
         else changed++;
-        writer?.write(`${line.toString("utf8")}\n`);
+        writer?.write(line);
+        writer?.write("\n");
       }
     }
     writer?.close();

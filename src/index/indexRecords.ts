@@ -6,7 +6,7 @@
 import { isUtf8 } from "node:buffer";
 import { NDJSON_FILES } from "../core/outputFiles.js";
 import { type JsonIdentifier, type JsonImagingStudy, patientIdentifierRows, studyValues } from "./parameters.js";
-import { ndjsonLines } from "../lib/ndjson.js";
+import { ndjsonLines, resourceIdOf } from "../lib/ndjson.js";
 
 export type IndexedType = keyof typeof NDJSON_FILES;
 /** Patients first: a study's values need to know whether its Patient has an identifier. */
@@ -45,12 +45,14 @@ const BATCH_BYTES = 256 << 10;
 
 /**
  * Reads the NDJSON files, in the order Patient, Endpoint, ImagingStudy, and hands over their records in batches.
- * A batch's ArrayBuffers are its own (`transfer` may move them to another thread).
+ * A batch's ArrayBuffers are its own (`transfer` may move them to another thread). `indexedAlready`: ImagingStudy
+ * ids whose lines are not handed over (nor parsed): an index being updated holds them (updateSearchIndex).
  */
 export function readIndexRecords(
   files: Partial<Record<IndexedType, string>>,
   zone: string,
   emit: (batch: RecordBatch, transfer: ArrayBuffer[]) => void,
+  indexedAlready?: ReadonlySet<string>,
 ): ReadSummary {
   const skipped: SkippedLine[] = [];
   const patientsWithIdentifier = new Set<string>();
@@ -63,7 +65,8 @@ export function readIndexRecords(
       emit(finished, transfer);
       batch = new BatchWriter(type);
     };
-    eachResource(files[type], type, skipped, (resource, bytes) => {
+    const unparsed = type === "ImagingStudy" ? indexedAlready : undefined;
+    eachResource(files[type], type, skipped, unparsed, (resource, bytes) => {
       batch.resource(bytes);
       batch.string(resource.id);
       if (type === "Patient") {
@@ -212,11 +215,15 @@ interface ParsedResource {
   readonly [element: string]: unknown;
 }
 
-/** Calls `take` with each resource of an NDJSON file and its exact bytes (valid until `take` returns). */
+/**
+ * Calls `take` with each resource of an NDJSON file and its exact bytes (valid until `take` returns); a line whose
+ * id is `unparsed` is only checked for a repeated id.
+ */
 function eachResource(
   path: string | undefined,
   resourceType: IndexedType,
   skipped: SkippedLine[],
+  unparsed: ReadonlySet<string> | undefined,
   take: (resource: ParsedResource, bytes: Buffer) => void,
 ): void {
   if (!path) return;
@@ -224,6 +231,12 @@ function eachResource(
   const ids = new Set<string>();
   for (const { line: bytes, number: line } of ndjsonLines(path)) {
     const skip = (problem: SkippedLine["problem"]) => skipped.push({ file, line, problem });
+    const known = unparsed && resourceIdOf(bytes);
+    if (known !== undefined && unparsed!.has(known)) {
+      if (ids.has(known)) skip("duplicate-id");
+      else ids.add(known);
+      continue;
+    }
     if (!isUtf8(bytes)) {
       skip("not-utf8");
       continue;

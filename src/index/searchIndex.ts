@@ -3,13 +3,14 @@
 // is byte for byte what was written. Built once (by convert, through the same staging and commit as the other
 // outputs, or by `dcm2fhir index`), then only read.
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { VERSION } from "../core/version.js";
 import { NDJSON_FILES, SEARCH_INDEX_FILE } from "../core/outputFiles.js";
 import type { OutputDirectory } from "../lib/outputFolder.js";
 import { type Db, type Statement, openDatabase } from "../lib/sqlite.js";
 import { type IndexedType, type RecordBatch, type SkippedLine, type StudyRecord, readIndexRecords, takeRecords } from "./indexRecords.js";
+import { PRESENT_BIT, type JsonImagingStudy, studyValues } from "./parameters.js";
 import { readOnThread } from "./indexThread.js";
 
 export type { SkippedLine } from "./indexRecords.js";
@@ -85,10 +86,16 @@ CREATE INDEX study_sort_asc ON study (sort_asc, id);
 CREATE INDEX study_sort_desc ON study (sort_desc, id);
 `;
 
-/** convert's hook: indexes the NDJSON just staged, into the same staging folder, so the commit moves them together. */
-export function stageSearchIndex(out: OutputDirectory, zone: string): IndexSummary {
+/**
+ * convert's hook: indexes the NDJSON just staged, into the same staging folder, so the commit moves them together.
+ * `keptStudies`: an incremental run's ImagingStudy ids whose lines it copied unchanged from the committed output;
+ * the committed index is then updated rather than built again (updateSearchIndex).
+ */
+export function stageSearchIndex(out: OutputDirectory, zone: string, keptStudies?: ReadonlySet<string>): IndexSummary {
   const indexPath = out.stage(SEARCH_INDEX_FILE);
-  return buildSearchIndex(dirname(indexPath), indexPath, zone);
+  const folder = dirname(indexPath);
+  const updated = keptStudies && keptStudies.size > 0 ? updateSearchIndex(out.dir, folder, indexPath, zone, keptStudies) : undefined;
+  return updated ?? buildSearchIndex(folder, indexPath, zone);
 }
 
 /**
@@ -135,29 +142,112 @@ export function buildSearchIndex(folder: string, indexPath: string, zone: string
     const thread = options.thread ?? Object.values(files).reduce((n, path) => n + statSync(path).size, 0) >= THREAD_FROM_BYTES;
     const summary = db.transaction(() => load(db, thread ? readOnThread(files, zone) : readHere(files, zone)))();
     db.exec(INDEXES);
-    const insertMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
-    const meta: Record<string, string> = {
-      format: INDEX_FORMAT,
-      dcm2fhir: VERSION,
-      zone,
-      studies: String(summary.studies),
-      patients: String(summary.patients),
-      endpoints: String(summary.endpoints),
-      files: JSON.stringify(Object.fromEntries(Object.entries(files).map(([type, path]) => [type, fingerprint(path)]))),
-    };
-    db.transaction(() => {
-      for (const key of Object.keys(meta).sort()) insertMeta.run(key, meta[key]);
-    })();
+    db.transaction(() => writeMeta(db, zone, summary, files))();
     return summary;
   } finally {
     db.close();
   }
 }
 
-/** A small folder's records, read here, all at once. */
-function* readHere(files: Partial<Record<IndexedType, string>>, zone: string): Generator<RecordBatch, readonly SkippedLine[]> {
+/** The meta rows: what the index holds, and the fingerprints of the NDJSON it was made from. */
+function writeMeta(db: Db, zone: string, counts: Omit<IndexSummary, "skipped">, files: Partial<Record<IndexedType, string>>): void {
+  const meta: Record<string, string> = {
+    format: INDEX_FORMAT,
+    dcm2fhir: VERSION,
+    zone,
+    studies: String(counts.studies),
+    patients: String(counts.patients),
+    endpoints: String(counts.endpoints),
+    files: JSON.stringify(Object.fromEntries(Object.entries(files).map(([type, path]) => [type, fingerprint(path)]))),
+  };
+  const insertMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  for (const key of Object.keys(meta).sort()) insertMeta.run(key, meta[key]);
+}
+
+/**
+ * The index of `folder` made from the committed index of `previousFolder`, whose NDJSON it indexes: a copy, from
+ * which the studies whose lines are not kept are taken out, and into which the new lines and every Patient and
+ * Endpoint are put. A nightly run that adds a few studies to a large archive parses those, not the archive (0.4 s
+ * of a 100,000-file run was the index built again). The rows are the ones a new build has; their row ids and the
+ * file's bytes differ (rows come and go in another order). Undefined when the committed index cannot be used
+ * (missing, stale, another format or zone) or a line would be skipped: the caller builds a new one, which says why.
+ */
+export function updateSearchIndex(
+  previousFolder: string,
+  folder: string,
+  indexPath: string,
+  zone: string,
+  keptStudies: ReadonlySet<string>,
+  options: BuildOptions = {},
+): IndexSummary | undefined {
+  let previous: SearchIndex;
+  try {
+    previous = SearchIndex.open(previousFolder);
+  } catch (error) {
+    if (error instanceof IndexError) return undefined;
+    throw error;
+  }
+  const sameZone = previous.meta.zone === zone;
+  previous.close();
+  const files = presentFiles(folder);
+  if (!sameZone || !files.ImagingStudy) return undefined;
+  rmSync(indexPath, { force: true });
+  copyFileSync(join(previousFolder, SEARCH_INDEX_FILE), indexPath);
+  const db = openDatabase(indexPath, "build", 16);
+  try {
+    return db.transaction(() => {
+      const rows = db.prepare<[], [number, string]>("SELECT rowid, id FROM study").raw().all();
+      const dropped = rows.filter(([, id]) => !keptStudies.has(id));
+      // Every kept line must be in the index already; and when most studies go, a new build is the cheaper way.
+      if (rows.length - dropped.length !== keptStudies.size || dropped.length > keptStudies.size) return undefined;
+      dropStudies(db, zone, dropped);
+      db.exec("DELETE FROM patient; DELETE FROM patient_identifier; DELETE FROM endpoint");
+      const first = (rows.reduce((max, [rowid]) => Math.max(max, rowid), 0) as number) + 1;
+      const thread = options.thread ?? statSync(files.ImagingStudy!).size >= THREAD_FROM_BYTES;
+      const added = load(db, thread ? readOnThread(files, zone, keptStudies) : readHere(files, zone, keptStudies), first);
+      if (added.skipped.length > 0) return undefined;
+      // A kept study's `present` says whether its Patient has an identifier: its Patient may have gained or lost one.
+      const bit = PRESENT_BIT["patient.identifier"];
+      db.exec(`CREATE TEMP TABLE identified (patient TEXT PRIMARY KEY) WITHOUT ROWID;
+        INSERT OR IGNORE INTO identified SELECT patient FROM patient_identifier;
+        UPDATE study SET present = (present & ~${bit}) | (CASE WHEN patient IN identified THEN ${bit} ELSE 0 END)
+          WHERE rowid < ${first} AND patient IS NOT NULL AND ((present & ${bit}) <> 0) <> (patient IN identified);
+        DROP TABLE identified;`);
+      const counts = { studies: keptStudies.size + added.studies, patients: added.patients, endpoints: added.endpoints };
+      writeMeta(db, zone, counts, files);
+      return { ...counts, skipped: [] };
+    })();
+  } finally {
+    // A run that returned undefined leaves the file half updated: the caller's new build replaces it.
+    db.close();
+  }
+}
+
+/**
+ * Takes studies out of an index being updated: each one's row, resource and token rows (found again from the
+ * resource: tokens are keyed value first, and a study's values are all in its line).
+ */
+function dropStudies(db: Db, zone: string, studies: ReadonlyArray<readonly [number, string]>): void {
+  const resourceOf = db.prepare<[number], Buffer>("SELECT resource FROM study_resource WHERE study = ?").pluck();
+  const deleteToken = db.prepare("DELETE FROM token WHERE code = ? AND parameter = ? AND study = ? AND system = ?");
+  const deleteResource = db.prepare("DELETE FROM study_resource WHERE study = ?");
+  const deleteStudy = db.prepare("DELETE FROM study WHERE rowid = ?");
+  for (const [rowid] of studies) {
+    const resource = JSON.parse(resourceOf.get(rowid)!.toString("utf8")) as JsonImagingStudy;
+    for (const t of studyValues(resource, zone, () => false).tokens) deleteToken.run(t.code, t.parameter, rowid, t.system);
+    deleteResource.run(rowid);
+    deleteStudy.run(rowid);
+  }
+}
+
+/** A small folder's records, read here, all at once (but the lines of `indexedAlready`, see readIndexRecords). */
+function* readHere(
+  files: Partial<Record<IndexedType, string>>,
+  zone: string,
+  indexedAlready?: ReadonlySet<string>,
+): Generator<RecordBatch, readonly SkippedLine[]> {
   const batches: RecordBatch[] = [];
-  const { skipped } = readIndexRecords(files, zone, (batch) => batches.push(batch));
+  const { skipped } = readIndexRecords(files, zone, (batch) => batches.push(batch), indexedAlready);
   yield* batches;
   return skipped;
 }
@@ -170,7 +260,8 @@ function presentFiles(folder: string): Partial<Record<IndexedType, string>> {
   );
 }
 
-function load(db: Db, batches: Generator<RecordBatch, readonly SkippedLine[]>): IndexSummary {
+/** Inserts the records; studies get row ids from `firstStudy` on. */
+function load(db: Db, batches: Generator<RecordBatch, readonly SkippedLine[]>, firstStudy = 1): IndexSummary {
   const insertPatient = db.prepare("INSERT INTO patient (id, resource) VALUES (?, ?)");
   // A Patient may list the same identifier twice: OR IGNORE.
   const insertIdentifier = db.prepare("INSERT OR IGNORE INTO patient_identifier (code, patient, system) VALUES (?, ?, ?)");
@@ -194,7 +285,7 @@ function load(db: Db, batches: Generator<RecordBatch, readonly SkippedLine[]>): 
       count.endpoints++;
     },
     study: (v: StudyRecord) => {
-      const rowid = ++count.studies;
+      const rowid = firstStudy + count.studies++;
       insertStudy.run(
         rowid,
         v.id,
@@ -209,7 +300,7 @@ function load(db: Db, batches: Generator<RecordBatch, readonly SkippedLine[]>): 
       );
       insertResource.run(rowid, v.resource);
     },
-    studyToken: (parameter: number, code: string, system: string) => tokens.add(parameter, code, count.studies, system),
+    studyToken: (parameter: number, code: string, system: string) => tokens.add(parameter, code, firstStudy + count.studies - 1, system),
   };
   let next = batches.next();
   for (; !next.done; next = batches.next()) takeRecords(next.value, sink);

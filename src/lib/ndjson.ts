@@ -4,7 +4,7 @@ import { open } from "node:fs/promises";
 /** Appends lines to a file through a buffer: one system call per megabyte, not per resource. */
 export class LineWriter {
   private readonly fd: number;
-  private chunks: string[] = [];
+  private chunks: Array<string | Uint8Array> = [];
   private pending = 0;
   lines = 0;
 
@@ -12,8 +12,12 @@ export class LineWriter {
     this.fd = openSync(path, "w", 0o644);
   }
 
-  write(text: string): void {
-    this.chunks.push(text);
+  /**
+   * Text, or bytes already encoded (a line copied from another NDJSON file goes through without being decoded and
+   * encoded again). Bytes are copied: a line from ndjsonLines is valid only until the next one is read.
+   */
+  write(text: string | Uint8Array): void {
+    this.chunks.push(typeof text === "string" ? text : Buffer.from(text));
     this.pending += text.length;
     if (this.pending >= 1 << 20) this.flush();
   }
@@ -33,7 +37,10 @@ export class LineWriter {
     if (this.chunks.length === 0) return;
     try {
       // A write can be short (a disk that fills up in the middle of it): the rest is written, or fails, next.
-      const data = Buffer.from(this.chunks.join(""));
+      const chunks = this.chunks;
+      const data = chunks.every((c) => typeof c === "string")
+        ? Buffer.from(chunks.join(""))
+        : Buffer.concat(chunks.map((c) => (typeof c === "string" ? Buffer.from(c) : c)));
       for (let written = 0; written < data.length; ) written += writeSync(this.fd, data, written);
     } catch (error) {
       // A full disk: the run stops, and its staging folder is removed; an open descriptor would keep the space.
@@ -209,7 +216,8 @@ export class LinesById {
     }
   }
 
-  get(id: string): string | undefined {
+  /** The line's bytes, without its line break. */
+  get(id: string): Buffer | undefined {
     const where = this.lines.get(id);
     if (!where) return undefined;
     const bytes = Buffer.allocUnsafe(where.length);
@@ -219,7 +227,7 @@ export class LinesById {
       if (n === 0) throw new Error("internal: an output file became shorter while it was read");
       read += n;
     }
-    return bytes.toString("utf8");
+    return bytes;
   }
 
   close(): void {

@@ -41,7 +41,7 @@ export interface KeptStudies {
   /** Every kept study with its outcome, in any order. */
   outcomes(): Iterable<readonly [string, StudyOutcome]>;
   /** A kept study's ImagingStudy line in the previous output; undefined when it was not written there (its Patient was rejected). */
-  line(studyInstanceUID: string): string | undefined;
+  line(studyInstanceUID: string): Buffer | undefined;
   /**
    * The instance records of these kept studies and of every study sharing a SOP Instance UID with them: enough to
    * assemble them as a full run does. For the rare run in which a kept study's Patient is rejected or no longer is.

@@ -17,7 +17,7 @@ import { toEndpoint } from "../fhir/endpoint.js";
 import type { Endpoint, Reference } from "../fhir/types.js";
 import { compareStrings } from "../group/studies.js";
 import { stageSearchIndex } from "../index/searchIndex.js";
-import { LineWriter } from "../lib/ndjson.js";
+import { LineWriter, resourceIdOf } from "../lib/ndjson.js";
 import type { OutputDirectory } from "../lib/outputFolder.js";
 import type { RecordSet } from "../records/recordStore.js";
 import type { SourceReport } from "../source/sink.js";
@@ -73,7 +73,7 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
     listStudiesOfRejectedPatients(ctx, decisions, records, partitions, winners);
 
     const studiesPath = out.stage(NDJSON_FILES.ImagingStudy);
-    writeStudyLines(ctx, studiesPath, decisions);
+    const copied = writeStudyLines(ctx, studiesPath, decisions);
     summary.outputs.push(NDJSON_FILES.ImagingStudy, NDJSON_FILES.Patient);
     ctx.studyConflicts.sort((a, b) => compareStrings(a.studyInstanceUID!, b.studyInstanceUID!));
     summary.conflicts = [...decisions.conflicts, ...ctx.studyConflicts];
@@ -94,8 +94,9 @@ export async function writeOutputs(records: RecordSet, out: OutputDirectory, set
       summary.outputs.push(BUNDLE_FILE);
     }
 
-    // The index serve and search answer from, built from what was just staged, so that it always matches it.
-    stageSearchIndex(out, zoneRule.zone);
+    // The index serve and search answer from, built from what was just staged, so that it always matches it (or
+    // the committed one updated, when most lines were copied from the committed output).
+    stageSearchIndex(out, zoneRule.zone, copied);
 
     writeErrors(ctx, out.stage(ERRORS_FILE), decisions);
     summary.outputs.push(ERRORS_FILE, REPORT_FILE);
@@ -126,28 +127,37 @@ function checkedEndpoint(address: string, validate: (resource: Endpoint) => stri
   return endpoint;
 }
 
-/** Step 3: the studies spool, in UID order, without the invalid studies and those of rejected Patients. */
-function writeStudyLines(ctx: WriteContext, path: string, decisions: PatientDecisions): void {
+/**
+ * Step 3: the studies spool, in UID order, without the invalid studies and those of rejected Patients. Returns the
+ * ids of the ImagingStudies whose lines were copied from the committed output as they were.
+ */
+function writeStudyLines(ctx: WriteContext, path: string, decisions: PatientDecisions): Set<string> {
   const { summary } = ctx;
   const writer = new LineWriter(path);
+  const copied = new Set<string>();
   for (const value of ctx.spools.studies.sorted()) {
     const newline = value.indexOf("\n");
     const row = JSON.parse(value.slice(0, newline)) as StudyRow;
     if (!row.valid || decisions.rejected.has(row.patient)) continue;
-    writer.write(row.partition === "kept" ? keptLine(ctx, row.uid) : value.slice(newline + 1));
+    if (row.partition === "kept") {
+      const line = keptLine(ctx, row.uid);
+      if (typeof line !== "string") copied.add(resourceIdOf(line)!);
+      writer.write(line);
+    } else writer.write(value.slice(newline + 1));
     writer.write("\n");
     summary.written.ImagingStudy++;
     summary.instances += row.instances;
     summary.series += row.series;
   }
   writer.close();
+  return copied;
 }
 
 /**
- * A kept study's ImagingStudy line: the previous output's, or (when its Patient was rejected last time and no
- * longer is) its resource made again from its records.
+ * A kept study's ImagingStudy line: the previous output's bytes, or (when its Patient was rejected last time and no
+ * longer is) its resource made again from its records, as text.
  */
-function keptLine(ctx: WriteContext, uid: string): string {
+function keptLine(ctx: WriteContext, uid: string): string | Buffer {
   const kept = ctx.settings.kept!;
   const line = kept.line(uid);
   if (line !== undefined) return line;

@@ -4,6 +4,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildSearchIndex } from "../../src/index/searchIndex.js";
+import { openDatabase } from "../../src/lib/sqlite.js";
 import { tempDir } from "./run.js";
 
 export const ZONE = "Europe/Zurich";
@@ -163,4 +164,27 @@ export function handMadeFolder(options: { index?: boolean } = {}): string {
   writeFileSync(join(dir, "Endpoint.ndjson"), ndjson([ENDPOINT]));
   if (options.index ?? true) buildSearchIndex(dir, join(dir, ".dcm2fhir.search.sqlite"), ZONE);
   return dir;
+}
+
+/**
+ * What a search index holds, whatever the row ids and the file's layout: every table's rows, a study's token rows
+ * under its id. Two indexes that give the same content answer every search alike.
+ */
+export function indexContent(indexPath: string): Record<string, unknown[]> {
+  const db = openDatabase(indexPath, "read");
+  try {
+    const all = (sql: string) => db.prepare(sql).raw().all();
+    return {
+      meta: all("SELECT key, value FROM meta ORDER BY key"),
+      study: all(
+        "SELECT s.id, s.patient, s.status, s.started_lo, s.started_hi, s.sort_asc, s.sort_desc, s.present, s.endpoints, r.resource FROM study s JOIN study_resource r ON r.study = s.rowid ORDER BY s.id",
+      ),
+      token: all("SELECT t.code, t.parameter, s.id, t.system FROM token t JOIN study s ON s.rowid = t.study ORDER BY 1, 2, 3, 4"),
+      patient: all("SELECT id, resource FROM patient ORDER BY id"),
+      patientIdentifier: all("SELECT code, patient, system FROM patient_identifier ORDER BY 1, 2, 3"),
+      endpoint: all("SELECT id, resource FROM endpoint ORDER BY id"),
+    };
+  } finally {
+    db.close();
+  }
 }

@@ -10,10 +10,10 @@ import { dateRange } from "../../src/fhir/dateRange.js";
 import { type SearchError, type SearchRequest, isSearchError, pairsFromJson, pairsFromQuery, parseSearch } from "../../src/search/request.js";
 import { runSearch } from "../../src/search/search.js";
 import { openDatabase } from "../../src/lib/sqlite.js";
-import { INDEX_FORMAT, IndexError, SearchIndex, buildSearchIndex } from "../../src/index/searchIndex.js";
+import { INDEX_FORMAT, IndexError, SearchIndex, buildSearchIndex, updateSearchIndex } from "../../src/index/searchIndex.js";
 import { SEARCH_INDEX_FILE } from "../../src/core/outputFiles.js";
 import { REPO, outputFiles, tempDir } from "../helpers/run.js";
-import { ZONE, handMadeFolder, s } from "../helpers/searchData.js";
+import { PATIENTS, STUDIES, ZONE, handMadeFolder, indexContent, s, uid } from "../helpers/searchData.js";
 import { ids } from "../helpers/serve.js";
 
 const utc = (iso: string) => Date.parse(iso);
@@ -169,6 +169,51 @@ describe("the search index", () => {
     const rebuilt = join(tempDir(), "index.sqlite");
     buildSearchIndex(converted, rebuilt, EXPECTED_OPTIONS.timezone!);
     expect(readFileSync(rebuilt).equals(first)).toBe(true);
+  });
+
+  it("updated from the committed one (an incremental run's), it holds what a new build of the same NDJSON holds", () => {
+    const before = handMadeFolder();
+    const after = handMadeFolder({ index: false });
+    // s3 goes, s4 changes, a new study s10 of p3 comes, and p3 gains an identifier (which its kept studies' rows say).
+    const changed = STUDIES.filter((st) => st.id !== uid(3)).map((st) => (st.id === uid(4) ? { ...st, status: "cancelled" } : st));
+    const added = { ...STUDIES[0]!, id: uid(10), identifier: [{ system: "urn:dicom:uid", value: `urn:oid:${uid(10)}` }], subject: { reference: "Patient/p3" } };
+    added.series = (added.series ?? []).map((se) => ({
+      ...se,
+      uid: `${uid(10)}.${se.number}`,
+      instance: se.instance.map((i, k) => ({ ...i, uid: `${uid(10)}.${se.number}.${k + 1}` })),
+    }));
+    const patients = PATIENTS.map((p) => (p.id === "p3" ? { ...p, identifier: [{ value: "MRN-3" }] } : p));
+    const lines = (resources: readonly object[]) => resources.map((r) => `${JSON.stringify(r)}\n`).join("");
+    writeFileSync(join(after, "ImagingStudy.ndjson"), lines([...changed, added]));
+    writeFileSync(join(after, "Patient.ndjson"), lines(patients));
+    const kept = new Set(changed.filter((st) => st.id !== uid(4)).map((st) => st.id));
+
+    const updated = updateSearchIndex(before, after, join(after, SEARCH_INDEX_FILE), ZONE, kept);
+    expect(updated).toEqual({ studies: STUDIES.length, patients: 3, endpoints: 1, skipped: [] });
+    const fresh = join(tempDir(), "fresh.sqlite");
+    buildSearchIndex(after, fresh, ZONE);
+    expect(indexContent(join(after, SEARCH_INDEX_FILE))).toEqual(indexContent(fresh));
+    const index = SearchIndex.open(after);
+    const found = (query: string) =>
+      ids(JSON.parse((runSearch(index, pairsFromQuery(query), { base: "http://x/", allowOpenSearch: true }) as Buffer).toString()));
+    const ofP3 = changed.filter((st) => st.subject?.reference === "Patient/p3").map((st) => st.id);
+    expect(ofP3.length).toBeGreaterThan(0);
+    expect(found("patient.identifier=MRN-3").sort()).toEqual([...ofP3, uid(10)].sort());
+    expect(found("patient.identifier:missing=true")).not.toEqual(expect.arrayContaining(ofP3));
+    expect(found(`instance=${uid(10)}.1.1`)).toEqual([uid(10)]);
+    expect(found(`instance=${uid(3)}.1.1`)).toEqual([]);
+    expect(found("status=cancelled")).toEqual([uid(4)]);
+    index.close();
+  });
+
+  it("is built anew when the committed one cannot be updated: missing, in another zone, or a kept line it does not hold", () => {
+    const before = handMadeFolder();
+    const after = handMadeFolder({ index: false });
+    const target = join(after, SEARCH_INDEX_FILE);
+    expect(updateSearchIndex(before, after, target, "America/New_York", new Set(s(1)))).toBeUndefined();
+    expect(updateSearchIndex(before, after, target, ZONE, new Set([...s(1), "not-indexed"]))).toBeUndefined();
+    rmSync(join(before, SEARCH_INDEX_FILE));
+    expect(updateSearchIndex(before, after, target, ZONE, new Set(s(1)))).toBeUndefined();
   });
 
   it("a later convert into the same folder replaces it, so it always matches the NDJSON", async () => {
