@@ -14,8 +14,6 @@ export const AHEAD = 3;
 export interface WorkerInput {
   readonly files: Partial<Record<IndexedType, string>>;
   readonly zone: string;
-  /** See readIndexRecords. */
-  readonly indexedAlready?: readonly string[];
   readonly port: MessagePort;
   readonly counters: Int32Array;
 }
@@ -26,15 +24,11 @@ export type WorkerMessage = { readonly batch: RecordBatch } | { readonly skipped
 /** Nothing posted for this long: the reading thread is gone (out of memory, say), not slow. */
 const SILENCE_MS = 60_000;
 
-export function* readOnThread(
-  files: Partial<Record<IndexedType, string>>,
-  zone: string,
-  indexedAlready?: ReadonlySet<string>,
-): Generator<RecordBatch, readonly SkippedLine[]> {
+export function* readOnThread(files: Partial<Record<IndexedType, string>>, zone: string): Generator<RecordBatch, readonly SkippedLine[]> {
   const counters = new Int32Array(new SharedArrayBuffer(8));
   const { port1, port2 } = new MessageChannel();
   const worker = new Worker(compiledEntry(import.meta.url, "index/indexWorker.js", "the index reader thread"), {
-    workerData: { files, zone, indexedAlready: indexedAlready && [...indexedAlready], port: port2, counters } satisfies WorkerInput,
+    workerData: { files, zone, port: port2, counters } satisfies WorkerInput,
     transferList: [port2],
   });
   // It ends on its own after its last message; nothing here waits for that.

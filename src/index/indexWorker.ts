@@ -3,7 +3,7 @@ import { workerData } from "node:worker_threads";
 import { readIndexRecords } from "./indexRecords.js";
 import { AHEAD, POSTED, TAKEN, type WorkerInput, type WorkerMessage } from "./indexThread.js";
 
-const { files, zone, indexedAlready, port, counters } = workerData as WorkerInput;
+const { files, zone, port, counters } = workerData as WorkerInput;
 
 function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -12,17 +12,12 @@ function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
 }
 
 try {
-  const { skipped } = readIndexRecords(
-    files,
-    zone,
-    (batch, transfer) => {
-      for (let taken = Atomics.load(counters, TAKEN); Atomics.load(counters, POSTED) - taken >= AHEAD; taken = Atomics.load(counters, TAKEN)) {
-        Atomics.wait(counters, TAKEN, taken);
-      }
-      post({ batch }, transfer);
-    },
-    indexedAlready && new Set(indexedAlready),
-  );
+  const { skipped } = readIndexRecords(files, zone, (batch, transfer) => {
+    for (let taken = Atomics.load(counters, TAKEN); Atomics.load(counters, POSTED) - taken >= AHEAD; taken = Atomics.load(counters, TAKEN)) {
+      Atomics.wait(counters, TAKEN, taken);
+    }
+    post({ batch }, transfer);
+  });
   post({ skipped });
 } catch (error) {
   post({ failed: error instanceof Error ? error.message : String(error) });

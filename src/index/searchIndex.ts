@@ -140,7 +140,7 @@ export function buildSearchIndex(folder: string, indexPath: string, zone: string
   try {
     db.exec(SCHEMA);
     const thread = options.thread ?? Object.values(files).reduce((n, path) => n + statSync(path).size, 0) >= THREAD_FROM_BYTES;
-    const summary = db.transaction(() => load(db, thread ? readOnThread(files, zone) : readHere(files, zone)))();
+    const summary = db.transaction(() => load(db, thread ? onThread(files, zone) : here(files, zone)))();
     db.exec(INDEXES);
     db.transaction(() => writeMeta(db, zone, summary, files))();
     return summary;
@@ -178,7 +178,6 @@ export function updateSearchIndex(
   indexPath: string,
   zone: string,
   keptStudies: ReadonlySet<string>,
-  options: BuildOptions = {},
 ): IndexSummary | undefined {
   let previous: SearchIndex;
   try {
@@ -203,8 +202,8 @@ export function updateSearchIndex(
       dropStudies(db, zone, dropped);
       db.exec("DELETE FROM patient; DELETE FROM patient_identifier; DELETE FROM endpoint");
       const first = (rows.reduce((max, [rowid]) => Math.max(max, rowid), 0) as number) + 1;
-      const thread = options.thread ?? statSync(files.ImagingStudy!).size >= THREAD_FROM_BYTES;
-      const added = load(db, thread ? readOnThread(files, zone, keptStudies) : readHere(files, zone, keptStudies), first);
+      // Read here, whatever the size: only the new lines are parsed, and a thread would cost more to start.
+      const added = load(db, here(files, zone, keptStudies), first);
       if (added.skipped.length > 0) return undefined;
       // A kept study's `present` says whether its Patient has an identifier: its Patient may have gained or lost one.
       const bit = PRESENT_BIT["patient.identifier"];
@@ -240,17 +239,24 @@ function dropStudies(db: Db, zone: string, studies: ReadonlyArray<readonly [numb
   }
 }
 
-/** A small folder's records, read here, all at once (but the lines of `indexedAlready`, see readIndexRecords). */
-function* readHere(
-  files: Partial<Record<IndexedType, string>>,
-  zone: string,
-  indexedAlready?: ReadonlySet<string>,
-): Generator<RecordBatch, readonly SkippedLine[]> {
-  const batches: RecordBatch[] = [];
-  const { skipped } = readIndexRecords(files, zone, (batch) => batches.push(batch), indexedAlready);
-  yield* batches;
-  return skipped;
-}
+/** Where records come from: a function that hands every batch to `take`, in file order, and says what it skipped. */
+type RecordSource = (take: (batch: RecordBatch) => void) => readonly SkippedLine[];
+
+/** Records read on this thread (but the lines of `indexedAlready`, see readIndexRecords), each batch taken as it is made. */
+const here =
+  (files: Partial<Record<IndexedType, string>>, zone: string, indexedAlready?: ReadonlySet<string>): RecordSource =>
+  (take) =>
+    readIndexRecords(files, zone, take, indexedAlready).skipped;
+
+/** Records read on a thread of their own while this one writes them. */
+const onThread =
+  (files: Partial<Record<IndexedType, string>>, zone: string): RecordSource =>
+  (take) => {
+    const batches = readOnThread(files, zone);
+    let next = batches.next();
+    for (; !next.done; next = batches.next()) take(next.value);
+    return next.value;
+  };
 
 function presentFiles(folder: string): Partial<Record<IndexedType, string>> {
   return Object.fromEntries(
@@ -261,7 +267,7 @@ function presentFiles(folder: string): Partial<Record<IndexedType, string>> {
 }
 
 /** Inserts the records; studies get row ids from `firstStudy` on. */
-function load(db: Db, batches: Generator<RecordBatch, readonly SkippedLine[]>, firstStudy = 1): IndexSummary {
+function load(db: Db, source: RecordSource, firstStudy = 1): IndexSummary {
   const insertPatient = db.prepare("INSERT INTO patient (id, resource) VALUES (?, ?)");
   // A Patient may list the same identifier twice: OR IGNORE.
   const insertIdentifier = db.prepare("INSERT OR IGNORE INTO patient_identifier (code, patient, system) VALUES (?, ?, ?)");
@@ -302,10 +308,9 @@ function load(db: Db, batches: Generator<RecordBatch, readonly SkippedLine[]>, f
     },
     studyToken: (parameter: number, code: string, system: string) => tokens.add(parameter, code, firstStudy + count.studies - 1, system),
   };
-  let next = batches.next();
-  for (; !next.done; next = batches.next()) takeRecords(next.value, sink);
+  const skipped = source((batch) => takeRecords(batch, sink));
   tokens.flush();
-  return { ...count, skipped: next.value };
+  return { ...count, skipped };
 }
 
 /** Token rows go in many to a statement: most of the cost of a row is the call that inserts it. */
