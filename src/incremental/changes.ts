@@ -63,7 +63,8 @@ export function writeChanges(out: OutputDirectory): Changes {
         if (before === digest(line)) continue;
         if (before === undefined) added++;
         else changed++;
-        writer?.write(line);
+        // A copy: the line's bytes are valid only until the next line is read.
+        writer?.write(Buffer.from(line));
         writer?.write("\n");
       }
     }

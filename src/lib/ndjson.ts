@@ -14,10 +14,11 @@ export class LineWriter {
 
   /**
    * Text, or bytes already encoded (a line copied from another NDJSON file goes through without being decoded and
-   * encoded again). Bytes are copied: a line from ndjsonLines is valid only until the next one is read.
+   * encoded again). Bytes are held until the next flush, not copied: a line from ndjsonLines, valid only until the
+   * next one is read, is the caller's to copy.
    */
   write(text: string | Uint8Array): void {
-    this.chunks.push(typeof text === "string" ? text : Buffer.from(text));
+    this.chunks.push(text);
     this.pending += text.length;
     if (this.pending >= 1 << 20) this.flush();
   }
