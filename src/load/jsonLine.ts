@@ -32,6 +32,9 @@ STRING_STOP[0x5c] = 1;
 const HEX = new Uint8Array(256);
 for (const c of "0123456789abcdefABCDEF") HEX[c.charCodeAt(0)] = 1;
 
+/** Containers open: 1 object, 2 array. 64 deep is more than any resource we write; deeper: not sure. Shared: a scan is synchronous. */
+const STACK = new Uint8Array(64);
+
 const RESOURCE_TYPE = Buffer.from("resourceType");
 const ID = Buffer.from("id");
 
@@ -42,8 +45,7 @@ const ID = Buffer.from("id");
  */
 export function scanTopLevel(line: Uint8Array, start: number, end: number): TopLevel | undefined {
   const found: TopLevel = {};
-  // Containers open: 1 object, 2 array. 64 deep is more than any resource we write; deeper: not sure.
-  const stack = new Uint8Array(64);
+  const stack = STACK;
   let depth = 0;
   let state = VALUE;
   // Which top-level key's value comes next (0 none, 1 resourceType, 2 id).

@@ -50,7 +50,7 @@ export interface LoadOptions {
   /** Or any other source of Authorization headers. */
   readonly credentials?: Credentials;
   /** Timeouts, attempts and backoff of every request (see src/lib/http.ts). */
-  readonly policy?: Partial<Omit<SendPolicy, "signal" | "onRetry">>;
+  readonly policy?: Partial<Omit<SendPolicy, "signal" | "onRetry" | "transport">>;
   /** A Bundle body grows to about this many bytes at most (default 4 MiB); a single larger resource goes alone. */
   readonly maxBundleBytes?: number;
   /** The run stops (exit 3) after this many batches in a row got no final answer (default 3). */
@@ -117,8 +117,9 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   const policy: SendPolicy = {
     ...DEFAULT_POLICY,
     timeoutMs: LOAD_TIMEOUT_MS,
-    transport: http.transport,
     ...options.policy,
+    // Ours, always: it lets a Bundle's buffer be reused once its request has settled (see deliver.ts).
+    transport: http.transport,
     signal: controller.signal,
     onRetry: (retry) => {
       tally.retried++;
