@@ -164,9 +164,10 @@ const NULL = Buffer.from("null");
 /** After a number, true, false or null starting at `i`: the index past it; -1 when it is none of them. */
 function literalEnd(line: Uint8Array, i: number, end: number): number {
   const c = line[i]!;
-  for (const word of [TRUE, FALSE, NULL]) {
-    if (c === word[0]) return i + word.length <= end && equals(line, i, i + word.length, word) ? i + word.length : -1;
-  }
+  // One test per word, not a loop over an array of them: this runs for every number of a study.
+  if (c === 0x74 /* t */) return wordEnd(line, i, end, TRUE);
+  if (c === 0x66 /* f */) return wordEnd(line, i, end, FALSE);
+  if (c === 0x6e /* n */) return wordEnd(line, i, end, NULL);
   // RFC 8259 6: -? (0 | [1-9] digit*) (. digit+)? ([eE] [+-]? digit+)?
   if (c === 0x2d /* - */) i++;
   if (line[i] === 0x30) i++;
@@ -184,6 +185,10 @@ function literalEnd(line: Uint8Array, i: number, end: number): number {
     while (i < end && isDigit(line[i]!)) i++;
   }
   return i;
+}
+
+function wordEnd(line: Uint8Array, i: number, end: number, word: Uint8Array): number {
+  return i + word.length <= end && equals(line, i, i + word.length, word) ? i + word.length : -1;
 }
 
 function hasBackslash(line: Uint8Array, start: number, end: number): boolean {
