@@ -78,9 +78,17 @@ export async function send(url: string | URL, request: SendRequest, policy: Send
     policy.signal?.throwIfAborted();
     // A timer that holds the process, unlike AbortSignal.timeout's: undici can leave a request whose connection the
     // server cut at once pending until the timeout, and a process waiting on nothing else would exit silently, code 0.
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), policy.timeoutMs);
-    const signal = policy.signal ? AbortSignal.any([policy.signal, timeout.signal]) : timeout.signal;
+    // One controller per attempt that the run's signal aborts too, not AbortSignal.any: that one keeps weak
+    // references and a finalizer per signal, which cost a loader of many requests more than the request itself.
+    let timedOut = false;
+    const attemptCtl = new AbortController();
+    const timer = setTimeout(() => {
+      timedOut = true;
+      attemptCtl.abort();
+    }, policy.timeoutMs);
+    const onAbort = () => attemptCtl.abort(policy.signal!.reason);
+    policy.signal?.addEventListener("abort", onAbort, { once: true });
+    const signal = attemptCtl.signal;
     try {
       const response = await (policy.transport ?? fetchTransport)(target, { method: request.method, headers, body: request.body, signal });
       const body = response.body;
@@ -94,11 +102,12 @@ export async function send(url: string | URL, request: SendRequest, policy: Send
       };
     } catch (error) {
       if (policy.signal?.aborted) throw policy.signal.reason;
-      last = timeout.signal.aborted
+      last = timedOut
         ? { reason: "timeout", cause: `no complete answer within ${policy.timeoutMs} ms` }
         : { reason: "unreachable", cause: networkCause(error) };
     } finally {
       clearTimeout(timer);
+      policy.signal?.removeEventListener("abort", onAbort);
     }
   }
   const why =

@@ -9,7 +9,8 @@ import type { SendResponse, Transport } from "./http.js";
 const MAX_REDIRECTS = 20;
 
 /**
- * A transport whose connections stay open between requests. Sockets are not limited here: load's Pace decides
+ * A transport whose connections stay open between requests. Once an exchange has settled, its body is no longer
+ * read (the caller may reuse the buffer). Sockets are not limited here: load's Pace decides
  * how many requests are in flight, and a limit below it would queue requests out of its sight.
  */
 export function nodeTransport(): { readonly transport: Transport; readonly close: () => void } {
@@ -58,21 +59,35 @@ function exchange(
   return new Promise((resolve, reject) => {
     const payload = typeof body === "string" ? Buffer.from(body) : body;
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    // The signal is watched here rather than given to request(): node:http ties it to the request with a stream
+    // end-of-life watcher per request, which cost load more CPU than the rest of the request's set-up.
     const req = send(url, {
       method,
       headers: payload ? { ...headers, "content-length": String(payload.length) } : headers,
       agent: url.protocol === "https:" ? agents["https:"] : agents["http:"],
-      signal,
     });
+    const onAbort = () => fail(new Error("the request was aborted", { cause: signal.reason }));
+    // Whatever went wrong, the request is destroyed with it: nothing writes its body after this rejects.
+    const fail = (error: Error) => {
+      signal.removeEventListener("abort", onAbort);
+      req.destroy();
+      reject(error);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
     // send() names a failed connection by its cause's code (ECONNREFUSED, ECONNRESET), as fetch wraps it.
-    req.on("error", (error) => reject(new Error(error.message, { cause: error })));
+    req.on("error", (error) => fail(new Error(error.message, { cause: error })));
     req.on("response", (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("error", reject);
-      res.on("aborted", () => reject(new Error("the connection closed before the answer was complete")));
+      res.on("error", fail);
+      res.on("aborted", () => fail(new Error("the connection closed before the answer was complete")));
       res.on("end", () => {
-        if (!res.complete) return reject(new Error("the connection closed before the answer was complete"));
+        if (!res.complete) return fail(new Error("the connection closed before the answer was complete"));
+        signal.removeEventListener("abort", onAbort);
+        // A server may answer before it has read the whole body (a 413, say). The connection is closed then, so that
+        // nothing writes the body after this resolves: load fills the same buffer with its next Bundle.
+        if (!req.writableFinished) req.destroy();
         resolve({ status: res.statusCode ?? 0, headers: headerReader(res.headers), body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
       });
     });

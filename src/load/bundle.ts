@@ -15,37 +15,65 @@ export type EntryAnswer =
 /**
  * `base` is the server's base URL without credentials or trailing slash: entry.fullUrl is the absolute URL the
  * resource will have (R4 3.1.0.11.2: a PUT entry's fullUrl is the resource's own URL). Built as bytes, in one
- * buffer: the lines' bytes are copied in once, and no string of the whole Bundle is ever made (flattening one
- * cost more than the sending).
+ * buffer that `space` gives (load reuses a few: a fresh buffer per Bundle cost more in page faults than the copy):
+ * the lines' bytes are copied in once, and no string of the whole Bundle is ever made.
  */
-export function bundleBody(type: BundleType, entries: readonly LoadEntry[], base: string): Buffer {
-  // Types and ids are plain ASCII (FHIR_ID), but the base URL may not be: its JSON is encoded once.
-  const fullBase = JSON.stringify(`${base}/`).slice(0, -1);
-  const parts: Array<string | Uint8Array> = [`{"resourceType":"Bundle","type":"${type}","entry":[`];
+export function bundleBody(type: BundleType, entries: readonly LoadEntry[], base: string, space: (bytes: number) => Buffer = Buffer.allocUnsafe): Buffer {
+  const head = bundleHead(type);
+  const fullBase = fullUrlHead(base);
+  let length = head.length + BUNDLE_END.length;
+  const urls: string[] = new Array(entries.length);
   entries.forEach((e, i) => {
-    const url = JSON.stringify(`${e.resourceType}/${e.id}`);
-    const comma = i > 0 ? "," : "";
-    if (e.text === undefined) {
-      parts.push(`${comma}{"request":{"method":"DELETE","url":${url}}}`);
-    } else {
-      parts.push(`${comma}{"fullUrl":${fullBase}${url.slice(1)},"resource":`, e.text, `,"request":{"method":"PUT","url":${url}}}`);
+    const url = jsonUrl(e.resourceType, e.id);
+    urls[i] = url;
+    length += i > 0 ? 1 : 0;
+    if (e.text === undefined) length += DELETE_HEAD.length + url.length + ENTRY_END.length;
+    else {
+      const text = typeof e.text === "string" ? Buffer.byteLength(e.text) : e.text.length;
+      length += fullBase.length + url.length - 1 + RESOURCE.length + text + PUT_HEAD.length + url.length + ENTRY_END.length;
     }
   });
-  parts.push("]}");
-  // The framing is ASCII (a URL's href, FHIR types and ids): then latin1 writes it byte for byte, without encoding.
-  const encoding = parts.every((part) => typeof part !== "string" || /^[\x20-\x7e]*$/.test(part)) ? "latin1" : "utf8";
-  let length = 0;
-  for (const part of parts) length += typeof part === "string" ? Buffer.byteLength(part, encoding) : part.length;
-  const body = Buffer.allocUnsafe(length);
-  let at = 0;
-  for (const part of parts) {
-    if (typeof part === "string") at += body.write(part, at, encoding);
-    else {
-      body.set(part, at);
-      at += part.length;
+  const body = space(length).subarray(0, length);
+  let at = copy(body, 0, head);
+  entries.forEach((e, i) => {
+    // The url is ASCII (jsonUrl escapes anything else): latin1 writes it byte for byte.
+    const url = urls[i]!;
+    if (i > 0) body[at++] = 0x2c; // ,
+    if (e.text === undefined) {
+      at = copy(body, at, DELETE_HEAD);
+    } else {
+      at = copy(body, at, fullBase);
+      at += body.write(url.slice(1), at, "latin1"); // without its opening quote: it follows the base
+      at = copy(body, at, RESOURCE);
+      at = typeof e.text === "string" ? at + body.write(e.text, at, "utf8") : copy(body, at, e.text);
+      at = copy(body, at, PUT_HEAD);
     }
-  }
+    at += body.write(url, at, "latin1");
+    at = copy(body, at, ENTRY_END);
+  });
+  copy(body, at, BUNDLE_END);
   return body;
+}
+
+const BUNDLE_END = Buffer.from("]}");
+const DELETE_HEAD = Buffer.from('{"request":{"method":"DELETE","url":');
+const RESOURCE = Buffer.from(',"resource":');
+const PUT_HEAD = Buffer.from(',"request":{"method":"PUT","url":');
+const ENTRY_END = Buffer.from("}}");
+const bundleHead = (type: BundleType) => Buffer.from(`{"resourceType":"Bundle","type":"${type}","entry":[`);
+// The base URL may hold any character: its JSON is encoded once per Bundle, as UTF-8, without the closing quote.
+const fullUrlHead = (base: string) => Buffer.from(`{"fullUrl":${JSON.stringify(`${base}/`).slice(0, -1)}`);
+
+/** `"<type>/<id>"` as JSON, all ASCII: FHIR ids are (FHIR_ID), and \u escapes keep anything else so. */
+function jsonUrl(type: string, id: string): string {
+  const url = `"${type}/${id}"`;
+  return PLAIN.test(url) ? url : JSON.stringify(`${type}/${id}`).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+const PLAIN = /^"[A-Za-z0-9./-]*"$/;
+
+function copy(into: Buffer, at: number, bytes: Uint8Array): number {
+  into.set(bytes, at);
+  return at + bytes.length;
 }
 
 const RETRYABLE = new Set([429, 502, 503, 504]);

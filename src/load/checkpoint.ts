@@ -97,10 +97,15 @@ export class Checkpoint {
 
   /** Records lines the server acknowledged; on disk before this returns. */
   ack(file: string, lines: readonly number[]): void {
+    // A batch is mostly consecutive lines: added a run at a time, not a line at a time.
     const fresh = new LineRanges();
-    for (const line of lines) {
-      this.acked(file).add(line);
-      fresh.add(line);
+    const acked = this.acked(file);
+    for (let i = 0; i < lines.length; ) {
+      let end = i + 1;
+      while (end < lines.length && lines[end] === lines[end - 1]! + 1) end++;
+      acked.addRange(lines[i]!, lines[end - 1]! + 1);
+      fresh.addRange(lines[i]!, lines[end - 1]! + 1);
+      i = end;
     }
     if (this.log === undefined) return;
     const entry: Acknowledged = { file, acked: fresh.toJSON() };

@@ -45,12 +45,22 @@ export interface DelivererOptions {
 const HEADERS = { "content-type": "application/fhir+json", accept: "application/fhir+json", prefer: "return=minimal" } as const;
 
 export class Deliverer {
+  private readonly bodies = new Buffers();
+
   constructor(private readonly o: DelivererOptions) {}
 
   /** Delivers entries whose request slot the caller already holds (the producer's back-pressure), or takes one. */
   async deliver(entries: readonly LoadEntry[], holdingSlot: boolean, attempt = 1, renewed = false): Promise<NotStored[]> {
     const o = this.o;
-    const answer = await this.exchange(entries, holdingSlot, "POST", o.url, bundleBody(o.bundle, entries, o.shownBase));
+    let space: Buffer | undefined;
+    const body = bundleBody(o.bundle, entries, o.shownBase, (bytes) => (space = this.bodies.take(bytes)));
+    let answer: SendResponse | NotStored[];
+    try {
+      answer = await this.exchange(entries, holdingSlot, "POST", o.url, body);
+    } finally {
+      // send() has settled: no attempt is writing the body any more (the transport waits for the socket's write).
+      this.bodies.give(space!);
+    }
     if (Array.isArray(answer)) return answer;
     if (answer.status === 401 || answer.status === 403) {
       if (await this.mayRetryAuth(answer.status, renewed)) return this.deliver(entries, false, attempt, true);
@@ -174,3 +184,27 @@ function issueCode(error: HttpFailure): string {
   if (error.reason === "timeout") return "timeout";
   return error.status === 429 ? "throttled" : "transient";
 }
+
+/**
+ * Buffers for Bundle bodies, used again once their request has settled: a fresh quarter-megabyte buffer per
+ * Bundle was mapped and faulted in page by page (~18 µs per resource in a Bundle of 5 KB studies, against
+ * ~0.5 µs to copy the lines into one that is mapped already). Never more than the requests in flight are kept.
+ */
+class Buffers {
+  private readonly free: Buffer[] = [];
+
+  take(bytes: number): Buffer {
+    const i = this.free.findIndex((b) => b.length >= bytes);
+    if (i >= 0) return this.free.splice(i, 1)[0]!;
+    // None large enough: a smaller one is dropped, so that what is kept stays what is in flight.
+    this.free.pop();
+    // Rounded up, so that Bundles of about the same size fit the same buffer.
+    return Buffer.allocUnsafeSlow(Math.ceil(bytes / BUFFER_STEP) * BUFFER_STEP);
+  }
+
+  give(buffer: Buffer): void {
+    this.free.push(buffer);
+  }
+}
+
+const BUFFER_STEP = 64 << 10;

@@ -10,12 +10,13 @@ import { UsageError } from "../core/errors.js";
 import { DEFAULT_POLICY, type HttpFailure, type SendPolicy, redact } from "../lib/http.js";
 import { folderState } from "../lib/outputFolder.js";
 import { type Credentials, NO_CREDENTIALS, bearerToken } from "./auth.js";
-import { type BundleType, madeOutcome } from "./bundle.js";
+import { Batches } from "./batches.js";
+import type { BundleType } from "./bundle.js";
 import { Checkpoint, STATE_DIR } from "./checkpoint.js";
 import { Deliverer, type NotStored } from "./deliver.js";
 import { LoadFailure } from "./errors.js";
 import { type ClientCredentialsOptions, clientCredentials } from "./oauth.js";
-import { type LoadEntry, isInvalid, readPhase } from "./ndjson.js";
+import { type LoadEntry, readPhase } from "./ndjson.js";
 import { Pace } from "./pace.js";
 import { nodeTransport } from "../lib/nodeTransport.js";
 import { type Phase, planPhases } from "./plan.js";
@@ -50,7 +51,7 @@ export interface LoadOptions {
   /** Or any other source of Authorization headers. */
   readonly credentials?: Credentials;
   /** Timeouts, attempts and backoff of every request (see src/lib/http.ts). */
-  readonly policy?: Partial<Omit<SendPolicy, "signal" | "onRetry">>;
+  readonly policy?: Partial<Omit<SendPolicy, "signal" | "onRetry" | "transport">>;
   /** A Bundle body grows to about this many bytes at most (default 4 MiB); a single larger resource goes alone. */
   readonly maxBundleBytes?: number;
   /** The run stops (exit 3) after this many batches in a row got no final answer (default 3). */
@@ -117,8 +118,9 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   const policy: SendPolicy = {
     ...DEFAULT_POLICY,
     timeoutMs: LOAD_TIMEOUT_MS,
-    transport: http.transport,
     ...options.policy,
+    // Ours, always: it lets a Bundle's buffer be reused once its request has settled (see deliver.ts).
+    transport: http.transport,
     signal: controller.signal,
     onRetry: (retry) => {
       tally.retried++;
@@ -218,32 +220,18 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
         .finally(() => inFlight.delete(delivery));
       inFlight.add(delivery);
     };
-    let batch: LoadEntry[] = [];
-    let bytes = 0;
+    const batches = new Batches({ acked, tally, errors, limit: () => batchLimit, maxBytes: options.maxBundleBytes ?? DEFAULT_BUNDLE_BYTES });
     try {
       reading: for await (const items of readPhase(join(options.folder, phase.file), phase, firstDelete)) {
-        for (const item of items) {
+        for (let i = 0; i < items.length; ) {
           if (controller.signal.aborted) break reading;
-          if (isInvalid(item)) {
-            tally.invalid++;
-            errors.settle(errors.take(), [{ resourceType: item.resourceType, id: item.id, status: 0, outcome: madeOutcome("structure", item.problem) }]);
-            continue;
-          }
-          if (acked.has(item.line)) {
-            tally.skipped++;
-            continue;
-          }
-          const size = item.text?.length ?? 64;
-          if (batch.length > 0 && (batch.length >= batchLimit || bytes + size > (options.maxBundleBytes ?? DEFAULT_BUNDLE_BYTES))) {
-            await dispatch(batch);
-            batch = [];
-            bytes = 0;
-          }
-          batch.push(item);
-          bytes += size;
+          const { next, full } = batches.fill(items, i);
+          if (full) await dispatch(full);
+          i = next;
         }
       }
-      if (batch.length > 0 && !controller.signal.aborted) await dispatch(batch);
+      const rest = batches.rest();
+      if (rest.length > 0 && !controller.signal.aborted) await dispatch(rest);
     } catch (error) {
       // pace.acquire rejects once the run is stopped: nothing more is sent.
       if (!controller.signal.aborted) throw error;

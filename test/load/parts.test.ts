@@ -95,6 +95,21 @@ describe("Bundles", () => {
     expect(body.toString()).toContain(put.text);
   });
 
+  it("are JSON whatever the base URL and ids hold, built in the buffer given, and the same bytes built fresh", () => {
+    const odd: LoadEntry = { line: 2, resourceType: "Patient", id: 'é"\\x', text: Buffer.from('{"resourceType":"Patient","name":[{"text":"Zoë"}]}') };
+    const space = Buffer.alloc(1 << 16, 0x7e);
+    const body = bundleBody("batch", [odd, put], "https://fhír.example.org/R4", (bytes) => space.subarray(0, Math.max(bytes, 1024)));
+    expect(body.buffer).toBe(space.buffer);
+    expect(JSON.parse(body.toString())).toMatchObject({
+      type: "batch",
+      entry: [
+        { fullUrl: 'https://fhír.example.org/R4/Patient/é"\\x', resource: { name: [{ text: "Zoë" }] }, request: { method: "PUT", url: 'Patient/é"\\x' } },
+        { fullUrl: "https://fhír.example.org/R4/Patient/abc", request: { method: "PUT", url: "Patient/abc" } },
+      ],
+    });
+    expect(body.equals(bundleBody("batch", [odd, put], "https://fhír.example.org/R4"))).toBe(true);
+  });
+
   it("read each entry's answer: created, updated, refused, later; a DELETE of what is gone succeeded", () => {
     const answer = (type: "transaction" | "batch", statuses: string[]) =>
       readBundleAnswer(
