@@ -1,7 +1,9 @@
-// The search index: a SQLite file beside the NDJSON it indexes, one row per searchable value, and every resource
-// stored as its NDJSON line (a study's apart from the small row searches sort and count on), so that what is served
-// is byte for byte what was written. Built once (by convert, through the same staging and commit as the other
-// outputs, or by `dcm2fhir index`), then only read.
+// The search index: a SQLite file beside the NDJSON it indexes, one row per searchable value, and for every study
+// where its NDJSON line lies in ImagingStudy.ndjson (Patients and Endpoints, few and small, as their lines): what is
+// served is read from there, byte for byte what was written. Study lines are not copied into the index: they were
+// four fifths of its bytes, and writing them a good part of a build. Built once (by convert, through the same
+// staging and commit as the other outputs, or by `dcm2fhir index`), then only read, but for `serve --pacs`, which
+// adds the studies a PACS answered (their lines are in no NDJSON: kept in study_resource).
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -15,7 +17,7 @@ import { readOnThread } from "./indexThread.js";
 export type { SkippedLine } from "./indexRecords.js";
 
 /** Bumped whenever the schema or the meaning of a stored value changes; an index of another format is rebuilt. */
-export const INDEX_FORMAT = "2";
+export const INDEX_FORMAT = "3";
 
 export type IndexErrorReason = "no-ndjson" | "no-index" | "not-an-index" | "index-format" | "stale-index" | "index-busy";
 
@@ -41,8 +43,9 @@ export interface IndexSummary {
 // every sort reads an index forwards.
 export const MISSING_LAST = Number.MAX_SAFE_INTEGER;
 
-// The study row holds what a search filters, sorts and counts on, and the parameters with one value a study
-// (STUDY_COLUMN_PARAMETERS); its resource is apart, read only for the page. Token rows hold the parameters with
+// The study row holds what a search filters, sorts and counts on, the parameters with one value a study
+// (STUDY_COLUMN_PARAMETERS), and where its line is (line_at, line_length: byte offset and length in
+// ImagingStudy.ndjson; line_at NULL for a study `serve --pacs` added, whose line is in study_resource). Token rows hold the parameters with
 // many values a study, keyed code first: codes differ where parameters repeat, so finding a row's place (what
 // writing the rows costs most) mostly compares one string. A patient's identifiers are kept once per Patient, not
 // copied onto each of its studies.
@@ -57,7 +60,9 @@ CREATE TABLE study (
   sort_asc INTEGER NOT NULL,
   sort_desc INTEGER NOT NULL,
   present INTEGER NOT NULL,
-  endpoints TEXT
+  endpoints TEXT,
+  line_at INTEGER,
+  line_length INTEGER NOT NULL
 );
 CREATE TABLE study_resource (study INTEGER PRIMARY KEY, resource BLOB NOT NULL);
 CREATE TABLE token (
@@ -176,9 +181,8 @@ function load(db: Db, batches: Generator<RecordBatch, readonly SkippedLine[]>): 
   const insertIdentifier = db.prepare("INSERT OR IGNORE INTO patient_identifier (code, patient, system) VALUES (?, ?, ?)");
   const insertEndpoint = db.prepare("INSERT INTO endpoint (id, resource) VALUES (?, ?)");
   const insertStudy = db.prepare(
-    "INSERT INTO study (rowid, id, patient, status, started_lo, started_hi, sort_asc, sort_desc, present, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO study (rowid, id, patient, status, started_lo, started_hi, sort_asc, sort_desc, present, endpoints, line_at, line_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
-  const insertResource = db.prepare("INSERT INTO study_resource (study, resource) VALUES (?, ?)");
   const tokens = new TokenInserter(db);
   const count = { patients: 0, endpoints: 0, studies: 0 };
   let patient = "";
@@ -206,8 +210,9 @@ function load(db: Db, batches: Generator<RecordBatch, readonly SkippedLine[]>): 
         v.started ? -v.started.hi : MISSING_LAST,
         v.present,
         v.endpoints,
+        v.lineAt,
+        v.lineLength,
       );
-      insertResource.run(rowid, v.resource);
     },
     studyToken: (parameter: number, code: string, system: string) => tokens.add(parameter, code, count.studies, system),
   };
@@ -262,6 +267,14 @@ class TokenInserter {
 function fingerprint(path: string): string {
   const fd = openSync(path, "r");
   try {
+    return fingerprintOf(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fingerprintOf(fd: number): string {
+  {
     const size = fstatSync(fd).size;
     const hash = createHash("sha256");
     const block = Buffer.alloc(4096);
@@ -272,8 +285,6 @@ function fingerprint(path: string): string {
         : [...Array(blocks).keys()].map((i) => Math.floor(((size - block.length) * i) / (blocks - 1)));
     for (const position of positions) hash.update(block.subarray(0, readSync(fd, block, 0, block.length, position)));
     return `${size}:${hash.digest("hex").slice(0, 32)}`;
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -284,13 +295,28 @@ export interface IndexMeta {
   readonly endpoints: number;
 }
 
-/** An index opened for searching. Statements are prepared once per SQL text. */
+/** A study's line went missing or changed under a running server: ImagingStudy.ndjson was written over in place. */
+export class StaleLineError extends Error {
+  override readonly name = "StaleLineError";
+}
+
+// A line the index took is one JSON object, maybe with blanks around it (space, tab, CR).
+const OBJECT_START = new Set([0x7b, 0x20, 0x09, 0x0d]);
+const OBJECT_END = new Set([0x7d, 0x20, 0x09, 0x0d]);
+
+/**
+ * An index opened for searching, with the ImagingStudy.ndjson its study rows point into. Statements are prepared
+ * once per SQL text. The NDJSON is opened with the index and read through that descriptor only: a convert that
+ * replaces the folder's files (renaming new ones over them) leaves this process reading the file its index was made
+ * from.
+ */
 export class SearchIndex {
   private readonly statements = new Map<string, ReturnType<Db["prepare"]>>();
 
   private constructor(
     readonly db: Db,
     readonly meta: IndexMeta,
+    private readonly studyLines: number | undefined,
   ) {}
 
   /**
@@ -326,19 +352,24 @@ export class SearchIndex {
     const otherFormat = `the search index was made by another version of dcm2fhir; ${rebuild}`;
     if (meta.format !== INDEX_FORMAT) refuse("index-format", otherFormat);
     try {
-      db!.prepare("SELECT 1 FROM study, study_resource, token, patient, patient_identifier, endpoint LIMIT 0").all();
+      db!.prepare("SELECT study.line_at, study.line_length FROM study, study_resource, token, patient, patient_identifier, endpoint LIMIT 0").all();
     } catch {
       refuse("index-format", otherFormat);
     }
     const recorded = JSON.parse(meta.files ?? "{}") as Record<string, string>;
     const present = presentFiles(folder);
+    // The descriptor's file is the one checked: the one every study line will be read from.
+    const studyLines = present.ImagingStudy === undefined ? undefined : openSync(present.ImagingStudy, "r");
     for (const type of Object.keys(NDJSON_FILES) as IndexedType[]) {
       const file = present[type];
-      if ((file ? fingerprint(file) : undefined) !== recorded[type]) {
+      const found = type === "ImagingStudy" ? (studyLines === undefined ? undefined : fingerprintOf(studyLines)) : file ? fingerprint(file) : undefined;
+      if (found !== recorded[type]) {
+        if (studyLines !== undefined) closeSync(studyLines);
         refuse("stale-index", `${NDJSON_FILES[type]} changed after the search index was built; ${rebuild}`);
       }
     }
-    return new SearchIndex(db!, { zone: meta.zone!, studies: Number(meta.studies), patients: Number(meta.patients), endpoints: Number(meta.endpoints) });
+    const counts = { zone: meta.zone!, studies: Number(meta.studies), patients: Number(meta.patients), endpoints: Number(meta.endpoints) };
+    return new SearchIndex(db!, counts, studyLines);
   }
 
   /** A prepared statement, once per SQL text; `raw`: rows come as arrays rather than objects. */
@@ -357,15 +388,49 @@ export class SearchIndex {
 
   /** A resource's NDJSON line, for a read interaction. */
   read(type: IndexedType, id: string): Buffer | undefined {
-    const sql =
-      type === "ImagingStudy"
-        ? "SELECT resource FROM study_resource WHERE study = (SELECT rowid FROM study WHERE id = ?)"
-        : `SELECT resource FROM ${type === "Patient" ? "patient" : "endpoint"} WHERE id = ?`;
-    const row = this.statement(sql).get(id) as { resource: Buffer } | undefined;
+    if (type === "ImagingStudy") {
+      const row = this.statement(`SELECT ${STUDY_LINE} FROM study s WHERE s.id = ?`, true).get(id) as StudyLine | undefined;
+      return row && this.studyBytes(row);
+    }
+    const row = this.statement(`SELECT resource FROM ${type === "Patient" ? "patient" : "endpoint"} WHERE id = ?`).get(id) as { resource: Buffer } | undefined;
     return row?.resource;
+  }
+
+  /** Every study's line, in the order the index took them (file order, then the ones `serve --pacs` added). */
+  *studies(): Generator<Buffer> {
+    for (const line of this.db.prepare(`SELECT ${STUDY_LINE} FROM study s ORDER BY s.rowid`).raw().iterate() as Iterable<StudyLine>) {
+      yield this.studyBytes(line);
+    }
+  }
+
+  private studyBytes([at, length, resource]: StudyLine): Buffer {
+    if (resource) return resource;
+    const bytes = Buffer.allocUnsafe(length);
+    this.readStudyLine(at!, bytes, 0, length);
+    return bytes;
+  }
+
+  /** Reads the study line at `offset` of ImagingStudy.ndjson, `length` bytes, into `into` at `at`: a Bundle is assembled in place. */
+  readStudyLine(offset: number, into: Buffer, at: number, length: number): void {
+    const read = this.studyLines === undefined ? 0 : readSync(this.studyLines, into, at, length, offset);
+    // A line that no longer starts and ends like a JSON object was written over since: a guard against the usual
+    // in-place edit, not a proof.
+    if (read !== length || !OBJECT_START.has(into[at]!) || !OBJECT_END.has(into[at + length - 1]!)) {
+      throw new StaleLineError(`${NDJSON_FILES.ImagingStudy} changed while it was being served: run dcm2fhir index <folder>, then start again`);
+    }
   }
 
   close(): void {
     this.db.close();
+    if (this.studyLines !== undefined) closeSync(this.studyLines);
   }
 }
+
+/**
+ * The columns that say where the line of the study `s` is, for a statement's select list: offset, length, and the
+ * line itself when the index holds it (a study `serve --pacs` added; read only then).
+ */
+export const STUDY_LINE = "s.line_at, s.line_length, CASE WHEN s.line_at IS NULL THEN (SELECT resource FROM study_resource WHERE study = s.rowid) END";
+
+/** Where a study's line is: in ImagingStudy.ndjson at `at`, `length` bytes long, or (`at` null) `resource` itself. */
+export type StudyLine = [at: number | null, length: number, resource: Buffer | null];

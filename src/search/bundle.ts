@@ -1,5 +1,7 @@
-// The searchset Bundle (R4 search.html#return and bundle.html), assembled from the stored NDJSON
-// bytes of each resource: nothing is parsed or re-serialized, so a served resource is exactly its NDJSON line.
+// The searchset Bundle (R4 search.html#return and bundle.html), assembled from the NDJSON bytes of each resource:
+// nothing is parsed or re-serialized, so a served resource is exactly its NDJSON line. The Bundle's size is known
+// before a byte is read (the index knows each study line's length), so the lines are read straight into its one buffer.
+import type { SearchIndex, StudyLine } from "../index/searchIndex.js";
 import type { SearchPage } from "./execute.js";
 import { type Pairs, type SearchRequest, encodeCursor } from "./request.js";
 
@@ -11,12 +13,12 @@ export interface BundleIssue {
 }
 
 /** `base` ends with "/": fullUrl is `[base]Type/id` and links are `[base]ImagingStudy?…`. */
-export function searchsetBundle(page: SearchPage, request: SearchRequest, base: string, issues: readonly BundleIssue[] = []): Buffer {
+export function searchsetBundle(index: SearchIndex, page: SearchPage, request: SearchRequest, base: string, issues: readonly BundleIssue[] = []): Buffer {
   const links = [{ relation: "self", url: searchUrl(base, request.pairs) }];
   if (page.nextAfter) links.push({ relation: "next", url: searchUrl(base, [...request.pairs, ["_cursor", encodeCursor(request.sort, page.nextAfter)]]) });
-  const entries: Array<Array<string | Buffer>> = [];
+  const entries: Array<Array<string | Buffer | StudyLine>> = [];
   for (const m of page.matches)
-    entries.push([`{"fullUrl":${JSON.stringify(`${base}ImagingStudy/${m.id}`)},"resource":`, m.resource, `,"search":{"mode":"match"}}`]);
+    entries.push([`{"fullUrl":${JSON.stringify(`${base}ImagingStudy/${m.id}`)},"resource":`, m.line[2] ?? m.line, `,"search":{"mode":"match"}}`]);
   for (const i of page.included)
     entries.push([`{"fullUrl":${JSON.stringify(`${base}${i.type}/${i.id}`)},"resource":`, i.resource, `,"search":{"mode":"include"}}`]);
   if (request.warnings.length > 0 || issues.length > 0) {
@@ -27,10 +29,22 @@ export function searchsetBundle(page: SearchPage, request: SearchRequest, base: 
     };
     entries.push([`{"resource":${JSON.stringify(outcome)},"search":{"mode":"outcome"}}`]);
   }
-  const parts: Array<string | Buffer> = [`{"resourceType":"Bundle","type":"searchset","total":${page.total},"link":${JSON.stringify(links)}`];
+  const parts: Array<string | Buffer | StudyLine> = [`{"resourceType":"Bundle","type":"searchset","total":${page.total},"link":${JSON.stringify(links)}`];
   if (entries.length > 0) parts.push(`,"entry":[`, ...entries.flatMap((entry, i) => (i === 0 ? entry : [",", ...entry])), "]");
   parts.push("}");
-  return Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : p)));
+  let size = 0;
+  for (const p of parts) size += typeof p === "string" ? Buffer.byteLength(p) : Buffer.isBuffer(p) ? p.length : p[1];
+  const bundle = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const p of parts) {
+    if (typeof p === "string") at += bundle.write(p, at);
+    else if (Buffer.isBuffer(p)) at += p.copy(bundle, at);
+    else {
+      index.readStudyLine(p[0]!, bundle, at, p[1]);
+      at += p[1];
+    }
+  }
+  return bundle;
 }
 
 /** A plain GET URL of the search: every parameter as given, so that following it repeats the search exactly. */

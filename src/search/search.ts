@@ -17,5 +17,5 @@ export function runSearch(index: SearchIndex, pairs: Pairs | SearchError, option
   if (isSearchError(pairs)) return pairs;
   const request = parseSearch(pairs, { ...options, zone: index.meta.zone });
   if (isSearchError(request)) return request;
-  return searchsetBundle(executeSearch(index, request), request, options.base);
+  return searchsetBundle(index, executeSearch(index, request), request, options.base);
 }
