@@ -12,29 +12,44 @@ export interface BundleIssue {
   readonly diagnostics: string;
 }
 
-/** `base` ends with "/": fullUrl is `[base]Type/id` and links are `[base]ImagingStudy?…`. */
-export function searchsetBundle(index: SearchIndex, page: SearchPage, request: SearchRequest, base: string, issues: readonly BundleIssue[] = []): Buffer {
+/**
+ * `base` ends with "/": fullUrl is `[base]Type/id` and links are `[base]ImagingStudy?…`. `allocate` gives the buffer
+ * the Bundle is written into (serve reuses one); by default a new one.
+ */
+export function searchsetBundle(
+  index: SearchIndex,
+  page: SearchPage,
+  request: SearchRequest,
+  base: string,
+  issues: readonly BundleIssue[] = [],
+  allocate: (size: number) => Buffer = Buffer.allocUnsafe,
+): Buffer {
   const links = [{ relation: "self", url: searchUrl(base, request.pairs) }];
   if (page.nextAfter) links.push({ relation: "next", url: searchUrl(base, [...request.pairs, ["_cursor", encodeCursor(request.sort, page.nextAfter)]]) });
-  const entries: Array<Array<string | Buffer | StudyLine>> = [];
-  for (const m of page.matches)
-    entries.push([`{"fullUrl":${JSON.stringify(`${base}ImagingStudy/${m.id}`)},"resource":`, m.line[2] ?? m.line, `,"search":{"mode":"match"}}`]);
-  for (const i of page.included)
-    entries.push([`{"fullUrl":${JSON.stringify(`${base}${i.type}/${i.id}`)},"resource":`, i.resource, `,"search":{"mode":"include"}}`]);
+  // The Bundle's pieces in order, each text, bytes, or a study line still in the NDJSON.
+  const parts: Array<string | Buffer | StudyLine> = [`{"resourceType":"Bundle","type":"searchset","total":${page.total},"link":${JSON.stringify(links)}`];
+  let separator = `,"entry":[`;
+  for (const m of page.matches) {
+    parts.push(`${separator}{"fullUrl":${JSON.stringify(`${base}ImagingStudy/${m.id}`)},"resource":`, m.line[2] ?? m.line, `,"search":{"mode":"match"}}`);
+    separator = ",";
+  }
+  for (const i of page.included) {
+    parts.push(`${separator}{"fullUrl":${JSON.stringify(`${base}${i.type}/${i.id}`)},"resource":`, i.resource, `,"search":{"mode":"include"}}`);
+    separator = ",";
+  }
   if (request.warnings.length > 0 || issues.length > 0) {
     const warnings = request.warnings.map((diagnostics): BundleIssue => ({ severity: "warning", code: "not-supported", diagnostics }));
     const outcome = {
       resourceType: "OperationOutcome",
       issue: [...warnings, ...issues.map(({ severity, code, diagnostics }) => ({ severity, code, diagnostics }))],
     };
-    entries.push([`{"resource":${JSON.stringify(outcome)},"search":{"mode":"outcome"}}`]);
+    parts.push(`${separator}{"resource":${JSON.stringify(outcome)},"search":{"mode":"outcome"}}`);
+    separator = ",";
   }
-  const parts: Array<string | Buffer | StudyLine> = [`{"resourceType":"Bundle","type":"searchset","total":${page.total},"link":${JSON.stringify(links)}`];
-  if (entries.length > 0) parts.push(`,"entry":[`, ...entries.flatMap((entry, i) => (i === 0 ? entry : [",", ...entry])), "]");
-  parts.push("}");
+  parts.push(separator === "," ? "]}" : "}");
   let size = 0;
   for (const p of parts) size += typeof p === "string" ? Buffer.byteLength(p) : Buffer.isBuffer(p) ? p.length : p[1];
-  const bundle = Buffer.allocUnsafe(size);
+  const bundle = allocate(size);
   let at = 0;
   for (const p of parts) {
     if (typeof p === "string") at += bundle.write(p, at);

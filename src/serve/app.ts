@@ -7,7 +7,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { type SearchIndex, StaleLineError } from "../index/searchIndex.js";
 import type { OnDemand } from "../ondemand/onDemand.js";
 import type { ServerContext, ServerCounts } from "./context.js";
-import { rawOutcome, sendOutcome } from "./reply.js";
+import { AnswerBuffer, rawOutcome, sendOutcome } from "./reply.js";
 import { metadataRoutes } from "./routes/metadata.js";
 import { pageRoutes } from "./routes/page.js";
 import { READABLE_TYPES, readRoutes } from "./routes/read.js";
@@ -73,6 +73,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     base: "",
     allowOpenSearch: options.allowOpenSearch,
     counts: { requests: 0, searches: 0, reads: 0, errors: 0 },
+    answers: new AnswerBuffer(),
     onDemand: options.onDemand,
   };
   const app = Fastify({
