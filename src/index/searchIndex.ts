@@ -304,6 +304,23 @@ export class StaleLineError extends Error {
 const OBJECT_START = new Set([0x7b, 0x20, 0x09, 0x0d]);
 const OBJECT_END = new Set([0x7d, 0x20, 0x09, 0x0d]);
 
+/** A study line to read: its offset in ImagingStudy.ndjson, its length, and where it goes in the buffer read into. */
+export type StudyLineRead = [offset: number, length: number, at: number];
+
+// Lines at most this far apart are read together, in spans of at most this many bytes.
+const NEAR_BYTES = 4096;
+const SPAN_BYTES = 256 << 10;
+
+/**
+ * A line that was not read whole, or no longer starts and ends like a JSON object, was written over since the index
+ * was opened: a guard against the usual in-place edit, not a proof.
+ */
+function checkLine(whole: boolean, line: Buffer, at: number, length: number): void {
+  if (!whole || !OBJECT_START.has(line[at]!) || !OBJECT_END.has(line[at + length - 1]!)) {
+    throw new StaleLineError(`${NDJSON_FILES.ImagingStudy} changed while it was being served: run dcm2fhir index <folder>, then start again`);
+  }
+}
+
 /**
  * An index opened for searching, with the ImagingStudy.ndjson its study rows point into. Statements are prepared
  * once per SQL text. The NDJSON is opened with the index and read through that descriptor only: a convert that
@@ -312,6 +329,9 @@ const OBJECT_END = new Set([0x7d, 0x20, 0x09, 0x0d]);
  */
 export class SearchIndex {
   private readonly statements = new Map<string, ReturnType<Db["prepare"]>>();
+
+  /** Where lines read together land before each is copied into place. */
+  private span = Buffer.alloc(0);
 
   private constructor(
     readonly db: Db,
@@ -413,10 +433,38 @@ export class SearchIndex {
   /** Reads the study line at `offset` of ImagingStudy.ndjson, `length` bytes, into `into` at `at`: a Bundle is assembled in place. */
   readStudyLine(offset: number, into: Buffer, at: number, length: number): void {
     const read = this.studyLines === undefined ? 0 : readSync(this.studyLines, into, at, length, offset);
-    // A line that no longer starts and ends like a JSON object was written over since: a guard against the usual
-    // in-place edit, not a proof.
-    if (read !== length || !OBJECT_START.has(into[at]!) || !OBJECT_END.has(into[at + length - 1]!)) {
-      throw new StaleLineError(`${NDJSON_FILES.ImagingStudy} changed while it was being served: run dcm2fhir index <folder>, then start again`);
+    checkLine(read === length, into, at, length);
+  }
+
+  /**
+   * Reads study lines into `into`: `reads` holds, for each, its offset in ImagingStudy.ndjson, its length and where
+   * it goes in `into`. Lines lying close together in the file (a patient's studies, often written one after another)
+   * are read with one call and copied into place: a read costs more than copying a few kB.
+   */
+  readStudyLines(reads: readonly StudyLineRead[], into: Buffer): void {
+    if (reads.length === 1) return this.readStudyLine(reads[0]![0], into, reads[0]![2], reads[0]![1]);
+    const sorted = [...reads].sort((a, b) => a[0] - b[0]);
+    for (let first = 0; first < sorted.length; ) {
+      const start = sorted[first]![0];
+      let end = start + sorted[first]![1];
+      let last = first;
+      while (last + 1 < sorted.length) {
+        const [offset, length] = sorted[last + 1]!;
+        if (offset - end > NEAR_BYTES || offset + length - start > SPAN_BYTES) break;
+        end = Math.max(end, offset + length);
+        last++;
+      }
+      if (last === first) this.readStudyLine(start, into, sorted[first]![2], sorted[first]![1]);
+      else {
+        if (this.span.length < end - start) this.span = Buffer.allocUnsafeSlow(SPAN_BYTES);
+        const read = this.studyLines === undefined ? 0 : readSync(this.studyLines, this.span, 0, end - start, start);
+        for (let i = first; i <= last; i++) {
+          const [offset, length, at] = sorted[i]!;
+          this.span.copy(into, at, offset - start, offset - start + length);
+          checkLine(read >= offset - start + length, into, at, length);
+        }
+      }
+      first = last + 1;
     }
   }
 

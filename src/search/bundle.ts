@@ -1,7 +1,7 @@
 // The searchset Bundle (R4 search.html#return and bundle.html), assembled from the NDJSON bytes of each resource:
 // nothing is parsed or re-serialized, so a served resource is exactly its NDJSON line. The Bundle's size is known
 // before a byte is read (the index knows each study line's length), so the lines are read straight into its one buffer.
-import type { SearchIndex, StudyLine } from "../index/searchIndex.js";
+import type { SearchIndex, StudyLine, StudyLineRead } from "../index/searchIndex.js";
 import type { SearchPage } from "./execute.js";
 import { type Pairs, type SearchRequest, encodeCursor } from "./request.js";
 
@@ -50,15 +50,17 @@ export function searchsetBundle(
   let size = 0;
   for (const p of parts) size += typeof p === "string" ? Buffer.byteLength(p) : Buffer.isBuffer(p) ? p.length : p[1];
   const bundle = allocate(size);
+  const reads: StudyLineRead[] = [];
   let at = 0;
   for (const p of parts) {
     if (typeof p === "string") at += bundle.write(p, at);
     else if (Buffer.isBuffer(p)) at += p.copy(bundle, at);
     else {
-      index.readStudyLine(p[0]!, bundle, at, p[1]);
+      reads.push([p[0]!, p[1], at]);
       at += p[1];
     }
   }
+  if (reads.length > 0) index.readStudyLines(reads, bundle);
   return bundle;
 }
 

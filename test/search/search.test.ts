@@ -259,6 +259,22 @@ describe("study lines read from the NDJSON the index was opened with", () => {
     db.close();
   });
 
+  it("lines near each other are read together, far ones alone: every entry is its line, in the page's order", () => {
+    const folder = handMadeFolder({ index: false });
+    const path = join(folder, "ImagingStudy.ndjson");
+    const lines = readFileSync(path, "utf8").trimEnd().split("\n");
+    // A study far from the others (past the distance lines are read together at), and one longer than a span.
+    const far = JSON.stringify({ ...JSON.parse(lines[1]!), description: "x".repeat(8000) });
+    const huge = JSON.stringify({ ...JSON.parse(lines[2]!), description: "y".repeat(300 << 10) });
+    writeFileSync(path, `${[lines[0], far, huge, ...lines.slice(3)].join("\n")}\n`);
+    buildSearchIndex(folder, join(folder, SEARCH_INDEX_FILE), ZONE);
+    const index = SearchIndex.open(folder);
+    const bundle = JSON.parse((runSearch(index, pairsFromQuery("_count=100&_sort=-_id"), { base: "http://x/", allowOpenSearch: true }) as Buffer).toString());
+    const expected = [lines[0]!, far, huge, ...lines.slice(3)].map((line) => JSON.parse(line)).sort((a, b) => (a.id < b.id ? 1 : -1));
+    expect(bundle.entry.map((e: { resource: unknown }) => e.resource)).toEqual(expected);
+    index.close();
+  });
+
   it("a file renamed over the NDJSON (a later convert's commit) leaves an open index reading the one it was made from", () => {
     const folder = handMadeFolder();
     const index = SearchIndex.open(folder);
@@ -283,6 +299,7 @@ describe("study lines read from the NDJSON the index was opened with", () => {
     // The same size, shifted by one byte: every line boundary moves.
     writeFileSync(path, `x${text.slice(0, -1)}`, { flag: "r+" });
     expect(() => index.read("ImagingStudy", id)).toThrow(StaleLineError);
+    expect(() => runSearch(index, pairsFromQuery("_count=100"), { base: "http://x/", allowOpenSearch: true })).toThrow(StaleLineError);
     expect(() => runSearch(index, pairsFromQuery(`_id=${id}`), { base: "http://x/", allowOpenSearch: true })).toThrow(
       /changed while it was being served: run dcm2fhir index/,
     );
