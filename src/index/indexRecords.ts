@@ -141,8 +141,8 @@ class BatchWriter {
   bytes = 0;
   /** NDJSON bytes the batch's records came from, copied or not: what decides when a batch is full. */
   read = 0;
-  // Its own ArrayBuffers (never one of Node's pooled ones), so that they can be handed to another thread; the bytes'
-  // made on the first resource copied (a batch of studies copies none).
+  // Its own ArrayBuffers (never one of Node's pooled ones), so that they can be handed to another thread; the one for
+  // the bytes made at the first resource copied (a batch of studies copies none).
   private buffer = new Uint8Array(0);
   private ends = new Uint32Array(4096);
   private numbers = new Float64Array(16384);

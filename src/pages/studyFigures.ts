@@ -1,6 +1,6 @@
-// The study distributions of the run report (modality, year, series and instances per study), read from the search
-// index the run has just built: it holds every written ImagingStudy, so report.html needs no pass of its own over
-// the studies and no change to report.json. Only counts and codes come out: no identifier, no date finer than a year.
+// The study distributions of the run report (modality, year, series and instances per study), read through the
+// search index the run has just built: it knows where every written ImagingStudy's line is (and skipped the lines
+// it could not take), so report.html needs no change to report.json. Only counts and codes come out: no identifier, no date finer than a year.
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { SearchIndex } from "../index/searchIndex.js";
