@@ -1,5 +1,6 @@
-// What the search index is built from: each resource of the NDJSON files with its exact bytes and the values it is
-// searched by. Reading and parsing them is the half of a build that needs no database, so for a large folder it
+// What the search index is built from: each resource of the NDJSON files with the values it is searched by, and its
+// exact bytes (a Patient's or an Endpoint's) or where its line lies in its file (a study's: the index does not copy
+// it). Reading and parsing them is the half of a build that needs no database, so for a large folder it
 // runs on its own thread (indexWorker.ts) while this one writes SQLite; records cross between the threads in
 // batches of a few flat arrays (one string for all the text, numbers in a typed array), which costs a small
 // fraction of cloning objects.
@@ -23,7 +24,7 @@ export interface SkippedLine {
 export interface RecordBatch {
   readonly type: IndexedType;
   readonly count: number;
-  /** The records' NDJSON lines, one after another; `ends[i]` is where record i's ends. */
+  /** The records' NDJSON lines, one after another, `ends[i]` where record i's ends (none for studies). */
   readonly bytes: Uint8Array;
   readonly ends: Uint32Array;
   readonly numbers: Float64Array;
@@ -43,16 +44,23 @@ export interface ReadSummary {
  */
 const BATCH_BYTES = 256 << 10;
 
+/** ImagingStudy lines an index being updated holds already (updateSearchIndex): only where each lies now is needed. */
+export interface IndexedAlready {
+  readonly ids: ReadonlySet<string>;
+  /** Study `id`'s line starts at byte `at` of ImagingStudy.ndjson and is `length` bytes long. */
+  lies(id: string, at: number, length: number): void;
+}
+
 /**
  * Reads the NDJSON files, in the order Patient, Endpoint, ImagingStudy, and hands over their records in batches.
- * A batch's ArrayBuffers are its own (`transfer` may move them to another thread). `indexedAlready`: ImagingStudy
- * ids whose lines are not handed over (nor parsed): an index being updated holds them (updateSearchIndex).
+ * A batch's ArrayBuffers are its own (`transfer` may move them to another thread). The lines of `indexedAlready`
+ * are not handed over (nor parsed).
  */
 export function readIndexRecords(
   files: Partial<Record<IndexedType, string>>,
   zone: string,
   emit: (batch: RecordBatch, transfer: ArrayBuffer[]) => void,
-  indexedAlready?: ReadonlySet<string>,
+  indexedAlready?: IndexedAlready,
 ): ReadSummary {
   const skipped: SkippedLine[] = [];
   const patientsWithIdentifier = new Set<string>();
@@ -66,8 +74,9 @@ export function readIndexRecords(
       batch = new BatchWriter(type);
     };
     const unparsed = type === "ImagingStudy" ? indexedAlready : undefined;
-    eachResource(files[type], type, skipped, unparsed, (resource, bytes) => {
-      batch.resource(bytes);
+    eachResource(files[type], type, skipped, unparsed, (resource, bytes, at) => {
+      if (type === "ImagingStudy") batch.line(at, bytes.length);
+      else batch.resource(bytes);
       batch.string(resource.id);
       if (type === "Patient") {
         const identifiers = patientIdentifierRows(resource as { identifier?: JsonIdentifier[] });
@@ -81,7 +90,7 @@ export function readIndexRecords(
         batch.number(v.tokens.length);
         for (const t of v.tokens) batch.number(t.parameter), batch.string(t.code), batch.string(t.system);
       }
-      if (batch.bytes >= BATCH_BYTES) flush();
+      if (batch.read >= BATCH_BYTES) flush();
     });
     flush();
   }
@@ -99,7 +108,9 @@ export interface RecordSink {
 
 export interface StudyRecord {
   readonly id: string;
-  readonly resource: Buffer;
+  /** Where its line starts in ImagingStudy.ndjson, and its length in bytes. */
+  readonly lineAt: number;
+  readonly lineLength: number;
   readonly patient: string | null;
   readonly status: string | null;
   /** The Endpoint ids it references, as a JSON array. */
@@ -112,21 +123,24 @@ export interface StudyRecord {
 export function takeRecords(batch: RecordBatch, sink: RecordSink): void {
   const r = new BatchReader(batch);
   for (let i = 0; i < batch.count; i++) {
-    const resource = r.resource();
-    const id = r.string()!;
     if (batch.type === "Patient") {
-      sink.patient(id, resource);
+      const resource = r.resource();
+      sink.patient(r.string()!, resource);
       for (let n = r.number(); n > 0; n--) sink.patientIdentifier(r.string()!, r.string()!);
     } else if (batch.type === "Endpoint") {
-      sink.endpoint(id, resource);
+      const resource = r.resource();
+      sink.endpoint(r.string()!, resource);
     } else {
+      const lineAt = r.number();
+      const lineLength = r.number();
+      const id = r.string()!;
       const patient = r.string() ?? null;
       const status = r.string() ?? null;
       const endpoints = r.string() ?? null;
       const lo = r.number();
       const hi = r.number();
       const present = r.number();
-      sink.study({ id, resource, patient, status, endpoints, started: Number.isNaN(lo) ? null : { lo, hi }, present });
+      sink.study({ id, lineAt, lineLength, patient, status, endpoints, started: Number.isNaN(lo) ? null : { lo, hi }, present });
       for (let n = r.number(); n > 0; n--) sink.studyToken(r.number(), r.string()!, r.string()!);
     }
   }
@@ -135,8 +149,11 @@ export function takeRecords(batch: RecordBatch, sink: RecordSink): void {
 class BatchWriter {
   count = 0;
   bytes = 0;
-  // Its own ArrayBuffers (never one of Node's pooled ones), so that they can be handed to another thread.
-  private buffer = new Uint8Array(BATCH_BYTES + (64 << 10));
+  /** NDJSON bytes the batch's records came from, copied or not: what decides when a batch is full. */
+  read = 0;
+  // Its own ArrayBuffers (never one of Node's pooled ones), so that they can be handed to another thread; the one for
+  // the bytes made at the first resource copied (a batch of studies copies none).
+  private buffer = new Uint8Array(0);
   private ends = new Uint32Array(4096);
   private numbers = new Float64Array(16384);
   private numberCount = 0;
@@ -146,11 +163,20 @@ class BatchWriter {
   constructor(private readonly type: IndexedType) {}
 
   resource(line: Uint8Array): void {
-    if (this.bytes + line.length > this.buffer.length) this.buffer = grown(this.buffer, this.bytes + line.length);
+    if (this.bytes + line.length > this.buffer.length) this.buffer = grown(this.buffer, Math.max(this.bytes + line.length, BATCH_BYTES + (64 << 10)));
     this.buffer.set(line, this.bytes);
     this.bytes += line.length;
     if (this.count === this.ends.length) this.ends = grown(this.ends, this.count + 1);
     this.ends[this.count++] = this.bytes;
+    this.read += line.length;
+  }
+
+  /** A record whose line stays in its file: where it lies instead of its bytes. */
+  line(at: number, length: number): void {
+    this.number(at);
+    this.number(length);
+    this.count++;
+    this.read += length;
   }
 
   number(n: number): void {
@@ -216,25 +242,28 @@ interface ParsedResource {
 }
 
 /**
- * Calls `take` with each resource of an NDJSON file and its exact bytes (valid until `take` returns); a line whose
- * id is `unparsed` is only checked for a repeated id.
+ * Calls `take` with each resource of an NDJSON file, its exact bytes (valid until `take` returns) and where they
+ * start in the file; a line whose id is among `unparsed` is only checked for a repeated id and said where it lies.
  */
 function eachResource(
   path: string | undefined,
   resourceType: IndexedType,
   skipped: SkippedLine[],
-  unparsed: ReadonlySet<string> | undefined,
-  take: (resource: ParsedResource, bytes: Buffer) => void,
+  unparsed: IndexedAlready | undefined,
+  take: (resource: ParsedResource, bytes: Buffer, at: number) => void,
 ): void {
   if (!path) return;
   const file = NDJSON_FILES[resourceType];
   const ids = new Set<string>();
-  for (const { line: bytes, number: line } of ndjsonLines(path)) {
+  for (const { line: bytes, at, number: line } of ndjsonLines(path)) {
     const skip = (problem: SkippedLine["problem"]) => skipped.push({ file, line, problem });
     const known = unparsed && resourceIdOf(bytes);
-    if (known !== undefined && unparsed!.has(known)) {
+    if (known !== undefined && unparsed!.ids.has(known)) {
       if (ids.has(known)) skip("duplicate-id");
-      else ids.add(known);
+      else {
+        ids.add(known);
+        unparsed!.lies(known, at, bytes.length);
+      }
       continue;
     }
     if (!isUtf8(bytes)) {
@@ -253,7 +282,7 @@ function eachResource(
     else if (ids.has(resource.id)) skip("duplicate-id");
     else {
       ids.add(resource.id);
-      take(resource as ParsedResource, bytes);
+      take(resource as ParsedResource, bytes, at);
     }
   }
 }

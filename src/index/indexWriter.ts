@@ -1,5 +1,5 @@
 // Resources added to a search index after it was built: what `serve --pacs` fetched from a PACS. Each resource is
-// stored exactly as its NDJSON line would be, with the same rows a build makes from that line (search/parameters.ts),
+// stored exactly as its NDJSON line would be (a study's in study_resource: it is in no NDJSON file), with the same rows a build makes from that line (search/parameters.ts),
 // so that a search cannot tell a study fetched on demand from a converted one.
 import { type JsonIdentifier, type JsonImagingStudy, type StudyValues, patientIdentifierRows, studyValues } from "./parameters.js";
 import type { Statement } from "../lib/sqlite.js";
@@ -59,19 +59,20 @@ export class IndexWriter {
       values.started ? -values.started.hi : MISSING_LAST,
       values.present,
       values.endpoints.length > 0 ? JSON.stringify(values.endpoints) : null,
+      line.length,
     ];
     let rowid: number;
     if (row) {
       rowid = row.rowid;
       this.deleteTokens(rowid, this.values(row.resource));
       this.sql(
-        "UPDATE study SET patient = ?, status = ?, started_lo = ?, started_hi = ?, sort_asc = ?, sort_desc = ?, present = ?, endpoints = ? WHERE rowid = ?",
+        "UPDATE study SET patient = ?, status = ?, started_lo = ?, started_hi = ?, sort_asc = ?, sort_desc = ?, present = ?, endpoints = ?, line_at = NULL, line_length = ? WHERE rowid = ?",
       ).run(...columns, rowid);
-      this.sql("UPDATE study_resource SET resource = ? WHERE study = ?").run(line, rowid);
+      this.sql("INSERT OR REPLACE INTO study_resource (study, resource) VALUES (?, ?)").run(rowid, line);
     } else {
       rowid = Number(
         this.sql(
-          "INSERT INTO study (id, patient, status, started_lo, started_hi, sort_asc, sort_desc, present, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          "INSERT INTO study (id, patient, status, started_lo, started_hi, sort_asc, sort_desc, present, endpoints, line_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ).run(id, ...columns).lastInsertRowid,
       );
       this.sql("INSERT INTO study_resource (study, resource) VALUES (?, ?)").run(rowid, line);
@@ -89,9 +90,8 @@ export class IndexWriter {
   }
 
   private rowOf(id: string): { rowid: number; resource: Buffer } | undefined {
-    return this.sql("SELECT s.rowid AS rowid, r.resource AS resource FROM study s JOIN study_resource r ON r.study = s.rowid WHERE s.id = ?").get(id) as
-      | { rowid: number; resource: Buffer }
-      | undefined;
+    const row = this.sql("SELECT rowid FROM study WHERE id = ?").get(id) as { rowid: number } | undefined;
+    return row && { rowid: row.rowid, resource: this.resource("ImagingStudy", id)! };
   }
 
   /** A study's index values, as a build computes them from its line. */

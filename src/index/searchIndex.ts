@@ -1,7 +1,9 @@
-// The search index: a SQLite file beside the NDJSON it indexes, one row per searchable value, and every resource
-// stored as its NDJSON line (a study's apart from the small row searches sort and count on), so that what is served
-// is byte for byte what was written. Built once (by convert, through the same staging and commit as the other
-// outputs, or by `dcm2fhir index`), then only read.
+// The search index: a SQLite file beside the NDJSON it indexes, one row per searchable value, and for every study
+// where its NDJSON line lies in ImagingStudy.ndjson (Patients and Endpoints, few and small, as their lines): what is
+// served is read from there, byte for byte what was written. Study lines are not copied into the index: they were
+// four fifths of its bytes, and writing them a good part of a build. Built once (by convert, through the same
+// staging and commit as the other outputs, or by `dcm2fhir index`), then only read, but for `serve --pacs`, which
+// adds the studies a PACS answered (their lines are in no NDJSON: kept in study_resource).
 import { createHash } from "node:crypto";
 import { closeSync, copyFileSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -9,14 +11,14 @@ import { VERSION } from "../core/version.js";
 import { NDJSON_FILES, SEARCH_INDEX_FILE } from "../core/outputFiles.js";
 import type { OutputDirectory } from "../lib/outputFolder.js";
 import { type Db, type Statement, openDatabase } from "../lib/sqlite.js";
-import { type IndexedType, type RecordBatch, type SkippedLine, type StudyRecord, readIndexRecords, takeRecords } from "./indexRecords.js";
+import { type IndexedAlready, type IndexedType, type RecordBatch, type SkippedLine, type StudyRecord, readIndexRecords, takeRecords } from "./indexRecords.js";
 import { PRESENT_BIT, type JsonImagingStudy, studyValues } from "./parameters.js";
 import { readOnThread } from "./indexThread.js";
 
 export type { SkippedLine } from "./indexRecords.js";
 
 /** Bumped whenever the schema or the meaning of a stored value changes; an index of another format is rebuilt. */
-export const INDEX_FORMAT = "2";
+export const INDEX_FORMAT = "3";
 
 export type IndexErrorReason = "no-ndjson" | "no-index" | "not-an-index" | "index-format" | "stale-index" | "index-busy";
 
@@ -42,8 +44,9 @@ export interface IndexSummary {
 // every sort reads an index forwards.
 export const MISSING_LAST = Number.MAX_SAFE_INTEGER;
 
-// The study row holds what a search filters, sorts and counts on, and the parameters with one value a study
-// (STUDY_COLUMN_PARAMETERS); its resource is apart, read only for the page. Token rows hold the parameters with
+// The study row holds what a search filters, sorts and counts on, the parameters with one value a study
+// (STUDY_COLUMN_PARAMETERS), and where its line is (line_at, line_length: byte offset and length in
+// ImagingStudy.ndjson; line_at NULL for a study `serve --pacs` added, whose line is in study_resource). Token rows hold the parameters with
 // many values a study, keyed code first: codes differ where parameters repeat, so finding a row's place (what
 // writing the rows costs most) mostly compares one string. A patient's identifiers are kept once per Patient, not
 // copied onto each of its studies.
@@ -58,7 +61,9 @@ CREATE TABLE study (
   sort_asc INTEGER NOT NULL,
   sort_desc INTEGER NOT NULL,
   present INTEGER NOT NULL,
-  endpoints TEXT
+  endpoints TEXT,
+  line_at INTEGER,
+  line_length INTEGER NOT NULL
 );
 CREATE TABLE study_resource (study INTEGER PRIMARY KEY, resource BLOB NOT NULL);
 CREATE TABLE token (
@@ -186,57 +191,66 @@ export function updateSearchIndex(
     if (error instanceof IndexError) return undefined;
     throw error;
   }
-  const sameZone = previous.meta.zone === zone;
-  previous.close();
-  const files = presentFiles(folder);
-  if (!sameZone || !files.ImagingStudy) return undefined;
-  rmSync(indexPath, { force: true });
-  copyFileSync(join(previousFolder, SEARCH_INDEX_FILE), indexPath);
-  const db = openDatabase(indexPath, "build", 16);
   try {
-    return db.transaction(() => {
-      const rows = db.prepare<[], [number, string]>("SELECT rowid, id FROM study").raw().all();
-      const dropped = rows.filter(([, id]) => !keptStudies.has(id));
-      // Every kept line must be in the index already; and when most studies go, a new build is the cheaper way.
-      if (rows.length - dropped.length !== keptStudies.size || dropped.length > keptStudies.size) return undefined;
-      dropStudies(db, zone, dropped);
-      db.exec("DELETE FROM patient; DELETE FROM patient_identifier; DELETE FROM endpoint");
-      const first = (rows.reduce((max, [rowid]) => Math.max(max, rowid), 0) as number) + 1;
-      // Read here, whatever the size: only the new lines are parsed, and a thread would cost more to start.
-      const added = load(db, here(files, zone, keptStudies), first);
-      if (added.skipped.length > 0) return undefined;
-      // A kept study's `present` says whether its Patient has an identifier: its Patient may have gained or lost one.
-      const bit = PRESENT_BIT["patient.identifier"];
-      db.exec(`CREATE TEMP TABLE identified (patient TEXT PRIMARY KEY) WITHOUT ROWID;
-        INSERT OR IGNORE INTO identified SELECT patient FROM patient_identifier;
-        UPDATE study SET present = (present & ~${bit}) | (CASE WHEN patient IN identified THEN ${bit} ELSE 0 END)
-          WHERE rowid < ${first} AND patient IS NOT NULL AND ((present & ${bit}) <> 0) <> (patient IN identified);
-        DROP TABLE identified;`);
-      const counts = { studies: keptStudies.size + added.studies, patients: added.patients, endpoints: added.endpoints };
-      writeMeta(db, zone, counts, files);
-      return { ...counts, skipped: [] };
-    })();
+    const files = presentFiles(folder);
+    // An index `serve --pacs` wrote into holds what a PACS answered, which a new build would not: built anew.
+    const pacs = previous.db.prepare("SELECT 1 FROM sqlite_master WHERE name LIKE 'ondemand%' UNION ALL SELECT 1 FROM study WHERE line_at IS NULL LIMIT 1");
+    if (previous.meta.zone !== zone || !files.ImagingStudy || pacs.get() !== undefined) return undefined;
+    rmSync(indexPath, { force: true });
+    copyFileSync(join(previousFolder, SEARCH_INDEX_FILE), indexPath);
+    const db = openDatabase(indexPath, "build", 16);
+    try {
+      return db.transaction(() => update(db, previous, files, zone, keptStudies))();
+    } finally {
+      // A run that returned undefined leaves the file half updated: the caller's new build replaces it.
+      db.close();
+    }
   } finally {
-    // A run that returned undefined leaves the file half updated: the caller's new build replaces it.
-    db.close();
+    previous.close();
   }
 }
 
-/**
- * Takes studies out of an index being updated: each one's row, resource and token rows (found again from the
- * resource: tokens are keyed value first, and a study's values are all in its line).
- */
-function dropStudies(db: Db, zone: string, studies: ReadonlyArray<readonly [number, string]>): void {
-  const resourceOf = db.prepare<[number], Buffer>("SELECT resource FROM study_resource WHERE study = ?").pluck();
+function update(
+  db: Db,
+  previous: SearchIndex,
+  files: Partial<Record<IndexedType, string>>,
+  zone: string,
+  keptStudies: ReadonlySet<string>,
+): IndexSummary | undefined {
+  const rows = db.prepare<[], [number, string]>("SELECT rowid, id FROM study").raw().all();
+  const dropped = rows.filter(([, id]) => !keptStudies.has(id));
+  // Every kept line must be in the index already; and when most studies go, a new build is the cheaper way.
+  if (rows.length - dropped.length !== keptStudies.size || dropped.length > keptStudies.size) return undefined;
   const deleteToken = db.prepare("DELETE FROM token WHERE code = ? AND parameter = ? AND study = ? AND system = ?");
-  const deleteResource = db.prepare("DELETE FROM study_resource WHERE study = ?");
   const deleteStudy = db.prepare("DELETE FROM study WHERE rowid = ?");
-  for (const [rowid] of studies) {
-    const resource = JSON.parse(resourceOf.get(rowid)!.toString("utf8")) as JsonImagingStudy;
+  for (const [rowid, id] of dropped) {
+    // Token rows are keyed value first: a study's are found again from its line, where all its values are.
+    const resource = JSON.parse(previous.read("ImagingStudy", id)!.toString("utf8")) as JsonImagingStudy;
     for (const t of studyValues(resource, zone, () => false).tokens) deleteToken.run(t.code, t.parameter, rowid, t.system);
-    deleteResource.run(rowid);
     deleteStudy.run(rowid);
   }
+  db.exec("DELETE FROM patient; DELETE FROM patient_identifier; DELETE FROM endpoint");
+  // The kept lines lie elsewhere in the new ImagingStudy.ndjson (lines before them came or went).
+  const moveLine = db.prepare("UPDATE study SET line_at = ?, line_length = ? WHERE id = ?");
+  let moved = 0;
+  const lies = (id: string, at: number, length: number) => {
+    moveLine.run(at, length, id);
+    moved++;
+  };
+  const first = rows.reduce((max, [rowid]) => Math.max(max, rowid), 0) + 1;
+  // Read here, whatever the size: only the new lines are parsed, and a thread would cost more to start.
+  const added = load(db, here(files, zone, { ids: keptStudies, lies }), first);
+  if (added.skipped.length > 0 || moved !== keptStudies.size) return undefined;
+  // A kept study's `present` says whether its Patient has an identifier: its Patient may have gained or lost one.
+  const bit = PRESENT_BIT["patient.identifier"];
+  db.exec(`CREATE TEMP TABLE identified (patient TEXT PRIMARY KEY) WITHOUT ROWID;
+    INSERT OR IGNORE INTO identified SELECT patient FROM patient_identifier;
+    UPDATE study SET present = (present & ~${bit}) | (CASE WHEN patient IN identified THEN ${bit} ELSE 0 END)
+      WHERE rowid < ${first} AND patient IS NOT NULL AND ((present & ${bit}) <> 0) <> (patient IN identified);
+    DROP TABLE identified;`);
+  const counts = { studies: keptStudies.size + added.studies, patients: added.patients, endpoints: added.endpoints };
+  writeMeta(db, zone, counts, files);
+  return { ...counts, skipped: [] };
 }
 
 /** Where records come from: a function that hands every batch to `take`, in file order, and says what it skipped. */
@@ -244,7 +258,7 @@ type RecordSource = (take: (batch: RecordBatch) => void) => readonly SkippedLine
 
 /** Records read on this thread (but the lines of `indexedAlready`, see readIndexRecords), each batch taken as it is made. */
 const here =
-  (files: Partial<Record<IndexedType, string>>, zone: string, indexedAlready?: ReadonlySet<string>): RecordSource =>
+  (files: Partial<Record<IndexedType, string>>, zone: string, indexedAlready?: IndexedAlready): RecordSource =>
   (take) =>
     readIndexRecords(files, zone, take, indexedAlready).skipped;
 
@@ -273,9 +287,8 @@ function load(db: Db, source: RecordSource, firstStudy = 1): IndexSummary {
   const insertIdentifier = db.prepare("INSERT OR IGNORE INTO patient_identifier (code, patient, system) VALUES (?, ?, ?)");
   const insertEndpoint = db.prepare("INSERT INTO endpoint (id, resource) VALUES (?, ?)");
   const insertStudy = db.prepare(
-    "INSERT INTO study (rowid, id, patient, status, started_lo, started_hi, sort_asc, sort_desc, present, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO study (rowid, id, patient, status, started_lo, started_hi, sort_asc, sort_desc, present, endpoints, line_at, line_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
-  const insertResource = db.prepare("INSERT INTO study_resource (study, resource) VALUES (?, ?)");
   const tokens = new TokenInserter(db);
   const count = { patients: 0, endpoints: 0, studies: 0 };
   let patient = "";
@@ -303,8 +316,9 @@ function load(db: Db, source: RecordSource, firstStudy = 1): IndexSummary {
         v.started ? -v.started.hi : MISSING_LAST,
         v.present,
         v.endpoints,
+        v.lineAt,
+        v.lineLength,
       );
-      insertResource.run(rowid, v.resource);
     },
     studyToken: (parameter: number, code: string, system: string) => tokens.add(parameter, code, firstStudy + count.studies - 1, system),
   };
@@ -358,6 +372,14 @@ class TokenInserter {
 function fingerprint(path: string): string {
   const fd = openSync(path, "r");
   try {
+    return fingerprintOf(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fingerprintOf(fd: number): string {
+  {
     const size = fstatSync(fd).size;
     const hash = createHash("sha256");
     const block = Buffer.alloc(4096);
@@ -368,8 +390,6 @@ function fingerprint(path: string): string {
         : [...Array(blocks).keys()].map((i) => Math.floor(((size - block.length) * i) / (blocks - 1)));
     for (const position of positions) hash.update(block.subarray(0, readSync(fd, block, 0, block.length, position)));
     return `${size}:${hash.digest("hex").slice(0, 32)}`;
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -380,13 +400,48 @@ export interface IndexMeta {
   readonly endpoints: number;
 }
 
-/** An index opened for searching. Statements are prepared once per SQL text. */
+/** A study's line went missing or changed under a running server: ImagingStudy.ndjson was written over in place. */
+export class StaleLineError extends Error {
+  override readonly name = "StaleLineError";
+}
+
+// A line the index took is one JSON object, maybe with blanks around it (space, tab, CR).
+const OBJECT_START = new Set([0x7b, 0x20, 0x09, 0x0d]);
+const OBJECT_END = new Set([0x7d, 0x20, 0x09, 0x0d]);
+
+/** A study line to read: its offset in ImagingStudy.ndjson, its length, and where it goes in the buffer read into. */
+export type StudyLineRead = [offset: number, length: number, at: number];
+
+// Lines at most this far apart are read together, in spans of at most this many bytes.
+const NEAR_BYTES = 4096;
+const SPAN_BYTES = 256 << 10;
+
+/**
+ * A line that was not read whole, or no longer starts and ends like a JSON object, was written over since the index
+ * was opened: a guard against the usual in-place edit, not a proof.
+ */
+function checkLine(whole: boolean, line: Buffer, at: number, length: number): void {
+  if (!whole || !OBJECT_START.has(line[at]!) || !OBJECT_END.has(line[at + length - 1]!)) {
+    throw new StaleLineError(`${NDJSON_FILES.ImagingStudy} changed while it was being served: run dcm2fhir index <folder>, then start again`);
+  }
+}
+
+/**
+ * An index opened for searching, with the ImagingStudy.ndjson its study rows point into. Statements are prepared
+ * once per SQL text. The NDJSON is opened with the index and read through that descriptor only: a convert that
+ * replaces the folder's files (renaming new ones over them) leaves this process reading the file its index was made
+ * from.
+ */
 export class SearchIndex {
   private readonly statements = new Map<string, ReturnType<Db["prepare"]>>();
+
+  /** Where lines read together land before each is copied into place. */
+  private span = Buffer.alloc(0);
 
   private constructor(
     readonly db: Db,
     readonly meta: IndexMeta,
+    private readonly studyLines: number | undefined,
   ) {}
 
   /**
@@ -422,19 +477,24 @@ export class SearchIndex {
     const otherFormat = `the search index was made by another version of dcm2fhir; ${rebuild}`;
     if (meta.format !== INDEX_FORMAT) refuse("index-format", otherFormat);
     try {
-      db!.prepare("SELECT 1 FROM study, study_resource, token, patient, patient_identifier, endpoint LIMIT 0").all();
+      db!.prepare("SELECT study.line_at, study.line_length FROM study, study_resource, token, patient, patient_identifier, endpoint LIMIT 0").all();
     } catch {
       refuse("index-format", otherFormat);
     }
     const recorded = JSON.parse(meta.files ?? "{}") as Record<string, string>;
     const present = presentFiles(folder);
+    // The descriptor's file is the one checked: the one every study line will be read from.
+    const studyLines = present.ImagingStudy === undefined ? undefined : openSync(present.ImagingStudy, "r");
     for (const type of Object.keys(NDJSON_FILES) as IndexedType[]) {
       const file = present[type];
-      if ((file ? fingerprint(file) : undefined) !== recorded[type]) {
+      const found = type === "ImagingStudy" ? (studyLines === undefined ? undefined : fingerprintOf(studyLines)) : file ? fingerprint(file) : undefined;
+      if (found !== recorded[type]) {
+        if (studyLines !== undefined) closeSync(studyLines);
         refuse("stale-index", `${NDJSON_FILES[type]} changed after the search index was built; ${rebuild}`);
       }
     }
-    return new SearchIndex(db!, { zone: meta.zone!, studies: Number(meta.studies), patients: Number(meta.patients), endpoints: Number(meta.endpoints) });
+    const counts = { zone: meta.zone!, studies: Number(meta.studies), patients: Number(meta.patients), endpoints: Number(meta.endpoints) };
+    return new SearchIndex(db!, counts, studyLines);
   }
 
   /** A prepared statement, once per SQL text; `raw`: rows come as arrays rather than objects. */
@@ -453,15 +513,77 @@ export class SearchIndex {
 
   /** A resource's NDJSON line, for a read interaction. */
   read(type: IndexedType, id: string): Buffer | undefined {
-    const sql =
-      type === "ImagingStudy"
-        ? "SELECT resource FROM study_resource WHERE study = (SELECT rowid FROM study WHERE id = ?)"
-        : `SELECT resource FROM ${type === "Patient" ? "patient" : "endpoint"} WHERE id = ?`;
-    const row = this.statement(sql).get(id) as { resource: Buffer } | undefined;
+    if (type === "ImagingStudy") {
+      const row = this.statement(`SELECT ${STUDY_LINE} FROM study s WHERE s.id = ?`, true).get(id) as StudyLine | undefined;
+      return row && this.studyBytes(row);
+    }
+    const row = this.statement(`SELECT resource FROM ${type === "Patient" ? "patient" : "endpoint"} WHERE id = ?`).get(id) as { resource: Buffer } | undefined;
     return row?.resource;
+  }
+
+  /** Every study's line, in the order the index took them (file order, then the ones `serve --pacs` added). */
+  *studies(): Generator<Buffer> {
+    for (const line of this.db.prepare(`SELECT ${STUDY_LINE} FROM study s ORDER BY s.rowid`).raw().iterate() as Iterable<StudyLine>) {
+      yield this.studyBytes(line);
+    }
+  }
+
+  private studyBytes([at, length, resource]: StudyLine): Buffer {
+    if (resource) return resource;
+    const bytes = Buffer.allocUnsafe(length);
+    this.readStudyLine(at!, bytes, 0, length);
+    return bytes;
+  }
+
+  /** Reads the study line at `offset` of ImagingStudy.ndjson, `length` bytes, into `into` at `at`: a Bundle is assembled in place. */
+  readStudyLine(offset: number, into: Buffer, at: number, length: number): void {
+    const read = this.studyLines === undefined ? 0 : readSync(this.studyLines, into, at, length, offset);
+    checkLine(read === length, into, at, length);
+  }
+
+  /**
+   * Reads study lines into `into`: `reads` holds, for each, its offset in ImagingStudy.ndjson, its length and where
+   * it goes in `into`. Lines lying close together in the file (a patient's studies, often written one after another)
+   * are read with one call and copied into place: a read costs more than copying a few kB.
+   */
+  readStudyLines(reads: readonly StudyLineRead[], into: Buffer): void {
+    if (reads.length === 1) return this.readStudyLine(reads[0]![0], into, reads[0]![2], reads[0]![1]);
+    const sorted = [...reads].sort((a, b) => a[0] - b[0]);
+    for (let first = 0; first < sorted.length; ) {
+      const start = sorted[first]![0];
+      let end = start + sorted[first]![1];
+      let last = first;
+      while (last + 1 < sorted.length) {
+        const [offset, length] = sorted[last + 1]!;
+        if (offset - end > NEAR_BYTES || offset + length - start > SPAN_BYTES) break;
+        end = Math.max(end, offset + length);
+        last++;
+      }
+      if (last === first) this.readStudyLine(start, into, sorted[first]![2], sorted[first]![1]);
+      else {
+        if (this.span.length < end - start) this.span = Buffer.allocUnsafeSlow(SPAN_BYTES);
+        const read = this.studyLines === undefined ? 0 : readSync(this.studyLines, this.span, 0, end - start, start);
+        for (let i = first; i <= last; i++) {
+          const [offset, length, at] = sorted[i]!;
+          this.span.copy(into, at, offset - start, offset - start + length);
+          checkLine(read >= offset - start + length, into, at, length);
+        }
+      }
+      first = last + 1;
+    }
   }
 
   close(): void {
     this.db.close();
+    if (this.studyLines !== undefined) closeSync(this.studyLines);
   }
 }
+
+/**
+ * The columns that say where the line of the study `s` is, for a statement's select list: offset, length, and the
+ * line itself when the index holds it (a study `serve --pacs` added; read only then).
+ */
+export const STUDY_LINE = "s.line_at, s.line_length, CASE WHEN s.line_at IS NULL THEN (SELECT resource FROM study_resource WHERE study = s.rowid) END";
+
+/** Where a study's line is: in ImagingStudy.ndjson at `at`, `length` bytes long, or (`at` null) `resource` itself. */
+export type StudyLine = [at: number | null, length: number, resource: Buffer | null];

@@ -83,7 +83,7 @@ function finish(index: SearchIndex, { request, notes }: Prepared, states: readon
     };
     return { status: 503, outcome, retryAfter: RETRY_AFTER_SECONDS };
   }
-  return { status: 200, body: searchsetBundle(page, request, base, issues) };
+  return { status: 200, body: searchsetBundle(index, page, request, base, issues) };
 }
 
 /** What the PACS did not give: each said once, naming the PACS (its root without credentials) and never a query value. */

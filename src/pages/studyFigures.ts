@@ -1,8 +1,9 @@
-// The study distributions of the run report (modality, year, series and instances per study), read from the search
-// index the run has just built: it holds every written ImagingStudy, so report.html needs no pass of its own over
-// the studies and no change to report.json. Only counts and codes come out: no identifier, no date finer than a year.
+// The study distributions of the run report (modality, year, series and instances per study), read through the
+// search index the run has just built: it knows where every written ImagingStudy's line is (and skipped the lines
+// it could not take), so report.html needs no change to report.json. Only counts and codes come out: no identifier, no date finer than a year.
 import { existsSync } from "node:fs";
-import { openDatabase } from "../lib/sqlite.js";
+import { dirname } from "node:path";
+import { SearchIndex } from "../index/searchIndex.js";
 
 export interface StudyFigures {
   /** Studies per acquisition modality code (ImagingStudy.modality, CID 29); a study counts once per modality. */
@@ -18,20 +19,16 @@ export interface StudyFigures {
 /** Undefined when there is no index (a run that wrote no ImagingStudy.ndjson). */
 export function studyFigures(indexPath: string): StudyFigures | undefined {
   if (!existsSync(indexPath)) return undefined;
-  const db = openDatabase(indexPath, "read", 4);
+  const index = SearchIndex.open(dirname(indexPath));
   try {
     const modalities = new Map<string, number>();
     const years = new Map<string, number>();
     const series = new Map<number, number>();
     const instances = new Map<number, number>();
     const add = <K>(map: Map<K, number>, key: K) => map.set(key, (map.get(key) ?? 0) + 1);
-    // One JSON parse a study, in SQLite: json_extract with several paths answers an array of their values.
-    const rows = db
-      .prepare("SELECT json_extract(CAST(resource AS TEXT), '$.started', '$.numberOfSeries', '$.numberOfInstances', '$.modality') AS v FROM study_resource")
-      .pluck()
-      .iterate() as Iterable<string>;
-    for (const text of rows) {
-      const [started, nSeries, nInstances, modality] = JSON.parse(text) as [unknown, unknown, unknown, unknown];
+    // Every study the index took, read from where the index says its line is.
+    for (const resource of index.studies()) {
+      const { started, numberOfSeries: nSeries, numberOfInstances: nInstances, modality } = JSON.parse(resource.toString("utf8")) as Record<string, unknown>;
       add(years, typeof started === "string" && /^\d{4}/.test(started) ? started.slice(0, 4) : "none");
       add(series, typeof nSeries === "number" ? nSeries : 0);
       add(instances, typeof nInstances === "number" ? nInstances : 0);
@@ -48,7 +45,7 @@ export function studyFigures(indexPath: string): StudyFigures | undefined {
       instancesPerStudy: byKey(instances),
     };
   } finally {
-    db.close();
+    index.close();
   }
 }
 

@@ -2,11 +2,12 @@
 // the exact total, the included resources and where the next page starts. `serve` and `search` both call it.
 import { PRESENT_BIT, STUDY_COLUMN_PARAMETERS, TOKEN_PARAMETERS } from "../index/parameters.js";
 import type { DatePrefix, Filter, SearchRequest, SortRule, TokenValue } from "./request.js";
-import type { SearchIndex } from "../index/searchIndex.js";
+import { type SearchIndex, STUDY_LINE, type StudyLine } from "../index/searchIndex.js";
 
+/** A study of the page: its id, and where its line is (searchsetBundle reads it straight into the Bundle). */
 export interface Match {
   readonly id: string;
-  readonly resource: Buffer;
+  readonly line: StudyLine;
 }
 
 export interface Included {
@@ -35,13 +36,15 @@ export function executeSearch(index: SearchIndex, request: SearchRequest): Searc
   const after = request.after ? keysetCondition(order, request.after) : undefined;
   const { patient, endpoint } = request.include;
   // The page is chosen and sorted on the small study rows, or on an index alone when that holds all the query
-  // needs (a patient's studies by id); only its matches' resources are read. Rows as arrays (no object per row):
-  // id, resource, then what _include needs.
-  const extra = `${patient ? ", page.patient" : ""}${endpoint ? ", page.endpoints" : ""}`;
+  // needs (a patient's studies by id); only its matches' rows say where their lines are. Rows as arrays (no object
+  // per row): id, where its line is (STUDY_LINE, three columns), then what _include needs.
+  const extra = `${patient ? ", s.patient" : ""}${endpoint ? ", s.endpoints" : ""}`;
   const sql =
-    `SELECT page.id, (SELECT resource FROM study_resource WHERE study = page.rowid)${extra} FROM (` +
-    `SELECT s.rowid AS rowid, s.id AS id${patient ? ", s.patient AS patient" : ""}${endpoint ? ", s.endpoints AS endpoints" : ""} ` +
-    `FROM study s WHERE ${where.sql}${after ? ` AND ${after.sql}` : ""} ORDER BY ${order.map((o) => `${o.column} ${o.descending ? "DESC" : "ASC"}`).join(", ")} LIMIT ${limit(request.count + 1)}) AS page`;
+    `SELECT page.id, ${STUDY_LINE}${extra} FROM (` +
+    `SELECT s.rowid AS rowid, s.id AS id ` +
+    `FROM study s WHERE ${where.sql}${after ? ` AND ${after.sql}` : ""} ORDER BY ${order.map((o) => `${o.column} ${o.descending ? "DESC" : "ASC"}`).join(", ")} LIMIT ${limit(request.count + 1)}) AS page` +
+    // CROSS JOIN: SQLite keeps the page as the outer loop, so the rows stay in the page's order.
+    " CROSS JOIN study s ON s.rowid = page.rowid";
   const rows = index.statement(sql, true).all([...where.args, ...(after?.args ?? [])]) as Row[];
   const more = rows.length > request.count;
   const page = more ? rows.slice(0, request.count) : rows;
@@ -51,14 +54,14 @@ export function executeSearch(index: SearchIndex, request: SearchRequest): Searc
   const column = (i: number) => page.flatMap((row) => (row[i] === null ? [] : [row[i] as string]));
   return {
     total,
-    matches: page.map(([id, resource]) => ({ id, resource })),
+    matches: page.map((row) => ({ id: row[0], line: [row[1], row[2], row[3]] })),
     included: [
-      ...(patient ? included(index, "Patient", column(2)) : []),
+      ...(patient ? included(index, "Patient", column(4)) : []),
       ...(endpoint
         ? included(
             index,
             "Endpoint",
-            column(patient ? 3 : 2).flatMap((ids) => JSON.parse(ids) as string[]),
+            column(patient ? 5 : 4).flatMap((ids) => JSON.parse(ids) as string[]),
           )
         : []),
     ],
@@ -80,7 +83,7 @@ function limit(n: number): string {
   return String(n);
 }
 
-type Row = [id: string, resource: Buffer, ...included: Array<string | null>];
+type Row = [id: string, lineAt: number | null, lineLength: number, resource: Buffer | null, ...included: Array<string | null>];
 
 interface Sql {
   readonly sql: string;

@@ -331,7 +331,7 @@ function parseDate(value: string, rawName: string, options: ParseOptions): Filte
     const prefix = hasPrefix ? alternative.slice(0, 2) : "eq";
     if (!DATE_PREFIXES.has(prefix)) return fail("invalid-value", `${rawName}: unknown prefix "${prefix}" (use eq, ne, gt, lt, ge, le, sa, eb or ap)`, rawName);
     const text = hasPrefix ? alternative.slice(2) : alternative;
-    const range = dateRange(text, options.zone);
+    const range = searchedRange(text, options.zone);
     if (!range)
       return fail(
         "invalid-value",
@@ -341,6 +341,18 @@ function parseDate(value: string, rawName: string, options: ParseOptions): Filte
     values.push({ prefix: prefix as DatePrefix, range: prefix === "ap" ? widen(range, options.now ?? Date.now()) : range });
   }
   return { kind: "date", parameter: "started", values };
+}
+
+// Searches name the same few dates over and over, and reading one costs a few Date objects (~2 µs): each once.
+const searchedRanges = new Map<string, Range | undefined>();
+
+function searchedRange(text: string, zone: string): Range | undefined {
+  const key = `${zone} ${text}`;
+  if (searchedRanges.has(key)) return searchedRanges.get(key);
+  if (searchedRanges.size >= 10_000) searchedRanges.clear();
+  const range = dateRange(text, zone);
+  searchedRanges.set(key, range);
+  return range;
 }
 
 /** R4 search.html#prefix on ap: the range is widened by 10 % of the distance between the value and now, on each side. */

@@ -11,11 +11,13 @@ export interface SearchOptions {
   readonly strict?: boolean;
   readonly allowOpenSearch?: boolean;
   readonly now?: number;
+  /** The buffer the Bundle is written into, `size` bytes long (serve reuses one); by default a new one. */
+  readonly allocate?: (size: number) => Buffer;
 }
 
 export function runSearch(index: SearchIndex, pairs: Pairs | SearchError, options: SearchOptions): Buffer | SearchError {
   if (isSearchError(pairs)) return pairs;
   const request = parseSearch(pairs, { ...options, zone: index.meta.zone });
   if (isSearchError(request)) return request;
-  return searchsetBundle(executeSearch(index, request), request, options.base);
+  return searchsetBundle(index, executeSearch(index, request), request, options.base, [], options.allocate);
 }

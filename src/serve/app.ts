@@ -4,10 +4,10 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Socket } from "node:net";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import type { SearchIndex } from "../index/searchIndex.js";
+import { type SearchIndex, StaleLineError } from "../index/searchIndex.js";
 import type { OnDemand } from "../ondemand/onDemand.js";
 import type { ServerContext, ServerCounts } from "./context.js";
-import { rawOutcome, sendOutcome } from "./reply.js";
+import { AnswerBuffer, rawOutcome, sendOutcome } from "./reply.js";
 import { metadataRoutes } from "./routes/metadata.js";
 import { pageRoutes } from "./routes/page.js";
 import { READABLE_TYPES, readRoutes } from "./routes/read.js";
@@ -73,6 +73,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     base: "",
     allowOpenSearch: options.allowOpenSearch,
     counts: { requests: 0, searches: 0, reads: 0, errors: 0 },
+    answers: new AnswerBuffer(),
     onDemand: options.onDemand,
   };
   const app = Fastify({
@@ -206,6 +207,8 @@ function replyToError(error: FastifyError, reply: FastifyReply, counts: ServerCo
     case "DCM2FHIR_BAD_JSON":
       return sendOutcome(counts, reply, 400, "structure", error.message);
   }
+  // Says what to do, and holds no patient data.
+  if ((error as Error) instanceof StaleLineError) return sendOutcome(counts, reply, 500, "exception", error.message);
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) return sendOutcome(counts, reply, status, "invalid", "the request cannot be read");
   return sendOutcome(counts, reply, 500, "exception", "internal error while answering this request (a bug in dcm2fhir)");

@@ -1,5 +1,6 @@
 import type { SearchIndex } from "../index/searchIndex.js";
 import type { OnDemand } from "../ondemand/onDemand.js";
+import type { AnswerBuffer } from "./reply.js";
 
 /** What every route of one server shares. */
 export interface ServerContext {
@@ -8,6 +9,8 @@ export interface ServerContext {
   base: string;
   readonly allowOpenSearch: boolean;
   readonly counts: ServerCounts;
+  /** What plain searches' Bundles are written into. */
+  readonly answers: AnswerBuffer;
   /** `--pacs`: searches ask these PACS before the index answers. */
   readonly onDemand?: OnDemand;
 }

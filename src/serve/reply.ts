@@ -19,6 +19,33 @@ export function sendFhir(counts: ServerCounts, reply: FastifyReply, status: numb
     .send(Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body)));
 }
 
+/**
+ * One buffer that search answers are written into, one after another, instead of a new one each: a fresh buffer
+ * is fresh memory, and the kernel's page faults filling it cost more than the copy (a patient's Bundle, ~12 kB,
+ * ~10 % of the server's CPU a search). Taken again only once the last answer went to the kernel whole; while a slow
+ * client's socket still holds it, the next answer gets a buffer of its own.
+ */
+export class AnswerBuffer {
+  private static readonly KEPT_BYTES = 1 << 20;
+  private buffer = Buffer.alloc(0);
+  private lent = false;
+
+  /** The buffer an answer of `size` bytes is written into; give it back with `sent`. */
+  readonly take = (size: number): Buffer => {
+    if (this.lent || size > this.buffer.length) {
+      if (size > AnswerBuffer.KEPT_BYTES) return Buffer.allocUnsafe(size);
+      this.buffer = Buffer.allocUnsafeSlow(Math.max(size, 64 << 10));
+    }
+    this.lent = true;
+    return this.buffer.subarray(0, size);
+  };
+
+  /** After the answer was sent: the response ended (no hook still holds it) and none of its bytes wait in Node. */
+  sent(reply: FastifyReply): void {
+    if (reply.raw.writableEnded && reply.raw.writableLength === 0) this.lent = false;
+  }
+}
+
 export function sendOutcome(counts: ServerCounts, reply: FastifyReply, status: number, code: IssueType, diagnostics: string): FastifyReply {
   return sendFhir(counts, reply, status, operationOutcome(code, diagnostics));
 }

@@ -177,7 +177,7 @@ export function indexContent(indexPath: string): Record<string, unknown[]> {
     return {
       meta: all("SELECT key, value FROM meta ORDER BY key"),
       study: all(
-        "SELECT s.id, s.patient, s.status, s.started_lo, s.started_hi, s.sort_asc, s.sort_desc, s.present, s.endpoints, r.resource FROM study s JOIN study_resource r ON r.study = s.rowid ORDER BY s.id",
+        "SELECT s.id, s.patient, s.status, s.started_lo, s.started_hi, s.sort_asc, s.sort_desc, s.present, s.endpoints, s.line_at, s.line_length, r.resource FROM study s LEFT JOIN study_resource r ON r.study = s.rowid ORDER BY s.id",
       ),
       token: all("SELECT t.code, t.parameter, s.id, t.system FROM token t JOIN study s ON s.rowid = t.study ORDER BY 1, 2, 3, 4"),
       patient: all("SELECT id, resource FROM patient ORDER BY id"),

@@ -1,6 +1,6 @@
 // The search module and the index, without HTTP: date ranges, the parser's limits and escapes, `ap`, the index
 // file (deterministic, hidden, staged with convert's outputs, refusing to be used when stale) and db.ts's modes.
-import { readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -10,7 +10,7 @@ import { dateRange } from "../../src/fhir/dateRange.js";
 import { type SearchError, type SearchRequest, isSearchError, pairsFromJson, pairsFromQuery, parseSearch } from "../../src/search/request.js";
 import { runSearch } from "../../src/search/search.js";
 import { openDatabase } from "../../src/lib/sqlite.js";
-import { INDEX_FORMAT, IndexError, SearchIndex, buildSearchIndex, updateSearchIndex } from "../../src/index/searchIndex.js";
+import { INDEX_FORMAT, IndexError, SearchIndex, StaleLineError, buildSearchIndex, updateSearchIndex } from "../../src/index/searchIndex.js";
 import { SEARCH_INDEX_FILE } from "../../src/core/outputFiles.js";
 import { REPO, outputFiles, tempDir } from "../helpers/run.js";
 import { PATIENTS, STUDIES, ZONE, handMadeFolder, indexContent, s, uid } from "../helpers/searchData.js";
@@ -292,6 +292,63 @@ describe("the search index", () => {
     expect(() => SearchIndex.open(added).close()).not.toThrow();
     writeFileSync(join(added, "Endpoint.ndjson"), endpoints);
     expect(() => SearchIndex.open(added)).toThrow(expect.objectContaining({ reason: "stale-index" }));
+  });
+});
+
+describe("study lines read from the NDJSON the index was opened with", () => {
+  it("keeps no study line in the index: a search reads each from ImagingStudy.ndjson", () => {
+    const folder = handMadeFolder();
+    const db = new Database(join(folder, SEARCH_INDEX_FILE), { readonly: true });
+    expect(db.prepare("SELECT count(*) AS n FROM study_resource").get()).toEqual({ n: 0 });
+    expect(db.prepare("SELECT count(*) AS n FROM study WHERE line_at IS NULL").get()).toEqual({ n: 0 });
+    db.close();
+  });
+
+  it("lines near each other are read together, far ones alone: every entry is its line, in the page's order", () => {
+    const folder = handMadeFolder({ index: false });
+    const path = join(folder, "ImagingStudy.ndjson");
+    const lines = readFileSync(path, "utf8").trimEnd().split("\n");
+    // A study far from the others (past the distance lines are read together at), and one longer than a span.
+    const far = JSON.stringify({ ...JSON.parse(lines[1]!), description: "x".repeat(8000) });
+    const huge = JSON.stringify({ ...JSON.parse(lines[2]!), description: "y".repeat(300 << 10) });
+    writeFileSync(path, `${[lines[0], far, huge, ...lines.slice(3)].join("\n")}\n`);
+    buildSearchIndex(folder, join(folder, SEARCH_INDEX_FILE), ZONE);
+    const index = SearchIndex.open(folder);
+    const bundle = JSON.parse((runSearch(index, pairsFromQuery("_count=100&_sort=-_id"), { base: "http://x/", allowOpenSearch: true }) as Buffer).toString());
+    const expected = [lines[0]!, far, huge, ...lines.slice(3)].map((line) => JSON.parse(line)).sort((a, b) => (a.id < b.id ? 1 : -1));
+    expect(bundle.entry.map((e: { resource: unknown }) => e.resource)).toEqual(expected);
+    index.close();
+  });
+
+  it("a file renamed over the NDJSON (a later convert's commit) leaves an open index reading the one it was made from", () => {
+    const folder = handMadeFolder();
+    const index = SearchIndex.open(folder);
+    const path = join(folder, "ImagingStudy.ndjson");
+    const lines = readFileSync(path, "utf8").trimEnd().split("\n");
+    writeFileSync(`${path}.new`, "{}\n".repeat(lines.length));
+    renameSync(`${path}.new`, path);
+    expect(index.read("ImagingStudy", JSON.parse(lines[3]!).id)!.toString()).toBe(lines[3]);
+    const bundle = JSON.parse(
+      (runSearch(index, pairsFromQuery(`_id=${JSON.parse(lines[3]!).id}`), { base: "http://x/", allowOpenSearch: true }) as Buffer).toString(),
+    );
+    expect(bundle.entry[0].resource).toEqual(JSON.parse(lines[3]!));
+    index.close();
+  });
+
+  it("a line that no longer looks like a JSON object (the NDJSON edited in place under a server) is an error, not served", () => {
+    const folder = handMadeFolder();
+    const index = SearchIndex.open(folder);
+    const path = join(folder, "ImagingStudy.ndjson");
+    const text = readFileSync(path, "utf8");
+    const id = JSON.parse(text.split("\n")[3]!).id as string;
+    // The same size, shifted by one byte: every line boundary moves.
+    writeFileSync(path, `x${text.slice(0, -1)}`, { flag: "r+" });
+    expect(() => index.read("ImagingStudy", id)).toThrow(StaleLineError);
+    expect(() => runSearch(index, pairsFromQuery("_count=100"), { base: "http://x/", allowOpenSearch: true })).toThrow(StaleLineError);
+    expect(() => runSearch(index, pairsFromQuery(`_id=${id}`), { base: "http://x/", allowOpenSearch: true })).toThrow(
+      /changed while it was being served: run dcm2fhir index/,
+    );
+    index.close();
   });
 });
 

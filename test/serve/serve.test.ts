@@ -1,7 +1,11 @@
 // The search API through real HTTP on 127.0.0.1: every parameter, modifier, prefix and error, each asked as
 // GET, POST form and POST JSON (which must agree), on a hand-made folder whose answers are worked out by hand
 // in the comments of test/helpers/searchData.ts.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { FastifyReply } from "fastify";
 import { beforeAll, describe, expect, it } from "vitest";
+import { AnswerBuffer } from "../../src/serve/reply.js";
 import { officialValidator } from "../helpers/officialSchema.js";
 import { ALL, ENDPOINT, PATIENTS, STUDIES, handMadeFolder, s, uid } from "../helpers/searchData.js";
 import { type Answer, type TestServer, getJson, ids, serveFolder } from "../helpers/serve.js";
@@ -339,7 +343,51 @@ describe("the searchset Bundle", () => {
   });
 });
 
+describe("answers written into one reused buffer", () => {
+  const reply = (writableEnded: boolean, writableLength: number) => ({ raw: { writableEnded, writableLength } }) as unknown as FastifyReply;
+
+  it("is taken again only once the last answer ended and went to the socket whole", () => {
+    const answers = new AnswerBuffer();
+    const first = answers.take(100);
+    first.fill(1);
+    answers.sent(reply(true, 0));
+    const second = answers.take(200);
+    expect(second.buffer).toBe(first.buffer);
+    // Still queued in Node (a client not reading): the next answer must not write over it.
+    answers.sent(reply(true, 50));
+    second.fill(2);
+    const third = answers.take(100);
+    expect(third.buffer).not.toBe(second.buffer);
+    // Not ended yet (a hook still holds the answer): the same.
+    answers.sent(reply(false, 0));
+    expect(answers.take(10).buffer).not.toBe(third.buffer);
+    expect(second.every((b) => b === 2)).toBe(true);
+  });
+
+  it("every search of a folder answers its own Bundle, one after another and many at once", async () => {
+    const queries = STUDIES.map((study) => `_id=${study.id}`);
+    const alone = await Promise.all(queries.map(async (q) => (await open.get(`ImagingStudy?${q}`)).text));
+    for (let round = 0; round < 3; round++) {
+      const together = await Promise.all(queries.map(async (q) => (await open.get(`ImagingStudy?${q}`)).text));
+      expect(together).toEqual(alone);
+    }
+    expect(new Set(alone).size).toBe(queries.length);
+  });
+});
+
 describe("reads, metadata and HTTP errors", () => {
+  it("a study line written over in place under the server is a 500 saying what to do, never other bytes", async () => {
+    const changed = handMadeFolder();
+    const server = await serveFolder(changed, { allowOpenSearch: true });
+    const path = join(changed, "ImagingStudy.ndjson");
+    const text = readFileSync(path, "utf8");
+    writeFileSync(path, `x${text.slice(0, -1)}`, { flag: "r+" });
+    const answer = await server.get(`ImagingStudy?_id=${uid(6)}`);
+    expect(answer.status).toBe(500);
+    expect(answer.json.issue[0].diagnostics).toMatch(/ImagingStudy.ndjson changed while it was being served: run dcm2fhir index/);
+    expect((await server.get(`ImagingStudy/${uid(6)}`)).status).toBe(500);
+  });
+
   it("GET ImagingStudy/{id}, Patient/{id}, Endpoint/{id}: the NDJSON line; 404 OperationOutcome for an unknown id", async () => {
     for (const [path, resource] of [
       [`ImagingStudy/${uid(6)}`, STUDIES[5]],

@@ -40,9 +40,10 @@ function answer(request: FastifyRequest, reply: FastifyReply, pairs: Pairs | Sea
       () => sendOutcome(context.counts, reply, 500, "exception", "internal error while answering this search (a bug in dcm2fhir)"),
     );
   }
-  const result = runSearch(context.index, pairs, options);
-  if (!isSearchError(result)) sendFhir(context.counts, reply, 200, result);
-  else badSearch(reply, result, context);
+  const result = runSearch(context.index, pairs, { ...options, allocate: context.answers.take });
+  if (isSearchError(result)) return badSearch(reply, result, context);
+  sendFhir(context.counts, reply, 200, result);
+  context.answers.sent(reply);
 }
 
 /** A 503 (no PACS could be asked, and nothing else answers) carries Retry-After. */
