@@ -8,6 +8,7 @@ import { isUtf8 } from "node:buffer";
 import { NDJSON_FILES } from "../core/outputFiles.js";
 import { type JsonIdentifier, type JsonImagingStudy, patientIdentifierRows, studyValues } from "./parameters.js";
 import { ndjsonLines, resourceIdOf } from "../lib/ndjson.js";
+import { FigureCounts, type StudyFigures } from "./figures.js";
 
 export type IndexedType = keyof typeof NDJSON_FILES;
 /** Patients first: a study's values need to know whether its Patient has an identifier. */
@@ -36,6 +37,8 @@ export interface RecordBatch {
 /** After the last batch: what was left out, in file order. */
 export interface ReadSummary {
   readonly skipped: readonly SkippedLine[];
+  /** Of the studies read, added to those the counts were given with. */
+  readonly figures: StudyFigures;
 }
 
 /**
@@ -54,13 +57,14 @@ export interface IndexedAlready {
 /**
  * Reads the NDJSON files, in the order Patient, Endpoint, ImagingStudy, and hands over their records in batches.
  * A batch's ArrayBuffers are its own (`transfer` may move them to another thread). The lines of `indexedAlready`
- * are not handed over (nor parsed).
+ * are not handed over (nor parsed); the studies parsed are counted into `figures`.
  */
 export function readIndexRecords(
   files: Partial<Record<IndexedType, string>>,
   zone: string,
   emit: (batch: RecordBatch, transfer: ArrayBuffer[]) => void,
   indexedAlready?: IndexedAlready,
+  figures = new FigureCounts(),
 ): ReadSummary {
   const skipped: SkippedLine[] = [];
   const patientsWithIdentifier = new Set<string>();
@@ -85,6 +89,7 @@ export function readIndexRecords(
         for (const i of identifiers) batch.string(i.code), batch.string(i.system);
       } else if (type === "ImagingStudy") {
         const v = studyValues(resource as JsonImagingStudy, zone, hasIdentifier);
+        figures.add(resource);
         batch.string(v.patient), batch.string(v.status), batch.string(v.endpoints.length > 0 ? JSON.stringify(v.endpoints) : undefined);
         batch.number(v.started?.lo ?? Number.NaN), batch.number(v.started?.hi ?? Number.NaN), batch.number(v.present);
         batch.number(v.tokens.length);
@@ -94,7 +99,7 @@ export function readIndexRecords(
     });
     flush();
   }
-  return { skipped };
+  return { skipped, figures: figures.figures() };
 }
 
 /** What the records of a batch are handed to, in file order; a Patient's identifiers and a study's token rows right after it. */

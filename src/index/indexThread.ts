@@ -3,7 +3,7 @@
 // posted and takes it off the port directly, and the reading thread stays at most a few batches ahead.
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from "node:worker_threads";
 import { compiledEntry } from "../lib/entryFile.js";
-import type { IndexedType, RecordBatch, SkippedLine } from "./indexRecords.js";
+import type { IndexedType, ReadSummary, RecordBatch } from "./indexRecords.js";
 
 /** Indices into the shared counters. */
 export const POSTED = 0;
@@ -18,13 +18,13 @@ export interface WorkerInput {
   readonly counters: Int32Array;
 }
 
-/** What the reading thread posts: a batch, then either what it skipped or why it stopped. */
-export type WorkerMessage = { readonly batch: RecordBatch } | { readonly skipped: readonly SkippedLine[] } | { readonly failed: string };
+/** What the reading thread posts: a batch, then either what it skipped and counted or why it stopped. */
+export type WorkerMessage = { readonly batch: RecordBatch } | ReadSummary | { readonly failed: string };
 
 /** Nothing posted for this long: the reading thread is gone (out of memory, say), not slow. */
 const SILENCE_MS = 60_000;
 
-export function* readOnThread(files: Partial<Record<IndexedType, string>>, zone: string): Generator<RecordBatch, readonly SkippedLine[]> {
+export function* readOnThread(files: Partial<Record<IndexedType, string>>, zone: string): Generator<RecordBatch, ReadSummary> {
   const counters = new Int32Array(new SharedArrayBuffer(8));
   const { port1, port2 } = new MessageChannel();
   const worker = new Worker(compiledEntry(import.meta.url, "index/indexWorker.js", "the index reader thread"), {
@@ -42,7 +42,7 @@ export function* readOnThread(files: Partial<Record<IndexedType, string>>, zone:
         }
       }
       const message = receiveMessageOnPort(port1)!.message as WorkerMessage;
-      if ("skipped" in message) return message.skipped;
+      if ("skipped" in message) return message;
       if ("failed" in message) throw new Error(`reading the NDJSON failed: ${message.failed}`);
       yield message.batch;
       Atomics.add(counters, TAKEN, 1);

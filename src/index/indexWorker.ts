@@ -12,13 +12,13 @@ function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
 }
 
 try {
-  const { skipped } = readIndexRecords(files, zone, (batch, transfer) => {
+  const { skipped, figures } = readIndexRecords(files, zone, (batch, transfer) => {
     for (let taken = Atomics.load(counters, TAKEN); Atomics.load(counters, POSTED) - taken >= AHEAD; taken = Atomics.load(counters, TAKEN)) {
       Atomics.wait(counters, TAKEN, taken);
     }
     post({ batch }, transfer);
   });
-  post({ skipped });
+  post({ skipped, figures });
 } catch (error) {
   post({ failed: error instanceof Error ? error.message : String(error) });
 }

@@ -11,14 +11,24 @@ import { VERSION } from "../core/version.js";
 import { NDJSON_FILES, SEARCH_INDEX_FILE } from "../core/outputFiles.js";
 import type { OutputDirectory } from "../lib/outputFolder.js";
 import { type Db, type Statement, openDatabase } from "../lib/sqlite.js";
-import { type IndexedAlready, type IndexedType, type RecordBatch, type SkippedLine, type StudyRecord, readIndexRecords, takeRecords } from "./indexRecords.js";
+import { FigureCounts, type StudyFigures } from "./figures.js";
+import {
+  type IndexedAlready,
+  type IndexedType,
+  type ReadSummary,
+  type RecordBatch,
+  type SkippedLine,
+  type StudyRecord,
+  readIndexRecords,
+  takeRecords,
+} from "./indexRecords.js";
 import { PRESENT_BIT, type JsonImagingStudy, studyValues } from "./parameters.js";
 import { readOnThread } from "./indexThread.js";
 
 export type { SkippedLine } from "./indexRecords.js";
 
 /** Bumped whenever the schema or the meaning of a stored value changes; an index of another format is rebuilt. */
-export const INDEX_FORMAT = "3";
+export const INDEX_FORMAT = "4";
 
 export type IndexErrorReason = "no-ndjson" | "no-index" | "not-an-index" | "index-format" | "stale-index" | "index-busy";
 
@@ -116,7 +126,16 @@ export function createEmptySearchIndex(folder: string, zone: string): void {
     db.exec(SCHEMA);
     db.exec(INDEXES);
     const insertMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
-    const meta: Record<string, string> = { format: INDEX_FORMAT, dcm2fhir: VERSION, zone, studies: "0", patients: "0", endpoints: "0", files: "{}" };
+    const meta: Record<string, string> = {
+      format: INDEX_FORMAT,
+      dcm2fhir: VERSION,
+      zone,
+      studies: "0",
+      patients: "0",
+      endpoints: "0",
+      files: "{}",
+      figures: JSON.stringify(new FigureCounts().figures()),
+    };
     for (const key of Object.keys(meta).sort()) insertMeta.run(key, meta[key]);
   } finally {
     db.close();
@@ -155,8 +174,9 @@ export function buildSearchIndex(folder: string, indexPath: string, zone: string
 }
 
 /** The meta rows: what the index holds, and the fingerprints of the NDJSON it was made from. */
-function writeMeta(db: Db, zone: string, counts: Omit<IndexSummary, "skipped">, files: Partial<Record<IndexedType, string>>): void {
+function writeMeta(db: Db, zone: string, counts: Loaded, files: Partial<Record<IndexedType, string>>): void {
   const meta: Record<string, string> = {
+    figures: JSON.stringify(counts.figures),
     format: INDEX_FORMAT,
     dcm2fhir: VERSION,
     zone,
@@ -223,9 +243,11 @@ function update(
   if (rows.length - dropped.length !== keptStudies.size || dropped.length > keptStudies.size) return undefined;
   const deleteToken = db.prepare("DELETE FROM token WHERE code = ? AND parameter = ? AND study = ? AND system = ?");
   const deleteStudy = db.prepare("DELETE FROM study WHERE rowid = ?");
+  const figures = FigureCounts.of(previous.meta.figures);
   for (const [rowid, id] of dropped) {
     // Token rows are keyed value first: a study's are found again from its line, where all its values are.
     const resource = JSON.parse(previous.read("ImagingStudy", id)!.toString("utf8")) as JsonImagingStudy;
+    figures.add(resource, -1);
     for (const t of studyValues(resource, zone, () => false).tokens) deleteToken.run(t.code, t.parameter, rowid, t.system);
     deleteStudy.run(rowid);
   }
@@ -239,7 +261,7 @@ function update(
   };
   const first = rows.reduce((max, [rowid]) => Math.max(max, rowid), 0) + 1;
   // Read here, whatever the size: only the new lines are parsed, and a thread would cost more to start.
-  const added = load(db, here(files, zone, { ids: keptStudies, lies }), first);
+  const added = load(db, here(files, zone, { ids: keptStudies, lies }, figures), first);
   if (added.skipped.length > 0 || moved !== keptStudies.size) return undefined;
   // A kept study's `present` says whether its Patient has an identifier: its Patient may have gained or lost one.
   const bit = PRESENT_BIT["patient.identifier"];
@@ -248,19 +270,19 @@ function update(
     UPDATE study SET present = (present & ~${bit}) | (CASE WHEN patient IN identified THEN ${bit} ELSE 0 END)
       WHERE rowid < ${first} AND patient IS NOT NULL AND ((present & ${bit}) <> 0) <> (patient IN identified);
     DROP TABLE identified;`);
-  const counts = { studies: keptStudies.size + added.studies, patients: added.patients, endpoints: added.endpoints };
+  const counts = { studies: keptStudies.size + added.studies, patients: added.patients, endpoints: added.endpoints, skipped: [], figures: added.figures };
   writeMeta(db, zone, counts, files);
-  return { ...counts, skipped: [] };
+  return counts;
 }
 
-/** Where records come from: a function that hands every batch to `take`, in file order, and says what it skipped. */
-type RecordSource = (take: (batch: RecordBatch) => void) => readonly SkippedLine[];
+/** Where records come from: a function that hands every batch to `take`, in file order, and says what it skipped and counted. */
+type RecordSource = (take: (batch: RecordBatch) => void) => ReadSummary;
 
 /** Records read on this thread (but the lines of `indexedAlready`, see readIndexRecords), each batch taken as it is made. */
 const here =
-  (files: Partial<Record<IndexedType, string>>, zone: string, indexedAlready?: IndexedAlready): RecordSource =>
+  (files: Partial<Record<IndexedType, string>>, zone: string, indexedAlready?: IndexedAlready, figures?: FigureCounts): RecordSource =>
   (take) =>
-    readIndexRecords(files, zone, take, indexedAlready).skipped;
+    readIndexRecords(files, zone, take, indexedAlready, figures);
 
 /** Records read on a thread of their own while this one writes them. */
 const onThread =
@@ -281,7 +303,10 @@ function presentFiles(folder: string): Partial<Record<IndexedType, string>> {
 }
 
 /** Inserts the records; studies get row ids from `firstStudy` on. */
-function load(db: Db, source: RecordSource, firstStudy = 1): IndexSummary {
+/** What a load put in: the summary, and the figures of the studies (index/figures.ts). */
+type Loaded = IndexSummary & { readonly figures: StudyFigures };
+
+function load(db: Db, source: RecordSource, firstStudy = 1): Loaded {
   const insertPatient = db.prepare("INSERT INTO patient (id, resource) VALUES (?, ?)");
   // A Patient may list the same identifier twice: OR IGNORE.
   const insertIdentifier = db.prepare("INSERT OR IGNORE INTO patient_identifier (code, patient, system) VALUES (?, ?, ?)");
@@ -322,9 +347,9 @@ function load(db: Db, source: RecordSource, firstStudy = 1): IndexSummary {
     },
     studyToken: (parameter: number, code: string, system: string) => tokens.add(parameter, code, firstStudy + count.studies - 1, system),
   };
-  const skipped = source((batch) => takeRecords(batch, sink));
+  const { skipped, figures } = source((batch) => takeRecords(batch, sink));
   tokens.flush();
-  return { ...count, skipped };
+  return { ...count, skipped, figures };
 }
 
 /** Token rows go in many to a statement: most of the cost of a row is the call that inserts it. */
@@ -398,6 +423,8 @@ export interface IndexMeta {
   readonly studies: number;
   readonly patients: number;
   readonly endpoints: number;
+  /** The study distributions of the run report (index/figures.ts). */
+  readonly figures: StudyFigures;
 }
 
 /** A study's line went missing or changed under a running server: ImagingStudy.ndjson was written over in place. */
@@ -493,7 +520,13 @@ export class SearchIndex {
         refuse("stale-index", `${NDJSON_FILES[type]} changed after the search index was built; ${rebuild}`);
       }
     }
-    const counts = { zone: meta.zone!, studies: Number(meta.studies), patients: Number(meta.patients), endpoints: Number(meta.endpoints) };
+    const counts = {
+      zone: meta.zone!,
+      studies: Number(meta.studies),
+      patients: Number(meta.patients),
+      endpoints: Number(meta.endpoints),
+      figures: JSON.parse(meta.figures!) as StudyFigures,
+    };
     return new SearchIndex(db!, counts, studyLines);
   }
 
@@ -519,13 +552,6 @@ export class SearchIndex {
     }
     const row = this.statement(`SELECT resource FROM ${type === "Patient" ? "patient" : "endpoint"} WHERE id = ?`).get(id) as { resource: Buffer } | undefined;
     return row?.resource;
-  }
-
-  /** Every study's line, in the order the index took them (file order, then the ones `serve --pacs` added). */
-  *studies(): Generator<Buffer> {
-    for (const line of this.db.prepare(`SELECT ${STUDY_LINE} FROM study s ORDER BY s.rowid`).raw().iterate() as Iterable<StudyLine>) {
-      yield this.studyBytes(line);
-    }
   }
 
   private studyBytes([at, length, resource]: StudyLine): Buffer {

@@ -1,49 +1,19 @@
-// The study distributions of the run report (modality, year, series and instances per study), read through the
-// search index the run has just built: it knows where every written ImagingStudy's line is (and skipped the lines
-// it could not take), so report.html needs no change to report.json. Only counts and codes come out: no identifier, no date finer than a year.
+// The study distributions of the run report (modality, year, series and instances per study): counted by the
+// search index as it takes each study (index/figures.ts) and kept in its meta data, so report.html needs no change
+// to report.json and no second pass over the studies.
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
+import type { StudyFigures } from "../index/figures.js";
 import { SearchIndex } from "../index/searchIndex.js";
 
-export interface StudyFigures {
-  /** Studies per acquisition modality code (ImagingStudy.modality, CID 29); a study counts once per modality. */
-  readonly modalities: ReadonlyArray<readonly [string, number]>;
-  /** Studies per year of `started`, in year order; "none" for studies without a start. */
-  readonly years: ReadonlyArray<readonly [string, number]>;
-  /** [number of series, studies with that many], by number. */
-  readonly seriesPerStudy: ReadonlyArray<readonly [number, number]>;
-  /** [number of instances, studies with that many], by number. */
-  readonly instancesPerStudy: ReadonlyArray<readonly [number, number]>;
-}
+export type { StudyFigures };
 
 /** Undefined when there is no index (a run that wrote no ImagingStudy.ndjson). */
 export function studyFigures(indexPath: string): StudyFigures | undefined {
   if (!existsSync(indexPath)) return undefined;
   const index = SearchIndex.open(dirname(indexPath));
   try {
-    const modalities = new Map<string, number>();
-    const years = new Map<string, number>();
-    const series = new Map<number, number>();
-    const instances = new Map<number, number>();
-    const add = <K>(map: Map<K, number>, key: K) => map.set(key, (map.get(key) ?? 0) + 1);
-    // Every study the index took, read from where the index says its line is.
-    for (const resource of index.studies()) {
-      const { started, numberOfSeries: nSeries, numberOfInstances: nInstances, modality } = JSON.parse(resource.toString("utf8")) as Record<string, unknown>;
-      add(years, typeof started === "string" && /^\d{4}/.test(started) ? started.slice(0, 4) : "none");
-      add(series, typeof nSeries === "number" ? nSeries : 0);
-      add(instances, typeof nInstances === "number" ? nInstances : 0);
-      const codes = new Set(
-        Array.isArray(modality) ? modality.map((c: { code?: unknown }) => (typeof c?.code === "string" ? c.code : "")).filter(Boolean) : [],
-      );
-      for (const code of codes.size > 0 ? codes : ["none"]) add(modalities, code);
-    }
-    const byKey = <K extends string | number>(map: Map<K, number>) => [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return {
-      modalities: [...modalities.entries()].sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1)),
-      years: byKey(years),
-      seriesPerStudy: byKey(series),
-      instancesPerStudy: byKey(instances),
-    };
+    return index.meta.figures;
   } finally {
     index.close();
   }
