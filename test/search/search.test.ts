@@ -267,7 +267,12 @@ describe("the search index", () => {
     writeFileSync(join(folder, "ImagingStudy.ndjson"), `${[...lines.slice(0, 3), "{not json", long, ...lines.slice(3)].join("\n")}\n`);
     const here = buildSearchIndex(folder, join(folder, "here.sqlite"), ZONE, { thread: false });
     const there = buildSearchIndex(folder, join(folder, "there.sqlite"), ZONE, { thread: true });
-    expect(here).toMatchObject({ studies: lines.length + 1, patients: 3, endpoints: 1, skipped: [{ file: "ImagingStudy.ndjson", line: 4, problem: "not-json" }] });
+    expect(here).toMatchObject({
+      studies: lines.length + 1,
+      patients: 3,
+      endpoints: 1,
+      skipped: [{ file: "ImagingStudy.ndjson", line: 4, problem: "not-json" }],
+    });
     expect(there).toEqual(here);
     expect(readFileSync(join(folder, "there.sqlite")).equals(readFileSync(join(folder, "here.sqlite")))).toBe(true);
   });
