@@ -246,7 +246,8 @@ function update(
   const figures = FigureCounts.of(previous.meta.figures);
   for (const [rowid, id] of dropped) {
     // Token rows are keyed value first: a study's are found again from its line, where all its values are.
-    const resource = JSON.parse(previous.read("ImagingStudy", id)!.toString("utf8")) as JsonImagingStudy;
+    const resource = committedStudy(previous, id);
+    if (!resource) return undefined;
     figures.add(resource, -1);
     for (const t of studyValues(resource, zone, () => false).tokens) deleteToken.run(t.code, t.parameter, rowid, t.system);
     deleteStudy.run(rowid);
@@ -273,6 +274,20 @@ function update(
   const counts = { studies: keptStudies.size + added.studies, patients: added.patients, endpoints: added.endpoints, skipped: [], figures: added.figures };
   writeMeta(db, zone, counts, files);
   return counts;
+}
+
+/**
+ * A study's line in the committed NDJSON, parsed; undefined when it cannot be read as the index says (the file
+ * edited by hand in a way its fingerprint missed): the update gives way to a new build.
+ */
+function committedStudy(index: SearchIndex, id: string): JsonImagingStudy | undefined {
+  try {
+    const line = index.read("ImagingStudy", id);
+    return line && (JSON.parse(line.toString("utf8")) as JsonImagingStudy);
+  } catch (error) {
+    if (error instanceof SyntaxError || error instanceof StaleLineError) return undefined;
+    throw error;
+  }
 }
 
 /** Where records come from: a function that hands every batch to `take`, in file order, and says what it skipped and counted. */

@@ -221,6 +221,35 @@ describe("the search index", () => {
     expect(updateSearchIndex(before, after, target, ZONE, new Set(s(1)))).toBeUndefined();
   });
 
+  it("is built anew when a study it would take out has a line its fingerprint missed being edited", () => {
+    // Large enough that the fingerprint samples blocks of the file rather than all of it.
+    const before = handMadeFolder({ index: false });
+    const studies = STUDIES.map((st) => ({ ...st, description: "x".repeat(100_000) }));
+    const text = studies.map((st) => `${JSON.stringify(st)}\n`).join("");
+    const size = Buffer.byteLength(text);
+    const sampled = (at: number) =>
+      Array.from({ length: 64 }, (_, i) => Math.floor(((size - 4096) * i) / 63)).some((start) => at >= start && at < start + 4096);
+    // A byte of s3's description that no sampled block covers, made a quote: its line is no longer JSON.
+    const s3 = text.indexOf(`"id":"${uid(3)}"`);
+    let at = text.indexOf("xxxx", s3);
+    while (sampled(at)) at++;
+    writeFileSync(join(before, "ImagingStudy.ndjson"), text);
+    buildSearchIndex(before, join(before, SEARCH_INDEX_FILE), ZONE);
+    writeFileSync(join(before, "ImagingStudy.ndjson"), `${text.slice(0, at)}"${text.slice(at + 1)}`);
+    expect(SearchIndex.open(before).close()).toBeUndefined();
+
+    const after = handMadeFolder({ index: false });
+    writeFileSync(
+      join(after, "ImagingStudy.ndjson"),
+      studies
+        .filter((st) => st.id !== uid(3))
+        .map((st) => `${JSON.stringify(st)}\n`)
+        .join(""),
+    );
+    const kept = new Set(studies.filter((st) => st.id !== uid(3)).map((st) => st.id));
+    expect(updateSearchIndex(before, after, join(after, SEARCH_INDEX_FILE), ZONE, kept)).toBeUndefined();
+  });
+
   it("a later convert into the same folder replaces it, so it always matches the NDJSON", async () => {
     const out = tempDir();
     await convert({ ...EXPECTED_OPTIONS, out, workers: 1 });
