@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { convert } from "../../src/convert.js";
 import { orthancMissing, startOrthanc } from "../../test/helpers/orthanc.js";
 import { writeDicom } from "../lib/dicomWriter.js";
-import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
+import { type BenchContext, type BenchSection, type SectionResult, type Target, notMeasured } from "./section.js";
 import { runAlone } from "./alone.js";
 
 const UID_ROOT = "1.2.826.0.1.3680043.10.1513.88";
@@ -72,15 +72,7 @@ interface Run {
 export const dicomwebSection: BenchSection = async (context: BenchContext): Promise<SectionResult> => {
   const title = "DICOMweb: convert from a PACS (Orthanc on loopback)";
   const missing = orthancMissing();
-  if (missing) {
-    const note = `not measured: ${missing}`;
-    return {
-      title,
-      lines: [note],
-      targets: [{ name: "50 ms per request: concurrency 8 vs 1 (studies/s)", value: null, target: "≥ 5×", pass: null, note }],
-      data: { missing },
-    };
-  }
+  if (missing) return notMeasured(title, missing, { name: "50 ms per request: concurrency 8 vs 1 (studies/s)", target: "≥ 5×" });
   const studyCount = context.quick ? 40 : 300;
   const pacs = await startOrthanc();
   try {

@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { orthancMissing, startOrthanc } from "../../test/helpers/orthanc.js";
 import { writeDicom } from "../lib/dicomWriter.js";
 import { ensureFolder, searches, startProcess } from "./search.js";
-import type { BenchContext, BenchSection, SectionResult, Target } from "./section.js";
+import { type BenchContext, type BenchSection, type SectionResult, type Target, notMeasured } from "./section.js";
 import { runAlone } from "./alone.js";
 import { type WrkResult, runWrk } from "./search-load.js";
 
@@ -90,15 +90,7 @@ function wrk(tmp: string, base: string, paths: readonly string[], seconds: numbe
 export const ondemandSection: BenchSection = async (ctx: BenchContext): Promise<SectionResult> => {
   const title = "Data on demand (serve --pacs)";
   const missing = orthancMissing();
-  if (missing) {
-    const note = `not measured: ${missing}`;
-    return {
-      title,
-      lines: [note],
-      targets: [{ name: "first search of a patient (3 studies), median (ms)", value: null, target: `≤ ${TARGETS.firstMedianMs} ms`, pass: null, note }],
-      data: { missing },
-    };
-  }
+  if (missing) return notMeasured(title, missing, { name: "first search of a patient (3 studies), median (ms)", target: `≤ ${TARGETS.firstMedianMs} ms` });
   const sizes = ctx.quick
     ? { patients: 8, repeats: 100, studies: 20_000, wrkSeconds: 3, rounds: 1 }
     : { patients: 30, repeats: 1000, studies: 200_000, wrkSeconds: 10, rounds: 3 };

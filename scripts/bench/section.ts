@@ -31,3 +31,9 @@ export interface BenchContext {
 }
 
 export type BenchSection = (context: BenchContext) => Promise<SectionResult>;
+
+/** A section that could not run here (`missing` says what this machine lacks): its target listed, not judged. */
+export function notMeasured(title: string, missing: string, target: Pick<Target, "name" | "target">): SectionResult {
+  const note = `not measured: ${missing}`;
+  return { title, lines: [note], targets: [{ ...target, value: null, pass: null, note }], data: { missing } };
+}

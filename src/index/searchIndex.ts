@@ -125,18 +125,7 @@ export function createEmptySearchIndex(folder: string, zone: string): void {
   try {
     db.exec(SCHEMA);
     db.exec(INDEXES);
-    const insertMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
-    const meta: Record<string, string> = {
-      format: INDEX_FORMAT,
-      dcm2fhir: VERSION,
-      zone,
-      studies: "0",
-      patients: "0",
-      endpoints: "0",
-      files: "{}",
-      figures: JSON.stringify(new FigureCounts().figures()),
-    };
-    for (const key of Object.keys(meta).sort()) insertMeta.run(key, meta[key]);
+    writeMeta(db, zone, { studies: 0, patients: 0, endpoints: 0, skipped: [], figures: new FigureCounts().figures() }, {});
   } finally {
     db.close();
   }
@@ -317,10 +306,10 @@ function presentFiles(folder: string): Partial<Record<IndexedType, string>> {
   );
 }
 
-/** Inserts the records; studies get row ids from `firstStudy` on. */
 /** What a load put in: the summary, and the figures of the studies (index/figures.ts). */
 type Loaded = IndexSummary & { readonly figures: StudyFigures };
 
+/** Inserts the records; studies get row ids from `firstStudy` on. */
 function load(db: Db, source: RecordSource, firstStudy = 1): Loaded {
   const insertPatient = db.prepare("INSERT INTO patient (id, resource) VALUES (?, ?)");
   // A Patient may list the same identifier twice: OR IGNORE.
@@ -419,18 +408,16 @@ function fingerprint(path: string): string {
 }
 
 function fingerprintOf(fd: number): string {
-  {
-    const size = fstatSync(fd).size;
-    const hash = createHash("sha256");
-    const block = Buffer.alloc(4096);
-    const blocks = 64;
-    const positions =
-      size <= blocks * block.length
-        ? [...Array(Math.ceil(size / block.length)).keys()].map((i) => i * block.length)
-        : [...Array(blocks).keys()].map((i) => Math.floor(((size - block.length) * i) / (blocks - 1)));
-    for (const position of positions) hash.update(block.subarray(0, readSync(fd, block, 0, block.length, position)));
-    return `${size}:${hash.digest("hex").slice(0, 32)}`;
-  }
+  const size = fstatSync(fd).size;
+  const hash = createHash("sha256");
+  const block = Buffer.alloc(4096);
+  const blocks = 64;
+  const positions =
+    size <= blocks * block.length
+      ? [...Array(Math.ceil(size / block.length)).keys()].map((i) => i * block.length)
+      : [...Array(blocks).keys()].map((i) => Math.floor(((size - block.length) * i) / (blocks - 1)));
+  for (const position of positions) hash.update(block.subarray(0, readSync(fd, block, 0, block.length, position)));
+  return `${size}:${hash.digest("hex").slice(0, 32)}`;
 }
 
 export interface IndexMeta {
